@@ -1,0 +1,12 @@
+from django.apps import AppConfig
+
+
+class MoviesConfig(AppConfig):
+    name = "movies"
+    verbose_name = "Catalogue"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from movies import latency
+
+        latency.install()

@@ -1,0 +1,168 @@
+"""The catalogue: films, genres, people and the credits that join them."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models.functions import Lower
+
+MIN_YEAR = 1870
+MAX_YEAR = 2100
+
+
+class Genre(models.Model):
+    name = models.CharField(max_length=64, unique=True)
+    slug = models.SlugField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "genre"
+        verbose_name_plural = "genres"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Person(models.Model):
+    name = models.CharField(max_length=200)
+    # Normalised name used to de-duplicate people on import ("robert downey jr.").
+    key = models.CharField(max_length=200, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        verbose_name = "person"
+        verbose_name_plural = "people"
+        indexes = [
+            models.Index(fields=["name", "id"], name="person_name_id"),
+            models.Index(Lower("name"), name="person_lower_name"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Movie(models.Model):
+    title = models.CharField(max_length=300)
+    year = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(MIN_YEAR), MaxValueValidator(MAX_YEAR)]
+    )
+    release_date = models.DateField(null=True, blank=True)
+    runtime_minutes = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(1000)]
+    )
+    rating = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.0), MaxValueValidator(10.0)],
+        help_text="Average rating from 0 to 10.",
+    )
+    synopsis = models.TextField(blank=True)
+    wikipedia_slug = models.CharField(max_length=300, blank=True)
+    poster_url = models.URLField(max_length=500, blank=True)
+    # Identity of a film in an imported source, so that re-importing updates it
+    # instead of adding a copy. Empty for films created by curators or the API.
+    source_key = models.CharField(
+        max_length=400, unique=True, null=True, blank=True, editable=False
+    )
+    genres = models.ManyToManyField(Genre, related_name="movies", blank=True)
+    people = models.ManyToManyField(Person, through="Credit", related_name="movies")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["title", "id"]
+        verbose_name = "movie"
+        verbose_name_plural = "movies"
+        # Each sort of the API is a keyset (field, id): one index per sort key.
+        indexes = [
+            models.Index(fields=["title", "id"], name="movie_title_id"),
+            models.Index(fields=["year", "id"], name="movie_year_id"),
+            models.Index(fields=["rating", "id"], name="movie_rating_id"),
+            models.Index(fields=["updated_at", "id"], name="movie_updated_at_id"),
+            models.Index(fields=["created_at", "id"], name="movie_created_at_id"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(year__gte=MIN_YEAR) & models.Q(year__lte=MAX_YEAR),
+                name="movie_year_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(rating__isnull=True)
+                | (models.Q(rating__gte=0) & models.Q(rating__lte=10)),
+                name="movie_rating_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(runtime_minutes__isnull=True)
+                | models.Q(runtime_minutes__gte=1),
+                name="movie_runtime_positive",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({self.year})"
+
+
+class Credit(models.Model):
+    class Role(models.TextChoices):
+        CAST = "cast", "Cast"
+        DIRECTOR = "director", "Director"
+
+    movie = models.ForeignKey(Movie, on_delete=models.CASCADE, related_name="credits")
+    # No single-column index: credit_person_movie below starts with person.
+    person = models.ForeignKey(
+        Person, on_delete=models.CASCADE, related_name="credits", db_index=False
+    )
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.CAST)
+    billing_order = models.PositiveSmallIntegerField(default=0)
+    character_name = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["movie", "role", "billing_order", "id"]
+        verbose_name = "credit"
+        verbose_name_plural = "credits"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["movie", "person", "role"], name="credit_unique_person_role"
+            ),
+        ]
+        indexes = [
+            # The person filter and filmographies go from person to movies.
+            models.Index(fields=["person", "movie"], name="credit_person_movie"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.person} as {self.get_role_display()} in {self.movie}"
+
+
+class ApiToken(models.Model):
+    """A bearer token for API writes. Only a SHA-256 digest is stored.
+
+    Tokens carry 256 bits of randomness, so a fast hash is enough (a slow
+    password hash defends low-entropy secrets); the digest is looked up by its
+    short prefix and compared in constant time.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens"
+    )
+    name = models.CharField(max_length=100, help_text="What the token is for.")
+    prefix = models.CharField(max_length=12, unique=True, editable=False)
+    digest = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API token"
+        verbose_name_plural = "API tokens"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

@@ -1,0 +1,164 @@
+"""Django settings for mymoviedb, read from the environment (twelve-factor).
+
+Every setting has a safe development default, except that a production run
+(``DEBUG`` off) refuses to start without ``SECRET_KEY``. ``DATABASE_URL``
+selects the database; without it an SQLite file under ``var/`` is used.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(environ.Env().str("MYMOVIEDB_VAR_DIR", default=str(BASE_DIR / "var")))
+
+env = environ.Env()
+
+DEBUG: bool = env.bool("DEBUG", default=False)
+
+_DEV_SECRET_KEY = "django-insecure-development-only-key-do-not-use-in-production"
+SECRET_KEY: str = env.str("SECRET_KEY", default=_DEV_SECRET_KEY if DEBUG else "")
+if not SECRET_KEY:
+    raise ImproperlyConfigured(
+        "SECRET_KEY is not set. Set SECRET_KEY in the environment for a production run, "
+        "or set DEBUG=1 for local development."
+    )
+
+ALLOWED_HOSTS: list[str] = env.list(
+    "ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"]
+)
+CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+TIME_ZONE: str = env.str("TIME_ZONE", default="UTC")
+USE_TZ = True
+LANGUAGE_CODE = "en-us"
+USE_I18N = True
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "movies",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "mymoviedb.urls"
+WSGI_APPLICATION = "mymoviedb.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def _database_from_env() -> dict[str, Any]:
+    """Build the default database from ``DATABASE_URL``, pooled on PostgreSQL.
+
+    Both servers reuse connections: a new PostgreSQL connection costs ~5 ms here,
+    more than a whole list query. The pool hands a connection to a thread for one
+    request (or one bridged ORM call) and takes it back afterwards.
+    """
+    sqlite_path = VAR_DIR / "mymoviedb.sqlite3"
+    database = env.db_url("DATABASE_URL", default=f"sqlite:///{sqlite_path}")
+    engine = database["ENGINE"]
+    if engine == "django.db.backends.sqlite3":
+        Path(database["NAME"]).parent.mkdir(parents=True, exist_ok=True)
+        database["OPTIONS"] = {
+            # WAL lets the admin and the API read while the other writes.
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            "transaction_mode": "IMMEDIATE",
+            "timeout": env.int("SQLITE_BUSY_TIMEOUT_SECONDS", default=20),
+        }
+        database["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    elif engine == "django.db.backends.postgresql":
+        options: dict[str, Any] = dict(database.get("OPTIONS", {}))
+        options.setdefault("connect_timeout", env.int("DB_CONNECT_TIMEOUT_SECONDS", default=3))
+        if env.bool("DB_POOL", default=True):
+            options["pool"] = {
+                "min_size": env.int("DB_POOL_MIN_SIZE", default=2),
+                "max_size": env.int("DB_POOL_MAX_SIZE", default=20),
+                # How long a request waits for a free connection before failing.
+                "timeout": env.float("DB_POOL_TIMEOUT_SECONDS", default=5.0),
+                "max_idle": env.float("DB_POOL_MAX_IDLE_SECONDS", default=300.0),
+            }
+            database["CONN_MAX_AGE"] = 0  # required by Django's pool
+            # Django makes this the pool's check: a connection is verified at
+            # checkout, so a restarted server costs no failed request.
+            database["CONN_HEALTH_CHECKS"] = env.bool("DB_POOL_CHECK", default=True)
+        else:
+            database["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=600)
+            database["CONN_HEALTH_CHECKS"] = True
+        # PgBouncer in transaction mode cannot keep a server-side cursor open.
+        database["DISABLE_SERVER_SIDE_CURSORS"] = env.bool(
+            "DB_DISABLE_SERVER_SIDE_CURSORS", default=False
+        )
+        database["OPTIONS"] = options
+    database["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default=None)}
+    return database
+
+
+DATABASES = {"default": _database_from_env()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+STATIC_URL = env.str("STATIC_URL", default="/static/")
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+
+# Behind nginx (deploy/nginx.conf), which sets X-Forwarded-Proto.
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT: bool = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SESSION_COOKIE_SECURE: bool = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_SECURE: bool = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+SECURE_HSTS_SECONDS: int = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS: bool = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=True)
+SECURE_HSTS_PRELOAD: bool = env.bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+# Simulated database round trip, added to every query on both servers by
+# movies.latency; used only by bench/ to model a database across a network.
+SIMULATED_DB_LATENCY_MS: float = env.float("SIMULATED_DB_LATENCY_MS", default=0.0)
+
+# HTTP caching of API and comparison-view responses.
+API_CACHE_CONTROL: str = env.str("API_CACHE_CONTROL", default="public, max-age=0, must-revalidate")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}
