@@ -2,9 +2,11 @@
 
 from django.urls import path
 
-from movies import views  # noqa: F401
+from movies import views
 
 app_name = "movies"
 
-urlpatterns: list = [
+urlpatterns = [
+    path("", views.movie_list, name="movie-list"),
+    path("<str:movie_id>/", views.movie_detail, name="movie-detail"),
 ]

@@ -28,9 +28,7 @@ if not SECRET_KEY:
         "or set DEBUG=1 for local development."
     )
 
-ALLOWED_HOSTS: list[str] = env.list(
-    "ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"]
-)
+ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 TIME_ZONE: str = env.str("TIME_ZONE", default="UTC")
 USE_TZ = True
@@ -50,6 +48,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Serves the admin's static files under Gunicorn; nginx serves them in deploy/.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

@@ -1,0 +1,78 @@
+"""The only crossing from the event loop to the Django ORM.
+
+Thread and connection policy (measured: see README "The bridge's thread
+policy" and bench/results/):
+
+* Every ORM call runs through channels' ``database_sync_to_async`` with
+  ``thread_sensitive=False`` on this bridge's own ``ThreadPoolExecutor`` of
+  ``API_DB_THREADS`` threads. The default, ``thread_sensitive=True``, sends every
+  call of the process to asgiref's ONE shared thread, which caps a process at
+  1/latency queries per second once the database is across a network.
+* Connections come from Django's psycopg pool (``DB_POOL_MAX_SIZE`` >= threads):
+  channels' wrapper calls ``close_old_connections()`` after each call, which
+  returns the connection to the pool, so an idle thread holds none and a
+  process never opens more than its pool allows.
+* At most ``API_DB_MAX_PENDING`` calls wait or run at once; past that the
+  bridge refuses at once (503 + Retry-After) instead of letting latency grow
+  without bound.
+* Callers pass plain functions (selectors, services) that return evaluated
+  data, so no lazy QuerySet crosses back to the loop.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import ParamSpec, TypeVar
+
+from channels.db import database_sync_to_async
+from django.db import connections
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+THREAD_NAME_PREFIX = "orm"
+
+
+class BridgeOverloaded(Exception):
+    """More ORM calls are pending than the bridge accepts."""
+
+
+class OrmBridge:
+    """Runs ORM work on a bounded pool of threads, away from the event loop."""
+
+    def __init__(self, *, threads: int, max_pending: int) -> None:
+        if threads < 1 or max_pending < threads:
+            raise ValueError("need threads >= 1 and max_pending >= threads")
+        self.threads = threads
+        self.max_pending = max_pending
+        self.pending = 0
+        self._executor = ThreadPoolExecutor(
+            max_workers=threads, thread_name_prefix=THREAD_NAME_PREFIX
+        )
+
+    async def run(self, function: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run ``function(*args, **kwargs)`` on an ORM thread and return its result."""
+        if self.pending >= self.max_pending:
+            raise BridgeOverloaded(f"{self.pending} ORM calls pending")
+        self.pending += 1
+        try:
+            call = database_sync_to_async(function, thread_sensitive=False, executor=self._executor)
+            return await call(*args, **kwargs)
+        finally:
+            self.pending -= 1
+
+    def close(self) -> None:
+        """Wait for running calls, then close every pooled connection."""
+        self._executor.shutdown(wait=True)
+        for connection in connections.all(initialized_only=True):
+            close_pool = getattr(connection, "close_pool", None)
+            if close_pool is not None:
+                close_pool()
+            connection.close()
+
+
+def on_orm_thread() -> bool:
+    """True on one of the bridge's threads (used by tests and assertions)."""
+    return threading.current_thread().name.startswith(THREAD_NAME_PREFIX)

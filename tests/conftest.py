@@ -1,0 +1,22 @@
+"""Shared fixtures. Django is set up by pytest-django from pyproject's settings."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+
+
+def is_postgresql() -> bool:
+    return connection.vendor == "postgresql"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip tests marked ``postgres`` on SQLite, saying why; never on PostgreSQL."""
+    if is_postgresql():
+        return
+    skip = pytest.mark.skip(
+        reason="needs PostgreSQL (full-text search, COPY); DATABASE_URL is SQLite"
+    )
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
