@@ -42,14 +42,17 @@ class BridgeOverloaded(Exception):
 class OrmBridge:
     """Runs ORM work on a bounded pool of threads, away from the event loop."""
 
-    def __init__(self, *, threads: int, max_pending: int) -> None:
+    def __init__(self, *, threads: int, max_pending: int, funnel: bool = False) -> None:
+        """``funnel=True`` keeps channels' default (one shared thread per process):
+        it exists only so bench/ can measure what the pool of threads buys."""
         if threads < 1 or max_pending < threads:
             raise ValueError("need threads >= 1 and max_pending >= threads")
-        self.threads = threads
+        self.threads = 1 if funnel else threads
         self.max_pending = max_pending
         self.pending = 0
+        self.funnel = funnel
         self._executor = ThreadPoolExecutor(
-            max_workers=threads, thread_name_prefix=THREAD_NAME_PREFIX
+            max_workers=self.threads, thread_name_prefix=THREAD_NAME_PREFIX
         )
 
     async def run(self, function: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
@@ -74,5 +77,5 @@ class OrmBridge:
 
 
 def on_orm_thread() -> bool:
-    """True on one of the bridge's threads (used by tests and assertions)."""
-    return threading.current_thread().name.startswith(THREAD_NAME_PREFIX)
+    """True on a thread where ORM calls may run (used by tests and assertions)."""
+    return threading.current_thread() is not threading.main_thread()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django.db import connection
 from django.db.models import Count, Exists, F, OrderBy, OuterRef, Q, QuerySet
@@ -169,11 +169,12 @@ def get_movie(movie_id: int) -> dict[str, Any] | None:
 
 def list_genres() -> list[dict[str, Any]]:
     """Every genre with the number of films in it."""
-    return list(
+    genres = (
         Genre.objects.annotate(movie_count=Count("movies"))
         .order_by("name")
         .values("slug", "name", "movie_count")
     )
+    return cast(list[dict[str, Any]], list(genres))
 
 
 def list_people(query: PeopleListQuery) -> Page:
@@ -181,7 +182,8 @@ def list_people(query: PeopleListQuery) -> Page:
     people = Person.objects.order_by("name", "id")
     if query.q is not None:
         people = people.filter(name__icontains=query.q)
-    rows = list(people.values("id", "name")[query.offset : query.offset + query.limit + 1])
+    page = people.values("id", "name")[query.offset : query.offset + query.limit + 1]
+    rows = cast(list[dict[str, Any]], list(page))
     has_more = len(rows) > query.limit
     return Page(
         items=rows[: query.limit],
@@ -192,7 +194,9 @@ def list_people(query: PeopleListQuery) -> Page:
 
 def get_person(person_id: int) -> dict[str, Any] | None:
     """A person with their filmography, newest first."""
-    person = Person.objects.filter(pk=person_id).values("id", "name").first()
+    person = cast(
+        dict[str, Any] | None, Person.objects.filter(pk=person_id).values("id", "name").first()
+    )
     if person is None:
         return None
     credits = (

@@ -7,6 +7,7 @@ server around them differs. That is what bench/ compares.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 
 from django.conf import settings
@@ -22,6 +23,8 @@ READ_METHODS = ("GET", "HEAD")
 DB_RETRY_AFTER_SECONDS = "5"
 
 View = Callable[..., bytes]
+
+logger = logging.getLogger(__name__)
 
 
 def problem_response(problem: Problem) -> HttpResponse:
@@ -62,7 +65,9 @@ def _read_view(render: View) -> Callable[..., HttpResponse]:
     return view
 
 
-def database_unavailable(error: DatabaseError) -> Problem:
+def database_unavailable(error: DatabaseError | InterfaceError) -> Problem:
+    """503 with Retry-After: the database is down or its pool is exhausted."""
+    logger.warning("database unavailable: %s", error)
     problem = Problem(503, "The database is unavailable; try again shortly.")
     problem.headers["Retry-After"] = DB_RETRY_AFTER_SECONDS
     return problem
