@@ -77,15 +77,14 @@ TEMPLATES = [
 ]
 
 
-def _database_from_env() -> dict[str, Any]:
-    """Build the default database from ``DATABASE_URL``, pooled on PostgreSQL.
+def _database_from_url(url: str) -> dict[str, Any]:
+    """Build one database from a URL (``DATABASE_URL`` or a replica), pooled on PostgreSQL.
 
     Both servers reuse connections: a new PostgreSQL connection costs ~5 ms here,
     more than a whole list query. The pool hands a connection to a thread for one
     request (or one bridged ORM call) and takes it back afterwards.
     """
-    sqlite_path = VAR_DIR / "mymoviedb.sqlite3"
-    database = env.db_url("DATABASE_URL", default=f"sqlite:///{sqlite_path}")
+    database = env.db_url_config(url)
     engine = database["ENGINE"]
     if engine == "django.db.backends.sqlite3":
         Path(database["NAME"]).parent.mkdir(parents=True, exist_ok=True)
@@ -119,11 +118,21 @@ def _database_from_env() -> dict[str, Any]:
             "DB_DISABLE_SERVER_SIDE_CURSORS", default=False
         )
         database["OPTIONS"] = options
-    database["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default=None)}
     return database
 
 
-DATABASES = {"default": _database_from_env()}
+DATABASES = {
+    "default": _database_from_url(
+        env.str("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'mymoviedb.sqlite3'}")
+    )
+}
+DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default=None)}
+# Read replicas (deploy/README.md): "replica_0", "replica_1", ... take the reads
+# that mymoviedb.routers.ReplicaRouter sends them; every write goes to "default".
+for _index, _url in enumerate(env.list("DATABASE_REPLICA_URLS", default=[])):
+    DATABASES[f"replica_{_index}"] = _database_from_url(_url)
+if len(DATABASES) > 1:
+    DATABASE_ROUTERS = ["mymoviedb.routers.ReplicaRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
