@@ -1,0 +1,18 @@
+"""Typed application state: every value an app carries, under one ``web.AppKey``."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from aioapi.db import OrmBridge
+from aioapi.metrics import Metrics
+from aioapi.ratelimit import FailedAuthLimiter
+from aioapi.settings import ApiSettings
+
+SETTINGS = web.AppKey("settings", ApiSettings)
+BRIDGE = web.AppKey("bridge", OrmBridge)
+METRICS = web.AppKey("metrics", Metrics)
+AUTH_LIMITER = web.AppKey("auth_limiter", FailedAuthLimiter)
+# The OpenAPI document and the docs page never change while the process runs.
+OPENAPI_BODY = web.AppKey("openapi_body", bytes)
+DOCS_HTML = web.AppKey("docs_html", bytes)

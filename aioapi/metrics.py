@@ -1,0 +1,89 @@
+"""Prometheus metrics of one API process, in a registry of its own.
+
+Each app gets its own ``CollectorRegistry`` (not the library's global one), so
+several apps in one test process never collide. Gauges of the bridge and of the
+connection pool are read when scraped, never kept up to date by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from django.db import connections
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from aioapi.db import OrmBridge
+
+LATENCY_BUCKETS = (
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+)  # fmt: skip
+# psycopg_pool's get_stats() keys exported as gauges (they are counters since
+# start-up or current levels; the names say which).
+POOL_STATS = (
+    "pool_min", "pool_max", "pool_size", "pool_available", "requests_waiting",
+    "requests_num", "requests_queued", "requests_wait_ms", "requests_errors",
+    "usage_ms", "connections_num", "connections_ms", "connections_errors",
+    "connections_lost", "returns_bad",
+)  # fmt: skip
+
+
+class Metrics:
+    """The request counters and histograms, plus scrape-time gauges."""
+
+    def __init__(self, bridge: OrmBridge) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        labels = ("method", "route", "status")
+        self.requests = Counter(
+            "api_http_requests",
+            "HTTP requests answered, by route template and status.",
+            labels,
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "api_http_request_duration_seconds",
+            "Time to answer an HTTP request, by route template and status.",
+            labels,
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.registry.register(_BridgeCollector(bridge))
+
+    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one answered request."""
+        self.requests.labels(method, route, str(status)).inc()
+        self.latency.labels(method, route, str(status)).observe(seconds)
+
+
+class _BridgeCollector(Collector):
+    def __init__(self, bridge: OrmBridge) -> None:
+        self.bridge = bridge
+
+    def collect(self) -> Iterator[Metric]:
+        gauges: dict[str, tuple[str, float]] = {
+            "api_db_bridge_pending": ("ORM calls waiting or running.", self.bridge.pending),
+            "api_db_bridge_threads": ("ORM threads of the bridge.", self.bridge.threads),
+            "api_db_bridge_max_pending": (
+                "ORM calls accepted before the bridge answers 503.",
+                self.bridge.max_pending,
+            ),
+        }
+        for name, (documentation, value) in gauges.items():
+            yield GaugeMetricFamily(name, documentation, value=value)
+        for key, value in pool_stats().items():
+            yield GaugeMetricFamily(
+                f"api_db_pool_{key}", f"psycopg pool statistic {key}.", value=value
+            )
+
+
+def pool_stats() -> dict[str, float]:
+    """The default database's connection pool statistics; empty when not pooled."""
+    # The pool object is shared by every thread's wrapper; reading its counters
+    # runs no SQL and takes only the pool's own lock.
+    pool: Any = getattr(connections["default"], "pool", None)
+    if pool is None:
+        return {}
+    stats = pool.get_stats()
+    return {key: float(stats.get(key, 0)) for key in POOL_STATS}

@@ -1,0 +1,93 @@
+"""Settings of the API process, read from the environment in one place.
+
+Django's own settings (database, ``API_CACHE_CONTROL``) stay in
+``mymoviedb.settings``; these are the knobs of the aiohttp process around it.
+A malformed value stops start-up with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, TypeVar, cast
+
+import environ
+from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
+
+AccessLogFormat = Literal["off", "text", "json"]
+ACCESS_LOG_FORMATS: tuple[AccessLogFormat, ...] = ("off", "text", "json")
+MIB = 1024 * 1024
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """Everything the app factory needs to know; defaults suit development."""
+
+    db_threads: int = 16
+    db_max_pending: int = 2048
+    # Only for bench/: one ORM thread, to measure what the pool of threads buys.
+    db_funnel: bool = False
+    max_body_bytes: int = MIB
+    cors_origins: tuple[str, ...] = ()
+    access_log: AccessLogFormat = "text"
+    auth_failures_per_minute: int = 10
+    # Behind a proxy every client has the proxy's address: only then trust the
+    # last X-Forwarded-For hop (the one the proxy appended) for rate limiting.
+    trust_forwarded_for: bool = False
+    shutdown_timeout_seconds: float = 30.0
+    ready_timeout_seconds: float = 2.0
+    # An overloaded bridge clears in well under a second; a down database takes longer
+    # (movies.views.DB_RETRY_AFTER_SECONDS).
+    overload_retry_after_seconds: int = 1
+    cache_control: str = "public, max-age=0, must-revalidate"
+
+    def __post_init__(self) -> None:
+        if self.db_threads < 1 or self.db_max_pending < self.db_threads:
+            raise ImproperlyConfigured(
+                "API_DB_THREADS must be >= 1 and API_DB_MAX_PENDING >= API_DB_THREADS."
+            )
+        if self.max_body_bytes < 1 or self.auth_failures_per_minute < 1:
+            raise ImproperlyConfigured(
+                "API_MAX_BODY_BYTES and API_AUTH_FAILURES_PER_MINUTE must be positive."
+            )
+        if self.access_log not in ACCESS_LOG_FORMATS:
+            raise ImproperlyConfigured(
+                f"API_ACCESS_LOG must be one of {', '.join(ACCESS_LOG_FORMATS)}, "
+                f"not {self.access_log!r}."
+            )
+
+    @classmethod
+    def from_env(cls) -> ApiSettings:
+        """Read ``API_*`` variables; call after ``django.setup()``."""
+        d = cls()
+        return cls(
+            db_threads=_read("API_DB_THREADS", int, d.db_threads),
+            db_max_pending=_read("API_DB_MAX_PENDING", int, d.db_max_pending),
+            db_funnel=_read("API_DB_FUNNEL", bool, d.db_funnel),
+            max_body_bytes=_read("API_MAX_BODY_BYTES", int, d.max_body_bytes),
+            cors_origins=tuple(_read("API_CORS_ORIGINS", list, [])),
+            access_log=cast(AccessLogFormat, _read("API_ACCESS_LOG", str, d.access_log)),
+            auth_failures_per_minute=_read(
+                "API_AUTH_FAILURES_PER_MINUTE", int, d.auth_failures_per_minute
+            ),
+            trust_forwarded_for=_read("API_TRUST_X_FORWARDED_FOR", bool, d.trust_forwarded_for),
+            shutdown_timeout_seconds=_read(
+                "API_SHUTDOWN_TIMEOUT_SECONDS", float, d.shutdown_timeout_seconds
+            ),
+            ready_timeout_seconds=_read(
+                "API_READY_TIMEOUT_SECONDS", float, d.ready_timeout_seconds
+            ),
+            overload_retry_after_seconds=_read(
+                "API_OVERLOAD_RETRY_AFTER_SECONDS", int, d.overload_retry_after_seconds
+            ),
+            cache_control=django_settings.API_CACHE_CONTROL,
+        )
+
+
+def _read(name: str, kind: type[T], default: T) -> T:
+    # django-environ's own message names the bad value but not the variable.
+    try:
+        return cast(T, environ.Env().get_value(name, cast=kind, default=default))
+    except ValueError as error:
+        raise ImproperlyConfigured(f"{name} is not a valid {kind.__name__}: {error}") from None
