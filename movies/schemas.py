@@ -8,7 +8,8 @@ and Django's QueryDict give the same result and the same errors.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Annotated, Literal, Self, TypeVar
+from datetime import date
+from typing import Annotated, Any, Literal, Self, TypeVar
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_core import ErrorDetails
@@ -97,30 +98,50 @@ class CreditIn(BaseModel):
     character_name: Text = Field("", max_length=200)
 
 
+# The default of an omitted PATCH field ("leave it as it is"). Typed Any because
+# it is not a valid *value* of these fields: an explicit null is a 400.
+UNCHANGED: Any = None
+
+
+def _distinct_credits(credits: list[CreditIn]) -> list[CreditIn]:
+    # The database allows one credit per (person, role): say so before it refuses.
+    seen: set[tuple[int, str]] = set()
+    for credit in credits:
+        key = (credit.person_id, credit.role)
+        if key in seen:
+            raise ValueError(f"person {credit.person_id} is credited twice as {credit.role}")
+        seen.add(key)
+    return credits
+
+
 class MovieFields(BaseModel):
-    """Writable fields of a film; every one optional (the PATCH body)."""
+    """Writable fields of a film; every one optional (the PATCH body).
+
+    An omitted field is left unchanged. Only the nullable columns accept
+    ``null`` (it clears them); the others are cleared with ``""`` or ``[]``.
+    """
 
     model_config = ConfigDict(extra="forbid")
 
-    title: Text | None = Field(None, min_length=1, max_length=300)
-    year: Year | None = None
-    release_date: str | None = Field(None, pattern=r"^\d{4}-\d{2}-\d{2}$")
+    title: Text = Field(UNCHANGED, min_length=1, max_length=300)
+    year: Year = UNCHANGED
+    release_date: date | None = None
     runtime_minutes: int | None = Field(None, ge=1, le=1000)
     rating: float | None = Field(None, ge=0, le=10, allow_inf_nan=False)
-    synopsis: Text | None = Field(None, max_length=20_000)
-    wikipedia_slug: Text | None = Field(None, max_length=300)
-    poster_url: str | None = Field(None, max_length=500, pattern=r"^https?://\S+$")
-    genres: list[Slug] | None = Field(None, max_length=30, description="Genre slugs.")
-    credits: list[CreditIn] | None = Field(
-        None, max_length=500, description="Replaces all credits of the film."
+    synopsis: Text = Field(UNCHANGED, max_length=20_000)
+    wikipedia_slug: Text = Field(UNCHANGED, max_length=300)
+    poster_url: Text = Field(UNCHANGED, max_length=500, pattern=r"^(https?://\S+)?$")
+    genres: list[Slug] = Field(UNCHANGED, max_length=30, description="Genre slugs.")
+    credits: Annotated[list[CreditIn], AfterValidator(_distinct_credits)] = Field(
+        UNCHANGED, max_length=500, description="Replaces all credits of the film."
     )
 
 
 class MovieCreate(MovieFields):
     """The POST body: ``title`` and ``year`` are required."""
 
-    title: Text = Field(min_length=1, max_length=300)  # type: ignore[assignment]
-    year: Year  # type: ignore[assignment]
+    title: Text = Field(min_length=1, max_length=300)
+    year: Year
 
 
 QueryModel = TypeVar("QueryModel", bound=_Query)
