@@ -69,7 +69,10 @@ class OrmBridge:
     def close(self) -> None:
         """Wait for running calls, then close every pooled connection."""
         self._executor.shutdown(wait=True)
-        for connection in connections.all(initialized_only=True):
+        # Call from a thread without a running loop (Django refuses to close a
+        # connection on the loop's thread). All aliases, not only the ones this
+        # thread has used: the pools are shared by every thread.
+        for connection in connections.all():
             close_pool = getattr(connection, "close_pool", None)
             if close_pool is not None:
                 close_pool()
