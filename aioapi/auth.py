@@ -1,0 +1,101 @@
+"""Bearer-token authentication and permission checks of API writes.
+
+The header is parsed on the loop; the token lookup (prefix, constant-time digest
+comparison, revocation: :mod:`movies.tokens`) and the permission check run in one
+bridged call. Failed attempts are counted per client address; past
+``API_AUTH_FAILURES_PER_MINUTE`` the client gets 429 before any lookup.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from aioapi.keys import AUTH_LIMITER, BRIDGE, SETTINGS
+from movies.problems import Problem
+from movies.tokens import authenticate_token
+
+logger = logging.getLogger(__name__)
+
+REALM = 'Bearer realm="mymoviedb"'
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is writing: the token's owner, to whom the change is attributed."""
+
+    user_id: int
+    username: str
+    token_name: str
+
+
+@dataclass(frozen=True)
+class _Verdict:
+    caller: Caller | None  # None: no valid token
+    allowed: bool
+
+
+async def require_permission(request: web.Request, permission: str) -> Caller:
+    """The caller of a write, or a 401/403/429 problem.
+
+    ``permission`` is a Django permission such as ``movies.change_movie``.
+    """
+    header = request.headers.get("Authorization")
+    if header is None:
+        raise _unauthorized("Authentication required: send Authorization: Bearer <token>.")
+    client = client_address(request)
+    limiter = request.app[AUTH_LIMITER]
+    wait = limiter.retry_after(client)
+    if wait is not None:
+        problem = Problem(429, "Too many failed authentications; try again later.")
+        problem.headers["Retry-After"] = str(wait)
+        raise problem
+    raw = parse_bearer(header)
+    verdict = await request.app[BRIDGE].run(_check, raw, permission) if raw else None
+    if verdict is None or verdict.caller is None:
+        limiter.failed(client)
+        logger.warning("failed API authentication from %s", client)
+        raise _unauthorized("The token is invalid or revoked.", error="invalid_token")
+    if not verdict.allowed:
+        raise Problem(403, f"The token's user lacks the permission {permission}.")
+    return verdict.caller
+
+
+def parse_bearer(header: str) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, else ``None``."""
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or " " in token or len(token) > 256:
+        return None
+    return token
+
+
+def client_address(request: web.Request) -> str:
+    """The address failed attempts are counted against."""
+    if request.app[SETTINGS].trust_forwarded_for:
+        # The last hop is the one our own proxy appended; earlier ones are the
+        # client's word.
+        forwarded = request.headers.getall("X-Forwarded-For", [])
+        hops = [hop.strip() for value in forwarded for hop in value.split(",") if hop.strip()]
+        if hops:
+            return hops[-1]
+    return request.remote or "unknown"
+
+
+def _check(raw: str, permission: str) -> _Verdict:
+    # Runs on an ORM thread: token lookup, user and permissions are queries.
+    token = authenticate_token(raw)
+    if token is None or not token.user.is_active:
+        return _Verdict(caller=None, allowed=False)
+    user = token.user
+    caller = Caller(user_id=user.pk, username=user.get_username(), token_name=token.name)
+    return _Verdict(caller=caller, allowed=user.has_perm(permission))
+
+
+def _unauthorized(detail: str, *, error: str | None = None) -> Problem:
+    problem = Problem(401, detail)
+    challenge = REALM if error is None else f'{REALM}, error="{error}"'
+    problem.headers["WWW-Authenticate"] = challenge
+    return problem

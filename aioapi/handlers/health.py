@@ -1,0 +1,50 @@
+"""Probes and metrics: ``/healthz``, ``/readyz``, ``/metrics``.
+
+Liveness never touches the database (a database outage must not get healthy
+processes restarted); readiness does, with a short timeout, so a load balancer
+stops sending traffic to a process that cannot serve it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiohttp import web
+from django.db import connection
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from aioapi.keys import BRIDGE, METRICS, SETTINGS
+from aioapi.responses import uncached
+from movies.problems import Problem
+from movies.rendering import dumps
+from movies.views import DB_RETRY_AFTER_SECONDS
+
+
+async def healthz(request: web.Request) -> web.Response:
+    """``GET /healthz``: the process is up and its loop answers."""
+    return uncached(dumps({"status": "ok"}))
+
+
+async def readyz(request: web.Request) -> web.Response:
+    """``GET /readyz``: the database answers ``SELECT 1`` in time (503 otherwise)."""
+    timeout = request.app[SETTINGS].ready_timeout_seconds
+    try:
+        async with asyncio.timeout(timeout):
+            await request.app[BRIDGE].run(_select_one)
+    except TimeoutError:
+        problem = Problem(503, f"The database did not answer within {timeout:g} s.")
+        problem.headers["Retry-After"] = DB_RETRY_AFTER_SECONDS
+        raise problem from None
+    return uncached(dumps({"status": "ready"}))
+
+
+async def metrics(request: web.Request) -> web.Response:
+    """``GET /metrics``: Prometheus text exposition of this process."""
+    body = generate_latest(request.app[METRICS].registry)
+    return uncached(body, content_type=CONTENT_TYPE_LATEST)
+
+
+def _select_one() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()

@@ -1,0 +1,84 @@
+"""``/api/movies``: the film list, one film, and the writes.
+
+Query strings and bodies are validated here on the loop, so a 400 costs no
+thread hop; selectors and services run through the bridge.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from aioapi.auth import require_permission
+from aioapi.keys import BRIDGE
+from aioapi.responses import cacheable, json_body
+from movies import selectors, services
+from movies.cursors import decode_cursor
+from movies.problems import not_found
+from movies.rendering import JSON_CONTENT_TYPE, dumps, etag, movie_list_body
+from movies.schemas import MovieCreate, MovieFields, MovieListQuery, parse_id, parse_query
+
+DETAIL_ROUTE = "movie-detail"
+
+
+async def list_movies(request: web.Request) -> web.Response:
+    """``GET /api/movies``: a page of films, filtered and sorted."""
+    query = parse_query(MovieListQuery, request.query.items())
+    if query.cursor is not None:
+        decode_cursor(query.cursor, query.sort)  # a bad cursor is a 400 before any hop
+    page = await request.app[BRIDGE].run(selectors.list_movies, query)
+    return cacheable(request, movie_list_body(page, query))
+
+
+async def get_movie(request: web.Request) -> web.Response:
+    """``GET /api/movies/{id}``: a film with genres, directors and cast."""
+    movie_id = _movie_id(request)
+    movie = await request.app[BRIDGE].run(selectors.get_movie, movie_id)
+    if movie is None:
+        raise not_found("Movie")
+    return cacheable(request, dumps(movie))
+
+
+async def create_movie(request: web.Request) -> web.Response:
+    """``POST /api/movies``: 201 with the new film, its Location and ETag."""
+    caller = await require_permission(request, "movies.add_movie")
+    fields = await json_body(request, MovieCreate)
+    movie = await request.app[BRIDGE].run(services.create_movie, fields, caller.user_id)
+    location = request.app.router[DETAIL_ROUTE].url_for(id=str(movie["id"]))
+    return _written(dumps(movie), status=201, location=str(location))
+
+
+async def update_movie(request: web.Request) -> web.Response:
+    """``PATCH /api/movies/{id}``: 200 with the changed film; 412 on a stale If-Match."""
+    caller = await require_permission(request, "movies.change_movie")
+    movie_id = _movie_id(request)
+    fields = await json_body(request, MovieFields)
+    if_match = request.headers.get("If-Match")
+    movie = await request.app[BRIDGE].run(
+        services.update_movie, movie_id, fields, caller.user_id, if_match
+    )
+    return _written(dumps(movie))
+
+
+async def delete_movie(request: web.Request) -> web.Response:
+    """``DELETE /api/movies/{id}``: 204; 412 on a stale If-Match."""
+    caller = await require_permission(request, "movies.delete_movie")
+    movie_id = _movie_id(request)
+    if_match = request.headers.get("If-Match")
+    await request.app[BRIDGE].run(services.delete_movie, movie_id, caller.user_id, if_match)
+    return web.Response(status=204)
+
+
+def _movie_id(request: web.Request) -> int:
+    movie_id = parse_id(request.match_info["id"])
+    if movie_id is None:
+        raise not_found("Movie")
+    return movie_id
+
+
+def _written(body: bytes, *, status: int = 200, location: str | None = None) -> web.Response:
+    # The ETag of a write's answer is the one a GET would give, so a client can
+    # send it straight back as If-Match.
+    headers = {"ETag": etag(body), "Cache-Control": "no-store"}
+    if location is not None:
+        headers["Location"] = location
+    return web.Response(status=status, body=body, content_type=JSON_CONTENT_TYPE, headers=headers)

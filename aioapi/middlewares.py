@@ -1,0 +1,97 @@
+"""The API's two middlewares: one turns every error into a problem, one counts.
+
+``problem_middleware`` is the only place an error becomes a response, so every
+error of the API has the RFC 9457 shape of :class:`movies.problems.Problem`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from django.db import InterfaceError, OperationalError
+
+from aioapi.db import BridgeOverloaded
+from aioapi.keys import METRICS, SETTINGS
+from movies.problems import PROBLEM_CONTENT_TYPE, Problem
+from movies.views import database_unavailable
+
+logger = logging.getLogger(__name__)
+
+UNMATCHED_ROUTE = "unmatched"
+# nginx's code for "the client went away before the answer".
+CLIENT_CLOSED = 499
+# Any token is a valid HTTP method: label the rest "other" to bound the series.
+KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def problem_response(problem: Problem) -> web.Response:
+    """The response of a problem, with its extra headers (Allow, Retry-After, ...)."""
+    return web.Response(
+        status=problem.status,
+        body=problem.body(),
+        content_type=PROBLEM_CONTENT_TYPE,
+        headers=problem.headers,
+    )
+
+
+@web.middleware
+async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Answer every error as ``application/problem+json``; never leak a traceback."""
+    try:
+        return await handler(request)
+    except Problem as problem:
+        return problem_response(problem)
+    except web.HTTPException as error:
+        if error.status < 400:
+            raise  # 304 and redirects are answers, not errors
+        return problem_response(_from_http_exception(request, error))
+    except BridgeOverloaded:
+        busy = Problem(503, "The server is busy; try again shortly.")
+        busy.headers["Retry-After"] = str(request.app[SETTINGS].overload_retry_after_seconds)
+        return problem_response(busy)
+    except (OperationalError, InterfaceError) as error:
+        return problem_response(database_unavailable(error))
+    except Exception:
+        # Logged with its traceback here; the client learns only that it failed.
+        logger.exception("Unhandled error answering %s %s", request.method, request.path)
+        return problem_response(Problem(500, "An unexpected error occurred; it has been logged."))
+
+
+def _from_http_exception(request: web.Request, error: web.HTTPException) -> Problem:
+    if isinstance(error, web.HTTPNotFound):
+        return Problem(404, "There is no resource at this URL.")
+    if isinstance(error, web.HTTPMethodNotAllowed):
+        problem = Problem(405, f"Method {request.method} is not allowed here.")
+        problem.headers["Allow"] = ", ".join(sorted(error.allowed_methods))
+        return problem
+    if isinstance(error, web.HTTPRequestEntityTooLarge):
+        limit = request.app[SETTINGS].max_body_bytes
+        return Problem(413, f"The request body is larger than the limit of {limit} bytes.")
+    return Problem(error.status, error.text or error.reason)
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Count every request by method, route template and final status."""
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    except web.HTTPException as error:
+        status = error.status
+        raise
+    except asyncio.CancelledError:
+        status = CLIENT_CLOSED
+        raise
+    finally:
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else UNMATCHED_ROUTE
+        method = request.method if request.method in KNOWN_METHODS else "other"
+        elapsed = time.perf_counter() - started
+        request.app[METRICS].observe(method, route, status, elapsed)
