@@ -1,0 +1,33 @@
+"""The route table of the API, in one place and one style.
+
+GET routes answer HEAD too (aiohttp's ``allow_head``). A method a path does not
+serve is a 405 problem with ``Allow``, produced by the error middleware.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+from aioapi.handlers import genres, health, meta, movies, people
+
+
+def route_table(docs_static: Path) -> list[web.AbstractRouteDef]:
+    """Every route; ``docs_static`` is swagger-ui-py's bundled asset directory."""
+    return [
+        web.get("/api/movies", movies.list_movies, name="movie-list"),
+        web.post("/api/movies", movies.create_movie),
+        web.get("/api/movies/{id}", movies.get_movie, name=movies.DETAIL_ROUTE),
+        web.patch("/api/movies/{id}", movies.update_movie),
+        web.delete("/api/movies/{id}", movies.delete_movie),
+        web.get("/api/genres", genres.list_genres, name="genre-list"),
+        web.get("/api/people", people.list_people, name="person-list"),
+        web.get("/api/people/{id}", people.get_person, name="person-detail"),
+        web.get(meta.OPENAPI_PATH, meta.openapi, name="openapi"),
+        web.get(meta.DOCS_PATH, meta.docs, name="docs"),
+        web.static(f"{meta.DOCS_PATH}/static", docs_static, name="docs-static"),
+        web.get("/healthz", health.healthz, name="healthz"),
+        web.get("/readyz", health.readyz, name="readyz"),
+        web.get("/metrics", health.metrics, name="metrics"),
+    ]
