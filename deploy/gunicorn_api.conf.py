@@ -1,0 +1,76 @@
+"""Gunicorn settings for aioapi: aiohttp workers, one event loop per process.
+
+    gunicorn --config deploy/gunicorn_api.conf.py
+
+Gunicorn here only forks, supervises and recycles the workers; each worker runs
+the aiohttp server itself (``aiohttp.GunicornUVLoopWebWorker``). Every setting is
+read from a ``GUNICORN_API_*`` variable (a few shared ones from ``GUNICORN_*``);
+aioapi's own knobs (``API_DB_THREADS``, ``API_MAX_BODY_BYTES``, ...) are in
+aioapi/settings.py. Scale out with more replicas of this process behind nginx
+(deploy/README.md), each sized to the cores it gets.
+"""
+
+from __future__ import annotations
+
+import os
+
+import environ
+
+env = environ.Env()
+
+# os.sched_getaffinity honours CPU pinning (docker --cpuset-cpus); os.cpu_count does not.
+CORES = len(os.sched_getaffinity(0))
+
+# An async factory: the worker awaits it after the fork, so django.setup(), the
+# ORM bridge's threads and the connection pool all belong to one worker.
+wsgi_app = "aioapi.gunicorn:app"
+proc_name = "mymoviedb-api"
+
+# Loopback by default: only nginx should reach the API. Containers bind 0.0.0.0.
+bind = env.list("GUNICORN_API_BIND", default=["127.0.0.1:8080"])
+backlog = env.int("GUNICORN_API_BACKLOG", default=2048)
+
+# uvloop's loop; "aiohttp.GunicornWebWorker" is the pure-asyncio fallback.
+worker_class = env.str("GUNICORN_API_WORKER_CLASS", default="aiohttp.GunicornUVLoopWebWorker")
+# One event loop per core: a loop never waits on the database (the bridge's threads
+# do), so more processes than cores only add context switches and connections.
+# The database sees up to workers x DB_POOL_MAX_SIZE connections per replica.
+workers = env.int("GUNICORN_API_WORKERS", default=CORES)
+
+# aiohttp's keepalive_timeout. Longer than nginx's upstream keepalive_timeout
+# (60 s), so nginx closes idle connections and never reuses a closed one.
+keepalive = env.int("GUNICORN_API_KEEPALIVE_SECONDS", default=75)
+# The worker's loop beats once a second; silent this long means the loop is
+# blocked (sync work on it), and the worker is replaced.
+timeout = env.int("GUNICORN_API_TIMEOUT_SECONDS", default=30)
+# On SIGTERM aiohttp stops accepting and gives running requests 95 % of this to
+# finish. compose.yml's stop_grace_period must be longer.
+graceful_timeout = env.int("GUNICORN_API_GRACEFUL_TIMEOUT_SECONDS", default=30)
+
+# An async worker serves far more requests than a sync one; recycle it rarely, and
+# with jitter, so the replicas' workers never restart together. 0 turns it off.
+max_requests = env.int("GUNICORN_API_MAX_REQUESTS", default=20000)
+max_requests_jitter = env.int("GUNICORN_API_MAX_REQUESTS_JITTER", default=2000)
+
+# The factory runs in each worker after the fork (see wsgi_app): never preload.
+preload_app = False
+# The heartbeat file on tmpfs, not on a container's overlay filesystem.
+worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
+
+# No forwarded_allow_ips: aiohttp ignores it. The peer is always nginx, and aioapi
+# trusts nginx's X-Forwarded-For only with API_TRUST_X_FORWARDED_FOR=1.
+
+# aiohttp writes the access log with its own format syntax (not Gunicorn's
+# %(h)s); an empty GUNICORN_API_ACCESS_LOG turns it off (bench runs do).
+accesslog = env.str("GUNICORN_API_ACCESS_LOG", default="-") or None
+access_log_format = env.str(
+    "GUNICORN_API_ACCESS_LOG_FORMAT",
+    default='%{X-Forwarded-For}i "%r" %s %b %Tfs "%{User-Agent}i" rid=%{X-Request-ID}i',
+)
+errorlog = "-"
+loglevel = env.str("GUNICORN_LOG_LEVEL", default="info")
+
+# Recent Gunicorn opens a control socket under $HOME by default; two servers of one
+# user would fight over it. Off unless a path is given.
+control_socket = env.str("GUNICORN_API_CONTROL_SOCKET", default="")
+control_socket_disable = not control_socket
