@@ -30,8 +30,9 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
+import yaml
 
-from tests.test_deploy_compose import read_env_example
+from tests.test_deploy_compose import COMPOSE, read_env_example
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -486,6 +487,25 @@ def test_forwarded_headers_let_django_see_https_and_the_real_host(stack: Stack) 
     request_id = re.search(r"rid=([0-9a-f]{32})$", line)
     assert request_id is not None
     stack.nginx.wait_for_output(f"rid={request_id[1]}")
+
+
+@needs_nginx
+def test_compose_healthchecks_pass_against_the_real_servers(stack: Stack) -> None:
+    """compose.yml's healthcheck commands, pointed at these servers' ports."""
+    services = yaml.safe_load(COMPOSE.read_text())["services"]
+    for name, port, container_port in (
+        ("admin", stack.admin.port, "8000"),
+        ("api", stack.api.port, "8080"),
+    ):
+        code = services[name]["healthcheck"]["test"][3]
+        assert container_port in code
+        for target, healthy in ((port, True), (free_port(), False)):
+            result = subprocess.run(
+                [sys.executable, "-c", code.replace(container_port, str(target))],
+                capture_output=True,
+                timeout=30,
+            )
+            assert (result.returncode == 0) is healthy, (name, target, result.stderr)
 
 
 @needs_nginx
