@@ -19,7 +19,7 @@ from movies.importing import (
 MAX_LISTED_REJECTIONS = 50
 
 
-def _positive(value: str) -> int:
+def positive_int(value: str) -> int:
     number = int(value)
     if number < 1:
         raise ValueError(value)
@@ -38,7 +38,7 @@ class Command(BaseCommand):
         parser.add_argument("source", help="path to a .json or .json.gz file, or an http(s) URL")
         parser.add_argument(
             "--batch-size",
-            type=_positive,
+            type=positive_int,
             default=1000,
             help="films written per transaction (default 1000)",
         )
