@@ -1,0 +1,117 @@
+"""Django's comparison views and aioapi answer the same query with the same bytes.
+
+For every request of the table, ``/movies/...`` through Django's test client and
+``/api/movies...`` through aiohttp's must give the same status and byte-identical
+bodies (errors and pagination links included), so the benchmark compares two
+servers doing exactly the same work.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+from django.test import Client
+from yarl import URL
+
+from tests.api_fixtures import ApiClient, Catalogue, orm
+
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    # WhiteNoise warns when collectstatic has not run; the views need no static files.
+    pytest.mark.filterwarnings("ignore:No directory at:UserWarning"),
+]
+
+LIST_QUERIES = [
+    "",
+    "limit=3",
+    "limit=3&offset=3",
+    "limit=3&offset=6",
+    "sort=-rating",
+    "sort=rating&limit=4",
+    "sort=-year&limit=2",
+    "sort=updated_at",
+    "genre=drama",
+    "genre=drama&sort=-year",
+    "year=1984",
+    "year_min=1980&year_max=1990",
+    "person={scott}",
+    "q=alien",
+    "q=caf%C3%A9",
+    "q=blade+runner",
+    "limit=0",
+    "limit=abc",
+    "offset=10001",
+    "zzz=1&limit=2",
+    "limit=1&limit=2",
+    "cursor=not-a-cursor",
+    "cursor=x&offset=3",
+    "q=%FF%FE",
+    "q=%00",
+    "sort=bogus",
+    "genre=Drama",
+    "year_min=2000&year_max=1990",
+]
+DETAIL_IDS = ["{heat}", "{alien}", "999999", "abc", "0", "99999999999999999999"]
+
+
+async def both(api: ApiClient, django_path: str, api_path: str, method: str = "GET") -> Any:
+    """(status, body, ETag) from each server."""
+    client = Client()
+    theirs = await orm(lambda: client.generic(method, django_path))
+    ours = await api.request(method, URL(api_path, encoded=True))
+    return (
+        (theirs.status_code, theirs.content, theirs.headers.get("ETag")),
+        (ours.status, await ours.read(), ours.headers.get("ETag")),
+    )
+
+
+def ids(catalogue: Catalogue) -> dict[str, int]:
+    return {
+        "scott": catalogue.people["Ridley Scott"].pk,
+        "heat": catalogue.movies["Heat"].pk,
+        "alien": catalogue.movies["Alien"].pk,
+    }
+
+
+async def test_lists_are_byte_identical(api: ApiClient, catalogue: Catalogue) -> None:
+    statuses = set()
+    for raw in LIST_QUERIES:
+        query = raw.format(**ids(catalogue))
+        django, aiohttp = await both(api, f"/movies/?{query}", f"/api/movies?{query}")
+        assert django == aiohttp, query
+        statuses.add(aiohttp[0])
+    assert statuses == {200, 400}
+
+
+async def test_details_are_byte_identical(api: ApiClient, catalogue: Catalogue) -> None:
+    for raw in DETAIL_IDS:
+        movie_id = raw.format(**ids(catalogue))
+        django, aiohttp = await both(api, f"/movies/{movie_id}/", f"/api/movies/{movie_id}")
+        assert django == aiohttp, movie_id
+
+
+@pytest.mark.parametrize("sort", ["title", "-rating", "year"])
+async def test_following_links_stays_identical(
+    api: ApiClient, catalogue: Catalogue, sort: str
+) -> None:
+    link: str | None = f"?limit=3&sort={sort}"
+    pages = 0
+    while link is not None:
+        django, aiohttp = await both(api, f"/movies/{link}", f"/api/movies{link}")
+        assert django == aiohttp, link
+        link = orjson.loads(aiohttp[1])["next"]
+        pages += 1
+    assert pages == 3
+
+
+async def test_wrong_method_is_the_same_problem(api: ApiClient, catalogue: Catalogue) -> None:
+    heat = catalogue.movies["Heat"].pk
+    for method, django_path, api_path in [
+        ("DELETE", "/movies/", "/api/movies"),
+        ("PUT", f"/movies/{heat}/", f"/api/movies/{heat}"),
+    ]:
+        django, aiohttp = await both(api, django_path, api_path, method=method)
+        assert django[:2] == aiohttp[:2]
+        assert aiohttp[0] == 405
