@@ -1,0 +1,1 @@
+"""The wrk comparison of Django under Gunicorn and aioapi; run ``python -m bench``."""

@@ -1,0 +1,186 @@
+"""The benchmark's own PostgreSQL database and catalogue.
+
+The database is created when missing and dropped only with ``--recreate-db``.
+A loaded catalogue is marked with a comment on the database (what was loaded,
+from where, with which seed), so a second run skips the import, and a database
+holding anything else is refused rather than overwritten.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from bench.servers import REPO
+
+MARKER_PREFIX = "mymoviedb bench catalogue: "
+
+
+class CatalogueError(RuntimeError):
+    """The database cannot be prepared as asked (the message says what to do)."""
+
+
+@dataclass(frozen=True)
+class CatalogueSpec:
+    """What the benchmark loads: a file in the Wikipedia format, plus synthetic films."""
+
+    source: str
+    synthetic: int
+    seed: int
+
+    def marker(self) -> str:
+        return MARKER_PREFIX + json.dumps(asdict(self), sort_keys=True)
+
+
+def database_name(database_url: str) -> str:
+    name = conninfo_to_dict(database_url).get("dbname")
+    if not name:
+        raise CatalogueError(f"the database URL names no database: {database_url}")
+    return str(name)
+
+
+def maintenance_url(database_url: str) -> str:
+    """The same server's ``postgres`` database, for CREATE/DROP DATABASE."""
+    return make_conninfo(database_url, dbname="postgres")
+
+
+def ensure_database(database_url: str, *, recreate: bool) -> bool:
+    """Create the database if missing (drop it first with ``recreate``); True if new."""
+    name = database_name(database_url)
+    with psycopg.connect(maintenance_url(database_url), autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if exists and recreate:
+            conn.execute(sql.SQL("DROP DATABASE {} WITH (FORCE)").format(sql.Identifier(name)))
+        if not exists or recreate:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            return True
+    return False
+
+
+def read_marker(conn: psycopg.Connection[Any]) -> str | None:
+    row = conn.execute(
+        "SELECT shobj_description(oid, 'pg_database') FROM pg_database"
+        " WHERE datname = current_database()"
+    ).fetchone()
+    return row[0] if row else None
+
+
+def write_marker(conn: psycopg.Connection[Any], spec: CatalogueSpec) -> None:
+    name = conn.info.dbname
+    conn.execute(
+        sql.SQL("COMMENT ON DATABASE {} IS {}").format(
+            sql.Identifier(name), sql.Literal(spec.marker())
+        )
+    )
+
+
+def counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
+    """Rows per catalogue table; 0 everywhere before the first migration."""
+    tables = {
+        "movies": "movies_movie",
+        "people": "movies_person",
+        "credits": "movies_credit",
+        "genres": "movies_genre",
+        "movie_genres": "movies_movie_genres",
+    }
+    result = {}
+    for key, table in tables.items():
+        present = conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()
+        if present is None or present[0] is None:
+            result[key] = 0
+            continue
+        query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
+        row = conn.execute(query).fetchone()
+        result[key] = int(row[0]) if row else 0
+    return result
+
+
+def manage(args: list[str], env: Mapping[str, str]) -> None:
+    """Run ``manage.py`` with the servers' environment; a failure stops the bench."""
+    command = [sys.executable, str(REPO / "manage.py"), *args]
+    completed = subprocess.run(command, cwd=REPO, env=dict(env), check=False)
+    if completed.returncode != 0:
+        raise CatalogueError(f"{' '.join(command)} failed with exit status {completed.returncode}")
+
+
+def prepare(
+    database_url: str,
+    spec: CatalogueSpec,
+    env: Mapping[str, str],
+    *,
+    recreate: bool,
+    say: Callable[[str], None],
+) -> dict[str, int]:
+    """Make the database hold ``spec``'s catalogue; return its row counts."""
+    if not spec.source.startswith(("http://", "https://")) and not Path(spec.source).exists():
+        raise CatalogueError(f"catalogue file not found: {spec.source} (see --source)")
+    created = ensure_database(database_url, recreate=recreate)
+    name = database_name(database_url)
+    say(f"database {name}: {'created' if created else 'exists'}; migrating")
+    manage(["migrate", "--no-input", "--verbosity", "0"], env)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        marker, before = read_marker(conn), counts(conn)
+        if marker == spec.marker():
+            say(f"catalogue already loaded ({before['movies']} films); not importing again")
+            return before
+        if before["movies"]:
+            raise CatalogueError(
+                f"database {name} already holds {before['movies']} films that are not "
+                f"the requested catalogue ({marker or 'no bench marker'}); "
+                "pass --recreate-db to drop and rebuild it, or choose another --database-url"
+            )
+        say(f"importing {spec.source}")
+        manage(["import_movies", spec.source], env)
+        if spec.synthetic:
+            say(f"generating {spec.synthetic} synthetic films (seed {spec.seed})")
+            manage(
+                ["generate_movies", "--count", str(spec.synthetic), "--seed", str(spec.seed)], env
+            )
+        conn.execute("ANALYZE")
+        write_marker(conn, spec)
+        return counts(conn)
+
+
+def sample_movie_ids(
+    conn: psycopg.Connection[Any], count: int, seed: int, *, exclude: tuple[int, ...] = ()
+) -> list[int]:
+    """``count`` films that have a cast, in a fixed pseudo-random order for ``seed``."""
+    rows = conn.execute(
+        """
+        SELECT m.id FROM movies_movie m
+        WHERE EXISTS (SELECT 1 FROM movies_credit c WHERE c.movie_id = m.id AND c.role = 'cast')
+          AND NOT (m.id = ANY(%s))
+        ORDER BY md5(m.id::text || %s), m.id
+        LIMIT %s
+        """,
+        (list(exclude), str(seed), count),
+    ).fetchall()
+    return [int(row[0]) for row in rows]
+
+
+def backends(conn: psycopg.Connection[Any], database: str) -> int:
+    """Connections to ``database`` other than ``conn`` itself."""
+    row = conn.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+        (database,),
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def server_version(conn: psycopg.Connection[Any]) -> str:
+    row = conn.execute("SELECT version()").fetchone()
+    return str(row[0]) if row else "unknown"
+
+
+def max_connections(conn: psycopg.Connection[Any]) -> int:
+    row = conn.execute("SHOW max_connections").fetchone()
+    return int(row[0]) if row else 0

@@ -1,0 +1,1 @@
+"""Reference ceilings measured beside the servers (see raw_pool.py)."""

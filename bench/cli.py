@@ -1,0 +1,295 @@
+"""``python -m bench``: the command line, and what happens around a run (signals,
+clean-up at exit, writing the results, the exit status)."""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import os
+import shlex
+import shutil
+import signal
+import sys
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from bench import facts, report, wrk
+from bench.catalogue import CatalogueError, CatalogueSpec, database_name
+from bench.plan import (
+    PRIMER,
+    QUICK_PRIMER,
+    QUICK_WARMUP,
+    SCENARIOS,
+    SERVERS,
+    WARMUP,
+    build_plan,
+    condition_name,
+    default_rows,
+    quick_rows,
+)
+from bench.runner import Bench, BenchConfig, BenchError, Outcome
+from bench.servers import REPO, ServerError, ServerOptions, server_specs
+from bench.verify import VerificationError
+
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/mymoviedb_bench"
+DEFAULT_SOURCE = REPO.parent / "shared" / "data" / "wikipedia-movies.json.gz"
+RESULTS = REPO / "bench" / "results"
+# aioapi's own defaults (aioapi/settings.py), stated here so results.json says them.
+API_DB_THREADS = 16
+API_DB_MAX_PENDING = 2048
+# Above this one-minute load average before the start, the run is said to be noisy.
+BUSY_LOAD = 1.0
+
+
+def parser() -> argparse.ArgumentParser:
+    cpus = tuple(sorted(os.sched_getaffinity(0)))
+    p = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Compare Django under Gunicorn with aioapi, fairly, with wrk. "
+        "See bench/README.md.",
+    )
+    add = p.add_argument
+    add(
+        "--quick", action="store_true", help="list 10 at 64 and 400 connections, loopback and 10 ms"
+    )
+    add("--label", help="results folder suffix (default: the plan's name)")
+    add("--scenarios", type=_words, help=f"only these scenarios ({', '.join(SCENARIOS)})")
+    add("--servers", type=_words, help=f"only these servers ({', '.join(SERVERS)})")
+    add("--conditions", type=_floats, help="only these simulated latencies in ms, e.g. 0,10")
+    add("--duration", type=int, help="seconds per measured run (overrides the plan)")
+    add("--connections", type=_ints, help="connection counts of every run (overrides the plan)")
+    add("--dry-run", action="store_true", help="print the plan and the commands, run nothing")
+
+    db = p.add_argument_group("database and catalogue").add_argument
+    db(
+        "--database-url",
+        default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL),
+        help="the bench's own database; env BENCH_DATABASE_URL (default %(default)s)",
+    )
+    db("--recreate-db", action="store_true", help="drop and recreate it first (never otherwise)")
+    db("--source", default=str(DEFAULT_SOURCE), help="catalogue file to import (%(default)s)")
+    db("--synthetic", type=int, default=50_000, help="synthetic films added (%(default)s; 0: none)")
+    db("--seed", type=int, default=42, help="seed of the synthetic films and of the samples")
+
+    srv = p.add_argument_group("servers (the same for both)").add_argument
+    srv(
+        "--cpus",
+        type=lambda text: tuple(_ints(text)),
+        default=cpus,
+        help="CPUs every server is pinned to (default: all, %(default)s)",
+    )
+    srv("--workers", type=int, help="Gunicorn workers of each server (default: one per CPU)")
+    srv("--django-threads", type=int, default=16, help="gthread threads per worker (%(default)s)")
+    srv(
+        "--api-db-threads",
+        type=int,
+        default=API_DB_THREADS,
+        help="aioapi's ORM bridge threads per worker, API_DB_THREADS (%(default)s)",
+    )
+    srv("--api-db-max-pending", type=int, default=API_DB_MAX_PENDING, help="API_DB_MAX_PENDING")
+    srv("--pool-size", type=int, help="DB pool per worker (default: the larger thread count)")
+    srv("--keep-alive", type=int, default=75, help="keep-alive seconds (%(default)s)")
+    srv("--port-base", type=int, default=20100, help="first of three ports (%(default)s)")
+
+    load = p.add_argument_group("load").add_argument
+    load("--wrk-threads", type=int, default=2, help="(%(default)s)")
+    load("--timeout", type=int, default=10, help="wrk's per-request timeout, s (%(default)s)")
+    load("--allow-errors", action="store_true", help="exit 0 even if runs had errors")
+    load("--results-dir", type=Path, default=RESULTS, help="(%(default)s)")
+    return p
+
+
+def _words(text: str) -> list[str]:
+    return [word for word in text.split(",") if word]
+
+
+# argparse turns a ValueError here into "invalid ... value: 'x'" with the option's name.
+def _ints(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part.strip()]
+
+
+def _floats(text: str) -> list[float]:
+    return [float(part) for part in text.split(",") if part.strip()]
+
+
+def config_from(args: argparse.Namespace) -> BenchConfig:
+    rows = quick_rows() if args.quick else default_rows()
+    plan = build_plan(
+        "quick" if args.quick else "default",
+        rows,
+        scenarios=args.scenarios,
+        servers=args.servers,
+        conditions=args.conditions,
+        duration=args.duration,
+        connections=args.connections,
+        primer=QUICK_PRIMER if args.quick else PRIMER,
+        warmup=QUICK_WARMUP if args.quick else WARMUP,
+    )
+    threads = max(args.django_threads, args.api_db_threads)
+    options = ServerOptions(
+        cpus=args.cpus,
+        workers=args.workers or len(args.cpus),
+        django_threads=args.django_threads,
+        api_db_threads=args.api_db_threads,
+        api_db_max_pending=args.api_db_max_pending,
+        pool_size=args.pool_size or threads,
+        keepalive=args.keep_alive,
+        host="127.0.0.1",
+        port_base=args.port_base,
+    )
+    return BenchConfig(
+        plan=plan,
+        options=options,
+        database_url=args.database_url,
+        catalogue=CatalogueSpec(args.source, args.synthetic, args.seed),
+        recreate_db=args.recreate_db,
+        wrk_threads=args.wrk_threads,
+        wrk_timeout=args.timeout,
+        seed=args.seed,
+    )
+
+
+def preflight(config: BenchConfig) -> None:
+    missing = [tool for tool in ("wrk", "taskset") if shutil.which(tool) is None]
+    if missing:
+        raise BenchError(f"not installed: {', '.join(missing)} (Debian: apt-get install wrk "
+                         "util-linux)")  # fmt: skip
+    allowed = os.sched_getaffinity(0)
+    if not set(config.options.cpus) <= allowed:
+        raise BenchError(f"--cpus {config.options.cpus} not all available ({sorted(allowed)})")
+
+
+def print_plan(config: BenchConfig, say: Any) -> None:
+    plan = config.plan
+    say(f"plan '{plan.name}': {len(plan.runs)} measured runs, about "
+        f"{plan.estimate_seconds() / 60:.1f} minutes (catalogue import not included)")  # fmt: skip
+    for latency in plan.conditions():
+        for server in plan.servers(latency):
+            runs = plan.runs_of(latency, server)
+            cells = ", ".join(f"{r.scenario}@{r.connections}" for r in runs)
+            say(f"  {condition_name(latency)} · {server}: {cells}")
+    for spec in server_specs(config.database_url, 0.0, config.options).values():
+        say(f"  {spec.name}: {shlex.join(spec.command(config.options.cpus))}")
+
+
+def document(
+    args: argparse.Namespace,
+    argv: list[str],
+    config: BenchConfig,
+    outcome: Outcome,
+    started: datetime,
+) -> dict[str, Any]:
+    with_db = {"PostgreSQL": outcome.postgres.get("version", "?"), "wrk": wrk.wrk_version()}
+    doc: dict[str, Any] = {
+        "schema": 1,
+        "label": args.label or config.plan.name,
+        "plan": config.plan.name,
+        "started_at": started.isoformat(timespec="seconds"),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": shlex.join(["python", "-m", "bench", *argv]),
+        "machine": facts.machine(),
+        "versions": facts.versions(with_db),
+        "fairness": list(report.FAIRNESS),
+        "database": {
+            "name": database_name(config.database_url),
+            "max_connections": outcome.postgres.get("max_connections"),
+        },
+        "catalogue": outcome.catalogue,
+        "catalogue_source": {
+            "source": config.catalogue.source,
+            "synthetic": config.catalogue.synthetic,
+            "seed": config.catalogue.seed,
+        },  # fmt: skip
+        "scenarios": {name: s.summary for name, s in SCENARIOS.items()},
+        "servers": outcome.servers,
+        "wrk": {
+            "threads": config.wrk_threads,
+            "timeout_s": config.wrk_timeout,
+            "primer": list(config.plan.primer),
+            "warmup": list(config.plan.warmup),
+        },  # fmt: skip
+        "inputs": outcome.inputs,
+        "verification": outcome.verification,
+        "runs": outcome.runs,
+        "warmups": outcome.warmups,
+        "leftovers": outcome.leftovers,
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+    }
+    doc["headline"] = report.headline(doc)
+    doc["targets"] = report.targets(doc)
+    return doc
+
+
+def results_dir(base: Path, label: str, started: datetime) -> Path:
+    path = base / f"{started:%Y-%m-%d}-{label}"
+    return path if not path.exists() else base / f"{started:%Y-%m-%d-%H%M%S}-{label}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parser().parse_args(argv)
+    say = print
+    try:
+        config = config_from(args)
+    except ValueError as error:
+        parser().error(str(error))
+    print_plan(config, say)
+    if args.dry_run:
+        return 0
+    load = os.getloadavg()[0]
+    if load > BUSY_LOAD:
+        say(
+            f"!!! the machine is busy (load average {load:.1f} over the last minute): other "
+            "processes compete with the servers for the same cores; numbers will be noisy"
+        )
+    started = datetime.now(UTC)
+    with tempfile.TemporaryDirectory(prefix="mymoviedb-bench-") as workdir:
+        bench = Bench(config, Path(workdir), say)
+        atexit.register(bench.stop_all)
+
+        def on_sigterm(signum: int, frame: FrameType | None) -> None:
+            raise SystemExit(128 + signum)
+
+        signal.signal(signal.SIGTERM, on_sigterm)
+        try:
+            preflight(config)
+            outcome = bench.execute()
+        except KeyboardInterrupt:
+            say("interrupted: every server stopped; nothing written")
+            return 130
+        except (BenchError, CatalogueError, ServerError) as error:
+            say(f"bench stopped: {error}")
+            return 1
+        except VerificationError as error:
+            say(f"!!! VERIFICATION FAILED: the servers answer differently; no load sent.\n{error}")
+            return 2
+    doc = document(args, argv, config, outcome, started)
+    outdir = results_dir(args.results_dir, doc["label"], started)
+    report.write(doc, outdir)
+    summarise(doc, outdir, say)
+    flagged = [r for r in doc["runs"] if r["problems"]]
+    if doc["leftovers"]:
+        return 1
+    return 1 if flagged and not args.allow_errors else 0
+
+
+def summarise(doc: dict[str, Any], outdir: Path, say: Any) -> None:
+    say("")
+    for h in doc["headline"]:
+        say(f"list 10 · {h['condition']} · {h['connections']} connections: "
+            f"Django {h['django_rps'] or 0:,.0f} req/s (p99 {h['django_p99_ms'] or 0:.1f} ms), "
+            f"aioapi {h['aioapi_rps'] or 0:,.0f} req/s (p99 {h['aioapi_p99_ms'] or 0:.1f} ms), "
+            f"ratio {h['aioapi_over_django'] or 0:.2f}×; raw pool {h['raw_pool_rps'] or 0:,.0f}, "
+            f"constant {h['constant_rps'] or 0:,.0f}")  # fmt: skip
+    for t in doc["targets"]:
+        verdict = {True: "met", False: "MISSED", None: "not measured"}[t["met"]]
+        say(f"target {t['target']} {t['goal']}: {t['measured']} → {verdict}")
+    flagged = [r for r in doc["runs"] if r["problems"]]
+    if flagged:
+        say(f"!!! {len(flagged)} run(s) had errors: see the top of report.md")
+    for leftover in doc["leftovers"]:
+        say(f"!!! left behind: {leftover}")
+    say(f"results: {outdir}/report.md")

@@ -1,0 +1,196 @@
+"""What a benchmark measures: the scenarios, the conditions and the matrix of runs.
+
+The full cross product (7 scenarios x 5 connection counts x 3 conditions x 2
+servers) would take over an hour here, so the default matrix gives ``list-10``
+the whole sweep in every condition and the other scenarios two points on
+loopback and one with 10 ms of simulated latency (bench/README.md, "The plan").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+DJANGO = "django"
+AIOAPI = "aioapi"
+RAW_POOL = "raw-pool"
+SERVERS = (DJANGO, AIOAPI, RAW_POOL)
+BOTH = (DJANGO, AIOAPI)
+
+SWEEP = (16, 64, 256, 400, 1000)
+HEADLINE_CONNECTIONS = (64, 400)
+# (connections, seconds) of each server's primer and warm-up, TechEmpower-style.
+PRIMER, WARMUP = (8, 3), (256, 6)
+QUICK_PRIMER, QUICK_WARMUP = (8, 2), (256, 3)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One kind of load: a Lua script under bench/scenarios and its expected statuses."""
+
+    name: str
+    summary: str
+    script: str
+    expect: tuple[int, ...] = (200,)
+
+
+SCENARIOS: dict[str, Scenario] = {
+    scenario.name: scenario
+    for scenario in (
+        Scenario("list-10", "first page of 10 films by title (2 queries)", "get.lua"),
+        Scenario("list-100", "first page of 100 films by title (2 queries)", "get.lua"),
+        Scenario(
+            "list-filtered",
+            "drama, 1990-2010, newest first, 20 per page (2 queries)",
+            "get.lua",
+        ),
+        Scenario(
+            "detail",
+            "one of 500 random films with genres, directors and cast (3 queries)",
+            "paths.lua",
+        ),
+        Scenario("search", "full-text search for common words, 10 per page", "paths.lua"),
+        Scenario(
+            "write-mix",
+            "1 authenticated PATCH every 20 requests, GETs of list 10 and details between",
+            "write_mix.lua",
+        ),
+        Scenario(
+            "conditional",
+            "list 10 with If-None-Match: every answer is a 304",
+            "conditional.lua",
+            expect=(304,),
+        ),
+        Scenario("constant", "aioapi's /healthz: constant body, no database", "get.lua"),
+    )
+}
+
+# Django's comparison views are read-only (GET/HEAD), so writes load aioapi alone.
+WRITE_SERVERS = (AIOAPI,)
+
+
+@dataclass(frozen=True)
+class Row:
+    """One scenario on some servers, at given connection counts per condition."""
+
+    scenario: str
+    servers: tuple[str, ...]
+    connections: tuple[tuple[float, tuple[int, ...]], ...]  # (latency ms, counts)
+    duration: int
+
+
+@dataclass(frozen=True)
+class Run:
+    """One measured wrk run."""
+
+    latency_ms: float
+    server: str
+    scenario: str
+    connections: int
+    duration: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The measured runs in execution order, plus the primer and warm-up of each server."""
+
+    name: str
+    runs: tuple[Run, ...]
+    primer: tuple[int, int]  # (connections, seconds)
+    warmup: tuple[int, int]
+
+    def conditions(self) -> list[float]:
+        return _unique(run.latency_ms for run in self.runs)
+
+    def servers(self, latency_ms: float) -> list[str]:
+        return _unique(run.server for run in self.runs if run.latency_ms == latency_ms)
+
+    def runs_of(self, latency_ms: float, server: str) -> list[Run]:
+        return [r for r in self.runs if r.latency_ms == latency_ms and r.server == server]
+
+    def scenarios(self) -> list[str]:
+        return _unique(run.scenario for run in self.runs)
+
+    def estimate_seconds(self, start: float = 6.0, settle: float = 1.5) -> float:
+        """Rough wall time: runs, settling pauses, server starts, primers, warm-ups."""
+        starts = sum(len(self.servers(latency)) for latency in self.conditions())
+        per_start = start + self.primer[1] + self.warmup[1] + 2 * settle
+        return sum(run.duration + settle for run in self.runs) + starts * per_start
+
+
+def _unique(items: Iterable[T]) -> list[T]:
+    return list(dict.fromkeys(items))
+
+
+def default_rows() -> tuple[Row, ...]:
+    every = ((0.0, SWEEP), (2.0, SWEEP), (10.0, SWEEP))
+    headline = tuple((latency, HEADLINE_CONNECTIONS) for latency in (0.0, 2.0, 10.0))
+    two_points = ((0.0, HEADLINE_CONNECTIONS), (10.0, (400,)))
+    others = ("list-100", "list-filtered", "detail", "search", "conditional")
+    return (
+        Row("list-10", BOTH, every, 8),
+        Row("list-10", (RAW_POOL,), headline, 8),
+        Row("constant", (AIOAPI,), ((0.0, HEADLINE_CONNECTIONS),), 5),
+        *(Row(name, BOTH, two_points, 5) for name in others),
+        Row("write-mix", WRITE_SERVERS, two_points, 5),
+    )
+
+
+def quick_rows() -> tuple[Row, ...]:
+    headline = ((0.0, HEADLINE_CONNECTIONS), (10.0, HEADLINE_CONNECTIONS))
+    return (
+        Row("list-10", BOTH, headline, 4),
+        Row("list-10", (RAW_POOL,), headline, 4),
+        Row("constant", (AIOAPI,), ((0.0, HEADLINE_CONNECTIONS),), 4),
+    )
+
+
+def build_plan(
+    name: str,
+    rows: Sequence[Row],
+    *,
+    scenarios: Sequence[str] | None = None,
+    servers: Sequence[str] | None = None,
+    conditions: Sequence[float] | None = None,
+    duration: int | None = None,
+    connections: Sequence[int] | None = None,
+    primer: tuple[int, int] = PRIMER,
+    warmup: tuple[int, int] = WARMUP,
+) -> Plan:
+    """Order the runs: by condition, then server (one running at a time), then row order.
+
+    ``scenarios``, ``servers``, ``conditions``, ``duration`` and ``connections``
+    narrow, shorten or replace parts of the matrix.
+    """
+    unknown = (set(scenarios or ()) - set(SCENARIOS)) | (set(servers or ()) - set(SERVERS))
+    if unknown:
+        raise ValueError(f"unknown scenario(s) or server(s): {', '.join(sorted(unknown))}")
+    runs: list[Run] = []
+    for row in rows:
+        if scenarios is not None and row.scenario not in scenarios:
+            continue
+        for latency, counts in row.connections:
+            if conditions is not None and latency not in conditions:
+                continue
+            for server in row.servers:
+                if servers is not None and server not in servers:
+                    continue
+                runs.extend(
+                    Run(latency, server, row.scenario, count, duration or row.duration)
+                    for count in (connections or counts)
+                )
+    order = {latency: i for i, latency in enumerate(sorted({r.latency_ms for r in runs}))}
+    runs.sort(key=lambda r: (order[r.latency_ms], SERVERS.index(r.server)))  # stable
+    if not runs:
+        raise ValueError("the chosen scenarios and conditions leave no run to make")
+    if duration is not None:
+        primer = (primer[0], min(primer[1], duration))
+        warmup = (warmup[0], min(warmup[1], duration))
+    return Plan(name=name, runs=tuple(runs), primer=primer, warmup=warmup)
+
+
+def condition_name(latency_ms: float) -> str:
+    """``loopback`` or ``simulated 10 ms``."""
+    return "loopback" if latency_ms == 0 else f"simulated {latency_ms:g} ms"

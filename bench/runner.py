@@ -1,0 +1,326 @@
+"""One benchmark run from start to finish.
+
+Prepare the catalogue; then for each condition and each server, one server at
+a time: start it pinned, verify every scenario against the reference answers,
+prime, warm up, measure each run, stop it. Finally check that no process and
+no database connection is left behind.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from tqdm import tqdm
+
+from bench import catalogue, tasks, verify, wrk
+from bench.catalogue import CatalogueSpec
+from bench.monitor import RunMonitor
+from bench.plan import AIOAPI, DJANGO, RAW_POOL, SCENARIOS, Plan, Run, condition_name
+from bench.servers import ManagedServer, ServerOptions, ServerSpec, server_specs
+from bench.workload import HttpRequest, Inputs, Workload, build
+
+SETTLE_SECONDS = 1.0
+LEFTOVER_WAIT_SECONDS = 15.0
+DETAIL_SAMPLE = 500
+WRITE_SAMPLE = 50
+HIDDEN_ENV = ("BENCH_TOKEN",)
+
+
+class BenchError(RuntimeError):
+    """The bench cannot go on (the message says why)."""
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    plan: Plan
+    options: ServerOptions
+    database_url: str
+    catalogue: CatalogueSpec
+    recreate_db: bool
+    wrk_threads: int
+    wrk_timeout: int
+    seed: int
+
+
+@dataclass
+class Outcome:
+    """Everything measured, as results.json stores it."""
+
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    warmups: list[dict[str, Any]] = field(default_factory=list)
+    verification: list[dict[str, Any]] = field(default_factory=list)
+    servers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    catalogue: dict[str, int] = field(default_factory=dict)
+    inputs: dict[str, Any] = field(default_factory=dict)
+    postgres: dict[str, Any] = field(default_factory=dict)
+    leftovers: list[str] = field(default_factory=list)
+
+
+def serves(spec: ServerSpec, scenario: str) -> bool:
+    """Whether ``spec`` can answer ``scenario``'s reads (all are verified where possible)."""
+    if spec.name == RAW_POOL:
+        return scenario == "list-10"
+    return scenario != "constant" or spec.name == AIOAPI
+
+
+class Bench:
+    """Runs a :class:`BenchConfig`; :meth:`stop_all` is safe to call at any time."""
+
+    def __init__(self, config: BenchConfig, workdir: Path, say: Callable[[str], None]) -> None:
+        self.config = config
+        self.workdir = workdir
+        self.say = say
+        self.outcome = Outcome()
+        self.started: list[ManagedServer] = []
+        self.database = catalogue.database_name(config.database_url)
+        self.inputs = Inputs((), ())
+        self._env: dict[str, str] = {}
+        self._conn: psycopg.Connection[Any] | None = None
+        self._bar: tqdm[Any] | None = None
+        self._run_number = 0
+
+    def execute(self) -> Outcome:
+        """Prepare, measure every condition, clean up; raise on any fatal problem."""
+        try:
+            self.prepare()
+            estimate = self.config.plan.estimate_seconds()
+            bar_format = "{desc} |{bar}| {n:.0f}/{total:.0f} s planned [{elapsed}<{remaining}]"
+            with tqdm(total=round(estimate), bar_format=bar_format, dynamic_ncols=True) as bar:
+                self._bar = bar
+                for latency in self.config.plan.conditions():
+                    self.condition(latency)
+                bar.update(bar.total - bar.n)
+        finally:
+            self._bar = None
+            self.stop_all()
+            self.finish()
+        return self.outcome
+
+    # -- preparation ---------------------------------------------------------
+
+    def prepare(self) -> None:
+        config = self.config
+        self._env = dict(server_specs(config.database_url, 0.0, config.options)[DJANGO].env)
+        self.outcome.catalogue = catalogue.prepare(
+            config.database_url, config.catalogue, self._env, recreate=config.recreate_db,
+            say=self.say,
+        )  # fmt: skip
+        conn = self._conn = psycopg.connect(config.database_url, autocommit=True)
+        self.outcome.postgres = {
+            "version": catalogue.server_version(conn),
+            "max_connections": catalogue.max_connections(conn),
+        }
+        busy = catalogue.backends(conn, self.database)
+        if busy:
+            raise BenchError(f"{busy} other connection(s) to {self.database} are open; close them")
+        detail = catalogue.sample_movie_ids(conn, DETAIL_SAMPLE, config.seed)
+        # Writes never touch list 10's page, which the ceiling is compared on after them.
+        first_page = tuple(
+            int(row[0])
+            for row in conn.execute("SELECT id FROM movies_movie ORDER BY title, id LIMIT 101")
+        )
+        writes = catalogue.sample_movie_ids(conn, WRITE_SAMPLE, config.seed + 1, exclude=first_page)
+        token = None
+        if "write-mix" in config.plan.scenarios():
+            token = tasks.call(["issue-token", "bench write mix"], self._env)
+        self.inputs = Inputs(tuple(detail), tuple(writes), token)
+        self.outcome.inputs = {"seed": config.seed, "detail_ids": detail, "write_ids": writes}
+
+    # -- one condition, one server -------------------------------------------
+
+    def condition(self, latency: float) -> None:
+        specs = server_specs(self.config.database_url, latency, self.config.options)
+        reference = verify.Reference()
+        for name in self.config.plan.servers(latency):
+            self.server(specs[name], latency, reference)
+
+    def server(self, spec: ServerSpec, latency: float, reference: verify.Reference) -> None:
+        label = f"{condition_name(latency)} · {spec.name}"
+        self._describe(f"{label}: starting")
+        log = self.workdir / f"{spec.name}-{latency:g}ms.log"
+        server = ManagedServer(spec, self.config.options.cpus, log)
+        self.started.append(server)
+        server.start()
+        server.wait_ready()
+        self._record_server(spec, latency)
+        self._advance(6.0)
+        workloads = self.verify(spec, latency, reference)
+        primer_c, primer_s = self.config.plan.primer
+        warmup_c, warmup_s = self.config.plan.warmup
+        for kind, connections, seconds in (
+            ("primer", primer_c, primer_s),
+            ("warm-up", warmup_c, warmup_s),
+        ):  # noqa: E501
+            self._describe(f"{label}: {kind} ({connections} connections, {seconds} s)")
+            run = Run(latency, spec.name, "list-10", connections, seconds)
+            self.outcome.warmups.append({"kind": kind, **self.measure(server, run, workloads)})
+            self._advance(seconds + SETTLE_SECONDS)
+        for run in self.config.plan.runs_of(latency, spec.name):
+            self._run_number += 1
+            total = len(self.config.plan.runs)
+            self._describe(
+                f"run {self._run_number}/{total} · {label} · {run.scenario} · "
+                f"{run.connections} connections"
+            )
+            self.outcome.runs.append(self.measure(server, run, workloads))
+            self._advance(run.duration + SETTLE_SECONDS)
+        server.stop()
+
+    def verify(
+        self, spec: ServerSpec, latency: float, reference: verify.Reference
+    ) -> dict[str, Workload]:
+        """Check every scenario this server can answer; return the workloads to load."""
+        workloads: dict[str, Workload] = {}
+        etag = verify.fetch(spec.port, [self._list_10(spec)])[0].etag
+        for name, scenario in SCENARIOS.items():
+            if not serves(spec, name) or (name == "write-mix" and self.inputs.token is None):
+                continue
+            workload = build(name, spec, self.inputs, self.workdir, etag=etag)
+            answers = verify.fetch(spec.port, workload.reads)
+            checked = reference.check(name, spec.name, workload.reads, answers, scenario.expect)
+            if workload.writes and spec.name in _writers(self.config.plan, latency):
+                checked += "; " + self._verify_write(spec, workload.writes[0])
+            self.outcome.verification.append(
+                {"condition": condition_name(latency), "server": spec.name, "scenario": name,
+                 "checked": checked}
+            )  # fmt: skip
+            workloads[name] = workload
+        return workloads
+
+    def _verify_write(self, spec: ServerSpec, write: HttpRequest) -> str:
+        answer = verify.fetch(spec.port, [write])[0]
+        if answer.status != 200:
+            raise verify.VerificationError(
+                f"{spec.name}: PATCH {write.path} answered {answer.status}: {answer.body[:300]!r}"
+            )
+        return "PATCH answered 200"
+
+    @staticmethod
+    def _list_10(spec: ServerSpec) -> HttpRequest:
+        return HttpRequest("GET", f"{spec.list_path}?limit=10")
+
+    def measure(
+        self, server: ManagedServer, run: Run, workloads: dict[str, Workload]
+    ) -> dict[str, Any]:  # noqa: E501
+        """One wrk run with the monitor on; problems are shouted, never averaged away."""
+        spec = server.spec
+        workload = workloads[run.scenario]
+        command = wrk.wrk_command(
+            spec.url(workload.url_path),
+            SCENARIOS[run.scenario].script,
+            connections=run.connections,
+            threads=self.config.wrk_threads,
+            duration=run.duration,
+            timeout=self.config.wrk_timeout,
+        )
+        time.sleep(SETTLE_SECONDS)
+        with RunMonitor(server.processes, self._backends) as monitor:
+            result, output, wrk_cpu = wrk.run(
+                command, workload.env, timeout=run.duration + self.config.wrk_timeout + 60
+            )
+        usage = monitor.usage
+        problems = result.problems()
+        if usage.lost_processes:
+            problems.append(f"server processes died during the run: {usage.lost_processes}")
+        if problems:
+            self._shout(f"{condition_name(run.latency_ms)} · {spec.name} · {run.scenario} · "
+                        f"{run.connections} connections: " + "; ".join(problems))  # fmt: skip
+        shown_env = {k: ("<hidden>" if k in HIDDEN_ENV else v) for k, v in workload.env.items()}
+        return {
+            "condition": condition_name(run.latency_ms),
+            "latency_ms": run.latency_ms,
+            "server": spec.name,
+            "scenario": run.scenario,
+            "connections": run.connections,
+            "duration_s": run.duration,
+            "command": shlex.join(command),
+            "script_env": shown_env,
+            "requests": result.requests,
+            "elapsed_s": round(result.duration_s, 3),
+            "requests_per_s": round(result.requests_per_s, 1),
+            "latency": {k: round(v, 3) for k, v in result.latency_ms.items()},
+            "errors": result.errors,
+            "statuses": {str(k): v for k, v in sorted(result.statuses.items())},
+            "unexpected_status": result.unexpected_status,
+            "server_cpu_s": round(usage.cpu_seconds, 2),
+            "server_cores_used": round(usage.cpu_seconds / result.duration_s, 2)
+            if result.duration_s
+            else 0.0,
+            "postgres_cpu_s": round(usage.postgres_cpu_seconds, 2),
+            "wrk_cpu_s": round(wrk_cpu, 2),
+            "peak_rss_mb": {k: round(v, 1) for k, v in usage.peak_rss_mb.items()},
+            "pg_backends_max": usage.pg_backends_max,
+            "problems": problems,
+            "wrk_output": output,
+        }
+
+    # -- helpers -------------------------------------------------------------
+
+    def _backends(self) -> int:
+        return catalogue.backends(self._conn, self.database) if self._conn else 0
+
+    def _record_server(self, spec: ServerSpec, latency: float) -> None:
+        """State the server once, and the exact shell line of every start."""
+        cpus = self.config.options.cpus
+        env = {k: v for k, v in spec.env.items() if k not in ("SECRET_KEY", "PATH", "HOME")}
+        shown = {**env, "SECRET_KEY": "<random per start>"}
+        line = ["env", *(f"{k}={v}" for k, v in shown.items()), *spec.command(cpus)]
+        entry = self.outcome.servers.setdefault(
+            spec.name,
+            {
+                "title": spec.title,
+                "command": shlex.join(spec.command(cpus)),
+                "settings": dict(spec.settings),
+                "starts": {},
+            },
+        )
+        entry["starts"][condition_name(latency)] = shlex.join(line)
+
+    def _describe(self, text: str) -> None:
+        if self._bar is not None:
+            self._bar.set_description_str(text)
+        else:
+            self.say(text)
+
+    def _advance(self, seconds: float) -> None:
+        if self._bar is not None:
+            self._bar.update(max(0, min(round(seconds), self._bar.total - self._bar.n)))
+
+    def _shout(self, text: str) -> None:
+        message = f"!!! {text}"
+        if self._bar is not None:
+            self._bar.write(message)
+        else:
+            self.say(message)
+
+    def stop_all(self) -> None:
+        """Stop every server this bench started (idempotent; also run at exit)."""
+        for server in self.started:
+            server.stop()
+
+    def finish(self) -> None:
+        """Revoke the token and check that nothing outlived the run."""
+        if self.inputs.token is not None and self._env:
+            tasks.call(["revoke-token", self.inputs.token], self._env)
+        for server in self.started:
+            if server.leftovers():
+                self.outcome.leftovers.append(f"{server.spec.name}: {server.leftovers()} survived")
+        if self._conn is None:
+            return
+        deadline = time.monotonic() + LEFTOVER_WAIT_SECONDS
+        while (left := self._backends()) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        if left:
+            self.outcome.leftovers.append(f"{left} connection(s) to {self.database} still open")
+        self._conn.close()
+        self._conn = None
+
+
+def _writers(plan: Plan, latency: float) -> set[str]:
+    return {r.server for r in plan.runs if r.latency_ms == latency and r.scenario == "write-mix"}

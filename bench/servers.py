@@ -1,0 +1,270 @@
+"""The servers under test: their exact commands, and starting and stopping them.
+
+Every server runs under Gunicorn with explicit command-line flags (no config
+file), pinned with ``taskset`` to the same CPUs, one server at a time. Each is
+started in its own session so that stopping its process group stops every
+worker, and a group that ignores SIGTERM is killed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from bench.plan import AIOAPI, DJANGO, RAW_POOL
+
+REPO = Path(__file__).resolve().parent.parent
+UVLOOP_WORKER = "aiohttp.GunicornUVLoopWebWorker"
+
+
+class ServerError(RuntimeError):
+    """A server did not start, or died."""
+
+
+@dataclass(frozen=True)
+class ServerOptions:
+    """The knobs a user sets on the command line; results.json records them."""
+
+    cpus: tuple[int, ...]
+    workers: int
+    django_threads: int
+    api_db_threads: int
+    api_db_max_pending: int
+    pool_size: int
+    keepalive: int
+    host: str
+    port_base: int
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """One server: how to start it, where its resources are, what it was given."""
+
+    name: str
+    title: str
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+    port: int
+    list_path: str
+    detail_path: str | None  # formatted with id=
+    ready_path: str
+    workers: int
+    settings: Mapping[str, object] = field(default_factory=dict)
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def command(self, cpus: tuple[int, ...]) -> list[str]:
+        return ["taskset", "--cpu-list", ",".join(map(str, cpus)), *self.argv]
+
+
+def gunicorn_argv(app: str, worker_class: str, options: ServerOptions, port: int) -> list[str]:
+    """Gunicorn flags shared by every server, stated in full."""
+    return [
+        sys.executable, "-m", "gunicorn", app,
+        "--bind", f"{options.host}:{port}",
+        "--worker-class", worker_class,
+        "--workers", str(options.workers),
+        "--keep-alive", str(options.keepalive),
+        "--backlog", "2048",
+        # No recycling mid-run: a worker restart is not what is being measured.
+        "--max-requests", "0",
+        "--timeout", "60",
+        "--graceful-timeout", "5",
+        "--log-level", "warning",
+        "--no-control-socket",
+    ]  # fmt: skip
+
+
+def base_env(database_url: str, latency_ms: float, options: ServerOptions) -> dict[str, str]:
+    """The environment both Django-based servers read: production mode, same pool."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "LANG": "C.UTF-8",
+        "DJANGO_SETTINGS_MODULE": "mymoviedb.settings",
+        "DATABASE_URL": database_url,
+        "DEBUG": "0",
+        "SECRET_KEY": "bench-only-" + os.urandom(24).hex(),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "0",
+        # A fixed-size pool: no connection is opened mid-run.
+        "DB_POOL_MIN_SIZE": str(options.pool_size),
+        "DB_POOL_MAX_SIZE": str(options.pool_size),
+        "SIMULATED_DB_LATENCY_MS": f"{latency_ms:g}",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def server_specs(
+    database_url: str, latency_ms: float, options: ServerOptions
+) -> dict[str, ServerSpec]:
+    """The three servers of a condition: Django, aioapi and the raw psycopg ceiling."""
+    env = base_env(database_url, latency_ms, options)
+    common = {"workers": options.workers, "cpus": list(options.cpus), "pool": options.pool_size}
+    django_port, api_port, raw_port = (options.port_base + i for i in range(3))
+    django = ServerSpec(
+        name=DJANGO,
+        title="Django under Gunicorn (gthread)",
+        argv=(
+            *gunicorn_argv("mymoviedb.wsgi:application", "gthread", options, django_port),
+            "--threads",
+            str(options.django_threads),
+        ),  # fmt: skip
+        env=env,
+        port=django_port,
+        list_path="/movies/",
+        detail_path="/movies/{id}/",
+        ready_path="/movies/?limit=1",
+        workers=options.workers,
+        settings={**common, "threads": options.django_threads},
+    )
+    api_env = {
+        **env,
+        "API_DB_THREADS": str(options.api_db_threads),
+        "API_DB_MAX_PENDING": str(options.api_db_max_pending),
+        "API_ACCESS_LOG": "off",
+    }
+    aioapi = ServerSpec(
+        name=AIOAPI,
+        title="aioapi (aiohttp) under Gunicorn",
+        argv=tuple(gunicorn_argv("aioapi.gunicorn:app", UVLOOP_WORKER, options, api_port)),
+        env=api_env,
+        port=api_port,
+        list_path="/api/movies",
+        detail_path="/api/movies/{id}",
+        ready_path="/healthz",
+        workers=options.workers,
+        settings={
+            **common,
+            "api_db_threads": options.api_db_threads,
+            "api_db_max_pending": options.api_db_max_pending,
+        },
+    )
+    raw = ServerSpec(
+        name=RAW_POOL,
+        title="ceiling: psycopg AsyncConnectionPool, no ORM",
+        argv=tuple(gunicorn_argv("bench.ceiling.raw_pool:app", UVLOOP_WORKER, options, raw_port)),
+        env={**env, "RAW_POOL_SIZE": str(options.pool_size)},
+        port=raw_port,
+        list_path="/movies",
+        detail_path=None,
+        ready_path="/healthz",
+        workers=options.workers,
+        settings=common,
+    )
+    return {spec.name: spec for spec in (django, aioapi, raw)}
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+class ManagedServer:
+    """A running server: its process group, its log, its processes."""
+
+    def __init__(self, spec: ServerSpec, cpus: tuple[int, ...], log_path: Path) -> None:
+        self.spec = spec
+        self.cpus = cpus
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+        self.known: list[psutil.Process] = []
+
+    def start(self) -> None:
+        if not port_is_free(self.spec.port):
+            raise ServerError(f"port {self.spec.port} is in use; pick another --port-base")
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                self.spec.command(self.cpus),
+                cwd=REPO,
+                env=dict(self.spec.env),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        """Wait until the server answers 200 and every worker is up."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._check_alive()
+            if self._answers() and len(self.workers()) >= self.spec.workers:
+                self.known = self.processes()
+                return
+            time.sleep(0.3)
+        raise ServerError(
+            f"{self.spec.name} was not ready after {timeout:.0f} s\n{self.log_tail()}"
+        )
+
+    def _answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(self.spec.url(self.spec.ready_path), timeout=5) as reply:
+                return bool(reply.status == 200)
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            return False
+
+    def _check_alive(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            raise ServerError(f"{self.spec.name} exited at start-up\n{self.log_tail()}")
+
+    def processes(self) -> list[psutil.Process]:
+        """The Gunicorn master and its workers."""
+        if self.process is None:
+            return []
+        try:
+            master = psutil.Process(self.process.pid)
+            return [master, *master.children(recursive=True)]
+        except psutil.NoSuchProcess:
+            return []
+
+    def workers(self) -> list[psutil.Process]:
+        return self.processes()[1:]
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """SIGTERM the process group, then SIGKILL whatever is left of it."""
+        if self.process is None:
+            return
+        known = {p.pid: p for p in [*self.known, *self.processes()]}
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(5)
+        # A worker that outlived its master (it should not) is still ours; psutil
+        # checks the start time, so a reused pid is never signalled.
+        for process in known.values():
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()
+        self.process = None
+
+    def leftovers(self) -> list[int]:
+        """Pids of this server that still run after stop()."""
+        return [p.pid for p in self.known if p.is_running() and p.status() != "zombie"]

@@ -1,0 +1,61 @@
+"""Django-side chores of the benchmark, run in a child process with the servers'
+environment: ``python -m bench.tasks issue-token NAME`` prints a raw API token,
+``python -m bench.tasks revoke-token RAW`` revokes it.
+
+The driver itself never imports Django: it only talks HTTP and SQL.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+BENCH_USER = "bench"
+REPO = Path(__file__).resolve().parent.parent
+
+
+def call(args: Sequence[str], env: Mapping[str, str]) -> str:
+    """Run a task in a child process; return what it printed."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "bench.tasks", *args],
+        cwd=REPO,
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"bench.tasks {args[0]} failed: {completed.stderr.strip()}")
+    return completed.stdout.strip()
+
+
+def main(argv: Sequence[str]) -> int:
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+
+    from movies.models import ApiToken
+    from movies.tokens import issue_token, revoke_token
+
+    match list(argv):
+        case ["issue-token", name]:
+            user, created = get_user_model().objects.get_or_create(username=BENCH_USER)
+            if created:
+                user.set_unusable_password()
+                user.save()
+            _, raw = issue_token(user, name)
+            print(raw)
+        case ["revoke-token", raw]:
+            for token in ApiToken.objects.filter(prefix=raw.split(".", 1)[0]):
+                revoke_token(token)
+        case _:
+            print(__doc__, file=sys.stderr)
+            return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,141 @@
+"""Verification before load: every server must give the same status and bytes.
+
+The first server verified in a condition sets the reference answers of each
+scenario; every later server must match them exactly, or the bench stops.
+"""
+
+from __future__ import annotations
+
+import http.client
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from bench.workload import HttpRequest
+
+CONTEXT_BYTES = 60
+FETCH_TIMEOUT_SECONDS = 30.0
+
+
+class VerificationError(RuntimeError):
+    """Servers disagree, or a server answers with a status the scenario does not expect."""
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: bytes
+    etag: str | None = None
+
+
+def fetch(port: int, requests: Sequence[HttpRequest], *, parallel: int = 8) -> list[Answer]:
+    """Send ``requests`` to 127.0.0.1:``port``, ``parallel`` keep-alive connections at
+    once (so verifying 500 details under simulated latency takes seconds); answers
+    come back in request order."""
+    chunks = [list(enumerate(requests))[i::parallel] for i in range(parallel)]
+    answers: dict[int, Answer] = {}
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        for part in pool.map(lambda chunk: _fetch_chunk(port, chunk), chunks):
+            answers.update(part)
+    return [answers[i] for i in range(len(requests))]
+
+
+def _fetch_chunk(port: int, chunk: list[tuple[int, HttpRequest]]) -> dict[int, Answer]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=FETCH_TIMEOUT_SECONDS)
+    answers = {}
+    try:
+        for index, request in chunk:
+            headers = dict(request.headers)
+            conn.request(request.method, request.path, body=request.body, headers=headers)
+            reply = conn.getresponse()
+            answers[index] = Answer(reply.status, reply.read(), reply.getheader("ETag"))
+    finally:
+        conn.close()
+    return answers
+
+
+def first_difference(a: bytes, b: bytes) -> int:
+    """Offset of the first differing byte (the shorter length if one is a prefix)."""
+    for offset, (x, y) in enumerate(zip(a, b, strict=False)):
+        if x != y:
+            return offset
+    return min(len(a), len(b))
+
+
+def _excerpt(body: bytes, offset: int) -> str:
+    start = max(0, offset - CONTEXT_BYTES)
+    return body[start : offset + CONTEXT_BYTES].decode("utf-8", "replace")
+
+
+def status_problems(
+    server: str, requests: Sequence[HttpRequest], answers: Sequence[Answer], expect: Sequence[int]
+) -> list[str]:
+    """Answers whose status the scenario does not expect."""
+    return [
+        f"{server}: {request.method} {request.path} answered {answer.status}, "
+        f"expected {' or '.join(map(str, expect))}: {answer.body[:200]!r}"
+        for request, answer in zip(requests, answers, strict=True)
+        if answer.status not in expect
+    ]
+
+
+def differences(
+    reference: tuple[str, Sequence[HttpRequest], Sequence[Answer]],
+    candidate: tuple[str, Sequence[HttpRequest], Sequence[Answer]],
+) -> list[str]:
+    """Every request whose status, body or ETag differs between two servers."""
+    ref_server, ref_requests, ref_answers = reference
+    server, requests, answers = candidate
+    if len(ref_answers) != len(answers):
+        return [f"{ref_server} got {len(ref_answers)} requests, {server} {len(answers)}"]
+    problems = []
+    rows = zip(ref_requests, ref_answers, requests, answers, strict=True)
+    for ref_request, ref, request, answer in rows:
+        where = f"{ref_server} {ref_request.path} vs {server} {request.path}"
+        if ref.status != answer.status:
+            problems.append(f"{where}: status {ref.status} vs {answer.status}")
+        elif ref.body != answer.body:
+            at = first_difference(ref.body, answer.body)
+            problems.append(
+                f"{where}: bodies differ at byte {at} "
+                f"({len(ref.body)} vs {len(answer.body)} bytes)\n"
+                f"  {ref_server}: ...{_excerpt(ref.body, at)}...\n"
+                f"  {server}: ...{_excerpt(answer.body, at)}..."
+            )
+        elif ref.etag != answer.etag:
+            problems.append(f"{where}: ETag {ref.etag} vs {answer.etag}")
+    return problems
+
+
+class Reference:
+    """The answers each scenario got from the first server verified in a condition."""
+
+    def __init__(self) -> None:
+        self._answers: dict[str, tuple[str, Sequence[HttpRequest], Sequence[Answer]]] = {}
+
+    def check(
+        self,
+        scenario: str,
+        server: str,
+        requests: Sequence[HttpRequest],
+        answers: Sequence[Answer],
+        expect: Sequence[int],
+    ) -> str:
+        """Record or compare; raise :class:`VerificationError` on any problem.
+
+        Returns what was checked, for the log and results.json.
+        """
+        problems = status_problems(server, requests, answers, expect)
+        if not problems and scenario in self._answers:
+            problems = differences(self._answers[scenario], (server, requests, answers))
+        if problems:
+            shown = "\n".join(problems[:5])
+            more = f"\n... and {len(problems) - 5} more" if len(problems) > 5 else ""
+            raise VerificationError(f"scenario {scenario}: {shown}{more}")
+        if scenario in self._answers:
+            return f"{len(answers)} identical to {self._answers[scenario][0]}"
+        self._answers[scenario] = (server, requests, answers)
+        return f"{len(answers)} answers recorded as the reference"
+
+    def clear(self) -> None:
+        self._answers.clear()

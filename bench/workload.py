@@ -1,0 +1,131 @@
+"""The exact requests of each scenario on each server, and the files wrk's Lua reads.
+
+The driver is the one place that knows the query strings: it verifies these
+requests on every server and hands the same ones to wrk, so what is loaded is
+what was checked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlencode
+
+import orjson
+
+from bench.plan import SCENARIOS
+from bench.servers import ServerSpec
+
+LIST_QUERIES: dict[str, dict[str, str | int]] = {
+    "list-10": {"limit": 10},
+    "list-100": {"limit": 100},
+    "list-filtered": {
+        "genre": "drama",
+        "year_min": 1990,
+        "year_max": 2010,
+        "sort": "-year",
+        "limit": 20,
+    },
+}
+SEARCH_WORDS = ("love", "war", "night", "girl", "city", "man", "death", "family")
+WRITE_EVERY = 20
+
+
+@dataclass(frozen=True)
+class HttpRequest:
+    method: str
+    path: str
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes | None = None
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What the driver sampled from the database for this bench run."""
+
+    detail_ids: tuple[int, ...]
+    write_ids: tuple[int, ...]
+    token: str | None = None
+
+
+@dataclass(frozen=True)
+class Workload:
+    """One scenario on one server: wrk's URL, what to verify, the script's environment."""
+
+    url_path: str
+    reads: tuple[HttpRequest, ...]
+    writes: tuple[HttpRequest, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+def list_path(spec: ServerSpec, query: Mapping[str, str | int]) -> str:
+    return f"{spec.list_path}?{urlencode(query)}"
+
+
+def detail_paths(spec: ServerSpec, ids: tuple[int, ...]) -> list[str]:
+    if spec.detail_path is None:
+        raise ValueError(f"{spec.name} serves no film detail")
+    return [spec.detail_path.format(id=movie_id) for movie_id in ids]
+
+
+def write_body(movie_id: int) -> bytes:
+    """A valid PATCH: a rating that depends on the film only, so reruns agree."""
+    return orjson.dumps({"rating": (movie_id * 37 % 100) / 10})
+
+
+def build(
+    scenario: str, spec: ServerSpec, inputs: Inputs, workdir: Path, etag: str | None = None
+) -> Workload:
+    """The workload of ``scenario`` on ``spec``; writes the Lua input files to ``workdir``."""
+    expect = ",".join(map(str, SCENARIOS[scenario].expect))
+    env = {"BENCH_EXPECT": expect}
+    prefix = workdir / f"{spec.name}-{scenario}"
+    if scenario in LIST_QUERIES:
+        path = list_path(spec, LIST_QUERIES[scenario])
+        return Workload(path, (HttpRequest("GET", path),), env=env)
+    if scenario == "constant":
+        return Workload(spec.ready_path, (HttpRequest("GET", spec.ready_path),), env=env)
+    if scenario == "conditional":
+        if etag is None:
+            raise ValueError("the conditional scenario needs the ETag of list 10")
+        path = list_path(spec, LIST_QUERIES["list-10"])
+        request = HttpRequest("GET", path, (("If-None-Match", etag),))
+        return Workload(path, (request,), env={**env, "BENCH_ETAG": etag})
+    if scenario in ("detail", "search"):
+        if scenario == "detail":
+            paths = detail_paths(spec, inputs.detail_ids)
+        else:
+            paths = [list_path(spec, {"q": word, "limit": 10}) for word in SEARCH_WORDS]
+        env["BENCH_PATHS"] = _write_lines(prefix.with_suffix(".paths"), paths)
+        return Workload("/", tuple(HttpRequest("GET", p) for p in paths), env=env)
+    if scenario == "write-mix":
+        return _write_mix(spec, inputs, prefix, env)
+    raise ValueError(f"unknown scenario {scenario!r}")
+
+
+def _write_mix(spec: ServerSpec, inputs: Inputs, prefix: Path, env: dict[str, str]) -> Workload:
+    if inputs.token is None:
+        raise ValueError("the write mix needs an API token")
+    reads = [list_path(spec, LIST_QUERIES["list-10"]), *detail_paths(spec, inputs.detail_ids)]
+    headers = (("Authorization", f"Bearer {inputs.token}"), ("Content-Type", "application/json"))
+    writes = tuple(
+        HttpRequest("PATCH", path, headers, write_body(movie_id))
+        for movie_id, path in zip(
+            inputs.write_ids, detail_paths(spec, inputs.write_ids), strict=True
+        )
+    )
+    lines = [f"{w.path}\t{(w.body or b'').decode()}" for w in writes]
+    env = {
+        **env,
+        "BENCH_PATHS": _write_lines(prefix.with_suffix(".paths"), reads),
+        "BENCH_WRITES": _write_lines(prefix.with_suffix(".writes"), lines),
+        "BENCH_TOKEN": inputs.token,
+        "BENCH_WRITE_EVERY": str(WRITE_EVERY),
+    }
+    return Workload("/", tuple(HttpRequest("GET", p) for p in reads), writes, env)
+
+
+def _write_lines(path: Path, lines: list[str]) -> str:
+    path.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    return str(path)

@@ -1,0 +1,366 @@
+"""bench/: the driver's pure parts, and one short end-to-end run against PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from bench import plan, report, verify, wrk
+from bench.catalogue import maintenance_url
+from bench.ceiling import raw_pool
+from bench.servers import REPO, ServerOptions, server_specs
+from bench.workload import Inputs, build
+from movies.cursors import Cursor
+from movies.rendering import movie_list_body
+from movies.schemas import MovieListQuery
+from movies.selectors import Page
+
+WRK_STDOUT = """Running 2s test @ http://127.0.0.1:20001/movies/?limit=10
+  2 threads and 16 connections
+  1084 requests in 2.14s, 3.22MB read
+  Non-2xx or 3xx responses: 3
+Requests/sec:    505.39
+{"requests":1084,"duration_us":2144896,"bytes":3376660,"errors":{"connect":1,"read":0,\
+"write":0,"timeout":2,"status":3},"statuses":{"200":1081,"503":3},"unexpected_status":3,\
+"latency_us":{"min":3941,"mean":59199.2,"stdev":83995.3,"p50":19474,"p75":59849,\
+"p90":187901,"p99":367931,"p99_9":476933,"max":508946}}
+"""
+
+OPTIONS = ServerOptions(
+    cpus=(0,),
+    workers=1,
+    django_threads=4,
+    api_db_threads=4,
+    api_db_max_pending=64,
+    pool_size=4,
+    keepalive=75,
+    host="127.0.0.1",
+    port_base=20900,
+)
+
+
+# -- wrk output -----------------------------------------------------------------
+
+
+def test_parse_result_reads_the_json_line():
+    result = wrk.parse_result(WRK_STDOUT)
+
+    assert result.requests == 1084
+    assert result.duration_s == pytest.approx(2.144896)
+    assert result.requests_per_s == pytest.approx(1084 / 2.144896)
+    assert result.errors == {"connect": 1, "read": 0, "write": 0, "timeout": 2, "status": 3}
+    assert result.statuses == {200: 1081, 503: 3}
+    assert result.latency_ms["p50"] == pytest.approx(19.474)
+    assert result.latency_ms["p99"] == pytest.approx(367.931)
+    assert result.latency_ms["max"] == pytest.approx(508.946)
+
+
+def test_problems_name_every_error_kind():
+    problems = wrk.parse_result(WRK_STDOUT).problems()
+
+    assert problems == [
+        "1 connect errors",
+        "2 timeout errors",
+        "3 unexpected statuses {200: 1081, 503: 3}",
+    ]
+
+
+def test_a_clean_run_has_no_problems():
+    clean = WRK_STDOUT.replace('"connect":1', '"connect":0').replace('"timeout":2', '"timeout":0')
+    clean = clean.replace('"unexpected_status":3', '"unexpected_status":0')
+
+    assert wrk.parse_result(clean).problems() == []
+
+
+def test_output_without_a_result_line_is_an_error():
+    with pytest.raises(wrk.WrkError, match="no result line"):
+        wrk.parse_result("Running 2s test @ http://127.0.0.1/\nRequests/sec: 1.0\n")
+
+
+def test_a_damaged_result_line_is_an_error():
+    with pytest.raises(wrk.WrkError, match="unreadable"):
+        wrk.parse_result('{"requests": 1,\n')
+
+
+def test_wrk_command_states_everything():
+    command = wrk.wrk_command(
+        "http://127.0.0.1:1/x", "get.lua", connections=8, threads=2, duration=3, timeout=10
+    )
+
+    assert command == [
+        "wrk", "--threads", "2", "--connections", "8", "--duration", "3s", "--timeout", "10s",
+        "--latency", "--script", "get.lua", "http://127.0.0.1:1/x",
+    ]  # fmt: skip
+
+
+# -- verification ---------------------------------------------------------------
+
+REQUESTS = [verify.HttpRequest("GET", "/movies/?limit=10")]
+
+
+def test_identical_answers_pass_and_say_so():
+    reference = verify.Reference()
+    body = b'{"items":[],"limit":10}'
+
+    first = reference.check("list-10", "django", REQUESTS, [verify.Answer(200, body, '"a"')], [200])
+    second = reference.check(
+        "list-10", "aioapi", REQUESTS, [verify.Answer(200, body, '"a"')], [200]
+    )
+
+    assert first == "1 answers recorded as the reference"
+    assert second == "1 identical to django"
+
+
+def test_differing_bodies_are_refused_with_the_offset():
+    reference = verify.Reference()
+    reference.check("list-10", "django", REQUESTS, [verify.Answer(200, b'{"limit":10}')], [200])
+
+    with pytest.raises(verify.VerificationError) as error:
+        reference.check("list-10", "aioapi", REQUESTS, [verify.Answer(200, b'{"limit":11}')], [200])
+
+    assert "bodies differ at byte 10 (12 vs 12 bytes)" in str(error.value)
+
+
+def test_differing_statuses_are_refused():
+    reference = verify.Reference()
+    reference.check("detail", "django", REQUESTS, [verify.Answer(404, b"{}")], [200, 404])
+
+    with pytest.raises(verify.VerificationError, match="status 404 vs 200"):
+        reference.check("detail", "aioapi", REQUESTS, [verify.Answer(200, b"{}")], [200, 404])
+
+
+def test_differing_etags_are_refused():
+    reference = verify.Reference()
+    reference.check("list-10", "django", REQUESTS, [verify.Answer(200, b"{}", '"a"')], [200])
+
+    with pytest.raises(verify.VerificationError, match='ETag "a" vs None'):
+        reference.check("list-10", "raw-pool", REQUESTS, [verify.Answer(200, b"{}")], [200])
+
+
+def test_an_unexpected_status_is_refused_even_on_the_first_server():
+    with pytest.raises(verify.VerificationError, match="answered 500, expected 304"):
+        verify.Reference().check(
+            "conditional", "django", REQUESTS, [verify.Answer(500, b"oops")], [304]
+        )
+
+
+def test_first_difference():
+    assert verify.first_difference(b"abcdef", b"abcxef") == 3
+    assert verify.first_difference(b"abc", b"abcdef") == 3
+    assert verify.first_difference(b"", b"a") == 0
+
+
+# -- plan and workloads ---------------------------------------------------------
+
+
+def test_default_plan_runs_by_condition_then_server():
+    default = plan.build_plan("default", plan.default_rows())
+    order = [(r.latency_ms, plan.SERVERS.index(r.server)) for r in default.runs]
+
+    assert order == sorted(order)
+    assert default.conditions() == [0.0, 2.0, 10.0]
+    sweep = [r.connections for r in default.runs_of(10.0, plan.DJANGO) if r.scenario == "list-10"]
+    assert sweep == list(plan.SWEEP)
+    assert {r.server for r in default.runs if r.scenario == "write-mix"} == {plan.AIOAPI}
+    assert default.estimate_seconds() < 14 * 60
+
+
+def test_quick_plan_fits_in_three_minutes():
+    quick = plan.build_plan(
+        "quick", plan.quick_rows(), primer=plan.QUICK_PRIMER, warmup=plan.QUICK_WARMUP
+    )
+
+    assert quick.estimate_seconds() < 3 * 60
+    assert quick.conditions() == [0.0, 10.0]
+
+
+def test_plan_filters_and_overrides():
+    narrowed = plan.build_plan(
+        "x", plan.default_rows(), scenarios=["list-10"], conditions=[0.0], duration=1,
+        connections=[8],
+    )  # fmt: skip
+
+    assert {(r.scenario, r.latency_ms, r.connections, r.duration) for r in narrowed.runs} == {
+        ("list-10", 0.0, 8, 1)
+    }
+    assert [r.server for r in narrowed.runs] == [plan.DJANGO, plan.AIOAPI, plan.RAW_POOL]
+    with pytest.raises(ValueError, match="unknown scenario"):
+        plan.build_plan("x", plan.default_rows(), scenarios=["nope"])
+
+
+def test_workloads_use_each_servers_paths(tmp_path):
+    specs = server_specs("postgres://u@h/db", 0.0, OPTIONS)
+    inputs = Inputs(detail_ids=(3, 5), write_ids=(7,), token="abc.def")
+
+    django = build("list-filtered", specs[plan.DJANGO], inputs, tmp_path)
+    aioapi = build("detail", specs[plan.AIOAPI], inputs, tmp_path)
+    mix = build("write-mix", specs[plan.AIOAPI], inputs, tmp_path)
+
+    assert django.url_path == "/movies/?genre=drama&year_min=1990&year_max=2010&sort=-year&limit=20"
+    assert [r.path for r in aioapi.reads] == ["/api/movies/3", "/api/movies/5"]
+    assert Path(aioapi.env["BENCH_PATHS"]).read_text() == "/api/movies/3\n/api/movies/5\n"
+    assert Path(mix.env["BENCH_WRITES"]).read_text() == '/api/movies/7\t{"rating":5.9}\n'
+    assert mix.writes[0].headers[0] == ("Authorization", "Bearer abc.def")
+    with pytest.raises(ValueError, match="ETag"):
+        build("conditional", specs[plan.DJANGO], inputs, tmp_path)
+
+
+def test_servers_share_cpus_workers_and_pool():
+    specs = server_specs("postgres://u@h/db", 10.0, OPTIONS)
+
+    for spec in specs.values():
+        assert spec.command(OPTIONS.cpus)[:3] == ["taskset", "--cpu-list", "0"]
+        assert spec.argv[spec.argv.index("--workers") + 1] == "1"
+        assert spec.env["DB_POOL_MAX_SIZE"] == "4"
+        assert spec.env["SIMULATED_DB_LATENCY_MS"] == "10"
+        assert spec.env["DEBUG"] == "0"
+    assert specs[plan.AIOAPI].env["API_DB_THREADS"] == "4"
+    assert specs[plan.DJANGO].argv[-2:] == ("--threads", "4")
+
+
+# -- the raw ceiling renders what the servers render ---------------------------
+
+
+def test_raw_pool_renders_the_servers_bytes():
+    updated = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
+    rows = [
+        {"id": i, "title": f"Film {i}", "year": 2000 + i, "release_date": date(2000 + i, 1, 2),
+         "runtime_minutes": 90 + i, "rating": 7.5 if i % 2 else None, "poster_url": "",
+         "updated_at": updated}
+        for i in (1, 2, 3)
+    ]  # fmt: skip
+    genres = [(1, "Comedy"), (1, "Drama"), (2, "Drama")]
+    query = MovieListQuery(limit=2)
+    expected_items = [dict(row, genres=names) for row, names in zip(
+        rows[:2], (["Comedy", "Drama"], ["Drama"]), strict=True)]  # fmt: skip
+    page = Page(items=expected_items, next_cursor=Cursor("title", "Film 2", 2, False).encode())
+
+    assert raw_pool.render([dict(r) for r in rows], genres, 2) == movie_list_body(page, query)
+
+
+# -- report ---------------------------------------------------------------------
+
+
+def _run(condition: str, server: str, scenario: str, connections: int, rps: float, **extra: Any):
+    return {
+        "condition": condition, "server": server, "scenario": scenario,
+        "connections": connections, "requests_per_s": rps,
+        "latency": {"p50": 1.0, "p90": 2.0, "p99": extra.get("p99", 3.0), "max": 4.0},
+        "errors": {"connect": 0, "read": 0, "write": 0, "timeout": extra.get("timeouts", 0),
+                   "status": 0},
+        "unexpected_status": 0, "server_cpu_s": 1.0, "server_cores_used": 0.5,
+        "peak_rss_mb": {"master 1": 20.0, "worker 2": 80.0}, "pg_backends_max": 8,
+        "problems": extra.get("problems", []),
+    }  # fmt: skip
+
+
+def _document() -> dict[str, Any]:
+    loop, slow = plan.condition_name(0), plan.condition_name(10)
+    runs = [
+        _run(loop, "django", "list-10", 64, 500.0),
+        _run(loop, "aioapi", "list-10", 64, 800.0, p99=40.0),
+        _run(loop, "raw-pool", "list-10", 64, 1600.0),
+        _run(loop, "aioapi", "constant", 64, 16000.0),
+        _run(loop, "django", "list-10", 400, 500.0),
+        _run(loop, "aioapi", "list-10", 400, 600.0),
+        _run(slow, "django", "list-10", 400, 100.0),
+        _run(slow, "aioapi", "list-10", 400, 450.0, timeouts=2, problems=["2 timeout errors"]),
+    ]
+    return {
+        "label": "test", "started_at": "2026-01-01T00:00:00+00:00",
+        "finished_at": "2026-01-01T00:10:00+00:00", "command": "python -m bench",
+        "machine": {"cpu_model": "CPU", "cores": 2, "memory_gib": 4, "kernel": "6"},
+        "runs": runs, "scenarios": {"list-10": "ten films", "constant": "healthz"},
+        "servers": {}, "versions": {"python": "3.11"}, "catalogue": {"movies": 10},
+        "fairness": list(report.FAIRNESS), "leftovers": [],
+    }  # fmt: skip
+
+
+def test_headline_ratios_and_ceiling_fractions():
+    rows = report.headline(_document())
+    first = rows[0]
+
+    assert (first["condition"], first["connections"]) == ("loopback", 64)
+    assert first["aioapi_over_django"] == 1.6
+    assert first["aioapi_of_raw_pool"] == 0.5
+    assert first["django_of_constant"] == pytest.approx(500 / 16000, abs=1e-3)
+    assert [(r["condition"], r["connections"]) for r in rows] == [
+        ("loopback", 64), ("loopback", 400), ("simulated 10 ms", 400)
+    ]  # fmt: skip
+
+
+def test_targets_are_met_missed_or_unmeasured():
+    verdicts = [(t["measured"], t["met"]) for t in report.targets(_document())]
+
+    assert verdicts == [(1.6, True), (1.2, False), (4.5, False), (40.0, True), (1.0, False)]
+
+
+def test_markdown_puts_errors_first_and_lists_every_run():
+    document = _document()
+    document["headline"], document["targets"] = report.headline(document), report.targets(document)
+
+    text = report.markdown(document, ["list-10.png"])
+
+    assert text.index("⚠ 1 run(s) had errors") < text.index("## Headline")
+    assert "2 timeout errors" in text
+    assert "| loopback | 64 | 500 | 800 | 1.60× |" in text
+    assert text.count("| simulated 10 ms | 400 |") == 3  # headline + two runs
+    assert "![list-10](list-10.png)" in text
+
+
+def test_charts_are_written(tmp_path):
+    names = report.charts(_document(), tmp_path)
+
+    assert names == ["list-10.png", "constant.png"]
+    assert (tmp_path / "list-10.png").read_bytes()[:4] == b"\x89PNG"
+
+
+# -- end to end -----------------------------------------------------------------
+
+
+@pytest.fixture
+def smoke_database_url():
+    """A database of its own on the test server, dropped afterwards."""
+    url = urlsplit(os.environ.get("DATABASE_URL", ""))._replace(path="/mymoviedb_bench_smoke")
+    yield url.geturl()
+    with psycopg.connect(maintenance_url(url.geturl()), autocommit=True) as conn:
+        name = sql.Identifier("mymoviedb_bench_smoke")
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(name))
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt install wrk)")
+def test_bench_runs_end_to_end(tmp_path, smoke_database_url):
+    command = [
+        sys.executable, "-m", "bench", "--quick", "--conditions", "0", "--scenarios", "list-10",
+        "--duration", "1", "--connections", "8", "--label", "smoke",
+        "--database-url", smoke_database_url, "--recreate-db",
+        "--source", str(REPO / "movies" / "fixtures" / "sample-movies.json"), "--synthetic", "0",
+        "--cpus", "0", "--port-base", "20900", "--results-dir", str(tmp_path),
+    ]  # fmt: skip
+    completed = subprocess.run(
+        command, cwd=REPO, capture_output=True, text=True, timeout=120, check=False
+    )
+
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    [folder] = tmp_path.iterdir()
+    document = json.loads((folder / "results.json").read_text())
+    assert [(r["server"], r["connections"]) for r in document["runs"]] == [
+        ("django", 8), ("aioapi", 8), ("raw-pool", 8)
+    ]  # fmt: skip
+    assert all(r["requests"] > 0 and not r["problems"] for r in document["runs"])
+    assert {v["server"] for v in document["verification"]} == {"django", "aioapi", "raw-pool"}
+    assert document["leftovers"] == []
+    assert document["catalogue"]["movies"] > 0
+    assert (folder / "report.md").exists() and (folder / "list-10.png").exists()
