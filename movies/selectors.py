@@ -51,15 +51,21 @@ def list_movies(query: MovieListQuery) -> Page:
         movies = movies.filter(_after(field, cursor.value, cursor.id, scan_descending))
     movies = movies.order_by(*_ordering(field, scan_descending))
     start = query.offset if cursor is None else 0
-    rows = list(movies.values(*LIST_FIELDS)[start : start + query.limit + 1])
+    # A sort key the list does not show (created_at) is read for the cursors only.
+    hidden = [field] if field not in LIST_FIELDS else []
+    rows = list(movies.values(*LIST_FIELDS, *hidden)[start : start + query.limit + 1])
     has_more = len(rows) > query.limit
     rows = rows[: query.limit]
     if backwards:
         rows.reverse()
+    sort_values = {row["id"]: row[field] for row in rows}
+    for row in rows:
+        for name in hidden:
+            del row[name]
     _attach_genre_names(rows)
 
     def boundary(row: dict[str, Any], backwards: bool) -> str:
-        return Cursor(query.sort, row[field], row["id"], backwards).encode()
+        return Cursor(query.sort, sort_values[row["id"]], row["id"], backwards).encode()
 
     if not rows:
         return Page(items=[])
