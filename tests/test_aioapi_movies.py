@@ -84,7 +84,9 @@ async def test_default_limit_lists_every_film_by_title(
     }
 
 
-@pytest.mark.parametrize("sort", ["title", "-year", "-rating", "rating", "updated_at", "-id"])
+@pytest.mark.parametrize(
+    "sort", ["title", "-year", "-rating", "rating", "updated_at", "-created_at", "-id"]
+)
 async def test_cursor_links_walk_every_film_forwards_and_back(
     api: ApiClient, catalogue: Catalogue, sort: str
 ) -> None:

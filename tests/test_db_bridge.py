@@ -122,7 +122,7 @@ async def test_connections_go_back_to_the_pool_after_every_call(
 ) -> None:
     answers = await asyncio.gather(*(api.get("/api/movies?limit=5") for _ in range(40)))
     assert {answer.status for answer in answers} == {200}
-    pool: Any = connections["default"].pool
+    pool: Any = connections["default"].pool  # type: ignore[attr-defined]  # PostgreSQL only
     stats = pool.get_stats()
     assert stats["requests_num"] >= 40
     # The test's own thread may hold one; every bridge thread has handed its back.

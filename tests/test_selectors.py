@@ -1,0 +1,149 @@
+"""movies.selectors: keyset pagination, filters, search and query counts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, get_args
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from movies import selectors
+from movies.models import Credit, Movie, Person
+from movies.schemas import MovieListQuery, MovieSort
+from tests.api_fixtures import Catalogue, build_catalogue
+
+pytestmark = pytest.mark.django_db
+
+SORTS: tuple[str, ...] = get_args(MovieSort)
+
+
+@pytest.fixture
+def films(db: None) -> Catalogue:
+    catalogue = build_catalogue()
+    # Ties on every sort key: a second "Heat", same year and rating as another film.
+    catalogue.movies["Heat (1986)"] = Movie.objects.create(title="Heat", year=1986, rating=8.4)
+    return catalogue
+
+
+def list_query(**values: Any) -> MovieListQuery:
+    return MovieListQuery.model_validate(values)
+
+
+def expected_order(sort: str) -> list[int]:
+    """Ids in the API's order, computed in Python: NULL sorts as the largest value."""
+    field = sort.lstrip("-")
+    descending = sort.startswith("-")
+    rows = list(Movie.objects.values_list("id", field))
+
+    def key(row: tuple[int, Any]) -> tuple[bool, Any, int]:
+        row_id, value = row
+        return (value is None, value if value is not None else 0, row_id)
+
+    return [row_id for row_id, _ in sorted(rows, key=key, reverse=descending)]
+
+
+def walk(query: dict[str, Any]) -> tuple[list[list[int]], list[list[int]]]:
+    """Every page forwards through next cursors, then back through previous ones."""
+    forwards: list[list[int]] = []
+    page = selectors.list_movies(list_query(**query))
+    forwards.append([item["id"] for item in page.items])
+    while page.next_cursor is not None:
+        page = selectors.list_movies(list_query(**query, cursor=page.next_cursor))
+        forwards.append([item["id"] for item in page.items])
+    backwards = [forwards[-1]]
+    while page.previous_cursor is not None:
+        page = selectors.list_movies(list_query(**query, cursor=page.previous_cursor))
+        backwards.append([item["id"] for item in page.items])
+    return forwards, backwards[::-1]
+
+
+@pytest.mark.parametrize("sort", SORTS)
+def test_keyset_pages_cover_the_order_both_ways(films: Catalogue, sort: str) -> None:
+    expected = expected_order(sort)
+    forwards, backwards = walk({"limit": 2, "sort": sort})
+    assert [row_id for page in forwards for row_id in page] == expected
+    assert all(len(page) == 2 for page in forwards[:-1])
+    assert backwards == forwards
+
+
+@pytest.mark.parametrize("sort", ["title", "-rating", "rating", "year"])
+def test_cursor_pages_are_stable_under_inserts_before_them(films: Catalogue, sort: str) -> None:
+    query = list_query(limit=3, sort=sort)
+    first = selectors.list_movies(query)
+    assert first.next_cursor is not None
+    second = selectors.list_movies(list_query(limit=3, sort=sort, cursor=first.next_cursor))
+    by_offset = selectors.list_movies(list_query(limit=3, offset=3, sort=sort))
+    assert by_offset.items == second.items
+
+    # Rows that sort before the cursor, as if inserted by someone else meanwhile.
+    early = {"title": "AAA", "year": 1870, "rating": 0.0 if sort == "rating" else 10.0}
+    Movie.objects.bulk_create(Movie(**early) for _ in range(2))
+    again = selectors.list_movies(list_query(limit=3, sort=sort, cursor=first.next_cursor))
+    assert again.items == second.items
+    shifted = selectors.list_movies(list_query(limit=3, offset=3, sort=sort))
+    assert shifted.items != second.items  # what the cursor protects against
+
+
+def count_queries(function: Callable[[], Any]) -> int:
+    with CaptureQueriesContext(connection) as queries:
+        function()
+    return len(queries)
+
+
+def test_detail_takes_three_queries_whatever_the_cast(films: Catalogue) -> None:
+    small = films.movies["Witness"]
+    big = Movie.objects.create(title="Crowded", year=2001)
+    people = Person.objects.bulk_create(
+        Person(name=f"Extra {n}", key=f"extra {n}") for n in range(60)
+    )
+    Credit.objects.bulk_create(
+        Credit(movie=big, person=person, billing_order=n) for n, person in enumerate(people)
+    )
+    assert count_queries(lambda: selectors.get_movie(small.pk)) == 3
+    assert count_queries(lambda: selectors.get_movie(big.pk)) == 3
+    assert len(selectors.get_movie(big.pk)["cast"]) == 60  # type: ignore[index]
+
+
+def test_list_takes_two_queries_whatever_the_page(films: Catalogue) -> None:
+    assert count_queries(lambda: selectors.list_movies(list_query(limit=2))) == 2
+    assert count_queries(lambda: selectors.list_movies(list_query(limit=100))) == 2
+
+
+def titles(**query: Any) -> list[str]:
+    return [item["title"] for item in selectors.list_movies(list_query(**query)).items]
+
+
+def test_filters(films: Catalogue) -> None:
+    cameron = films.people["James Cameron"].pk
+    assert titles(genre="crime") == ["Heat", "Witness"]
+    assert titles(person=cameron, sort="year") == ["The Terminator", "Aliens"]
+    assert titles(year=1986) == ["Aliens", "Heat"]
+    assert titles(year_min=1990, sort="-year") == ["Gladiator", "Heat"]
+    assert titles(year_max=1942) == ["Casablanca"]
+    assert titles(q="runner") == ["Blade Runner"]
+    assert titles(genre="western") == []
+
+
+@pytest.mark.postgres
+def test_full_text_search_covers_synopsis_and_stems(films: Catalogue) -> None:
+    Movie.objects.create(title="Thief", year=1981, synopsis="A safecracker takes one last job.")
+    assert titles(q="safecrackers") == ["Thief"]  # in the synopsis only, stemmed
+    assert titles(q="aliens") == ["Alien", "Aliens"]
+    assert titles(q='"blade runner"') == ["Blade Runner"]
+    assert titles(q="alien -aliens") == []  # websearch syntax: both stem to "alien"
+
+
+def test_people_pages_and_person_filmography(films: Catalogue) -> None:
+    from movies.schemas import PeopleListQuery
+
+    page = selectors.list_people(PeopleListQuery.model_validate({"limit": 3, "q": "r"}))
+    assert [person["name"] for person in page.items] == sorted(
+        name for name in films.people if "r" in name.lower()
+    )[:3]
+    assert page.next_offset == 3
+    ford = selectors.get_person(films.people["Harrison Ford"].pk)
+    assert ford is not None
+    assert [entry["movie"]["title"] for entry in ford["filmography"]] == ["Witness", "Blade Runner"]
+    assert selectors.get_person(10**9) is None
