@@ -5,6 +5,9 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
+# The aioapi tests' fixtures (catalogue, app client, tokens).
+pytest_plugins = ["tests.api_fixtures"]
+
 
 def is_postgresql() -> bool:
     return connection.vendor == "postgresql"
