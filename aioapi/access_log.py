@@ -21,7 +21,7 @@ class JsonAccessLogger(AbstractAccessLogger):
             "path": request.path,
             "query": request.query_string,
             "status": response.status,
-            "bytes": response.body_length,
+            "bytes_sent": response.body_length,  # headers included, like %b
             "duration_ms": round(time * 1000, 3),
             "user_agent": request.headers.get("User-Agent"),
         }
