@@ -61,9 +61,9 @@ def test_router_on_two_real_databases() -> None:
         **os.environ,
         "DATABASE_URL": _with_database(base, "mymoviedb_deploy"),
         "DATABASE_REPLICA_URLS": _with_database(base, "mymoviedb_deploy_replica"),
+        # Not test_mymoviedb_deploy: a parent run on mymoviedb_deploy is using that one.
+        "TEST_DATABASE_NAME": "test_mymoviedb_deploy_primary",
     }
-    # The parent's test database name must not be reused by the child.
-    env.pop("TEST_DATABASE_NAME", None)
     with tempfile.TemporaryDirectory() as tmp:
         report = Path(tmp) / "child.xml"
         result = subprocess.run(
