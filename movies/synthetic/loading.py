@@ -11,17 +11,17 @@ continue after them.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import islice
-from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import Max, Model, Q
 from django.utils import timezone
 
 from movies.importing import normalise_genre, person_key
+from movies.importing.bulk import Row, insert_rows
 from movies.models import Credit, Genre, Movie, Person
 from movies.synthetic.factory import (
     GENRES,
@@ -33,7 +33,6 @@ from movies.synthetic.factory import (
 )
 
 Through = Movie.genres.through
-Row = tuple[Any, ...]
 MOVIE_COLUMNS = (
     "id",
     "source_key",
@@ -77,28 +76,6 @@ def default_people(count: int) -> int:
     return max(10, count // 4)
 
 
-class _OrmWriter:
-    """Writes rows with ``bulk_create``; works on every backend."""
-
-    def write(self, model: type[Model], columns: Sequence[str], rows: list[Row]) -> None:
-        objects = [model(**dict(zip(columns, row, strict=True))) for row in rows]
-        model._default_manager.bulk_create(objects, batch_size=2000)
-
-
-class _CopyWriter:
-    """Writes rows with PostgreSQL's COPY, in the transaction Django has open."""
-
-    def write(self, model: type[Model], columns: Sequence[str], rows: list[Row]) -> None:
-        quote = connection.ops.quote_name
-        statement = (
-            f"COPY {quote(model._meta.db_table)} ({', '.join(map(quote, columns))}) FROM STDIN"
-        )
-        connection.ensure_connection()
-        with connection.connection.cursor() as cursor, cursor.copy(statement) as copy:
-            for row in rows:
-                copy.write_row(row)
-
-
 def _reserve_ids(model: type[Model], count: int) -> int:
     """Return the first of ``count`` consecutive free ids of ``model``'s table."""
     if connection.vendor != "postgresql":
@@ -138,9 +115,7 @@ def _genre_ids(report: GenerateReport) -> list[int]:
     return ids
 
 
-def _person_ids(
-    pool: int, writer: _OrmWriter | _CopyWriter, now: datetime, report: GenerateReport
-) -> list[int]:
+def _person_ids(pool: int, now: datetime, report: GenerateReport) -> list[int]:
     """Ids of the pool's people by index, reusing anyone already stored under the same key."""
     names = [person_name(index) for index in range(pool)]
     keys = [person_key(name) for name in names]
@@ -154,7 +129,7 @@ def _person_ids(
     for offset, index in enumerate(missing):
         found[keys[index]] = first_id + offset
         rows.append((first_id + offset, names[index], keys[index], now, now))
-    writer.write(Person, PERSON_COLUMNS, rows)
+    insert_rows(Person, PERSON_COLUMNS, rows)
     report.people_created = len(missing)
     report.people_reused = pool - len(missing)
     return [found[key] for key in keys]
@@ -215,7 +190,6 @@ def generate_catalogue(
     report = GenerateReport(seed=seed)
     pool = people if people is not None else default_people(count)
     postgres = connection.vendor == "postgresql"
-    writer = _CopyWriter() if postgres else _OrmWriter()
     now = timezone.now()
     with transaction.atomic():
         if postgres:
@@ -233,14 +207,14 @@ def generate_catalogue(
                 "use another --seed, or delete those films first"
             )
         genre_ids = _genre_ids(report)
-        person_ids = _person_ids(pool, writer, now, report)
+        person_ids = _person_ids(pool, now, report)
         first_id = _reserve_ids(Movie, count)
         factory = FilmFactory(seed, pool)
         for batch in _batches(factory.films(count), batch_size):
             movies, links, credits = _film_rows(batch, seed, first_id, genre_ids, person_ids, now)
-            writer.write(Movie, MOVIE_COLUMNS, movies)
-            writer.write(Through, LINK_COLUMNS, links)
-            writer.write(Credit, CREDIT_COLUMNS, credits)
+            insert_rows(Movie, MOVIE_COLUMNS, movies)
+            insert_rows(Through, LINK_COLUMNS, links)
+            insert_rows(Credit, CREDIT_COLUMNS, credits)
             report.films += len(movies)
             report.credits += len(credits)
             if on_progress is not None:

@@ -39,8 +39,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--batch-size",
             type=positive_int,
-            default=1000,
-            help="films written per transaction (default 1000)",
+            default=2000,
+            help="films written per transaction (default 2000)",
         )
         parser.add_argument(
             "--timeout", type=float, default=30.0, help="seconds to wait on a URL (default 30)"
