@@ -10,7 +10,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from aioapi.handlers import genres, health, meta, movies, people
+from aioapi.handlers import export, genres, health, meta, movies, people
 
 
 def route_table(docs_static: Path) -> list[web.AbstractRouteDef]:
@@ -18,6 +18,7 @@ def route_table(docs_static: Path) -> list[web.AbstractRouteDef]:
     return [
         web.get("/api/movies", movies.list_movies, name="movie-list"),
         web.post("/api/movies", movies.create_movie),
+        web.get("/api/movies/export", export.export_movies, name="movie-export"),
         web.get("/api/movies/{id}", movies.get_movie, name=movies.DETAIL_ROUTE),
         web.patch("/api/movies/{id}", movies.update_movie),
         web.delete("/api/movies/{id}", movies.delete_movie),

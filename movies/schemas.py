@@ -81,6 +81,37 @@ class MovieListQuery(_Query):
         return self
 
 
+ExportFormat = Literal["ndjson", "json", "csv"]
+
+
+class MovieExportQuery(_Query):
+    """Filters and sort of ``GET /api/movies/export``: the list's, without paging."""
+
+    genre: Slug | None = Field(None, description="Genre slug.")
+    year: Year | None = None
+    year_min: Year | None = None
+    year_max: Year | None = None
+    person: Id | None = Field(None, description="Films crediting this person id.")
+    q: Text | None = Field(
+        None,
+        min_length=1,
+        max_length=200,
+        description="Search: full text over title and synopsis on PostgreSQL, "
+        "title substring on SQLite.",
+    )
+    sort: MovieSort = "title"
+    format: ExportFormat = Field(
+        "ndjson", description="`ndjson` (one film per line), `json` (one array) or `csv`."
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        years = (self.year_min, self.year_max)
+        if years[0] is not None and years[1] is not None and years[0] > years[1]:
+            raise ValueError("year_min must not be greater than year_max")
+        return self
+
+
 class PeopleListQuery(_Query):
     """Search and pagination of ``GET /api/people``."""
 

@@ -14,7 +14,7 @@ from django.db.models import Count, Exists, F, OrderBy, OuterRef, Q, QuerySet
 
 from movies.cursors import Cursor, decode_cursor
 from movies.models import Credit, Genre, Movie, Person
-from movies.schemas import MovieListQuery, PeopleListQuery
+from movies.schemas import MovieExportQuery, MovieListQuery, PeopleListQuery
 
 LIST_FIELDS = (
     "id", "title", "year", "release_date", "runtime_minutes", "rating", "poster_url",
@@ -46,7 +46,7 @@ def list_movies(query: MovieListQuery) -> Page:
     backwards = cursor is not None and cursor.backwards
     scan_descending = descending != backwards
 
-    movies = _filtered_movies(query)
+    movies = filtered_movies(query)
     if cursor is not None:
         movies = movies.filter(_after(field, cursor.value, cursor.id, scan_descending))
     movies = movies.order_by(*_ordering(field, scan_descending))
@@ -86,7 +86,9 @@ def list_movies(query: MovieListQuery) -> Page:
     )
 
 
-def _filtered_movies(query: MovieListQuery) -> QuerySet[Movie]:
+def filtered_movies(query: MovieListQuery | MovieExportQuery) -> QuerySet[Movie]:
+    """The films matching the list's filters, unordered and lazy: for callers that
+    stream (movies.export) or paginate it themselves, never for a handler."""
     movies = Movie.objects.all()
     if query.genre is not None:
         in_genre = Movie.genres.through.objects.filter(
@@ -121,6 +123,11 @@ def _ordering(field: str, descending: bool) -> tuple[OrderBy, OrderBy]:
     if descending:
         return F(field).desc(nulls_first=True), F("id").desc()
     return F(field).asc(nulls_last=True), F("id").asc()
+
+
+def sort_order(sort: str) -> tuple[OrderBy, OrderBy]:
+    """The ORDER BY of an API sort key (``title``, ``-year``, ...), tie-broken by id."""
+    return _ordering(sort.lstrip("-"), sort.startswith("-"))
 
 
 def _after(field: str, value: Any, row_id: int, descending: bool) -> Q:

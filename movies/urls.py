@@ -2,11 +2,12 @@
 
 from django.urls import path
 
-from movies import views
+from movies import export_views, views
 
 app_name = "movies"
 
 urlpatterns = [
     path("", views.movie_list, name="movie-list"),
+    path("export/", export_views.movie_export, name="movie-export"),
     path("<str:movie_id>/", views.movie_detail, name="movie-detail"),
 ]

@@ -1,0 +1,85 @@
+"""``GET /api/movies/export``: every film the list's filters select, streamed.
+
+The query is validated here on the loop; :func:`movies.export.export_chunks`
+reads and encodes on an ORM thread, and aioapi.streaming carries its chunks
+here with back-pressure. The response starts only once the first rows are read,
+so a database that is down is still a 503 problem. After that, a failure is
+reported inside the body (see movies.export) and the connection is closed
+without the final chunk, so HTTP clients report a truncated transfer too.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import hdrs, web
+from aiohttp.web import ContentCoding
+
+from aioapi.keys import BRIDGE
+from aioapi.streaming import stream_from_thread
+from movies.export import DOWNLOADS, export_chunks
+from movies.schemas import MovieExportQuery, parse_query
+
+logger = logging.getLogger(__name__)
+
+# An export is a snapshot of a moment: no cache should keep or revalidate it.
+EXPORT_CACHE_CONTROL = "no-store"
+
+
+async def export_movies(request: web.Request) -> web.StreamResponse:
+    """``GET /api/movies/export?format=ndjson|json|csv``: a download of the films."""
+    query = parse_query(MovieExportQuery, request.query.items())
+    download = DOWNLOADS[query.format]
+    headers = {
+        hdrs.CONTENT_TYPE: download.content_type,
+        hdrs.CONTENT_DISPOSITION: download.disposition,
+        hdrs.CACHE_CONTROL: EXPORT_CACHE_CONTROL,
+    }
+    if request.method == hdrs.METH_HEAD:
+        return web.Response(headers=headers)  # the headers, without reading a row
+
+    async with stream_from_thread(request.app[BRIDGE], export_chunks, query) as chunks:
+        first = await chunks.first()  # errors before the first byte become problems
+        response = web.StreamResponse(headers=headers)
+        if accepts_gzip(request.headers.get(hdrs.ACCEPT_ENCODING, "")):
+            response.enable_compression(ContentCoding.gzip)
+        await response.prepare(request)
+        try:
+            await response.write(first)
+            async for chunk in chunks:
+                await response.write(chunk)
+        except ConnectionResetError:
+            # The client went away; leaving the block stops the producer.
+            logger.info("export abandoned by the client after %d chunks", chunks.chunks_sent)
+            return response
+        if chunks.error is not None:
+            logger.error("export failed mid-stream", exc_info=chunks.error)
+            _break_transfer(request)
+            return response
+        await response.write_eof()
+    return response
+
+
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether ``Accept-Encoding`` allows gzip (RFC 9110: ``q=0`` refuses it)."""
+    for item in accept_encoding.split(","):
+        coding, _, params = item.strip().partition(";")
+        if coding.strip().lower() not in ("gzip", "x-gzip", "*"):
+            continue
+        name, _, value = params.strip().partition("=")
+        if name.strip().lower() != "q":
+            return True
+        try:
+            return float(value) > 0
+        except ValueError:
+            return False
+    return False
+
+
+def _break_transfer(request: web.Request) -> None:
+    # Closing without the chunked encoding's final empty chunk is how HTTP/1.1
+    # says "this body is incomplete"; aiohttp then sees the closed transport
+    # when it tries to finish the response, and drops the connection quietly.
+    transport = request.transport
+    if transport is not None:
+        transport.close()

@@ -1,0 +1,168 @@
+"""The pipe from a generator on an ORM thread to a response on the event loop.
+
+A streamed response (the export) produces its bytes with a plain generator that
+reads the database; it must run on a bridge thread, and the loop must write what
+it yields. :func:`stream_from_thread` runs the generator through
+``OrmBridge.run`` and hands its chunks over a bounded ``asyncio.Queue``:
+
+* Back-pressure: the producer waits for room in the queue
+  (``run_coroutine_threadsafe(queue.put(...)).result()``), and the loop takes a
+  chunk only once the previous one is written to the client. A slow client
+  therefore slows the database read, and at most ``QUEUE_CHUNKS`` chunks wait in
+  memory.
+* Stopping: leaving the ``async with`` block (the client went away, the handler
+  was cancelled, or it finished) sets a stop flag. The producer checks it
+  between chunks and every ``STOP_POLL_SECONDS`` while it waits for room, then
+  closes the generator, which ends its transaction and cursor. The block returns
+  only once the thread is free again, so the bridge's count of pending calls and
+  the pool's connections are back when the handler ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from typing import ParamSpec
+
+from aioapi.db import OrmBridge
+
+P = ParamSpec("P")
+
+# A few chunks absorb the jitter between reading and writing; more only hold memory.
+QUEUE_CHUNKS = 4
+STOP_POLL_SECONDS = 0.1
+
+
+class ProducerStopped(Exception):
+    """The reader went away: the producer must stop."""
+
+
+@dataclass(frozen=True)
+class _End:
+    """The last item of a stream; ``error`` is why the producer stopped early."""
+
+    error: BaseException | None = None
+
+
+class ChunkPipe:
+    """A bounded queue of byte chunks, written on a thread and read on the loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, max_chunks: int = QUEUE_CHUNKS) -> None:
+        self._loop = loop
+        self._queue: asyncio.Queue[bytes | _End] = asyncio.Queue(max_chunks)
+        self._stop = threading.Event()
+        self.error: BaseException | None = None
+        self.chunks_sent = 0
+
+    # The producer's side: called on the ORM thread.
+
+    def put(self, item: bytes | _End) -> None:
+        """Wait for room and queue ``item``; raise :class:`ProducerStopped` once stopped."""
+        if self._stop.is_set():
+            raise ProducerStopped
+        queued = asyncio.run_coroutine_threadsafe(self._queue.put(item), self._loop)
+        while True:
+            try:
+                queued.result(timeout=STOP_POLL_SECONDS)
+                return
+            except TimeoutError:
+                if self._stop.is_set():
+                    queued.cancel()
+                    raise ProducerStopped from None
+
+    @property
+    def stopped(self) -> bool:
+        return self._stop.is_set()
+
+    # The reader's side: called on the loop.
+
+    def stop(self) -> None:
+        """Tell the producer to stop; drop what it queued, which wakes a waiting put."""
+        self._stop.set()
+        while not self._queue.empty():
+            self._queue.get_nowait()
+
+    async def finish(self, error: BaseException) -> None:
+        """End the stream with ``error`` from the loop (the producer never ran)."""
+        if not self.stopped:
+            await self._queue.put(_End(error))
+
+    async def first(self) -> bytes:
+        """The first chunk; raise the producer's error if it failed before any.
+
+        Called before the response starts, so that such an error can still be
+        answered with its own status (503 for a database that is down).
+        """
+        item = await self._queue.get()
+        if isinstance(item, _End):
+            if item.error is not None:
+                raise item.error
+            return b""
+        self.chunks_sent += 1
+        return item
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._rest()
+
+    async def _rest(self) -> AsyncIterator[bytes]:
+        # After the first chunk the response has started: an error is kept in
+        # ``error`` for the handler, which ends the response without completing it.
+        while True:
+            item = await self._queue.get()
+            if isinstance(item, _End):
+                self.error = item.error
+                return
+            self.chunks_sent += 1
+            yield item
+
+
+def _pump(pipe: ChunkPipe, chunks: Iterator[bytes]) -> None:
+    """Runs on the ORM thread: move every chunk into the pipe, then the end mark."""
+    error: BaseException | None = None
+    try:
+        for chunk in chunks:
+            pipe.put(chunk)
+            if pipe.stopped:
+                return
+    except ProducerStopped:
+        return
+    except Exception as failure:  # handed to the loop, which answers or logs it
+        error = failure
+    finally:
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()  # a generator's finally blocks run here, on its own thread
+    with suppress(ProducerStopped):
+        pipe.put(_End(error))
+
+
+@asynccontextmanager
+async def stream_from_thread(
+    bridge: OrmBridge, produce: Callable[P, Iterator[bytes]], *args: P.args, **kwargs: P.kwargs
+) -> AsyncIterator[ChunkPipe]:
+    """Run ``produce(*args, **kwargs)`` on an ORM thread; read its chunks from the pipe.
+
+    Leaving the block stops the producer and waits until its thread is free.
+    """
+    pipe = ChunkPipe(asyncio.get_running_loop())
+
+    def run() -> None:
+        _pump(pipe, produce(*args, **kwargs))
+
+    async def supervise() -> None:
+        try:
+            await bridge.run(run)
+        except Exception as error:  # BridgeOverloaded: the producer never started
+            await pipe.finish(error)
+
+    task = asyncio.create_task(supervise())
+    try:
+        yield pipe
+    finally:
+        pipe.stop()
+        # Shielded: a handler cancelled again meanwhile must still not leave a
+        # thread reading for a reader that is gone.
+        await asyncio.shield(task)
