@@ -1,0 +1,68 @@
+"""Admin of API tokens: curators issue and revoke the bearer tokens of API writes.
+
+A token is issued by ``movies.tokens.issue_token``; the raw token is shown once,
+in a message after saving, and only its digest is stored. The digest is never
+displayed. A revoked token stays revoked: revoking is an action, not a field.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.forms import ModelForm
+from django.http import HttpRequest
+from django.utils import timezone
+
+from movies.models import ApiToken
+from movies.tokens import issue_token
+
+ADD_FIELDS = ("user", "name")
+CHANGE_FIELDS = ("name", "user", "prefix", "created_at", "last_used_at", "revoked_at")
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ["name", "user", "prefix", "created_at", "last_used_at", "revoked_at", "active"]
+    list_select_related = ["user"]
+    list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
+    search_fields = ["name", "prefix", "user__username"]
+    autocomplete_fields = ["user"]
+    actions = ["revoke"]
+
+    def get_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> tuple[str, ...]:
+        return ADD_FIELDS if obj is None else CHANGE_FIELDS
+
+    def get_readonly_fields(
+        self, request: HttpRequest, obj: ApiToken | None = None
+    ) -> tuple[str, ...]:
+        # Only the name changes after issue: a token never moves to another
+        # user, and a revoked token is never un-revoked.
+        return () if obj is None else tuple(f for f in CHANGE_FIELDS if f != "name")
+
+    @admin.display(description="active", boolean=True)
+    def active(self, token: ApiToken) -> bool:
+        return token.is_active
+
+    def save_model(
+        self, request: HttpRequest, obj: ApiToken, form: ModelForm[ApiToken], change: bool
+    ) -> None:
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        token, raw = issue_token(obj.user, obj.name)
+        # The admin goes on with ``obj`` (history entry, redirect to its page):
+        # make it the row that issue_token saved.
+        obj.pk = token.pk
+        obj.refresh_from_db()
+        messages.success(request, f"Copy this token now, it will not be shown again: {raw}")
+
+    @admin.action(description="Revoke selected tokens", permissions=["change"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        revoked = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        self.message_user(request, f"Revoked {revoked} token(s).", messages.SUCCESS)
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        # Most tokens are for the curator issuing them.
+        return {"user": request.user.pk, **super().get_changeform_initial_data(request)}

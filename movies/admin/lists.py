@@ -1,0 +1,100 @@
+"""Changelist pieces that stay fast on a million films.
+
+Each one replaces a stock piece whose cost grows with the table: ``COUNT(*)`` on
+every page, filters that scan the table to list their choices, and many-to-many
+filters that make Django add ``DISTINCT`` to the whole result.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
+from django.core.paginator import Paginator
+from django.db import connections
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.functional import cached_property
+
+from movies.models import MIN_YEAR, Genre, Movie
+
+# Below this many rows an exact COUNT(*) is cheap and the planner's estimate is
+# at its least accurate (it is -1 for a table never analysed).
+ESTIMATE_ABOVE_ROWS = 100_000
+
+
+class EstimatedCountPaginator(Paginator):
+    """Count an unfiltered PostgreSQL table from the planner's estimate.
+
+    ``COUNT(*)`` has to visit every row, which at a million films costs more than
+    rendering the page. ``pg_class.reltuples`` is kept up to date by autovacuum
+    and ANALYZE, and is close enough to number the pages of the whole list. A
+    filtered or searched list, a small table and other databases get the exact
+    count.
+    """
+
+    @cached_property
+    def count(self) -> int:
+        estimate = self._estimated_count()
+        return estimate if estimate is not None else super().count
+
+    def _estimated_count(self) -> int | None:
+        queryset = self.object_list
+        if not isinstance(queryset, QuerySet) or queryset.query.where:
+            return None
+        connection = connections[queryset.db]
+        if connection.vendor != "postgresql":
+            return None
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
+                [connection.ops.quote_name(queryset.model._meta.db_table)],
+            )
+            row = cursor.fetchone()
+        if row is None or row[0] < ESTIMATE_ABOVE_ROWS:
+            return None
+        return int(row[0])
+
+
+class DecadeFilter(admin.SimpleListFilter):
+    """Films by decade, from a fixed range: listing the choices reads no rows."""
+
+    title = "decade"
+    parameter_name = "decade"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        first = MIN_YEAR - MIN_YEAR % 10
+        latest = timezone.now().year
+        return [(str(d), f"{d}s") for d in range(latest - latest % 10, first - 1, -10)]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Movie]) -> QuerySet[Movie]:
+        value = self.value()
+        if value is None:
+            return queryset
+        if value not in dict(self.lookup_choices):
+            # The changelist answers with its "invalid filter" redirect (?e=1).
+            raise IncorrectLookupParameters(f"no such decade: {value}")
+        start = int(value)
+        return queryset.filter(year__gte=start, year__lt=start + 10)
+
+
+class GenreFilter(admin.SimpleListFilter):
+    """Films of one genre.
+
+    Stock alternatives cost too much at scale: ``RelatedOnlyFieldListFilter``
+    runs ``SELECT DISTINCT`` over every film's genres to list its choices, and a
+    field filter on ``genres`` makes the changelist add ``DISTINCT`` to the whole
+    result. A film has each genre at most once, so this join adds no duplicates.
+    """
+
+    title = "genre"
+    parameter_name = "genre"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return list(Genre.objects.values_list("slug", "name"))
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Movie]) -> QuerySet[Movie]:
+        value = self.value()
+        return queryset if value is None else queryset.filter(genres__slug=value)

@@ -1,0 +1,487 @@
+"""The curator admin (movies.admin): pages, search, filters, query counts, API tokens."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib import admin
+from django.contrib.admin.widgets import AutocompleteSelect, AutocompleteSelectMultiple
+from django.contrib.auth.models import User
+from django.contrib.messages import get_messages
+from django.db import connection
+from django.test import Client, RequestFactory
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from movies.admin import lists
+from movies.admin.lists import DecadeFilter, EstimatedCountPaginator
+from movies.models import MIN_YEAR, ApiToken, Credit, Genre, Movie, Person
+from movies.tokens import authenticate_token, digest
+
+pytestmark = pytest.mark.django_db
+
+MOVIE_CHANGELIST = reverse("admin:movies_movie_changelist")
+TOKEN_CHANGELIST = reverse("admin:movies_apitoken_changelist")
+
+
+@pytest.fixture(autouse=True)
+def static_root(settings: Any, tmp_path: Path) -> None:
+    # WhiteNoise, in the middleware, warns when STATIC_ROOT does not exist.
+    settings.STATIC_ROOT = tmp_path
+
+
+def person(name: str) -> Person:
+    return Person.objects.create(name=name, key=name.lower())
+
+
+def film(title: str, year: int, genres: Sequence[Genre] = (), **credits: list[Person]) -> Movie:
+    """A film; ``credits`` maps a role to the people credited in it."""
+    movie = Movie.objects.create(title=title, year=year)
+    movie.genres.set(genres)
+    for role, people in credits.items():
+        for order, who in enumerate(people):
+            Credit.objects.create(movie=movie, person=who, role=role, billing_order=order)
+    return movie
+
+
+@pytest.fixture
+def films() -> dict[str, Any]:
+    """Five films, four genres (one unused) and three people."""
+    drama = Genre.objects.create(name="Drama", slug="drama")
+    western = Genre.objects.create(name="Western", slug="western")
+    thriller = Genre.objects.create(name="Thriller", slug="thriller")
+    Genre.objects.create(name="Musical", slug="musical")
+    stewart, hitchcock, eastwood = (
+        person("James Stewart"),
+        person("Alfred Hitchcock"),
+        person("Clint Eastwood"),
+    )
+    return {
+        "genres": {"drama": drama, "western": western, "thriller": thriller},
+        "people": {"stewart": stewart, "hitchcock": hitchcock, "eastwood": eastwood},
+        "films": {
+            "vertigo": film(
+                "Vertigo", 1958, [thriller, drama], cast=[stewart], director=[hitchcock]
+            ),
+            "rear_window": film(
+                "Rear Window", 1954, [thriller], cast=[stewart], director=[hitchcock]
+            ),
+            "man_laramie": film("The Man from Laramie", 1955, [western], cast=[stewart]),
+            # Eastwood both directs and stars: two credits, one film.
+            "unforgiven": film(
+                "Unforgiven", 1992, [western, drama], cast=[eastwood], director=[eastwood]
+            ),
+            "psycho": film("Psycho", 1960, [thriller], director=[hitchcock]),
+        },
+    }
+
+
+def titles(client: Client, url: str = MOVIE_CHANGELIST, **params: str) -> list[str]:
+    """Titles of the changelist's current page, in display order."""
+    response = client.get(url, params)
+    assert response.status_code == 200
+    return [movie.title for movie in response.context["cl"].result_list]
+
+
+# --- access -------------------------------------------------------------------------------
+
+ADMIN_PAGES = [
+    MOVIE_CHANGELIST,
+    reverse("admin:movies_movie_add"),
+    reverse("admin:movies_person_changelist"),
+    reverse("admin:movies_genre_changelist"),
+    reverse("admin:movies_credit_changelist"),
+    TOKEN_CHANGELIST,
+    reverse("admin:movies_apitoken_add"),
+]
+
+
+@pytest.mark.parametrize("url", ADMIN_PAGES)
+def test_anonymous_users_are_sent_to_the_login_page(client: Client, url: str) -> None:
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response["Location"] == f"{reverse('admin:login')}?next={url}"
+
+
+@pytest.mark.parametrize("url", ADMIN_PAGES)
+def test_every_page_renders_for_a_superuser(admin_client: Client, films: Any, url: str) -> None:
+    assert admin_client.get(url).status_code == 200
+
+
+def test_the_admin_passes_its_system_checks() -> None:
+    for model in (Movie, Genre, Person, Credit, ApiToken):
+        assert admin.site.is_registered(model)
+        assert admin.site.get_model_admin(model).check() == []
+
+
+# --- movie changelist ---------------------------------------------------------------------
+
+
+def test_movie_changelist_newest_first_with_genre_names(admin_client: Client, films: Any) -> None:
+    response = admin_client.get(MOVIE_CHANGELIST)
+    cl = response.context["cl"]
+    assert [m.title for m in cl.result_list] == [
+        "Psycho",
+        "Unforgiven",
+        "The Man from Laramie",
+        "Rear Window",
+        "Vertigo",
+    ]
+    assert cl.result_count == 5
+    # Genres in name order, from the prefetch.
+    assert '<td class="field-genre_names">Drama, Thriller</td>' in response.content.decode()
+    assert '<td class="field-genre_names">Drama, Western</td>' in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("vertigo", ["Vertigo"]),
+        ("WINDOW", ["Rear Window"]),
+        # A person's name: each film once, though Eastwood has two credits in it.
+        ("eastwood", ["Unforgiven"]),
+        ("stewart", ["The Man from Laramie", "Rear Window", "Vertigo"]),
+        ("hitchcock", ["Psycho", "Rear Window", "Vertigo"]),
+        # Every word must match, each in a title or a name.
+        ("stewart laramie", ["The Man from Laramie"]),
+        ("james alfred", ["Rear Window", "Vertigo"]),
+        ('"rear window"', ["Rear Window"]),
+        ('"window rear"', []),
+        ("nosuchfilm", []),
+    ],
+)
+def test_movie_search_by_title_and_people(
+    admin_client: Client, films: Any, query: str, expected: list[str]
+) -> None:
+    response = admin_client.get(MOVIE_CHANGELIST, {"q": query})
+    cl = response.context["cl"]
+    assert [m.title for m in cl.result_list] == expected
+    assert cl.result_count == len(expected)
+
+
+def test_movie_search_runs_no_distinct(admin_client: Client, films: Any) -> None:
+    with CaptureQueriesContext(connection) as queries:
+        titles(admin_client, q="stewart")
+    assert not [q["sql"] for q in queries if "DISTINCT" in q["sql"]]
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"genre": "western"}, ["Unforgiven", "The Man from Laramie"]),
+        ({"genre": "musical"}, []),
+        ({"decade": "1950"}, ["The Man from Laramie", "Rear Window", "Vertigo"]),
+        ({"decade": "1960"}, ["Psycho"]),
+        ({"decade": "1990", "genre": "drama"}, ["Unforgiven"]),
+        ({"decade": "1950", "genre": "western", "q": "stewart"}, ["The Man from Laramie"]),
+    ],
+)
+def test_movie_filters(
+    admin_client: Client, films: Any, params: dict[str, str], expected: list[str]
+) -> None:
+    assert titles(admin_client, **params) == expected
+
+
+def test_decade_filter_bounds(admin_client: Client) -> None:
+    for year in (1949, 1950, 1959, 1960):
+        Movie.objects.create(title=f"Film of {year}", year=year)
+    assert titles(admin_client, decade="1950") == ["Film of 1959", "Film of 1950"]
+
+
+def test_decade_choices_span_the_allowed_years_without_a_query(
+    rf: RequestFactory, django_assert_num_queries: Any
+) -> None:
+    model_admin = admin.site.get_model_admin(Movie)
+    with django_assert_num_queries(0):
+        decades = DecadeFilter(rf.get("/"), {}, Movie, model_admin).lookup_choices
+    this_decade = timezone.now().year // 10 * 10
+    assert decades[0] == (str(this_decade), f"{this_decade}s")
+    assert decades[-1] == ("1870", "1870s")
+    assert [int(d) for d, _ in decades] == list(range(this_decade, 1869, -10))
+
+
+def test_an_invalid_decade_is_reported_not_a_server_error(admin_client: Client, films: Any) -> None:
+    response = admin_client.get(MOVIE_CHANGELIST, {"decade": "sixties"})
+    assert response.status_code == 302
+    assert response["Location"] == f"{MOVIE_CHANGELIST}?e=1"
+
+
+def test_changelist_queries_do_not_grow_with_the_number_of_films(admin_client: Client) -> None:
+    drama, western = (
+        Genre.objects.create(name="Drama", slug="drama"),
+        Genre.objects.create(name="Western", slug="western"),
+    )
+    people = [person(f"Actor {i}") for i in range(3)]
+
+    def add_films(count: int) -> None:
+        for _ in range(count):
+            n = Movie.objects.count()
+            film(f"Film {n}", 1950 + n % 50, [drama, western], cast=people, director=people[:1])
+
+    def queries(**params: str) -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert titles(admin_client, **params)
+        return len(captured)
+
+    add_films(5)
+    few = {name: queries(**params) for name, params in SCENARIOS.items()}
+    add_films(55)
+    many = {name: queries(**params) for name, params in SCENARIOS.items()}
+    assert many == few
+    # Session, user, genre choices, count (plus the planner's estimate on
+    # PostgreSQL), the page, the page's genres.
+    assert few["plain"] <= 7
+
+
+SCENARIOS: dict[str, dict[str, str]] = {
+    "plain": {},
+    "search": {"q": "film"},
+    "genre": {"genre": "drama"},
+    "decade": {"decade": "1950", "o": "1"},
+}
+
+
+# --- movie add and change pages -----------------------------------------------------------
+
+
+def test_movie_add_page_has_credits_inline_with_autocomplete(admin_client: Client) -> None:
+    response = admin_client.get(reverse("admin:movies_movie_add"))
+    html = response.content.decode()
+    assert 'name="credits-TOTAL_FORMS"' in html
+    credit_form = response.context["inline_admin_formsets"][0].formset.form
+    assert list(credit_form.base_fields) == ["person", "role", "billing_order", "character_name"]
+    # People and genres are chosen through autocomplete, never a <select> of every row.
+    movie_form = response.context["adminform"].form
+    assert isinstance(movie_form.fields["genres"].widget.widget, AutocompleteSelectMultiple)
+    assert isinstance(credit_form.base_fields["person"].widget.widget, AutocompleteSelect)
+    assert 'data-ajax--url="/admin/autocomplete/"' in html
+    fieldsets = [fs.name for fs in response.context["adminform"]]
+    assert fieldsets == ["Film", "Release", "Links", "Timestamps"]
+
+
+def test_movie_change_page_shows_credits(admin_client: Client, films: Any) -> None:
+    vertigo = films["films"]["vertigo"]
+    response = admin_client.get(reverse("admin:movies_movie_change", args=[vertigo.pk]))
+    assert response.status_code == 200
+    formset = response.context["inline_admin_formsets"][0].formset
+    assert [(c.person.name, c.role) for c in formset.queryset] == [
+        ("James Stewart", "cast"),
+        ("Alfred Hitchcock", "director"),
+    ]
+    html = response.content.decode()
+    assert "James Stewart" in html and "Alfred Hitchcock" in html
+
+
+def movie_form(**overrides: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "title": "North by Northwest",
+        "synopsis": "",
+        "year": "1959",
+        "release_date": "",
+        "runtime_minutes": "136",
+        "rating": "8.3",
+        "wikipedia_slug": "",
+        "poster_url": "",
+        "credits-TOTAL_FORMS": "0",
+        "credits-INITIAL_FORMS": "0",
+        "credits-MIN_NUM_FORMS": "0",
+        "credits-MAX_NUM_FORMS": "1000",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_curator_adds_a_film_with_its_credits(admin_client: Client, films: Any) -> None:
+    hitchcock = films["people"]["hitchcock"]
+    thriller = films["genres"]["thriller"]
+    data = movie_form(
+        genres=[thriller.pk],
+        **{
+            "credits-TOTAL_FORMS": "1",
+            "credits-0-person": str(hitchcock.pk),
+            "credits-0-role": "director",
+            "credits-0-billing_order": "0",
+            "credits-0-character_name": "",
+        },
+    )
+    response = admin_client.post(reverse("admin:movies_movie_add"), data)
+    assert response.status_code == 302
+    movie = Movie.objects.get(title="North by Northwest")
+    assert (movie.year, movie.runtime_minutes, movie.rating) == (1959, 136, 8.3)
+    assert list(movie.genres.all()) == [thriller]
+    assert [(c.person, c.role) for c in movie.credits.all()] == [(hitchcock, "director")]
+
+
+def test_an_invalid_film_is_not_saved(admin_client: Client) -> None:
+    response = admin_client.post(reverse("admin:movies_movie_add"), movie_form(year="1700"))
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["year"] == [
+        f"Ensure this value is greater than or equal to {MIN_YEAR}."
+    ]
+    assert not Movie.objects.exists()
+
+
+# --- autocomplete, genres, people, credits ------------------------------------------------
+
+
+def test_people_autocomplete_returns_json(admin_client: Client, films: Any) -> None:
+    stewart = films["people"]["stewart"]
+    response = admin_client.get(
+        reverse("admin:autocomplete"),
+        {"app_label": "movies", "model_name": "credit", "field_name": "person", "term": "stew"},
+    )
+    assert response.status_code == 200
+    assert response.json() == {
+        "results": [{"id": str(stewart.pk), "text": "James Stewart"}],
+        "pagination": {"more": False},
+    }
+
+
+def test_genre_autocomplete_for_films(admin_client: Client, films: Any) -> None:
+    western = films["genres"]["western"]
+    response = admin_client.get(
+        reverse("admin:autocomplete"),
+        {"app_label": "movies", "model_name": "movie", "field_name": "genres", "term": "wes"},
+    )
+    assert response.json() == {
+        "results": [{"id": str(western.pk), "text": "Western"}],
+        "pagination": {"more": False},
+    }
+
+
+def test_genre_changelist_counts_films(admin_client: Client, films: Any) -> None:
+    response = admin_client.get(reverse("admin:movies_genre_changelist"))
+    counts = {g.name: g.film_count for g in response.context["cl"].result_list}
+    assert counts == {"Drama": 2, "Musical": 0, "Thriller": 3, "Western": 2}
+
+
+def test_person_search_and_required_key(admin_client: Client, films: Any) -> None:
+    response = admin_client.get(reverse("admin:movies_person_changelist"), {"q": "clint"})
+    assert [p.name for p in response.context["cl"].result_list] == ["Clint Eastwood"]
+    response = admin_client.post(reverse("admin:movies_person_add"), {"name": "Kim Novak"})
+    assert response.context["adminform"].form.errors == {"key": ["This field is required."]}
+    assert not Person.objects.filter(name="Kim Novak").exists()
+
+
+def test_credit_changelist_filters_by_role_and_searches_people(
+    admin_client: Client, films: Any
+) -> None:
+    url = reverse("admin:movies_credit_changelist")
+    response = admin_client.get(url, {"role__exact": "director", "q": "hitchcock"})
+    assert sorted(c.movie.title for c in response.context["cl"].result_list) == [
+        "Psycho",
+        "Rear Window",
+        "Vertigo",
+    ]
+
+
+# --- the estimated count ------------------------------------------------------------------
+
+
+def test_paginator_counts_exactly_on_small_or_filtered_tables(films: Any) -> None:
+    assert EstimatedCountPaginator(Movie.objects.all(), 2).count == 5
+    assert EstimatedCountPaginator(Movie.objects.filter(year__lt=1960), 2).count == 3
+
+
+@pytest.mark.postgres
+def test_paginator_uses_the_planner_estimate_for_a_large_unfiltered_table(
+    films: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lists, "ESTIMATE_ABOVE_ROWS", 1)
+    with connection.cursor() as cursor:
+        # The estimate is whatever ANALYZE last saw: make it differ from the truth.
+        cursor.execute("ANALYZE movies_movie")
+        Movie.objects.create(title="Not yet analysed", year=2000)
+    with CaptureQueriesContext(connection) as queries:
+        count = EstimatedCountPaginator(Movie.objects.all(), 2).count
+    assert count == 5
+    assert Movie.objects.count() == 6
+    assert not [q["sql"] for q in queries if "COUNT(" in q["sql"].upper()]
+    # A filter means an exact count again.
+    assert EstimatedCountPaginator(Movie.objects.filter(year=2000), 2).count == 1
+
+
+# --- API tokens ---------------------------------------------------------------------------
+
+
+def test_token_add_form_asks_only_for_user_and_name(admin_client: Client) -> None:
+    response = admin_client.get(reverse("admin:movies_apitoken_add"))
+    assert list(response.context["adminform"].form.fields) == ["user", "name"]
+
+
+def test_issuing_a_token_shows_it_once_and_stores_only_its_digest(
+    admin_client: Client, admin_user: User
+) -> None:
+    response = admin_client.post(
+        reverse("admin:movies_apitoken_add"), {"user": admin_user.pk, "name": "importer"}
+    )
+    token = ApiToken.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == TOKEN_CHANGELIST
+    shown = [m.message for m in get_messages(response.wsgi_request)]
+    match = re.fullmatch(r"Copy this token now, it will not be shown again: (\S+)", shown[0])
+    assert match is not None, shown
+    raw = match[1]
+    assert (token.user, token.name, token.prefix) == (admin_user, "importer", raw.split(".")[0])
+    assert token.digest == digest(raw)
+    row = ApiToken.objects.filter(pk=token.pk).values().get()
+    assert not [field for field, value in row.items() if raw in str(value)]
+    assert authenticate_token(raw) == token
+    # The next page shows the message once; after that the token is gone for good.
+    page = admin_client.get(TOKEN_CHANGELIST).content.decode()
+    assert raw in page
+    assert token.digest not in page
+    change_page = reverse("admin:movies_apitoken_change", args=[token.pk])
+    for url in (TOKEN_CHANGELIST, change_page):
+        page = admin_client.get(url).content.decode()
+        assert token.prefix in page
+        assert raw not in page and token.digest not in page
+
+
+def test_token_change_page_edits_only_the_name(admin_client: Client, admin_user: User) -> None:
+    token = ApiToken.objects.create(user=admin_user, name="old", prefix="abcd1234", digest="f" * 64)
+    url = reverse("admin:movies_apitoken_change", args=[token.pk])
+    response = admin_client.get(url)
+    assert list(response.context["adminform"].form.fields) == ["name"]
+    assert "f" * 64 not in response.content.decode()
+    response = admin_client.post(url, {"name": "renamed", "user": "999", "revoked_at": "x"})
+    assert response.status_code == 302
+    token.refresh_from_db()
+    assert (token.name, token.user, token.revoked_at) == ("renamed", admin_user, None)
+
+
+def test_revoke_action_revokes_active_tokens_and_keeps_earlier_revocations(
+    admin_client: Client, admin_user: User
+) -> None:
+    earlier = timezone.now() - timedelta(days=3)
+    active = ApiToken.objects.create(user=admin_user, name="a", prefix="aaaa0000", digest="a" * 64)
+    revoked = ApiToken.objects.create(
+        user=admin_user, name="b", prefix="bbbb0000", digest="b" * 64, revoked_at=earlier
+    )
+    response = admin_client.post(
+        TOKEN_CHANGELIST,
+        {"action": "revoke", "_selected_action": [active.pk, revoked.pk]},
+        follow=True,
+    )
+    assert [m.message for m in response.context["messages"]] == ["Revoked 1 token(s)."]
+    active.refresh_from_db()
+    revoked.refresh_from_db()
+    assert active.revoked_at is not None and active.revoked_at > earlier
+    assert revoked.revoked_at == earlier
+
+
+def test_token_changelist_shows_status_never_the_digest(
+    admin_client: Client, admin_user: User
+) -> None:
+    ApiToken.objects.create(user=admin_user, name="live", prefix="cccc0000", digest="c" * 64)
+    response = admin_client.get(TOKEN_CHANGELIST, {"revoked_at__isempty": "1"})
+    assert [t.name for t in response.context["cl"].result_list] == ["live"]
+    html = response.content.decode()
+    assert "cccc0000" in html and "c" * 64 not in html
+    assert 'alt="True"' in html
