@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from django.contrib import admin
 from django.contrib.admin.widgets import AutocompleteSelect, AutocompleteSelectMultiple
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Permission, User
 from django.contrib.messages import get_messages
 from django.db import connection
 from django.test import Client, RequestFactory
@@ -485,3 +485,36 @@ def test_token_changelist_shows_status_never_the_digest(
     html = response.content.decode()
     assert "cccc0000" in html and "c" * 64 not in html
     assert 'alt="True"' in html
+
+
+def test_a_curator_issues_tokens_only_for_themselves(
+    client: Client, admin_user: User, django_user_model: type[User]
+) -> None:
+    curator = django_user_model.objects.create_user("curator", is_staff=True)
+    curator.user_permissions.set(
+        Permission.objects.filter(codename__in=["add_apitoken", "change_apitoken", "view_apitoken"])
+    )
+    ApiToken.objects.create(user=admin_user, name="admin's", prefix="dddd0000", digest="d" * 64)
+    client.force_login(curator)
+
+    response = client.get(reverse("admin:movies_apitoken_add"))
+    assert list(response.context["adminform"].form.fields["user"].queryset) == [curator]
+    # A token for a superuser would carry the superuser's rights into the API.
+    response = client.post(
+        reverse("admin:movies_apitoken_add"), {"user": admin_user.pk, "name": "escalate"}
+    )
+    assert response.status_code == 200
+    assert "user" in response.context["adminform"].form.errors
+    assert not ApiToken.objects.filter(name="escalate").exists()
+
+    response = client.post(
+        reverse("admin:movies_apitoken_add"), {"user": curator.pk, "name": "mine"}
+    )
+    assert response.status_code == 302
+    assert ApiToken.objects.get(name="mine").user == curator
+    # The superuser's token is neither listed nor reachable.
+    response = client.get(TOKEN_CHANGELIST)
+    assert [t.name for t in response.context["cl"].result_list] == ["mine"]
+    admins = ApiToken.objects.get(name="admin's")
+    response = client.get(reverse("admin:movies_apitoken_change", args=[admins.pk]))
+    assert response.status_code == 302  # "doesn't exist", back to the index

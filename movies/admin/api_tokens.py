@@ -3,6 +3,10 @@
 A token is issued by ``movies.tokens.issue_token``; the raw token is shown once,
 in a message after saving, and only its digest is stored. The digest is never
 displayed. A revoked token stays revoked: revoking is an action, not a field.
+
+A token acts with its user's permissions in the API, so only a superuser may
+issue tokens for, or see the tokens of, other users: anyone else would gain
+those users' rights.
 """
 
 from __future__ import annotations
@@ -10,8 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import QuerySet
-from django.forms import ModelForm
+from django.contrib.auth import get_user_model
+from django.db.models import ForeignKey, QuerySet
+from django.forms import ModelChoiceField, ModelForm
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -28,8 +33,18 @@ class ApiTokenAdmin(admin.ModelAdmin):
     list_select_related = ["user"]
     list_filter = [("revoked_at", admin.EmptyFieldListFilter)]
     search_fields = ["name", "prefix", "user__username"]
-    autocomplete_fields = ["user"]
     actions = ["revoke"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[ApiToken]:
+        tokens = super().get_queryset(request)
+        return tokens if request.user.is_superuser else tokens.filter(user=request.user.pk)
+
+    def formfield_for_foreignkey(
+        self, db_field: ForeignKey[Any, Any], request: HttpRequest, **kwargs: Any
+    ) -> ModelChoiceField | None:
+        if db_field.name == "user" and not request.user.is_superuser:
+            kwargs["queryset"] = get_user_model().objects.filter(pk__in=[request.user.pk])
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> tuple[str, ...]:
         return ADD_FIELDS if obj is None else CHANGE_FIELDS
@@ -52,7 +67,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
             super().save_model(request, obj, form, change)
             return
         token, raw = issue_token(obj.user, obj.name)
-        # The admin goes on with ``obj`` (history entry, redirect to its page):
+        # The admin goes on with ``obj`` (history entry, "was added" message):
         # make it the row that issue_token saved.
         obj.pk = token.pk
         obj.refresh_from_db()
