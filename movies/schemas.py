@@ -34,7 +34,12 @@ def _printable(value: str) -> str:
     return value
 
 
-Text = Annotated[str, AfterValidator(_printable)]
+# The same rule as a pattern, for the OpenAPI document only: _printable gives the
+# readable error message.
+PRINTABLE_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\ufffd]*$"
+Text = Annotated[
+    str, AfterValidator(_printable), Field(json_schema_extra={"pattern": PRINTABLE_PATTERN})
+]
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=64)]
 Year = Annotated[int, Field(ge=MIN_YEAR, le=MAX_YEAR)]
 Id = Annotated[int, Field(ge=1, le=MAX_ID)]
@@ -161,7 +166,7 @@ class MovieFields(BaseModel):
     rating: float | None = Field(None, ge=0, le=10, allow_inf_nan=False)
     synopsis: Text = Field(UNCHANGED, max_length=20_000)
     wikipedia_slug: Text = Field(UNCHANGED, max_length=300)
-    poster_url: Text = Field(UNCHANGED, max_length=500, pattern=r"^(https?://\S+)?$")
+    poster_url: str = Field(UNCHANGED, max_length=500, pattern=r"^(https?://[^\s\x00-\x1f\x7f]+)?$")
     genres: list[Slug] = Field(UNCHANGED, max_length=30, description="Genre slugs.")
     credits: Annotated[list[CreditIn], AfterValidator(_distinct_credits)] = Field(
         UNCHANGED, max_length=500, description="Replaces all credits of the film."
