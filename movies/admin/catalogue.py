@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.db import models
-from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.utils.text import smart_split, unescape_string_literal
@@ -86,7 +86,7 @@ class MovieAdmin(admin.ModelAdmin):
     list_filter = [GenreFilter, DecadeFilter]
     # What get_search_results searches; also turns on the search box.
     search_fields = ["title", "credits__person__name"]
-    search_help_text = "Every word must be in the title or in the name of someone credited."
+    search_help_text = "Words of a title, or of the name of someone in the cast or directing."
     # No date_hierarchy: it runs a query over every film to list its years.
     list_per_page = 50
     paginator = EstimatedCountPaginator
@@ -111,20 +111,25 @@ class MovieAdmin(admin.ModelAdmin):
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Movie], search_term: str
     ) -> tuple[QuerySet[Movie], bool]:
-        """Films whose title, or the name of someone credited, contains each word.
+        """Films with every word of the search in the title, or in the name of
+        one person credited.
 
         Django's own search joins credits and people: a film comes back once per
         matching credit, so the changelist adds DISTINCT over whole rows, which
-        took 4 to 12 s at a million films. Subqueries on titles and on people
-        (trigram-indexed on PostgreSQL) find the same films with no duplicates.
+        took 4 to 12 s at a million films. A UNION of two subqueries finds the
+        same films without duplicates. Unlike Django's search, the words are not
+        mixed across fields ("stewart laramie" finds nothing): per-word unions
+        cost seconds as soon as one word is common ("the", "7").
         """
-        for word in search_words(search_term):
-            titled = Movie.objects.filter(title__icontains=word).values("pk")
-            credited = Credit.objects.filter(person__name__icontains=word).values("movie_id")
-            # A UNION, not "title matches OR id IN (...)": under OR, PostgreSQL
-            # rescans the subquery for every film once it outgrows work_mem.
-            queryset = queryset.filter(pk__in=titled.order_by().union(credited.order_by()))
-        return queryset, False
+        words = search_words(search_term)
+        if not words:
+            return queryset, False
+        titled = Movie.objects.filter(*[Q(title__icontains=w) for w in words]).values("pk")
+        credited = Credit.objects.filter(*[Q(person__name__icontains=w) for w in words])
+        # A UNION, not "title matches OR id IN (...)": under OR, PostgreSQL
+        # rescans the subquery for every film once it outgrows work_mem.
+        found = titled.order_by().union(credited.order_by().values("movie_id"))
+        return queryset.filter(pk__in=found), False
 
     @admin.display(description="genres")
     def genre_names(self, movie: Movie) -> str:
