@@ -11,7 +11,15 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Annotated, Any, Literal, Self, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 from pydantic_core import ErrorDetails
 
 from movies.models import MAX_YEAR, MIN_YEAR
@@ -41,8 +49,19 @@ Text = Annotated[
     str, AfterValidator(_printable), Field(json_schema_extra={"pattern": PRINTABLE_PATTERN})
 ]
 Slug = Annotated[str, Field(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=64)]
-Year = Annotated[int, Field(ge=MIN_YEAR, le=MAX_YEAR)]
-Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+
+def _whole_number(value: object) -> object:
+    # JSON Schema counts 1999.0 as an integer; pydantic's strict mode would not.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+Integer = Annotated[int, BeforeValidator(_whole_number)]
+Year = Annotated[int, Field(ge=MIN_YEAR, le=MAX_YEAR), BeforeValidator(_whole_number)]
+Id = Annotated[int, Field(ge=1, le=MAX_ID), BeforeValidator(_whole_number)]
+Minutes = Annotated[int, Field(ge=1, le=1000), BeforeValidator(_whole_number)]
 
 MovieSort = Literal[
     "title", "-title", "year", "-year", "rating", "-rating",
@@ -130,7 +149,7 @@ class CreditIn(BaseModel):
 
     person_id: Id
     role: Literal["cast", "director"] = "cast"
-    billing_order: int = Field(0, ge=0, le=10_000)
+    billing_order: Integer = Field(0, ge=0, le=10_000)
     character_name: Text = Field("", max_length=200)
 
 
@@ -162,7 +181,7 @@ class MovieFields(BaseModel):
     title: Text = Field(UNCHANGED, min_length=1, max_length=300)
     year: Year = UNCHANGED
     release_date: date | None = None
-    runtime_minutes: int | None = Field(None, ge=1, le=1000)
+    runtime_minutes: Minutes | None = None
     rating: float | None = Field(None, ge=0, le=10, allow_inf_nan=False)
     synopsis: Text = Field(UNCHANGED, max_length=20_000)
     wikipedia_slug: Text = Field(UNCHANGED, max_length=300)
