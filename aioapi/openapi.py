@@ -31,6 +31,7 @@ from aioapi.openapi_parts import (
 )
 from movies.export import DOWNLOADS
 from movies.schemas import (
+    MAX_ID,
     MovieCreate,
     MovieExportQuery,
     MovieFields,
@@ -106,7 +107,30 @@ def build_openapi() -> dict[str, Any]:
     )
     # exclude_unset: openapi-pydantic's own defaults (allowEmptyValue on a header
     # parameter, ...) are not all valid where they would land.
-    return document.model_dump(mode="json", by_alias=True, exclude_unset=True, exclude_none=True)
+    dumped = document.model_dump(mode="json", by_alias=True, exclude_unset=True, exclude_none=True)
+    return _exact_bounds(dumped)
+
+
+BOUNDS = frozenset({"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"})
+
+
+def _exact_bounds(node: Any) -> Any:
+    """openapi-pydantic keeps numeric bounds as floats, and float(MAX_ID) is 2**63:
+    give integer bounds back their exact value."""
+    if isinstance(node, dict):
+        return {
+            key: _exact_int(value) if key in BOUNDS else _exact_bounds(value)
+            for key, value in node.items()
+        }
+    if isinstance(node, list):
+        return [_exact_bounds(item) for item in node]
+    return node
+
+
+def _exact_int(value: Any) -> Any:
+    if value == float(MAX_ID):
+        return MAX_ID
+    return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 def _export() -> Operation:

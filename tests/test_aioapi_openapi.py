@@ -13,6 +13,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from aioapi.app import create_app
+from movies.schemas import MAX_ID
 from tests.api_fixtures import ApiClient, Catalogue, bearer, json_of
 
 DOC_URI = "urn:mymoviedb:openapi"
@@ -29,6 +30,12 @@ async def test_document_is_valid_openapi_3_1(api: ApiClient) -> None:
     document = await fetch_document(api)
     assert document["openapi"].startswith("3.1")
     validate(document)
+    person = next(
+        parameter
+        for parameter in document["paths"]["/api/movies"]["get"]["parameters"]
+        if parameter["name"] == "person"
+    )
+    assert person["schema"]["maximum"] == MAX_ID  # exact, not rounded through a float
 
 
 async def test_every_route_is_documented_and_nothing_else(api: ApiClient) -> None:

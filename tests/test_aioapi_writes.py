@@ -196,6 +196,8 @@ async def test_stale_if_match_is_412_and_changes_nothing(
     assert listed.status == 200
     star = await api.patch(url, json={"rating": 3.0}, headers=conditional("*"))
     assert star.status == 200
+    blank = await api.patch(url, json={"rating": 4.0}, headers=conditional(" "))
+    assert blank.status == 200  # an empty If-Match names no tag: no precondition
 
 
 async def test_concurrent_writers_with_one_etag_one_wins(

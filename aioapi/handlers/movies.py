@@ -52,7 +52,7 @@ async def update_movie(request: web.Request) -> web.Response:
     caller = await require_permission(request, "movies.change_movie")
     movie_id = _movie_id(request)
     fields = await json_body(request, MovieFields)
-    if_match = request.headers.get("If-Match")
+    if_match = _if_match(request)
     movie = await request.app[BRIDGE].run(
         services.update_movie, movie_id, fields, caller.user_id, if_match
     )
@@ -63,7 +63,7 @@ async def delete_movie(request: web.Request) -> web.Response:
     """``DELETE /api/movies/{id}``: 204; 412 on a stale If-Match."""
     caller = await require_permission(request, "movies.delete_movie")
     movie_id = _movie_id(request)
-    if_match = request.headers.get("If-Match")
+    if_match = _if_match(request)
     await request.app[BRIDGE].run(services.delete_movie, movie_id, caller.user_id, if_match)
     return web.Response(status=204)
 
@@ -73,6 +73,11 @@ def _movie_id(request: web.Request) -> int:
     if movie_id is None:
         raise not_found("Movie")
     return movie_id
+
+
+def _if_match(request: web.Request) -> str | None:
+    # An empty If-Match lists no tag at all: treated as absent, not as a mismatch.
+    return request.headers.get("If-Match", "").strip() or None
 
 
 def _written(body: bytes, *, status: int = 200, location: str | None = None) -> web.Response:
