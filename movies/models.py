@@ -95,8 +95,7 @@ class Movie(models.Model):
                 name="movie_rating_range",
             ),
             models.CheckConstraint(
-                condition=models.Q(runtime_minutes__isnull=True)
-                | models.Q(runtime_minutes__gte=1),
+                condition=models.Q(runtime_minutes__isnull=True) | models.Q(runtime_minutes__gte=1),
                 name="movie_runtime_positive",
             ),
         ]
