@@ -122,8 +122,9 @@ def _database_from_url(url: str) -> dict[str, Any]:
 
 
 DATABASES = {
+    # An empty DATABASE_URL counts as unset: the SQLite file under var/.
     "default": _database_from_url(
-        env.str("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'mymoviedb.sqlite3'}")
+        env.str("DATABASE_URL", default="") or f"sqlite:///{VAR_DIR / 'mymoviedb.sqlite3'}"
     )
 }
 DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default=None)}
@@ -141,6 +142,10 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# Messages live in the session, not in a cookie: a newly issued API token is
+# shown once as a message and must never travel in a readable cookie.
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
 STATIC_URL = env.str("STATIC_URL", default="/static/")
 STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
