@@ -16,7 +16,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import facts, report, wrk
+from bench import facts, report, summary, wrk
 from bench.catalogue import CatalogueError, CatalogueSpec, database_name
 from bench.plan import (
     PRIMER,
@@ -42,6 +42,14 @@ API_DB_THREADS = 16
 API_DB_MAX_PENDING = 2048
 # Above this one-minute load average before the start, the run is said to be noisy.
 BUSY_LOAD = 1.0
+
+
+class Stopped(Exception):
+    """SIGTERM or SIGHUP arrived: unwind, stopping every server on the way."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(f"signal {signum}")
+        self.signum = signum
 
 
 def parser() -> argparse.ArgumentParser:
@@ -90,6 +98,11 @@ def parser() -> argparse.ArgumentParser:
         help="aioapi's ORM bridge threads per worker, API_DB_THREADS (%(default)s)",
     )
     srv("--api-db-max-pending", type=int, default=API_DB_MAX_PENDING, help="API_DB_MAX_PENDING")
+    srv(
+        "--api-db-funnel",
+        action="store_true",
+        help="aioapi with channels' default single ORM thread per process (API_DB_FUNNEL=1)",
+    )
     srv("--pool-size", type=int, help="DB pool per worker (default: the larger thread count)")
     srv("--keep-alive", type=int, default=75, help="keep-alive seconds (%(default)s)")
     srv("--port-base", type=int, default=20100, help="first of three ports (%(default)s)")
@@ -135,6 +148,7 @@ def config_from(args: argparse.Namespace) -> BenchConfig:
         django_threads=args.django_threads,
         api_db_threads=args.api_db_threads,
         api_db_max_pending=args.api_db_max_pending,
+        api_db_funnel=args.api_db_funnel,
         pool_size=args.pool_size or threads,
         keepalive=args.keep_alive,
         host="127.0.0.1",
@@ -155,8 +169,9 @@ def config_from(args: argparse.Namespace) -> BenchConfig:
 def preflight(config: BenchConfig) -> None:
     missing = [tool for tool in ("wrk", "taskset") if shutil.which(tool) is None]
     if missing:
-        raise BenchError(f"not installed: {', '.join(missing)} (Debian: apt-get install wrk "
-                         "util-linux)")  # fmt: skip
+        raise BenchError(
+            f"not installed: {', '.join(missing)} (Debian: apt-get install wrk util-linux)"
+        )
     allowed = os.sched_getaffinity(0)
     if not set(config.options.cpus) <= allowed:
         raise BenchError(f"--cpus {config.options.cpus} not all available ({sorted(allowed)})")
@@ -164,8 +179,10 @@ def preflight(config: BenchConfig) -> None:
 
 def print_plan(config: BenchConfig, say: Any) -> None:
     plan = config.plan
-    say(f"plan '{plan.name}': {len(plan.runs)} measured runs, about "
-        f"{plan.estimate_seconds() / 60:.1f} minutes (catalogue import not included)")  # fmt: skip
+    say(
+        f"plan '{plan.name}': {len(plan.runs)} measured runs, about "
+        f"{plan.estimate_seconds() / 60:.1f} minutes (catalogue import not included)"
+    )
     for latency in plan.conditions():
         for server in plan.servers(latency):
             runs = plan.runs_of(latency, server)
@@ -192,7 +209,7 @@ def document(
         "command": shlex.join(["python", "-m", "bench", *argv]),
         "machine": facts.machine(),
         "versions": facts.versions(with_db),
-        "fairness": list(report.FAIRNESS),
+        "fairness": list(summary.FAIRNESS),
         "database": {
             "name": database_name(config.database_url),
             "max_connections": outcome.postgres.get("max_connections"),
@@ -202,7 +219,7 @@ def document(
             "source": config.catalogue.source,
             "synthetic": config.catalogue.synthetic,
             "seed": config.catalogue.seed,
-        },  # fmt: skip
+        },
         "scenarios": {name: s.summary for name, s in SCENARIOS.items()},
         "servers": outcome.servers,
         "wrk": {
@@ -210,7 +227,7 @@ def document(
             "timeout_s": config.wrk_timeout,
             "primer": list(config.plan.primer),
             "warmup": list(config.plan.warmup),
-        },  # fmt: skip
+        },
         "inputs": outcome.inputs,
         "verification": outcome.verification,
         "runs": outcome.runs,
@@ -218,8 +235,8 @@ def document(
         "leftovers": outcome.leftovers,
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
     }
-    doc["headline"] = report.headline(doc)
-    doc["targets"] = report.targets(doc)
+    doc["headline"] = summary.headline(doc)
+    doc["targets"] = summary.targets(doc)
     return doc
 
 
@@ -250,16 +267,20 @@ def main(argv: list[str] | None = None) -> int:
         bench = Bench(config, Path(workdir), say)
         atexit.register(bench.stop_all)
 
-        def on_sigterm(signum: int, frame: FrameType | None) -> None:
-            raise SystemExit(128 + signum)
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            raise Stopped(signum)
 
-        signal.signal(signal.SIGTERM, on_sigterm)
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGHUP, on_signal)
         try:
             preflight(config)
             outcome = bench.execute()
         except KeyboardInterrupt:
             say("interrupted: every server stopped; nothing written")
             return 130
+        except Stopped as stop:
+            say(f"stopped by signal {stop.signum}: every server stopped; nothing written")
+            return 128 + stop.signum
         except (BenchError, CatalogueError, ServerError) as error:
             say(f"bench stopped: {error}")
             return 1
@@ -277,16 +298,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def summarise(doc: dict[str, Any], outdir: Path, say: Any) -> None:
+    """The headline and the targets on the console."""
+    fmt = report.fmt
     say("")
     for h in doc["headline"]:
-        say(f"list 10 · {h['condition']} · {h['connections']} connections: "
-            f"Django {h['django_rps'] or 0:,.0f} req/s (p99 {h['django_p99_ms'] or 0:.1f} ms), "
-            f"aioapi {h['aioapi_rps'] or 0:,.0f} req/s (p99 {h['aioapi_p99_ms'] or 0:.1f} ms), "
-            f"ratio {h['aioapi_over_django'] or 0:.2f}×; raw pool {h['raw_pool_rps'] or 0:,.0f}, "
-            f"constant {h['constant_rps'] or 0:,.0f}")  # fmt: skip
+        say(
+            f"list 10 · {h['condition']} · {h['connections']} connections: "
+            f"Django {fmt(h['django_rps'])} req/s (p99 {fmt(h['django_p99_ms'], 1)} ms), "
+            f"aioapi {fmt(h['aioapi_rps'])} req/s (p99 {fmt(h['aioapi_p99_ms'], 1)} ms), "
+            f"aioapi/Django {fmt(h['aioapi_over_django'], 2)}; ceilings: raw pool "
+            f"{fmt(h['raw_pool_rps'])}, constant {fmt(h['constant_rps'])} req/s"
+        )
     for t in doc["targets"]:
         verdict = {True: "met", False: "MISSED", None: "not measured"}[t["met"]]
-        say(f"target {t['target']} {t['goal']}: {t['measured']} → {verdict}")
+        say(f"target: {t['target']} {t['goal']}: {fmt(t['measured'], 2)} → {verdict}")
     flagged = [r for r in doc["runs"] if r["problems"]]
     if flagged:
         say(f"!!! {len(flagged)} run(s) had errors: see the top of report.md")

@@ -8,7 +8,6 @@ no database connection is left behind.
 
 from __future__ import annotations
 
-import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,18 +17,19 @@ from typing import Any
 import psycopg
 from tqdm import tqdm
 
-from bench import catalogue, tasks, verify, wrk
+from bench import catalogue, records, tasks, verify, wrk
 from bench.catalogue import CatalogueSpec
 from bench.monitor import RunMonitor
 from bench.plan import AIOAPI, DJANGO, RAW_POOL, SCENARIOS, Plan, Run, condition_name
+from bench.records import Measured
 from bench.servers import ManagedServer, ServerOptions, ServerSpec, server_specs
 from bench.workload import HttpRequest, Inputs, Workload, build
 
 SETTLE_SECONDS = 1.0
+START_SECONDS = 6.0  # what a server start costs in the plan's time estimate
 LEFTOVER_WAIT_SECONDS = 15.0
 DETAIL_SAMPLE = 500
 WRITE_SAMPLE = 50
-HIDDEN_ENV = ("BENCH_TOKEN",)
 
 
 class BenchError(RuntimeError):
@@ -108,9 +108,12 @@ class Bench:
         config = self.config
         self._env = dict(server_specs(config.database_url, 0.0, config.options)[DJANGO].env)
         self.outcome.catalogue = catalogue.prepare(
-            config.database_url, config.catalogue, self._env, recreate=config.recreate_db,
+            config.database_url,
+            config.catalogue,
+            self._env,
+            recreate=config.recreate_db,
             say=self.say,
-        )  # fmt: skip
+        )
         conn = self._conn = psycopg.connect(config.database_url, autocommit=True)
         self.outcome.postgres = {
             "version": catalogue.server_version(conn),
@@ -149,14 +152,14 @@ class Bench:
         server.start()
         server.wait_ready()
         self._record_server(spec, latency)
-        self._advance(6.0)
+        self._advance(START_SECONDS)
         workloads = self.verify(spec, latency, reference)
         primer_c, primer_s = self.config.plan.primer
         warmup_c, warmup_s = self.config.plan.warmup
         for kind, connections, seconds in (
             ("primer", primer_c, primer_s),
             ("warm-up", warmup_c, warmup_s),
-        ):  # noqa: E501
+        ):
             self._describe(f"{label}: {kind} ({connections} connections, {seconds} s)")
             run = Run(latency, spec.name, "list-10", connections, seconds)
             self.outcome.warmups.append({"kind": kind, **self.measure(server, run, workloads)})
@@ -186,10 +189,8 @@ class Bench:
             checked = reference.check(name, spec.name, workload.reads, answers, scenario.expect)
             if workload.writes and spec.name in _writers(self.config.plan, latency):
                 checked += "; " + self._verify_write(spec, workload.writes[0])
-            self.outcome.verification.append(
-                {"condition": condition_name(latency), "server": spec.name, "scenario": name,
-                 "checked": checked}
-            )  # fmt: skip
+            entry = {"server": spec.name, "scenario": name, "checked": checked}
+            self.outcome.verification.append({"condition": condition_name(latency), **entry})
             workloads[name] = workload
         return workloads
 
@@ -207,7 +208,7 @@ class Bench:
 
     def measure(
         self, server: ManagedServer, run: Run, workloads: dict[str, Workload]
-    ) -> dict[str, Any]:  # noqa: E501
+    ) -> dict[str, Any]:
         """One wrk run with the monitor on; problems are shouted, never averaged away."""
         spec = server.spec
         workload = workloads[run.scenario]
@@ -229,36 +230,12 @@ class Bench:
         if usage.lost_processes:
             problems.append(f"server processes died during the run: {usage.lost_processes}")
         if problems:
-            self._shout(f"{condition_name(run.latency_ms)} · {spec.name} · {run.scenario} · "
-                        f"{run.connections} connections: " + "; ".join(problems))  # fmt: skip
-        shown_env = {k: ("<hidden>" if k in HIDDEN_ENV else v) for k, v in workload.env.items()}
-        return {
-            "condition": condition_name(run.latency_ms),
-            "latency_ms": run.latency_ms,
-            "server": spec.name,
-            "scenario": run.scenario,
-            "connections": run.connections,
-            "duration_s": run.duration,
-            "command": shlex.join(command),
-            "script_env": shown_env,
-            "requests": result.requests,
-            "elapsed_s": round(result.duration_s, 3),
-            "requests_per_s": round(result.requests_per_s, 1),
-            "latency": {k: round(v, 3) for k, v in result.latency_ms.items()},
-            "errors": result.errors,
-            "statuses": {str(k): v for k, v in sorted(result.statuses.items())},
-            "unexpected_status": result.unexpected_status,
-            "server_cpu_s": round(usage.cpu_seconds, 2),
-            "server_cores_used": round(usage.cpu_seconds / result.duration_s, 2)
-            if result.duration_s
-            else 0.0,
-            "postgres_cpu_s": round(usage.postgres_cpu_seconds, 2),
-            "wrk_cpu_s": round(wrk_cpu, 2),
-            "peak_rss_mb": {k: round(v, 1) for k, v in usage.peak_rss_mb.items()},
-            "pg_backends_max": usage.pg_backends_max,
-            "problems": problems,
-            "wrk_output": output,
-        }
+            self._shout(
+                f"{condition_name(run.latency_ms)} · {spec.name} · {run.scenario} · "
+                f"{run.connections} connections: " + "; ".join(problems)
+            )
+        measured = Measured(command, workload.env, result, output, wrk_cpu, usage, problems)
+        return records.run_record(run, spec.name, measured)
 
     # -- helpers -------------------------------------------------------------
 
@@ -268,19 +245,8 @@ class Bench:
     def _record_server(self, spec: ServerSpec, latency: float) -> None:
         """State the server once, and the exact shell line of every start."""
         cpus = self.config.options.cpus
-        env = {k: v for k, v in spec.env.items() if k not in ("SECRET_KEY", "PATH", "HOME")}
-        shown = {**env, "SECRET_KEY": "<random per start>"}
-        line = ["env", *(f"{k}={v}" for k, v in shown.items()), *spec.command(cpus)]
-        entry = self.outcome.servers.setdefault(
-            spec.name,
-            {
-                "title": spec.title,
-                "command": shlex.join(spec.command(cpus)),
-                "settings": dict(spec.settings),
-                "starts": {},
-            },
-        )
-        entry["starts"][condition_name(latency)] = shlex.join(line)
+        entry = self.outcome.servers.setdefault(spec.name, records.server_record(spec, cpus))
+        entry["starts"][condition_name(latency)] = records.start_line(spec, cpus)
 
     def _describe(self, text: str) -> None:
         if self._bar is not None:
@@ -307,7 +273,10 @@ class Bench:
     def finish(self) -> None:
         """Revoke the token and check that nothing outlived the run."""
         if self.inputs.token is not None and self._env:
-            tasks.call(["revoke-token", self.inputs.token], self._env)
+            try:
+                tasks.call(["revoke-token", self.inputs.token], self._env)
+            except RuntimeError as error:
+                self.outcome.leftovers.append(f"the bench's API token is still active: {error}")
         for server in self.started:
             if server.leftovers():
                 self.outcome.leftovers.append(f"{server.spec.name}: {server.leftovers()} survived")

@@ -42,6 +42,7 @@ class ServerOptions:
     django_threads: int
     api_db_threads: int
     api_db_max_pending: int
+    api_db_funnel: bool
     pool_size: int
     keepalive: int
     host: str
@@ -135,6 +136,7 @@ def server_specs(
         **env,
         "API_DB_THREADS": str(options.api_db_threads),
         "API_DB_MAX_PENDING": str(options.api_db_max_pending),
+        "API_DB_FUNNEL": "1" if options.api_db_funnel else "0",
         "API_ACCESS_LOG": "off",
     }
     aioapi = ServerSpec(
@@ -151,6 +153,7 @@ def server_specs(
             **common,
             "api_db_threads": options.api_db_threads,
             "api_db_max_pending": options.api_db_max_pending,
+            "api_db_funnel": options.api_db_funnel,
         },
     )
     raw = ServerSpec(

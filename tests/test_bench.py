@@ -16,9 +16,11 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from bench import plan, report, verify, wrk
+from bench import charts, plan, report, summary, verify, wrk
 from bench.catalogue import maintenance_url
 from bench.ceiling import raw_pool
+from bench.monitor import Usage
+from bench.records import Measured, run_record
 from bench.servers import REPO, ServerOptions, server_specs
 from bench.workload import Inputs, build
 from movies.cursors import Cursor
@@ -43,6 +45,7 @@ OPTIONS = ServerOptions(
     django_threads=4,
     api_db_threads=4,
     api_db_max_pending=64,
+    api_db_funnel=False,
     pool_size=4,
     keepalive=75,
     host="127.0.0.1",
@@ -283,12 +286,12 @@ def _document() -> dict[str, Any]:
         "machine": {"cpu_model": "CPU", "cores": 2, "memory_gib": 4, "kernel": "6"},
         "runs": runs, "scenarios": {"list-10": "ten films", "constant": "healthz"},
         "servers": {}, "versions": {"python": "3.11"}, "catalogue": {"movies": 10},
-        "fairness": list(report.FAIRNESS), "leftovers": [],
+        "fairness": list(summary.FAIRNESS), "leftovers": [],
     }  # fmt: skip
 
 
 def test_headline_ratios_and_ceiling_fractions():
-    rows = report.headline(_document())
+    rows = summary.headline(_document())
     first = rows[0]
 
     assert (first["condition"], first["connections"]) == ("loopback", 64)
@@ -301,14 +304,17 @@ def test_headline_ratios_and_ceiling_fractions():
 
 
 def test_targets_are_met_missed_or_unmeasured():
-    verdicts = [(t["measured"], t["met"]) for t in report.targets(_document())]
+    verdicts = [(t["measured"], t["met"]) for t in summary.targets(_document())]
 
     assert verdicts == [(1.6, True), (1.2, False), (4.5, False), (40.0, True), (1.0, False)]
 
 
 def test_markdown_puts_errors_first_and_lists_every_run():
     document = _document()
-    document["headline"], document["targets"] = report.headline(document), report.targets(document)
+    document["headline"], document["targets"] = (
+        summary.headline(document),
+        summary.targets(document),
+    )
 
     text = report.markdown(document, ["list-10.png"])
 
@@ -320,7 +326,7 @@ def test_markdown_puts_errors_first_and_lists_every_run():
 
 
 def test_charts_are_written(tmp_path):
-    names = report.charts(_document(), tmp_path)
+    names = charts.draw(_document(), tmp_path)
 
     assert names == ["list-10.png", "constant.png"]
     assert (tmp_path / "list-10.png").read_bytes()[:4] == b"\x89PNG"
@@ -364,3 +370,22 @@ def test_bench_runs_end_to_end(tmp_path, smoke_database_url):
     assert document["leftovers"] == []
     assert document["catalogue"]["movies"] > 0
     assert (folder / "report.md").exists() and (folder / "list-10.png").exists()
+
+
+def test_run_records_hide_the_token():
+    measured = Measured(
+        command=["wrk", "http://127.0.0.1:1/"],
+        script_env={"BENCH_TOKEN": "abc.secret", "BENCH_WRITE_EVERY": "20"},
+        result=wrk.parse_result(WRK_STDOUT),
+        output=WRK_STDOUT,
+        wrk_cpu_seconds=0.5,
+        usage=Usage(cpu_seconds=2.0, peak_rss_mb={"worker 7": 80.0}, pg_backends_max=3),
+        problems=[],
+    )
+
+    record = run_record(plan.Run(10.0, "aioapi", "write-mix", 64, 2), "aioapi", measured)
+
+    assert record["script_env"] == {"BENCH_TOKEN": "<hidden>", "BENCH_WRITE_EVERY": "20"}
+    assert "abc.secret" not in json.dumps(record)
+    assert record["condition"] == "simulated 10 ms"
+    assert record["server_cores_used"] == round(2.0 / 2.144896, 2)

@@ -1,0 +1,401 @@
+"""``python -m bench.export_bench``: the streaming export of 100,000 and 1,000,000 films.
+
+For each catalogue size it prepares a PostgreSQL database (``generate_movies
+--count N --seed 1``, then ``VACUUM ANALYZE``), starts aioapi and the Django
+comparison server on it one at a time, and downloads ``/api/movies/export`` and
+``/movies/export/`` with curl, recording time to first byte, total time, rows/s,
+bytes, and the peak RSS of the serving process (psutil, sampled every 10 ms).
+Each download is checked: it must end with its format's completion mark for
+exactly N rows. Results go to ``bench/results/<UTC date>-export/`` as
+results.json and report.md. See bench/EXPORT.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import psutil
+import psycopg
+from psycopg import sql
+
+REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+MIB = 1024 * 1024
+TARGET_SECONDS = 5.0
+TARGET_RSS_MB = 150.0
+COMPLETE_MARKS = {
+    "ndjson": b'{"_trailer":{"complete":true,"rows":%d}}\n',
+    "json": b"]",
+    "csv": b"#complete,%d\r\n",
+}
+
+
+@dataclass(frozen=True)
+class Server:
+    name: str
+    port: int
+    path: str
+    ready_path: str
+    argv: tuple[str, ...]
+
+
+@dataclass
+class Run:
+    server: str
+    films: int
+    format: str
+    sort: str
+    attempt: int
+    ttfb_s: float
+    total_s: float
+    rows_per_s: float
+    bytes: int
+    idle_rss_mb: float
+    peak_rss_mb: float
+
+
+def servers(port_base: int) -> list[Server]:
+    python = sys.executable
+    return [
+        Server(
+            "aioapi",
+            port_base,
+            "/api/movies/export",
+            "/healthz",
+            (python, "-m", "aioapi", "--host", "127.0.0.1", "--port", str(port_base), "--uvloop"),
+        ),
+        Server(
+            "django",
+            port_base + 1,
+            "/movies/export/",
+            "/movies/?limit=1",
+            (
+                python, "-m", "gunicorn", "mymoviedb.wsgi:application",
+                "--bind", f"127.0.0.1:{port_base + 1}", "--worker-class", "gthread",
+                "--workers", "1", "--threads", "4", "--timeout", "300",
+                "--log-level", "warning", "--no-control-socket",
+            ),
+        ),
+    ]  # fmt: skip
+
+
+def server_env(database_url: str) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "LANG": "C.UTF-8",
+        "PYTHONPATH": str(REPO),
+        "DJANGO_SETTINGS_MODULE": "mymoviedb.settings",
+        "DATABASE_URL": database_url,
+        "DEBUG": "0",
+        "SECRET_KEY": "export-bench-" + os.urandom(24).hex(),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "0",
+        "DB_POOL_MIN_SIZE": "2",
+        "DB_POOL_MAX_SIZE": "4",
+        "API_ACCESS_LOG": "off",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def prepare_database(base_url: str, name: str, films: int) -> str:
+    """Create, migrate and fill ``name`` with ``films`` synthetic films (idempotent)."""
+    url = psycopg.conninfo.make_conninfo(base_url, dbname=name)
+    maintenance = psycopg.conninfo.make_conninfo(base_url, dbname="postgres")
+    with psycopg.connect(maintenance, autocommit=True) as conn:
+        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    env = {**server_env(django_url(url)), "DEBUG": "1"}
+    manage = [sys.executable, str(REPO / "manage.py")]
+    subprocess.run([*manage, "migrate", "--no-input", "-v0"], env=env, check=True)
+    subprocess.run(
+        [*manage, "generate_movies", "--count", str(films), "--seed", "1", "--quiet"],
+        env=env,
+        check=True,
+    )
+    with psycopg.connect(url, autocommit=True) as conn:
+        count = conn.execute("SELECT count(*) FROM movies_movie").fetchone()
+        if count is None or count[0] != films:
+            raise SystemExit(f"{name} holds {count} films, not {films}: drop it and rerun.")
+        # A freshly loaded table has no visibility map yet: every index scan would
+        # visit the heap until autovacuum gets to it. Measure the settled state.
+        conn.execute("VACUUM ANALYZE")
+    return django_url(url)
+
+
+def django_url(conninfo: str) -> str:
+    params = psycopg.conninfo.conninfo_to_dict(conninfo)
+    user = params.get("user", "postgres")
+    host = params.get("host", "127.0.0.1")
+    port = params.get("port", 5432)
+    return f"postgres://{user}@{host}:{port}/{params['dbname']}"
+
+
+@contextlib.contextmanager
+def running(server: Server, env: dict[str, str]) -> Iterator[psutil.Process]:
+    """Start ``server`` in its own session; yield the process that serves requests."""
+    process = subprocess.Popen(server.argv, cwd=REPO, env=env, start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{server.port}{server.ready_path}"
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise SystemExit(f"{server.name} exited with {process.returncode}")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"{server.name} did not answer {url} within 30 s") from None
+                time.sleep(0.2)
+        parent = psutil.Process(process.pid)
+        children = parent.children()
+        yield children[0] if children else parent  # Gunicorn: its one worker
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+class PeakRss(threading.Thread):
+    """Samples a process's resident set every ``interval`` seconds; keeps the peak."""
+
+    def __init__(self, process: psutil.Process, interval: float = 0.01) -> None:
+        super().__init__(daemon=True)
+        self.process = process
+        self.interval = interval
+        self.peak = 0
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        while not self._done.is_set():
+            self.peak = max(self.peak, self.process.memory_info().rss)
+            self._done.wait(self.interval)
+
+    def stop(self) -> int:
+        self._done.set()
+        self.join()
+        return self.peak
+
+
+def download(url: str, target: Path) -> dict[str, Any]:
+    """curl's own timings: time_starttransfer is the first byte of the response."""
+    result = subprocess.run(
+        ["curl", "--silent", "--show-error", "--fail", "--http1.1", "--output", str(target),
+         "--write-out", "%{json}", "--header", "Accept-Encoding: identity", url],
+        capture_output=True, check=True, text=True,
+    )  # fmt: skip
+    return dict(json.loads(result.stdout))
+
+
+def check_complete(path: Path, fmt: str, films: int) -> None:
+    """The download ends with its format's completion mark, for exactly ``films`` rows."""
+    mark = COMPLETE_MARKS[fmt] % films if b"%d" in COMPLETE_MARKS[fmt] else COMPLETE_MARKS[fmt]
+    with path.open("rb") as file:
+        file.seek(max(0, path.stat().st_size - 256))
+        tail = file.read()
+    if not tail.endswith(mark):
+        raise SystemExit(f"{path.name}: incomplete export, ends with {tail[-80:]!r}")
+    if fmt == "json":
+        with path.open("rb") as file:
+            rows = sum(block.count(b'{"id":') for block in iter(lambda: file.read(MIB), b""))
+        if rows != films:
+            raise SystemExit(f"{path.name}: {rows} films in the array, not {films}")
+
+
+def measure(
+    server: Server, process: psutil.Process, films: int, fmt: str, sort: str, attempt: int
+) -> Run:
+    url = f"http://127.0.0.1:{server.port}{server.path}?format={fmt}&sort={sort}"
+    target = Path("/dev/shm" if Path("/dev/shm").is_dir() else "/tmp") / f"export-bench.{fmt}"
+    idle = process.memory_info().rss
+    sampler = PeakRss(process)
+    sampler.start()
+    try:
+        timings = download(url, target)
+    finally:
+        peak = sampler.stop()
+    try:
+        check_complete(target, fmt, films)
+    finally:
+        target.unlink(missing_ok=True)
+    total = float(timings["time_total"])
+    return Run(
+        server=server.name,
+        films=films,
+        format=fmt,
+        sort=sort,
+        attempt=attempt,
+        ttfb_s=round(float(timings["time_starttransfer"]), 4),
+        total_s=round(total, 3),
+        rows_per_s=round(films / total),
+        bytes=int(timings["size_download"]),
+        idle_rss_mb=round(idle / MIB, 1),
+        peak_rss_mb=round(max(peak, idle) / MIB, 1),
+    )
+
+
+def summarise(runs: list[Run]) -> list[dict[str, Any]]:
+    groups: dict[tuple[str, int, str, str], list[Run]] = {}
+    for run in runs:
+        groups.setdefault((run.server, run.films, run.format, run.sort), []).append(run)
+    return [
+        {
+            "server": server,
+            "films": films,
+            "format": fmt,
+            "sort": sort,
+            "runs": len(group),
+            "ttfb_s_median": round(statistics.median(r.ttfb_s for r in group), 4),
+            "total_s_best": min(r.total_s for r in group),
+            "total_s_median": round(statistics.median(r.total_s for r in group), 3),
+            "rows_per_s_median": round(statistics.median(r.rows_per_s for r in group)),
+            "bytes": group[0].bytes,
+            "peak_rss_mb_max": max(r.peak_rss_mb for r in group),
+            "idle_rss_mb": group[0].idle_rss_mb,
+        }
+        for (server, films, fmt, sort), group in groups.items()
+    ]
+
+
+def targets(summary: list[dict[str, Any]]) -> dict[str, Any]:
+    def row(films: int) -> dict[str, Any] | None:
+        for item in summary:
+            key = (item["server"], item["films"], item["format"], item["sort"])
+            if key == ("aioapi", films, "ndjson", "id"):
+                return item
+        return None
+
+    million, small = row(1_000_000), row(100_000)
+    result: dict[str, Any] = {}
+    if million is not None:
+        result["aioapi_1m_ndjson_median_s"] = million["total_s_median"]
+        result["aioapi_1m_ndjson_under_5_s"] = million["total_s_median"] < TARGET_SECONDS
+    aioapi_peaks = [item["peak_rss_mb_max"] for item in summary if item["server"] == "aioapi"]
+    if aioapi_peaks:
+        result["aioapi_peak_rss_mb"] = max(aioapi_peaks)
+        result["aioapi_peak_rss_under_150_mb"] = max(aioapi_peaks) < TARGET_RSS_MB
+    if million is not None and small is not None:
+        result["aioapi_peak_rss_mb_100k_vs_1m"] = [
+            small["peak_rss_mb_max"],
+            million["peak_rss_mb_max"],
+        ]
+    return result
+
+
+def environment(database_url: str) -> dict[str, Any]:
+    with psycopg.connect(psycopg.conninfo.make_conninfo(database_url, dbname="postgres")) as conn:
+        row = conn.execute("SHOW server_version").fetchone()
+    packages = ("Django", "aiohttp", "psycopg", "orjson", "uvloop", "gunicorn", "channels")
+    return {
+        "python": platform.python_version(),
+        "postgresql": row[0] if row else None,
+        "packages": {name: metadata.version(name) for name in packages},
+        "cpu": platform.processor() or platform.machine(),
+        "cores": psutil.cpu_count(),
+        "memory_gb": round(psutil.virtual_memory().total / 1024**3, 1),
+        "kernel": platform.release(),
+    }
+
+
+def report(document: dict[str, Any]) -> str:
+    lines = [
+        "# Streaming export benchmark",
+        "",
+        f"Date (UTC): {document['started_utc']}  ",
+        f"Command: `{document['command']}`  ",
+        f"Load average at start / end: {document['load_average']['start']} / "
+        f"{document['load_average']['end']}",
+        "",
+        "| server | films | format | sort | TTFB (s) | total median (s) | best (s) | rows/s"
+        " | MB | idle RSS (MB) | peak RSS (MB) |",
+        "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for item in document["summary"]:
+        lines.append(
+            f"| {item['server']} | {item['films']:,} | {item['format']} | {item['sort']}"
+            f" | {item['ttfb_s_median']:.3f} | {item['total_s_median']:.2f}"
+            f" | {item['total_s_best']:.2f} | {item['rows_per_s_median']:,}"
+            f" | {item['bytes'] / MIB:.0f} | {item['idle_rss_mb']:.0f}"
+            f" | {item['peak_rss_mb_max']:.0f} |"
+        )
+    lines += ["", "Targets (aioapi, NDJSON, id order):", ""]
+    lines += [f"- {name}: {value}" for name, value in document["targets"].items()]
+    lines += ["", f"Environment: `{json.dumps(document['environment'])}`", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.export_bench", description=__doc__)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--formats", nargs="+", default=["ndjson", "json", "csv"])
+    parser.add_argument("--sorts", nargs="+", default=["id"], help="export sort keys to measure")
+    parser.add_argument("--servers", nargs="+", default=["aioapi", "django"])
+    parser.add_argument("--repeat", type=int, default=3, help="timed downloads per condition")
+    parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--database-prefix", default="mymoviedb_export")
+    parser.add_argument("--port-base", type=int, default=21100)
+    parser.add_argument("--label", default="export", help="suffix of the results directory")
+    args = parser.parse_args(argv)
+
+    started = dt.datetime.now(dt.UTC)
+    load_start = [round(value, 2) for value in os.getloadavg()]
+    runs: list[Run] = []
+    for films in args.sizes:
+        url = prepare_database(args.database_url, f"{args.database_prefix}_{films}", films)
+        for server in servers(args.port_base):
+            if server.name not in args.servers:
+                continue
+            with running(server, server_env(url)) as process:
+                for fmt in args.formats:
+                    for sort in args.sorts:
+                        measure(server, process, films, fmt, sort, 0)  # warm the caches
+                        for attempt in range(1, args.repeat + 1):
+                            run = measure(server, process, films, fmt, sort, attempt)
+                            print(json.dumps(asdict(run)), flush=True)
+                            runs.append(run)
+
+    summary = summarise(runs)
+    document = {
+        "command": " ".join(["python -m bench.export_bench", *(argv or sys.argv[1:])]),
+        "started_utc": started.isoformat(timespec="seconds"),
+        "load_average": {"start": load_start, "end": [round(v, 2) for v in os.getloadavg()]},
+        "environment": environment(args.database_url),
+        "settings": {"repeat": args.repeat, "database_prefix": args.database_prefix},
+        "runs": [asdict(run) for run in runs],
+        "summary": summary,
+        "targets": targets(summary),
+    }
+    directory = RESULTS / f"{started:%Y-%m-%d}-{args.label}"
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "results.json").write_text(json.dumps(document, indent=2) + "\n")
+    (directory / "report.md").write_text(report(document))
+    print(report(document))
+    print(f"Written to {directory.relative_to(REPO)}/")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

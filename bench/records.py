@@ -1,0 +1,80 @@
+"""How runs and servers are written into results.json."""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bench.monitor import Usage
+from bench.plan import Run, condition_name
+from bench.servers import ServerSpec
+from bench.wrk import WrkResult
+
+# Never written to results: the API token, the server's secret key, the host's paths.
+HIDDEN = frozenset({"BENCH_TOKEN", "SECRET_KEY"})
+LEFT_OUT = frozenset({"PATH", "HOME"})
+
+
+@dataclass(frozen=True)
+class Measured:
+    """Everything one wrk run produced."""
+
+    command: list[str]
+    script_env: Mapping[str, str]
+    result: WrkResult
+    output: str
+    wrk_cpu_seconds: float
+    usage: Usage
+    problems: list[str]
+
+
+def _shown(env: Mapping[str, str]) -> dict[str, str]:
+    return {k: ("<hidden>" if k in HIDDEN else v) for k, v in env.items() if k not in LEFT_OUT}
+
+
+def run_record(run: Run, server: str, measured: Measured) -> dict[str, Any]:
+    """One run: what was sent, what came back, what it cost."""
+    result, usage = measured.result, measured.usage
+    seconds = result.duration_s
+    return {
+        "condition": condition_name(run.latency_ms),
+        "latency_ms": run.latency_ms,
+        "server": server,
+        "scenario": run.scenario,
+        "connections": run.connections,
+        "duration_s": run.duration,
+        "command": shlex.join(measured.command),
+        "script_env": _shown(measured.script_env),
+        "requests": result.requests,
+        "elapsed_s": round(seconds, 3),
+        "requests_per_s": round(result.requests_per_s, 1),
+        "latency": {k: round(v, 3) for k, v in result.latency_ms.items()},
+        "errors": result.errors,
+        "statuses": {str(k): v for k, v in sorted(result.statuses.items())},
+        "unexpected_status": result.unexpected_status,
+        "server_cpu_s": round(usage.cpu_seconds, 2),
+        "server_cores_used": round(usage.cpu_seconds / seconds, 2) if seconds else 0.0,
+        "postgres_cpu_s": round(usage.postgres_cpu_seconds, 2),
+        "wrk_cpu_s": round(measured.wrk_cpu_seconds, 2),
+        "peak_rss_mb": {k: round(v, 1) for k, v in usage.peak_rss_mb.items()},
+        "pg_backends_max": usage.pg_backends_max,
+        "problems": measured.problems,
+        "wrk_output": measured.output,
+    }
+
+
+def server_record(spec: ServerSpec, cpus: tuple[int, ...]) -> dict[str, Any]:
+    return {
+        "title": spec.title,
+        "command": shlex.join(spec.command(cpus)),
+        "settings": dict(spec.settings),
+        "starts": {},
+    }
+
+
+def start_line(spec: ServerSpec, cpus: tuple[int, ...]) -> str:
+    """The exact shell line that started a server (the secret key shown as hidden)."""
+    env = [f"{k}={v}" for k, v in _shown(spec.env).items()]
+    return shlex.join(["env", *env, *spec.command(cpus)])
