@@ -44,6 +44,8 @@ from movies.selectors import filtered_movies, sort_order
 CHUNK_ROWS = 2000
 ROW_FIELDS = ("id", "title", "year", "release_date", "runtime_minutes", "rating")
 COLUMNS = (*ROW_FIELDS, "genres")
+# A batch whose ids span less than this many times its size is read as one id range.
+DENSE_SPAN = 4
 CSV_GENRE_SEPARATOR = "|"
 FAILURE_REASON = "the database failed part-way through the export; retry it"
 
@@ -210,24 +212,42 @@ def _batches(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
 
 
 def _genre_ranks(alias: str) -> dict[int, tuple[int, str]]:
-    """Genre id -> (position by name, name): the genres table is small."""
+    """Genre id -> (position by name in the database's collation, name)."""
     names = Genre.objects.using(alias).order_by("name").values_list("id", "name")
     return {genre_id: (rank, name) for rank, (genre_id, name) in enumerate(names)}
 
 
 def _genres_of(alias: str, batch: list[Row], ranks: dict[int, tuple[int, str]]) -> Genres:
     """Genre names of each film of ``batch``, in name order: one query for the batch."""
-    links = (
-        Movie.genres.through.objects.using(alias)
-        .filter(movie_id__in=[row[0] for row in batch])
-        .values_list("movie_id", "genre_id")
-    )
     found: dict[int, list[tuple[int, str]]] = defaultdict(list)
-    for movie_id, genre_id in links:
-        # A genre added after the export started is not in ranks (SQLite only:
-        # PostgreSQL reads one snapshot); it sorts last under its id.
+    for movie_id, genre_id in _genre_links(alias, [row[0] for row in batch]):
+        # A genre created after the export started (SQLite only: PostgreSQL
+        # reads one snapshot) is not in ranks; it sorts last.
         found[movie_id].append(ranks.get(genre_id, (len(ranks), str(genre_id))))
     return {movie_id: [name for _, name in sorted(pairs)] for movie_id, pairs in found.items()}
+
+
+def _genre_links(alias: str, ids: list[int]) -> Iterable[tuple[int, int]]:
+    """(film id, genre id) pairs covering every film of ``ids``, and maybe a few others."""
+    links = Movie.genres.through.objects.using(alias)
+    low, high = min(ids), max(ids)
+    if high - low < DENSE_SPAN * len(ids):
+        # Ids close together (the id order, broad filters): one range scan of the
+        # (movie, genre) index, ten times cheaper than looking each id up.
+        in_range = links.filter(movie_id__gte=low, movie_id__lte=high)
+        return in_range.values_list("movie_id", "genre_id")
+    connection = connections[alias]
+    if connection.vendor != "postgresql":
+        return links.filter(movie_id__in=ids).values_list("movie_id", "genre_id")
+    # The ids as one array literal: bound one by one, as an IN list, they cost
+    # Django and psycopg more than the query itself.
+    table = connection.ops.quote_name(links.model._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT movie_id, genre_id FROM {table} WHERE movie_id = ANY(%s::bigint[])",
+            ["{" + ",".join(map(str, ids)) + "}"],
+        )
+        return cursor.fetchall()
 
 
 def _items(batch: list[Row], genres: Genres) -> Iterator[dict[str, Any]]:

@@ -123,7 +123,9 @@ class MovieExportQuery(_Query):
         description="Search: full text over title and synopsis on PostgreSQL, "
         "title substring on SQLite.",
     )
-    sort: MovieSort = "title"
+    sort: MovieSort = Field(
+        "id", description="As the list's; `id` by default: the cheapest order, and stable."
+    )
     format: ExportFormat = Field(
         "ndjson", description="`ndjson` (one film per line), `json` (one array) or `csv`."
     )
