@@ -346,6 +346,7 @@ def test_records_with_the_same_key_merge_and_shared_hrefs_of_other_years_do_not(
     ]
     report = import_movies(records)
     assert (report.created, report.duplicates) == (3, 1)
+    assert sorted(report.changed_ids) == sorted(Movie.objects.values_list("id", flat=True))
     twice = Movie.objects.get(source_key="title:1933:twice")
     assert (twice.title, twice.synopsis) == ("twice", "later wins")
     assert cast_of("title:1933:twice") == [("Second", 0)]

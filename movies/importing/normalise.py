@@ -7,6 +7,7 @@ admin, the API) should go through these functions, so that "Sci-Fi" and
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -70,6 +71,7 @@ def clean_cast(names: list[str]) -> tuple[list[str], int]:
     return cleaned, dropped
 
 
+@functools.lru_cache(maxsize=4096)  # sources repeat a few dozen genre names
 def normalise_genre(name: str) -> tuple[str, str]:
     """Return ``(slug, display name)`` for a genre as written in a source.
 

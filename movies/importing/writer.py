@@ -5,6 +5,8 @@ re-import brings them back in line with it (curator edits to those are
 overwritten), leaves director credits and character names alone, and does not
 touch a film whose stored data already matches, so its ``updated_at`` stays.
 People are matched by ``Person.key`` and never renamed; genres by slug or name.
+Films missing from a later source are kept: an import adds and updates, it
+never deletes.
 """
 
 from __future__ import annotations
