@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import csv
 import io
-from collections import defaultdict
 from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -36,7 +35,8 @@ from typing import Any, cast
 import orjson
 from django.db import connections, router, transaction
 
-from movies.models import Genre, Movie
+from movies.export_genres import GenreNames
+from movies.models import Movie
 from movies.schemas import ExportFormat, MovieExportQuery
 from movies.selectors import filtered_movies, sort_order
 
@@ -44,13 +44,11 @@ from movies.selectors import filtered_movies, sort_order
 CHUNK_ROWS = 2000
 ROW_FIELDS = ("id", "title", "year", "release_date", "runtime_minutes", "rating")
 COLUMNS = (*ROW_FIELDS, "genres")
-# A batch whose ids span less than this many times its size is read as one id range.
-DENSE_SPAN = 4
 CSV_GENRE_SEPARATOR = "|"
 FAILURE_REASON = "the database failed part-way through the export; retry it"
 
 Row = tuple[int, str, int, date | None, int | None, float | None]
-Genres = dict[int, list[str]]
+Genres = list[list[str]]  # the genre names of each film of a batch, in its order
 
 
 @dataclass(frozen=True)
@@ -124,7 +122,7 @@ class CsvEncoder(Encoder):
 
     def rows(self, batch: list[Row], genres: Genres, first: bool) -> bytes:
         join = CSV_GENRE_SEPARATOR.join
-        return self._encode((*row, join(genres.get(row[0], ()))) for row in batch)
+        return self._encode((*row, join(names)) for row, names in zip(batch, genres, strict=True))
 
     def complete(self, rows: int) -> bytes:
         return self._encode([("#complete", rows)])
@@ -162,7 +160,7 @@ def export_chunks(query: MovieExportQuery, *, chunk_rows: int | None = None) -> 
     alias = router.db_for_read(Movie)
     encoder = ENCODERS[query.format]()
     with _read_snapshot(alias):
-        ranks = _genre_ranks(alias)
+        genres = GenreNames(alias)
         movies = (
             filtered_movies(query)
             .using(alias)
@@ -174,7 +172,7 @@ def export_chunks(query: MovieExportQuery, *, chunk_rows: int | None = None) -> 
         sent = 0
         try:
             for batch in _batches(rows, chunk_rows):
-                chunk = encoder.rows(batch, _genres_of(alias, batch, ranks), first=not sent)
+                chunk = encoder.rows(batch, genres.of([row[0] for row in batch]), first=not sent)
                 yield chunk if sent else encoder.head() + chunk
                 sent += len(batch)
         except Exception:
@@ -211,47 +209,10 @@ def _batches(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
         yield batch
 
 
-def _genre_ranks(alias: str) -> dict[int, tuple[int, str]]:
-    """Genre id -> (position by name in the database's collation, name)."""
-    names = Genre.objects.using(alias).order_by("name").values_list("id", "name")
-    return {genre_id: (rank, name) for rank, (genre_id, name) in enumerate(names)}
-
-
-def _genres_of(alias: str, batch: list[Row], ranks: dict[int, tuple[int, str]]) -> Genres:
-    """Genre names of each film of ``batch``, in name order: one query for the batch."""
-    found: dict[int, list[tuple[int, str]]] = defaultdict(list)
-    for movie_id, genre_id in _genre_links(alias, [row[0] for row in batch]):
-        # A genre created after the export started (SQLite only: PostgreSQL
-        # reads one snapshot) is not in ranks; it sorts last.
-        found[movie_id].append(ranks.get(genre_id, (len(ranks), str(genre_id))))
-    return {movie_id: [name for _, name in sorted(pairs)] for movie_id, pairs in found.items()}
-
-
-def _genre_links(alias: str, ids: list[int]) -> Iterable[tuple[int, int]]:
-    """(film id, genre id) pairs covering every film of ``ids``, and maybe a few others."""
-    links = Movie.genres.through.objects.using(alias)
-    low, high = min(ids), max(ids)
-    if high - low < DENSE_SPAN * len(ids):
-        # Ids close together (the id order, broad filters): one range scan of the
-        # (movie, genre) index, ten times cheaper than looking each id up.
-        in_range = links.filter(movie_id__gte=low, movie_id__lte=high)
-        return in_range.values_list("movie_id", "genre_id")
-    connection = connections[alias]
-    if connection.vendor != "postgresql":
-        return links.filter(movie_id__in=ids).values_list("movie_id", "genre_id")
-    # The ids as one array literal: bound one by one, as an IN list, they cost
-    # Django and psycopg more than the query itself.
-    table = connection.ops.quote_name(links.model._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT movie_id, genre_id FROM {table} WHERE movie_id = ANY(%s::bigint[])",
-            ["{" + ",".join(map(str, ids)) + "}"],
-        )
-        return cursor.fetchall()
-
-
 def _items(batch: list[Row], genres: Genres) -> Iterator[dict[str, Any]]:
-    for movie_id, title, year, release_date, runtime, rating in batch:
+    for (movie_id, title, year, release_date, runtime, rating), names in zip(
+        batch, genres, strict=True
+    ):
         yield {
             "id": movie_id,
             "title": title,
@@ -259,5 +220,5 @@ def _items(batch: list[Row], genres: Genres) -> Iterator[dict[str, Any]]:
             "release_date": release_date,
             "runtime_minutes": runtime,
             "rating": rating,
-            "genres": genres.get(movie_id, []),
+            "genres": names,
         }
