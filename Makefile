@@ -20,6 +20,7 @@ setup: $(INSTALLED)
 
 ## run: migrate, load the catalogue, create a demo curator, serve admin + API
 run: data
+	$(DEV_ENV) $(BIN)/python manage.py collectstatic --no-input --verbosity 0
 	$(DEV_ENV) $(BIN)/python manage.py create_demo_curator
 	@echo "Admin (Gunicorn): http://127.0.0.1:8000/admin/   API (aiohttp): http://127.0.0.1:8080/api/docs"
 	$(DEV_ENV) $(BIN)/honcho start --procfile Procfile

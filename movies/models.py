@@ -27,7 +27,7 @@ class Genre(models.Model):
 class Person(models.Model):
     name = models.CharField(max_length=200)
     # Normalised name used to de-duplicate people on import ("robert downey jr.").
-    key = models.CharField(max_length=200, unique=True)
+    key = models.CharField(max_length=200)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -35,6 +35,8 @@ class Person(models.Model):
         ordering = ["name", "id"]
         verbose_name = "person"
         verbose_name_plural = "people"
+        # Constraints rather than unique=True: no extra LIKE index on PostgreSQL.
+        constraints = [models.UniqueConstraint(fields=["key"], name="person_unique_key")]
         indexes = [
             models.Index(fields=["name", "id"], name="person_name_id"),
             models.Index(Lower("name"), name="person_lower_name"),
@@ -64,9 +66,7 @@ class Movie(models.Model):
     poster_url = models.URLField(max_length=500, blank=True)
     # Identity of a film in an imported source, so that re-importing updates it
     # instead of adding a copy. Empty for films created by curators or the API.
-    source_key = models.CharField(
-        max_length=400, unique=True, null=True, blank=True, editable=False
-    )
+    source_key = models.CharField(max_length=400, null=True, blank=True, editable=False)
     genres = models.ManyToManyField(Genre, related_name="movies", blank=True)
     people = models.ManyToManyField(Person, through="Credit", related_name="movies")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -85,6 +85,7 @@ class Movie(models.Model):
             models.Index(fields=["created_at", "id"], name="movie_created_at_id"),
         ]
         constraints = [
+            models.UniqueConstraint(fields=["source_key"], name="movie_unique_source_key"),
             models.CheckConstraint(
                 condition=models.Q(year__gte=MIN_YEAR) & models.Q(year__lte=MAX_YEAR),
                 name="movie_year_range",
@@ -109,7 +110,10 @@ class Credit(models.Model):
         CAST = "cast", "Cast"
         DIRECTOR = "director", "Director"
 
-    movie = models.ForeignKey(Movie, on_delete=models.CASCADE, related_name="credits")
+    # No single-column index: credit_unique_person_role starts with movie.
+    movie = models.ForeignKey(
+        Movie, on_delete=models.CASCADE, related_name="credits", db_index=False
+    )
     # No single-column index: credit_person_movie below starts with person.
     person = models.ForeignKey(
         Person, on_delete=models.CASCADE, related_name="credits", db_index=False
