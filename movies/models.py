@@ -65,8 +65,11 @@ class Movie(models.Model):
     wikipedia_slug = models.CharField(max_length=300, blank=True)
     poster_url = models.URLField(max_length=500, blank=True)
     # Identity of a film in an imported source, so that re-importing updates it
-    # instead of adding a copy. Empty for films created by curators or the API.
-    source_key = models.CharField(max_length=400, null=True, blank=True, editable=False)
+    # instead of adding a copy. NULL (not "") for films created by curators or
+    # the API, so that the unique constraint allows any number of them.
+    source_key = models.CharField(  # noqa: DJ001
+        max_length=400, null=True, blank=True, editable=False
+    )
     genres = models.ManyToManyField(Genre, related_name="movies", blank=True)
     people = models.ManyToManyField(Person, through="Credit", related_name="movies")
     created_at = models.DateTimeField(auto_now_add=True)
