@@ -40,8 +40,6 @@ RESULTS = REPO / "bench" / "results"
 # aioapi's own defaults (aioapi/settings.py), stated here so results.json says them.
 API_DB_THREADS = 16
 API_DB_MAX_PENDING = 2048
-# Above this one-minute load average before the start, the run is said to be noisy.
-BUSY_LOAD = 1.0
 
 
 class Stopped(Exception):
@@ -198,6 +196,7 @@ def document(
     config: BenchConfig,
     outcome: Outcome,
     started: datetime,
+    machine: dict[str, object],
 ) -> dict[str, Any]:
     with_db = {"PostgreSQL": outcome.postgres.get("version", "?"), "wrk": wrk.wrk_version()}
     doc: dict[str, Any] = {
@@ -207,7 +206,7 @@ def document(
         "started_at": started.isoformat(timespec="seconds"),
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": shlex.join(["python", "-m", "bench", *argv]),
-        "machine": facts.machine(),
+        "machine": machine,
         "versions": facts.versions(with_db),
         "fairness": list(summary.FAIRNESS),
         "database": {
@@ -257,12 +256,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.dry_run:
         return 0
     load = os.getloadavg()[0]
-    if load > BUSY_LOAD:
+    if load > report.BUSY_LOAD:
         say(
             f"!!! the machine is busy (load average {load:.1f} over the last minute): other "
             "processes compete with the servers for the same cores; numbers will be noisy"
         )
-    started = datetime.now(UTC)
+    started, machine = datetime.now(UTC), facts.machine()
     with tempfile.TemporaryDirectory(prefix="mymoviedb-bench-") as workdir:
         bench = Bench(config, Path(workdir), say)
         atexit.register(bench.stop_all)
@@ -287,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
         except VerificationError as error:
             say(f"!!! VERIFICATION FAILED: the servers answer differently; no load sent.\n{error}")
             return 2
-    doc = document(args, argv, config, outcome, started)
+    doc = document(args, argv, config, outcome, started, machine)
     outdir = results_dir(args.results_dir, doc["label"], started)
     report.write(doc, outdir)
     summarise(doc, outdir, say)

@@ -16,6 +16,8 @@ from typing import Any
 from bench import charts, summary
 
 Row = Mapping[str, Any]
+# A one-minute load average above this at the start means other work competed.
+BUSY_LOAD = 1.0
 Column = tuple[str, Callable[[Row], str]]
 
 
@@ -103,6 +105,17 @@ def _problems(document: Mapping[str, Any]) -> list[str]:
     return [*out, ""]
 
 
+def _load(document: Mapping[str, Any]) -> list[str]:
+    start = document["machine"].get("load_average_at_start")
+    end = document.get("load_average_at_end")
+    if not start or not end:
+        return []
+    line = f"Load average (1, 5, 15 min) at the start {start}, at the end {end}."
+    if start[0] > BUSY_LOAD:
+        line = f"**⚠ The machine was busy when the run started.** {line}"
+    return [line, ""]
+
+
 def _every_run(document: Mapping[str, Any]) -> list[str]:
     out = ["## Every run", "", RUNS_LEGEND, ""]
     for scenario in dict.fromkeys(r["scenario"] for r in document["runs"]):
@@ -140,6 +153,7 @@ def markdown(document: Mapping[str, Any], chart_files: Sequence[str]) -> str:
         "",
         f"Command: `{document['command']}`",
         "",
+        *_load(document),
         *_problems(document),
         "## Headline: list 10",
         "",

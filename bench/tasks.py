@@ -36,6 +36,7 @@ def main(argv: Sequence[str]) -> int:
 
     django.setup()
     from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
 
     from movies.models import ApiToken
     from movies.tokens import issue_token, revoke_token
@@ -46,6 +47,10 @@ def main(argv: Sequence[str]) -> int:
             if created:
                 user.set_unusable_password()
                 user.save()
+            # The write mix PATCHes films: exactly the permission a curator's token needs.
+            user.user_permissions.add(
+                Permission.objects.get(content_type__app_label="movies", codename="change_movie")
+            )
             _, raw = issue_token(user, name)
             print(raw)
         case ["revoke-token", raw]:
