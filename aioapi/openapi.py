@@ -29,7 +29,7 @@ from aioapi.openapi_parts import (
     response_headers,
     write,
 )
-from movies.export import DOWNLOADS
+from movies.export import COMPLETENESS, DOWNLOADS
 from movies.schemas import (
     MAX_ID,
     MovieCreate,
@@ -148,6 +148,7 @@ def _export() -> Operation:
     return Operation(
         operationId="exportMovies",
         summary="Every film the filters select (ndjson, json or csv)",
+        description=COMPLETENESS,
         tags=["catalogue"],
         parameters=query_parameters(MovieExportQuery),
         responses={"200": ok, **error_refs((400, 503))},

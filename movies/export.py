@@ -51,6 +51,20 @@ Row = tuple[int, str, int, date | None, int | None, float | None]
 Genres = list[list[str]]  # the genre names of each film of a batch, in its order
 
 
+# The endpoint's documentation (OpenAPI description): how a client tells a whole file.
+COMPLETENESS = (
+    "Streamed as it is read, in `sort` order (`id` by default). Each format says whether "
+    "the file is whole: **ndjson** ends with the line "
+    '`{"_trailer":{"complete":true,"rows":N}}` (after a failure: `"complete":false` and an '
+    '`"error"`); **json** is one array, left unclosed after a failure so that no parser '
+    "accepts it; **csv** has a header row and ends with the record `#complete,N` (after a "
+    "failure: `#incomplete,N,<reason>`; no film row starts with `#`). A file without its "
+    "completion mark was cut short. After a failure the server also ends the connection "
+    "without the final chunk, so HTTP clients report a truncated transfer. gzip is used "
+    "when `Accept-Encoding` allows it."
+)
+
+
 @dataclass(frozen=True)
 class Download:
     """How a format is served: its media type and the file name offered."""
@@ -88,8 +102,7 @@ class Encoder:
 
 class NdjsonEncoder(Encoder):
     def rows(self, batch: list[Row], genres: Genres, first: bool) -> bytes:
-        dumps = orjson.dumps
-        lines = [dumps(item) for item in _items(batch, genres)]
+        lines = list(map(orjson.dumps, _items(batch, genres)))
         lines.append(b"")  # the join then ends the chunk with a newline
         return b"\n".join(lines)
 
@@ -107,7 +120,7 @@ class JsonEncoder(Encoder):
 
     def rows(self, batch: list[Row], genres: Genres, first: bool) -> bytes:
         # One orjson call per chunk: the array of the chunk without its brackets.
-        items = orjson.dumps(list(_items(batch, genres)))[1:-1]
+        items = orjson.dumps(_items(batch, genres))[1:-1]
         return items if first else b"," + items
 
     def complete(self, rows: int) -> bytes:
@@ -209,11 +222,9 @@ def _batches(rows: Iterator[Row], size: int) -> Iterator[list[Row]]:
         yield batch
 
 
-def _items(batch: list[Row], genres: Genres) -> Iterator[dict[str, Any]]:
-    for (movie_id, title, year, release_date, runtime, rating), names in zip(
-        batch, genres, strict=True
-    ):
-        yield {
+def _items(batch: list[Row], genres: Genres) -> list[dict[str, Any]]:
+    return [
+        {
             "id": movie_id,
             "title": title,
             "year": year,
@@ -222,3 +233,7 @@ def _items(batch: list[Row], genres: Genres) -> Iterator[dict[str, Any]]:
             "rating": rating,
             "genres": names,
         }
+        for (movie_id, title, year, release_date, runtime, rating), names in zip(
+            batch, genres, strict=True
+        )
+    ]

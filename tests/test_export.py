@@ -531,3 +531,11 @@ def test_django_marks_the_failure_then_breaks_the_transfer(client: Client) -> No
     films, trailer = parse_ndjson(b"".join(received))
     assert trailer["_trailer"]["complete"] is False
     assert trailer["_trailer"]["rows"] == len(films) == CHUNK_ROWS
+
+
+async def test_the_endpoint_docs_say_how_to_tell_a_whole_file(api: ApiClient) -> None:
+    document = await json_of(await api.get("/api/openapi.json"))
+    operation = document["paths"]["/api/movies/export"]["get"]
+    for mark in ('"complete":true', "unclosed", "#complete,N", "#incomplete"):
+        assert mark in operation["description"]
+    assert {parameter["name"] for parameter in operation["parameters"]} >= {"format", "sort"}
