@@ -17,9 +17,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Skip tests marked ``postgres`` on SQLite, saying why; never on PostgreSQL."""
     if is_postgresql():
         return
-    skip = pytest.mark.skip(
-        reason="needs PostgreSQL (full-text search, COPY); DATABASE_URL is SQLite"
-    )
     for item in items:
-        if "postgres" in item.keywords:
-            item.add_marker(skip)
+        marker = item.get_closest_marker("postgres")
+        if marker is not None:
+            why = marker.kwargs.get("reason", "a PostgreSQL feature")
+            item.add_marker(
+                pytest.mark.skip(reason=f"needs PostgreSQL ({why}); this run is SQLite")
+            )

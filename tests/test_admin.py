@@ -395,7 +395,7 @@ def test_paginator_counts_exactly_on_small_or_filtered_tables(films: Any) -> Non
     assert EstimatedCountPaginator(Movie.objects.filter(year__lt=1960), 2).count == 3
 
 
-@pytest.mark.postgres
+@pytest.mark.postgres(reason="the planner's row estimate")
 def test_paginator_uses_the_planner_estimate_for_a_large_unfiltered_table(
     films: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -116,7 +116,7 @@ async def test_metrics_count_requests_by_route_template_and_status(
     assert found[("api_db_bridge_pending", ())] == 0
 
 
-@pytest.mark.postgres
+@pytest.mark.postgres(reason="Django's psycopg connection pool")
 @pytest.mark.django_db(transaction=True)
 async def test_metrics_report_the_connection_pool(api: ApiClient, catalogue: Catalogue) -> None:
     assert (await api.get("/api/genres")).status == 200

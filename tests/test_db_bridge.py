@@ -116,7 +116,7 @@ async def test_bridge_refuses_past_its_bound_and_recovers() -> None:
         await asyncio.to_thread(bridge.close)
 
 
-@pytest.mark.postgres
+@pytest.mark.postgres(reason="Django's psycopg connection pool")
 async def test_connections_go_back_to_the_pool_after_every_call(
     api: ApiClient, catalogue: Catalogue
 ) -> None:

@@ -126,7 +126,7 @@ def test_filters(films: Catalogue) -> None:
     assert titles(genre="western") == []
 
 
-@pytest.mark.postgres
+@pytest.mark.postgres(reason="full-text search")
 def test_full_text_search_covers_synopsis_and_stems(films: Catalogue) -> None:
     Movie.objects.create(title="Thief", year=1981, synopsis="A safecracker takes one last job.")
     assert titles(q="safecrackers") == ["Thief"]  # in the synopsis only, stemmed
