@@ -23,7 +23,7 @@ run: data
 	$(DEV_ENV) $(BIN)/python manage.py collectstatic --no-input --verbosity 0
 	$(DEV_ENV) $(BIN)/python manage.py create_demo_curator
 	@echo "Admin (Gunicorn): http://127.0.0.1:8000/admin/   API (aiohttp): http://127.0.0.1:8080/api/docs"
-	$(DEV_ENV) $(BIN)/honcho start --procfile Procfile
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(DEV_ENV) $(BIN)/honcho start --procfile Procfile
 
 ## data: migrate and import the shared Wikipedia file, or the bundled sample without it
 data: $(INSTALLED)
