@@ -13,19 +13,27 @@ it yields. :func:`stream_from_thread` runs the generator through
 * Stopping: leaving the ``async with`` block (the client went away, the handler
   was cancelled, or it finished) sets a stop flag. The producer checks it
   between chunks and every ``STOP_POLL_SECONDS`` while it waits for room, then
-  closes the generator, which ends its transaction and cursor. The block returns
-  only once the thread is free again, so the bridge's count of pending calls and
-  the pool's connections are back when the handler ends.
+  closes the generator, which ends its transaction and cursor. A producer still
+  busy after ``INTERRUPT_AFTER_SECONDS`` is inside a long query (a big sort, a
+  lock wait): its running statements are cancelled. The block returns only once
+  the thread is free again, so the bridge's count of pending calls and the
+  pool's connections are back when the handler ends.
+* A reader that waits for a chunk can :meth:`ChunkPipe.watch` its client: when
+  the client is gone, the wait ends with ``ConnectionResetError`` instead of
+  lasting as long as the query.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import ParamSpec
+
+from django.db import connections
 
 from aioapi.db import OrmBridge
 
@@ -34,6 +42,10 @@ P = ParamSpec("P")
 # A few chunks absorb the jitter between reading and writing; more only hold memory.
 QUEUE_CHUNKS = 4
 STOP_POLL_SECONDS = 0.1
+INTERRUPT_AFTER_SECONDS = 0.5
+CANCEL_TIMEOUT_SECONDS = 2.0
+
+logger = logging.getLogger(__name__)
 
 
 class ProducerStopped(Exception):
@@ -54,6 +66,8 @@ class ChunkPipe:
         self._loop = loop
         self._queue: asyncio.Queue[bytes | _End] = asyncio.Queue(max_chunks)
         self._stop = threading.Event()
+        self._gone: Callable[[], bool] = lambda: False
+        self.interrupt: Callable[[], None] = lambda: None
         self.error: BaseException | None = None
         self.chunks_sent = 0
 
@@ -79,6 +93,10 @@ class ChunkPipe:
 
     # The reader's side: called on the loop.
 
+    def watch(self, gone: Callable[[], bool]) -> None:
+        """Give up waiting for a chunk (``ConnectionResetError``) once ``gone()`` is true."""
+        self._gone = gone
+
     def stop(self) -> None:
         """Tell the producer to stop; drop what it queued, which wakes a waiting put."""
         self._stop.set()
@@ -96,7 +114,7 @@ class ChunkPipe:
         Called before the response starts, so that such an error can still be
         answered with its own status (503 for a database that is down).
         """
-        item = await self._queue.get()
+        item = await self._get()
         if isinstance(item, _End):
             if item.error is not None:
                 raise item.error
@@ -111,16 +129,43 @@ class ChunkPipe:
         # After the first chunk the response has started: an error is kept in
         # ``error`` for the handler, which ends the response without completing it.
         while True:
-            item = await self._queue.get()
+            item = await self._get()
             if isinstance(item, _End):
                 self.error = item.error
                 return
             self.chunks_sent += 1
             yield item
 
+    async def _get(self) -> bytes | _End:
+        with suppress(asyncio.QueueEmpty):
+            return self._queue.get_nowait()  # the usual case: the producer is ahead
+        while True:
+            try:
+                return await asyncio.wait_for(self._queue.get(), STOP_POLL_SECONDS)
+            except TimeoutError:
+                if self._gone():
+                    raise ConnectionResetError("the client went away") from None
+
+
+def _canceller() -> Callable[[], None]:
+    """Made on the ORM thread: cancels, from any thread, what that thread's
+    connections are running (psycopg's and sqlite3's cancels are thread-safe)."""
+    wrappers = [connections[alias] for alias in connections]
+
+    def cancel() -> None:
+        for wrapper in wrappers:
+            raw = wrapper.connection
+            if hasattr(raw, "cancel_safe"):  # psycopg: a cancel request to the server
+                raw.cancel_safe(timeout=CANCEL_TIMEOUT_SECONDS)
+            elif hasattr(raw, "interrupt"):  # sqlite3
+                raw.interrupt()
+
+    return cancel
+
 
 def _pump(pipe: ChunkPipe, chunks: Iterator[bytes]) -> None:
     """Runs on the ORM thread: move every chunk into the pipe, then the end mark."""
+    pipe.interrupt = _canceller()
     error: BaseException | None = None
     try:
         for chunk in chunks:
@@ -137,6 +182,15 @@ def _pump(pipe: ChunkPipe, chunks: Iterator[bytes]) -> None:
             close()  # a generator's finally blocks run here, on its own thread
     with suppress(ProducerStopped):
         pipe.put(_End(error))
+
+
+async def _wind_down(pipe: ChunkPipe, producer: asyncio.Task[None]) -> None:
+    pipe.stop()
+    done, _ = await asyncio.wait({producer}, timeout=INTERRUPT_AFTER_SECONDS)
+    if not done:
+        logger.info("stream producer still busy after a stop: cancelling its query")
+        await asyncio.get_running_loop().run_in_executor(None, pipe.interrupt)
+    await producer
 
 
 @asynccontextmanager
@@ -158,11 +212,10 @@ async def stream_from_thread(
         except Exception as error:  # BridgeOverloaded: the producer never started
             await pipe.finish(error)
 
-    task = asyncio.create_task(supervise())
+    producer = asyncio.create_task(supervise())
     try:
         yield pipe
     finally:
-        pipe.stop()
         # Shielded: a handler cancelled again meanwhile must still not leave a
         # thread reading for a reader that is gone.
-        await asyncio.shield(task)
+        await asyncio.shield(_wind_down(pipe, producer))

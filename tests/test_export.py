@@ -17,16 +17,19 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import orjson
+import psycopg
 import pytest
-from aiohttp import ClientPayloadError, ClientResponse, ClientSession, TCPConnector
+from aiohttp import ClientPayloadError, ClientResponse, ClientSession, TCPConnector, web
 from aiohttp.test_utils import TestServer
 from django.db import DEFAULT_DB_ALIAS, DatabaseError, connection, connections
 from django.http import StreamingHttpResponse
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from aioapi.app import create_app
 from aioapi.db import OrmBridge
 from aioapi.keys import BRIDGE
+from aioapi.settings import ApiSettings
 from movies import export
 from movies.export import CHUNK_ROWS, COLUMNS, export_chunks
 from movies.models import Genre, Movie
@@ -51,6 +54,22 @@ AWKWARD_TITLE = 'Say "cheese",\nthen "#" — ünïcödé'
 def bridge_of(api: ApiClient) -> OrmBridge:
     assert isinstance(api.server, TestServer)
     return api.server.app[BRIDGE]
+
+
+class ProductionServer(TestServer):
+    """Serves as ``web.run_app`` and the Gunicorn worker do: a handler is NOT
+    cancelled when its client leaves (aiohttp's TestServer cancels it)."""
+
+    async def _make_runner(self, **kwargs: Any) -> web.AppRunner:
+        kwargs["handler_cancellation"] = False
+        return web.AppRunner(self.app, **kwargs)
+
+
+@pytest.fixture
+async def served(
+    aiohttp_client: Callable[..., Awaitable[ApiClient]], api_settings: ApiSettings
+) -> ApiClient:
+    return await aiohttp_client(ProductionServer(create_app(api_settings)))
 
 
 def film(movie: Movie) -> dict[str, Any]:
@@ -421,7 +440,7 @@ async def wait_until(condition: Callable[[], Awaitable[bool]], seconds: float) -
 
 
 async def test_a_client_that_leaves_frees_the_thread_and_connection_within_a_second(
-    api: ApiClient, slow_client: ClientSession
+    served: ApiClient, slow_client: ClientSession
 ) -> None:
     await orm(make_paused_films)
     postgresql = connection.vendor == "postgresql"
@@ -431,15 +450,15 @@ async def test_a_client_that_leaves_frees_the_thread_and_connection_within_a_sec
         return await busy_backends() == baseline
 
     for fmt in ("ndjson", "json", "csv"):
-        response, _ = await start_paused_export(api, slow_client, f"?format={fmt}")
+        response, _ = await start_paused_export(served, slow_client, f"?format={fmt}")
         if postgresql:
             assert await busy_backends() == baseline + 1  # the export's transaction, waiting
         response.close()  # the client goes away mid-stream
-        await wait_until(bridge_idle(api), 1.0)
+        await wait_until(bridge_idle(served), 1.0)
         if postgresql:
             await wait_until(database_idle, 1.0)
     # The app still serves: its pool has every connection back.
-    assert (await api.get("/api/movies/export?year=1870")).status == 200
+    assert (await served.get("/api/movies/export?year=1870")).status == 200
 
 
 # --- a failure mid-stream ---------------------------------------------------------------
@@ -474,11 +493,11 @@ async def kill_the_export_backend() -> None:
 
 @pytest.mark.postgres
 async def test_a_failure_mid_stream_is_visible_in_every_format(
-    api: ApiClient, slow_client: ClientSession
+    served: ApiClient, slow_client: ClientSession
 ) -> None:
     await orm(make_paused_films)
     for fmt in ("ndjson", "json", "csv"):
-        response, head = await start_paused_export(api, slow_client, f"?format={fmt}&sort=id")
+        response, head = await start_paused_export(served, slow_client, f"?format={fmt}&sort=id")
         await kill_the_export_backend()
         body = head + await read_to_the_break(response)
         if fmt == "ndjson":
@@ -497,9 +516,9 @@ async def test_a_failure_mid_stream_is_visible_in_every_format(
             assert records[-1][0] == "#incomplete"
             assert records[-1][1] == str(len(records) - 2)
             assert not any(record[0] == "#complete" for record in records)
-        await wait_until(bridge_idle(api), 1.0)
+        await wait_until(bridge_idle(served), 1.0)
     # Compressed, the cut is in the gzip stream too, and no completion mark made it.
-    response, head = await start_paused_export(api, slow_client, "", encoding="gzip")
+    response, head = await start_paused_export(served, slow_client, "", encoding="gzip")
     assert response.headers["Content-Encoding"] == "gzip"
     await kill_the_export_backend()
     body = head + await read_to_the_break(response)
@@ -508,7 +527,7 @@ async def test_a_failure_mid_stream_is_visible_in_every_format(
     assert not unzip.eof  # gzip's own end is missing
     assert b'"complete":true' not in text
     # The app still serves, on a fresh connection from its pool.
-    assert (await api.get("/api/movies/export?year=1870")).status == 200
+    assert (await served.get("/api/movies/export?year=1870")).status == 200
 
 
 @pytest.mark.postgres
@@ -539,3 +558,30 @@ async def test_the_endpoint_docs_say_how_to_tell_a_whole_file(api: ApiClient) ->
     for mark in ('"complete":true', "unclosed", "#complete,N", "#incomplete"):
         assert mark in operation["description"]
     assert {parameter["name"] for parameter in operation["parameters"]} >= {"format", "sort"}
+
+
+@pytest.mark.postgres
+async def test_a_client_that_leaves_before_the_first_byte_frees_a_blocked_query(
+    served: ApiClient, catalogue: Catalogue
+) -> None:
+    """The export's first query waits on a lock; the client gives up meanwhile."""
+    database = connection.settings_dict
+    locker = await psycopg.AsyncConnection.connect(
+        dbname=database["NAME"], user=database["USER"], password=database["PASSWORD"],
+        host=database["HOST"], port=database["PORT"] or None,
+    )  # fmt: skip
+    try:
+        await locker.execute("LOCK TABLE movies_movie IN ACCESS EXCLUSIVE MODE")
+        baseline = await busy_backends()  # counts the locker's open transaction
+        request = asyncio.create_task(served.get("/api/movies/export"))
+        await asyncio.sleep(0.5)
+        assert not request.done()
+        assert await busy_backends() == baseline + 1  # the export, waiting for the lock
+        request.cancel()  # the client closes its connection
+        with pytest.raises(asyncio.CancelledError):
+            await request
+        await wait_until(bridge_idle(served), 1.0)
+        assert await busy_backends() == baseline
+    finally:
+        await locker.close()
+    assert (await served.get("/api/movies/export?year=1870")).status == 200

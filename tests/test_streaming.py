@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
+from django.db import connection
 
 from aioapi.db import BridgeOverloaded, OrmBridge
 from aioapi.streaming import QUEUE_CHUNKS, stream_from_thread
@@ -136,4 +137,31 @@ async def test_an_overloaded_bridge_is_raised_by_first(bridge: OrmBridge) -> Non
         async with stream_from_thread(bridge, Producer().chunks) as third:
             with pytest.raises(BridgeOverloaded):
                 await third.first()
+    assert bridge.pending == 0
+
+
+# A query that runs for minutes unless it is cancelled (valid SQL on both databases).
+COUNT_TO_A_BILLION = (
+    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 1000000000)"
+    " SELECT count(*) FROM c"
+)
+
+
+def endless_query() -> Iterator[bytes]:
+    with connection.cursor() as cursor:
+        cursor.execute(COUNT_TO_A_BILLION)
+        yield b"%d" % cursor.fetchone()[0]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_reader_that_gives_up_cancels_a_long_query_within_a_second(
+    bridge: OrmBridge,
+) -> None:
+    async with stream_from_thread(bridge, endless_query) as pipe:
+        pipe.watch(lambda: True)  # the client is gone
+        with pytest.raises(ConnectionResetError):
+            await pipe.first()
+        gone = time.monotonic()
+        assert bridge.pending == 1  # still inside the query
+    assert time.monotonic() - gone < 1.0
     assert bridge.pending == 0

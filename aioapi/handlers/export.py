@@ -22,6 +22,8 @@ from movies.schemas import MovieExportQuery, parse_query
 
 logger = logging.getLogger(__name__)
 
+# nginx's status for "the client went away before the answer".
+CLIENT_CLOSED = 499
 # An export is a snapshot of a moment: no cache should keep or revalidate it.
 EXPORT_CACHE_CONTROL = "no-store"
 
@@ -39,7 +41,12 @@ async def export_movies(request: web.Request) -> web.StreamResponse:
         return web.Response(headers=headers)  # the headers, without reading a row
 
     async with stream_from_thread(request.app[BRIDGE], export_chunks, query) as chunks:
-        first = await chunks.first()  # errors before the first byte become problems
+        chunks.watch(lambda: request.transport is None)
+        try:
+            first = await chunks.first()  # errors before the first byte become problems
+        except ConnectionResetError:
+            logger.info("export abandoned by the client before its first byte")
+            return web.Response(status=CLIENT_CLOSED)  # for the logs: nobody reads it
         response = web.StreamResponse(headers=headers)
         if accepts_gzip(request.headers.get(hdrs.ACCEPT_ENCODING, "")):
             response.enable_compression(ContentCoding.gzip)
