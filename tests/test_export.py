@@ -585,3 +585,15 @@ async def test_a_client_that_leaves_before_the_first_byte_frees_a_blocked_query(
     finally:
         await locker.close()
     assert (await served.get("/api/movies/export?year=1870")).status == 200
+
+
+@pytest.mark.postgres
+def test_django_closing_the_response_mid_stream_ends_the_transaction(client: Client) -> None:
+    make_films(CHUNK_ROWS * 2)
+    response = client.get("/movies/export/?format=csv")
+    assert isinstance(response, StreamingHttpResponse)
+    assert next(iter(response.streaming_content)).startswith(b"id,title,")
+    assert connection.in_atomic_block  # the export's snapshot is open
+    response.close()  # what the WSGI server does when the client goes away
+    assert not connection.in_atomic_block
+    assert connection.get_autocommit()
