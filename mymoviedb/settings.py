@@ -56,6 +56,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A down database is a 503 with Retry-After, not a 500 (admin and /movies/).
+    "mymoviedb.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "mymoviedb.urls"
@@ -102,8 +104,14 @@ def _database_from_url(url: str) -> dict[str, Any]:
             options["pool"] = {
                 "min_size": env.int("DB_POOL_MIN_SIZE", default=2),
                 "max_size": env.int("DB_POOL_MAX_SIZE", default=20),
-                # How long a request waits for a free connection before failing.
-                "timeout": env.float("DB_POOL_TIMEOUT_SECONDS", default=5.0),
+                # How long a request waits for a connection before failing. Threads
+                # never outnumber the pool, so a wait means the database is down: the
+                # request becomes a 503 after this long (tests/test_faults_database.py).
+                "timeout": env.float("DB_POOL_TIMEOUT_SECONDS", default=2.0),
+                # psycopg's reconnection backoff doubles up to this long (default 300 s):
+                # after a long outage the next attempt could come minutes after the
+                # database is back. Bounded, recovery takes a few seconds.
+                "reconnect_timeout": env.float("DB_POOL_RECONNECT_TIMEOUT_SECONDS", default=5.0),
                 "max_idle": env.float("DB_POOL_MAX_IDLE_SECONDS", default=300.0),
             }
             database["CONN_MAX_AGE"] = 0  # required by Django's pool

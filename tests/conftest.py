@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from django.db import connection
 
-# The aioapi tests' fixtures (catalogue, app client, tokens).
-pytest_plugins = ["tests.api_fixtures"]
+# The aioapi tests' fixtures (catalogue, app client, tokens), and the throw-away
+# PostgreSQL cluster with real servers on it (tests/live.py).
+pytest_plugins = ["tests.api_fixtures", "tests.live"]
 
 
 def is_postgresql() -> bool:

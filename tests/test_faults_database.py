@@ -1,0 +1,219 @@
+"""A database outage against real processes: quick 503s, then recovery on their own.
+
+aioapi and the Django side run under Gunicorn with the deploy/ configs on a
+throw-away PostgreSQL cluster (tests/live.py), which the test stops with
+``pg_ctl -m immediate`` (a crash: clients get no goodbye) and starts again. The
+cluster is the test's own, so this runs in both passes of the suite, SQLite and
+PostgreSQL; it is skipped only where the PostgreSQL server binaries are missing.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+import orjson
+import pytest
+
+from tests.live import AdminSession, Reply, Server, Stack, fetch, manage
+
+API_WORKERS = 2
+ADMIN_THREADS = 2
+# DB_POOL_TIMEOUT_SECONDS (2 s) bounds a request's wait for a connection; the margin
+# is for a loaded CI machine. Never a hang.
+MAX_SECONDS_TO_503 = 5.0
+# Recovery needs one successful reconnection of each pool: psycopg's backoff is
+# bounded by DB_POOL_RECONNECT_TIMEOUT_SECONDS (5 s).
+MAX_SECONDS_TO_RECOVER = 15.0
+UNAVAILABLE = {
+    "type": "about:blank",
+    "title": "Service Unavailable",
+    "status": 503,
+    "detail": "The database is unavailable; try again shortly.",
+}
+POOL_MAX_SIZE = 20  # DB_POOL_MAX_SIZE's default, per process
+API_LIST = "/api/movies?limit=5"
+VIEW_LIST = "/movies/?limit=5"
+ADMIN_LIST = "/admin/movies/movie/"
+
+
+@dataclass
+class Servers:
+    api: Server
+    admin: Server
+    curator: AdminSession
+
+
+@pytest.fixture(scope="module")
+def servers(stack: Stack) -> Iterator[Servers]:
+    api = stack.api("faults-api", workers=API_WORKERS)
+    admin = stack.admin("faults-admin", threads=ADMIN_THREADS)
+    curator = AdminSession(admin.port)
+    curator.login(stack.curator, stack.password)
+    yield Servers(api, admin, curator)
+    api.stop()
+    admin.stop()
+
+
+def wait_for(probe: Callable[[], Reply], done: Callable[[Reply], bool], limit: float) -> float:
+    """Seconds until ``probe()`` answers ``done``; fails past ``limit``."""
+    started = time.monotonic()
+    while True:
+        reply = probe()
+        elapsed = time.monotonic() - started
+        if done(reply):
+            return elapsed
+        assert elapsed < limit, f"still {reply.status} after {elapsed:.1f} s: {reply.body[:300]!r}"
+        time.sleep(0.05)
+
+
+def backends(stack: Stack, *names: str) -> list[tuple[str, str]]:
+    """(application_name, state) of the servers' connections."""
+    listed = ", ".join(f"'{name}'" for name in names)
+    rows = stack.cluster.psql(
+        "SELECT application_name, state FROM pg_stat_activity "
+        f"WHERE application_name IN ({listed}) ORDER BY 1, 2"
+    )
+    return [(row[0], row[1]) for row in rows]
+
+
+def pool_gauges(exposition: bytes) -> dict[str, float]:
+    """aioapi's ``api_db_pool_*`` gauges from a /metrics answer."""
+    found = re.findall(rb"^api_db_pool_(\w+) (\S+)$", exposition, re.M)
+    return {name.decode(): float(value) for name, value in found}
+
+
+def assert_unavailable_problem(reply: Reply) -> None:
+    assert reply.status == 503, reply.body[:300]
+    assert reply.headers["Content-Type"] == "application/problem+json"
+    assert reply.headers["Retry-After"] == "5"
+    assert orjson.loads(reply.body) == UNAVAILABLE
+
+
+def test_outage_is_a_quick_503_and_both_sides_recover_on_their_own(
+    stack: Stack, servers: Servers
+) -> None:
+    api, admin, curator = servers.api.port, servers.admin.port, servers.curator
+    for reply in (fetch(api, API_LIST), fetch(admin, VIEW_LIST), curator.get(ADMIN_LIST)):
+        assert reply.status == 200, reply.body[:300]
+
+    stack.cluster.stop("immediate")
+    try:
+        # aioapi: every database route a problem with Retry-After, in bounded time.
+        to_503 = wait_for(lambda: fetch(api, API_LIST), lambda r: r.status != 200, 30)
+        outage = [fetch(api, API_LIST), fetch(api, "/api/genres")]
+        for reply in outage:
+            assert_unavailable_problem(reply)
+            assert reply.seconds < MAX_SECONDS_TO_503
+        ready = fetch(api, "/readyz")
+        assert ready.status == 503 and ready.headers["Retry-After"] == "5"
+        assert ready.headers["Content-Type"] == "application/problem+json"
+        assert ready.seconds < MAX_SECONDS_TO_503
+        # Liveness never touches the database: no restart of healthy workers.
+        health = fetch(api, "/healthz")
+        assert (health.status, orjson.loads(health.body)) == (200, {"status": "ok"})
+        assert health.seconds < 1
+        # Django: the comparison view in the API's shape, the admin a short page.
+        view = fetch(admin, VIEW_LIST)
+        assert_unavailable_problem(view)
+        assert view.seconds < MAX_SECONDS_TO_503
+        down = curator.get(ADMIN_LIST)
+        assert down.status == 503, down.body[:300]
+        assert down.headers["Content-Type"] == "text/html; charset=utf-8"
+        assert down.headers["Retry-After"] == "5"
+        assert down.headers["Cache-Control"] == "no-store"
+        assert b"The database is unavailable" in down.body and b"Traceback" not in down.body
+        assert down.seconds < MAX_SECONDS_TO_503
+    finally:
+        stack.cluster.start()
+    restarted = time.monotonic()
+
+    # No restart of either server: their pools reconnect by themselves.
+    ok: Callable[[Reply], bool] = lambda reply: reply.status == 200  # noqa: E731
+    recovered = {
+        "api": wait_for(lambda: fetch(api, API_LIST), ok, MAX_SECONDS_TO_RECOVER),
+        "readyz": wait_for(lambda: fetch(api, "/readyz"), ok, MAX_SECONDS_TO_RECOVER),
+        "view": wait_for(lambda: fetch(admin, VIEW_LIST), ok, MAX_SECONDS_TO_RECOVER),
+        "admin": wait_for(lambda: curator.get(ADMIN_LIST), ok, MAX_SECONDS_TO_RECOVER),
+    }
+    all_recovered = time.monotonic() - restarted
+    # No stuck connection: every worker and thread gets a working one; afterwards
+    # no backend is left active or idle in a transaction, the pools are within
+    # their bound, and aioapi's pools hold nothing checked out and no one waiting.
+    for _ in range(20):
+        assert fetch(api, API_LIST).status == 200
+        assert fetch(admin, VIEW_LIST).status == 200
+    connections = backends(stack, "faults-api", "faults-admin")
+    assert {state for _, state in connections} == {"idle"}, connections
+    per_server = Counter(name for name, _ in connections)
+    assert 1 <= per_server["faults-api"] <= API_WORKERS * POOL_MAX_SIZE
+    assert 1 <= per_server["faults-admin"] <= POOL_MAX_SIZE
+    for _ in range(2 * API_WORKERS):
+        pool = pool_gauges(fetch(api, "/metrics").body)
+        assert pool["pool_size"] == pool["pool_available"] and pool["requests_waiting"] == 0
+    page = curator.get(ADMIN_LIST)
+    assert page.status == 200 and b"Select movie to change" in page.body
+    print(
+        f"\noutage: first 503 after {to_503:.2f} s (a request {outage[0].seconds:.2f} s, "
+        f"/readyz {ready.seconds:.2f} s, /movies/ {view.seconds:.2f} s, admin "
+        f"{down.seconds:.2f} s); after the restart, first 200 of "
+        + ", ".join(f"{name} in {seconds:.2f} s" for name, seconds in recovered.items())
+        + f"; all recovered {all_recovered:.2f} s; backends after: {dict(per_server)}"
+    )
+
+
+def test_a_token_revoked_in_the_admin_is_refused_by_the_api_at_once(
+    stack: Stack, servers: Servers
+) -> None:
+    printed = manage(stack.env, "create_demo_curator", "--username", "revoker")
+    match = re.search(r"password: (\S+)\nAPI token: (\S+)", printed)
+    assert match is not None, printed
+    password, token = match[1], match[2]
+    revoker = AdminSession(servers.admin.port)
+    revoker.login("revoker", password)
+    movie = orjson.loads(fetch(servers.api.port, "/api/movies?limit=1").body)["items"][0]["id"]
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+    def patch(title: str) -> Reply:
+        body = orjson.dumps({"title": title})
+        return fetch(servers.api.port, f"/api/movies/{movie}", "PATCH", body, headers)
+
+    assert patch("Before the revocation").status == 200
+    [[token_id]] = stack.cluster.psql(
+        f"SELECT id FROM movies_apitoken WHERE prefix = '{token.split('.')[0]}'"
+    )
+    revoked = revoker.post(
+        "/admin/movies/apitoken/", {"action": "revoke", "_selected_action": token_id}
+    )
+    assert revoked.status == 302
+    # The very next request, in another process: no cache of tokens anywhere.
+    refused = patch("After the revocation")
+    assert refused.status == 401
+    assert orjson.loads(refused.body)["detail"] == "The token is invalid or revoked."
+    title = orjson.loads(fetch(servers.api.port, f"/api/movies/{movie}").body)["title"]
+    assert title == "Before the revocation"
+
+
+def test_an_api_write_shows_in_the_films_admin_history_under_its_token_owner(
+    stack: Stack, servers: Servers
+) -> None:
+    api = servers.api.port
+    movie = orjson.loads(fetch(api, "/api/movies?limit=1&sort=-id").body)["items"][0]["id"]
+    detail = fetch(api, f"/api/movies/{movie}")
+    headers = {
+        "Authorization": f"Bearer {stack.token}",
+        "Content-Type": "application/json",
+        "If-Match": detail.headers["ETag"],
+    }
+    body = orjson.dumps({"title": "Renamed through the API", "rating": 6.5})
+    assert fetch(api, f"/api/movies/{movie}", "PATCH", body, headers).status == 200
+    history = servers.curator.get(f"/admin/movies/movie/{movie}/history/")
+    assert history.status == 200
+    table = re.search(rb'<div id="change-history".*?<tbody>(.*?)</tbody>', history.body, re.S)
+    assert table is not None, history.body[:3000]
+    # Each row: date (th), user, action; oldest first.
+    rows = re.findall(rb"<td>(.*?)</td>\s*<td>(.*?)</td>", table[1], re.S)
+    assert rows[-1] == (stack.curator.encode(), b"Changed Title and Rating.")
