@@ -101,6 +101,11 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="aioapi with channels' default single ORM thread per process (API_DB_FUNNEL=1)",
     )
+    srv(
+        "--api-cache",
+        action="store_true",
+        help="aioapi with its response cache on (API_CACHE=1; off by default: Django has none)",
+    )
     srv("--pool-size", type=int, help="DB pool per worker (default: the larger thread count)")
     srv("--keep-alive", type=int, default=75, help="keep-alive seconds (%(default)s)")
     srv("--port-base", type=int, default=20100, help="first of three ports (%(default)s)")
@@ -147,6 +152,7 @@ def config_from(args: argparse.Namespace) -> BenchConfig:
         api_db_threads=args.api_db_threads,
         api_db_max_pending=args.api_db_max_pending,
         api_db_funnel=args.api_db_funnel,
+        api_cache=args.api_cache,
         pool_size=args.pool_size or threads,
         keepalive=args.keep_alive,
         host="127.0.0.1",

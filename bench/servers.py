@@ -43,6 +43,7 @@ class ServerOptions:
     api_db_threads: int
     api_db_max_pending: int
     api_db_funnel: bool
+    api_cache: bool
     pool_size: int
     keepalive: int
     host: str
@@ -137,6 +138,9 @@ def server_specs(
         "API_DB_THREADS": str(options.api_db_threads),
         "API_DB_MAX_PENDING": str(options.api_db_max_pending),
         "API_DB_FUNNEL": "1" if options.api_db_funnel else "0",
+        # aioapi's response cache answers repeated GETs without SQL; the Django views
+        # have none, so the comparison runs without it unless --api-cache asks.
+        "API_CACHE": "1" if options.api_cache else "0",
         "API_ACCESS_LOG": "off",
     }
     aioapi = ServerSpec(
@@ -154,6 +158,7 @@ def server_specs(
             "api_db_threads": options.api_db_threads,
             "api_db_max_pending": options.api_db_max_pending,
             "api_db_funnel": options.api_db_funnel,
+            "api_cache": options.api_cache,
         },
     )
     raw = ServerSpec(
@@ -173,6 +178,8 @@ def server_specs(
 
 def port_is_free(port: int) -> bool:
     with socket.socket() as sock:
+        # As Gunicorn binds: connections of an earlier run in TIME_WAIT do not count.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind(("127.0.0.1", port))
         except OSError:

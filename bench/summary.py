@@ -17,6 +17,8 @@ FAIRNESS = (
     "same number of worker processes; one server runs at a time.",
     "DEBUG is off on both; both use Django's psycopg pool of the same fixed size, the "
     "same database, the same data and the same selectors and renderer.",
+    "aioapi's response cache is off (API_CACHE=0) unless the run says otherwise: the "
+    "Django views have no cache, and every request must run its SQL on both.",
     "Before any load, every request of every scenario is sent to each server and the "
     "status, body bytes and ETag must be identical; any difference aborts the bench.",
     "Each server gets a primer (low concurrency) and a warm-up before its measured runs.",

@@ -46,6 +46,7 @@ OPTIONS = ServerOptions(
     api_db_threads=4,
     api_db_max_pending=64,
     api_db_funnel=False,
+    api_cache=False,
     pool_size=4,
     keepalive=75,
     host="127.0.0.1",
@@ -229,6 +230,7 @@ def test_servers_share_cpus_workers_and_pool():
         assert spec.env["SIMULATED_DB_LATENCY_MS"] == "10"
         assert spec.env["DEBUG"] == "0"
     assert specs[plan.AIOAPI].env["API_DB_THREADS"] == "4"
+    assert specs[plan.AIOAPI].env["API_CACHE"] == "0"
     assert specs[plan.DJANGO].argv[-2:] == ("--threads", "4")
 
 
