@@ -359,6 +359,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--label", default="export", help="suffix of the results directory")
     args = parser.parse_args(argv)
 
+    # SIGTERM (timeout, kill) unwinds like Ctrl-C, so every server started is stopped.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     started = dt.datetime.now(dt.UTC)
     load_start = [round(value, 2) for value in os.getloadavg()]
     runs: list[Run] = []
