@@ -29,6 +29,7 @@ from bench.plan import (
     condition_name,
     default_rows,
     quick_rows,
+    sync_rows,
 )
 from bench.runner import Bench, BenchConfig, BenchError, Outcome
 from bench.servers import REPO, ServerError, ServerOptions, server_specs
@@ -67,6 +68,11 @@ def parser() -> argparse.ArgumentParser:
     add("--conditions", type=_floats, help="only these simulated latencies in ms, e.g. 0,10")
     add("--duration", type=int, help="seconds per measured run (overrides the plan)")
     add("--connections", type=_ints, help="connection counts of every run (overrides the plan)")
+    add(
+        "--with-django-sync",
+        action="store_true",
+        help="add list 10 on classic sync Django (2 x cores + 1 workers) at 64 and 400",
+    )
     add("--dry-run", action="store_true", help="print the plan and the commands, run nothing")
 
     db = p.add_argument_group("database and catalogue").add_argument
@@ -133,6 +139,8 @@ def _floats(text: str) -> list[float]:
 
 def config_from(args: argparse.Namespace) -> BenchConfig:
     rows = quick_rows() if args.quick else default_rows()
+    if args.with_django_sync:
+        rows = (*rows, *sync_rows())
     plan = build_plan(
         "quick" if args.quick else "default",
         rows,

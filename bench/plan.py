@@ -15,7 +15,8 @@ from typing import TypeVar
 DJANGO = "django"
 AIOAPI = "aioapi"
 RAW_POOL = "raw-pool"
-SERVERS = (DJANGO, AIOAPI, RAW_POOL)
+DJANGO_SYNC = "django-sync"
+SERVERS = (DJANGO, DJANGO_SYNC, AIOAPI, RAW_POOL)  # also the order they run in
 BOTH = (DJANGO, AIOAPI)
 
 SWEEP = (16, 64, 256, 400, 1000)
@@ -140,6 +141,12 @@ def default_rows() -> tuple[Row, ...]:
         Row("search", BOTH, search, 5),
         Row("write-mix", WRITE_SERVERS, two_points, 5),
     )
+
+
+def sync_rows() -> tuple[Row, ...]:
+    """The extra labelled row: classic sync workers (no keep-alive), list 10 only."""
+    headline = tuple((latency, HEADLINE_CONNECTIONS) for latency in (0.0, 2.0, 10.0))
+    return (Row("list-10", (DJANGO_SYNC,), headline, 8),)
 
 
 def quick_rows() -> tuple[Row, ...]:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import psutil
 
-from bench.plan import AIOAPI, DJANGO, RAW_POOL
+from bench.plan import AIOAPI, DJANGO, DJANGO_SYNC, RAW_POOL
 
 REPO = Path(__file__).resolve().parent.parent
 UVLOOP_WORKER = "aiohttp.GunicornUVLoopWebWorker"
@@ -72,13 +72,15 @@ class ServerSpec:
         return ["taskset", "--cpu-list", ",".join(map(str, cpus)), *self.argv]
 
 
-def gunicorn_argv(app: str, worker_class: str, options: ServerOptions, port: int) -> list[str]:
+def gunicorn_argv(
+    app: str, worker_class: str, options: ServerOptions, port: int, workers: int | None = None
+) -> list[str]:
     """Gunicorn flags shared by every server, stated in full."""
     return [
         sys.executable, "-m", "gunicorn", app,
         "--bind", f"{options.host}:{port}",
         "--worker-class", worker_class,
-        "--workers", str(options.workers),
+        "--workers", str(workers or options.workers),
         "--keep-alive", str(options.keepalive),
         "--backlog", "2048",
         # No recycling mid-run: a worker restart is not what is being measured.
@@ -113,10 +115,11 @@ def base_env(database_url: str, latency_ms: float, options: ServerOptions) -> di
 def server_specs(
     database_url: str, latency_ms: float, options: ServerOptions
 ) -> dict[str, ServerSpec]:
-    """The three servers of a condition: Django, aioapi and the raw psycopg ceiling."""
+    """The servers of a condition: Django, aioapi, the raw psycopg ceiling, and the
+    optional classic Django (sync workers, 2 x cores + 1)."""
     env = base_env(database_url, latency_ms, options)
     common = {"workers": options.workers, "cpus": list(options.cpus), "pool": options.pool_size}
-    django_port, api_port, raw_port = (options.port_base + i for i in range(3))
+    django_port, api_port, raw_port, sync_port = (options.port_base + i for i in range(4))
     django = ServerSpec(
         name=DJANGO,
         title="Django under Gunicorn (gthread)",
@@ -173,7 +176,23 @@ def server_specs(
         workers=options.workers,
         settings=common,
     )
-    return {spec.name: spec for spec in (django, aioapi, raw)}
+    sync_workers = 2 * len(options.cpus) + 1
+    sync = ServerSpec(
+        name=DJANGO_SYNC,
+        title="Django under Gunicorn (sync, 2 x cores + 1)",
+        argv=tuple(
+            gunicorn_argv("mymoviedb.wsgi:application", "sync", options, sync_port, sync_workers)
+        ),
+        # One request at a time per process: one pooled connection is all it can use.
+        env={**env, "DB_POOL_MIN_SIZE": "1", "DB_POOL_MAX_SIZE": "1"},
+        port=sync_port,
+        list_path=django.list_path,
+        detail_path=django.detail_path,
+        ready_path=django.ready_path,
+        workers=sync_workers,
+        settings={"workers": sync_workers, "cpus": list(options.cpus), "pool": 1},
+    )
+    return {spec.name: spec for spec in (django, aioapi, raw, sync)}
 
 
 def port_is_free(port: int) -> bool:
