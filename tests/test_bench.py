@@ -225,10 +225,14 @@ def test_servers_share_cpus_workers_and_pool():
 
     for spec in specs.values():
         assert spec.command(OPTIONS.cpus)[:3] == ["taskset", "--cpu-list", "0"]
-        assert spec.argv[spec.argv.index("--workers") + 1] == "1"
-        assert spec.env["DB_POOL_MAX_SIZE"] == "4"
         assert spec.env["SIMULATED_DB_LATENCY_MS"] == "10"
         assert spec.env["DEBUG"] == "0"
+    for name in (plan.DJANGO, plan.AIOAPI, plan.RAW_POOL):
+        assert specs[name].argv[specs[name].argv.index("--workers") + 1] == "1"
+        assert specs[name].env["DB_POOL_MAX_SIZE"] == "4"
+    sync = specs[plan.DJANGO_SYNC]
+    assert sync.argv[sync.argv.index("--workers") + 1] == "3"  # 2 x 1 CPU + 1
+    assert sync.env["DB_POOL_MAX_SIZE"] == "1"
     assert specs[plan.AIOAPI].env["API_DB_THREADS"] == "4"
     assert specs[plan.AIOAPI].env["API_CACHE"] == "0"
     assert specs[plan.DJANGO].argv[-2:] == ("--threads", "4")
