@@ -597,3 +597,18 @@ def test_django_closing_the_response_mid_stream_ends_the_transaction(client: Cli
     response.close()  # what the WSGI server does when the client goes away
     assert not connection.in_atomic_block
     assert connection.get_autocommit()
+
+
+async def test_concurrent_exports_each_get_their_own_whole_file(api: ApiClient) -> None:
+    await orm(make_films, CHUNK_ROWS + 500)
+
+    async def body(query: str) -> bytes:
+        return await (await get_export(api, query, headers={"Accept-Encoding": "identity"})).read()
+
+    queries = ["?format=ndjson", "?format=csv", "?format=json&sort=-id", "?format=ndjson"]
+    together = await asyncio.gather(*(body(query) for query in queries))
+    one_by_one = [await body(query) for query in queries]
+    assert together == one_by_one
+    assert together[0] == together[3]
+    assert together[0].endswith(b'{"_trailer":{"complete":true,"rows":%d}}\n' % (CHUNK_ROWS + 500))
+    await wait_until(bridge_idle(api), 1.0)
