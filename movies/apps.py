@@ -7,6 +7,7 @@ class MoviesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from movies import latency
+        from movies import changes, latency
 
         latency.install()
+        changes.install()  # NOTIFY the API workers of every committed write

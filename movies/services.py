@@ -16,7 +16,7 @@ from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.db import transaction
 from django.utils.text import capfirst
 
-from movies import selectors
+from movies import changes, selectors
 from movies.models import Credit, Genre, Movie, Person
 from movies.problems import Problem, not_found
 from movies.rendering import dumps, etag
@@ -175,6 +175,8 @@ def _replace_credits(movie: Movie, credits: list[CreditIn]) -> None:
         )
         for credit in credits
     )
+    # bulk_create sends no post_save: announce the credits (delivered on commit).
+    changes.credits_replaced(movie.pk, [credit.person_id for credit in credits])
 
 
 def _label(name: str) -> str:

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 
+from movies import changes
 from movies.importing.bulk import insert_rows
 from movies.importing.records import FilmRecord, RecordError, parse_record
 from movies.importing.report import ImportAborted, ImportReport, Rejection
@@ -96,6 +97,12 @@ class _Writer:
             self._ensure_genres(batch)
             self._ensure_people(batch)
             self._write_films(batch, self._stored(batch))
+            # Bulk writes send no model signals: announce the batch (delivered on commit).
+            changes.films_imported(
+                self.report.changed_ids,
+                people_created=self.report.people_created > 0,
+                genres_created=self.report.genres_created > 0,
+            )
         return self.report
 
     def _ensure_genres(self, batch: Sequence[FilmRecord]) -> None:

@@ -20,6 +20,7 @@ from django.db import connection, transaction
 from django.db.models import Max, Model, Q
 from django.utils import timezone
 
+from movies import changes
 from movies.importing import normalise_genre, person_key
 from movies.importing.bulk import Row, insert_rows
 from movies.models import Credit, Genre, Movie, Person
@@ -219,6 +220,8 @@ def generate_catalogue(
             report.credits += len(credits)
             if on_progress is not None:
                 on_progress(report.films, count)
+        # COPY sends no model signals: one coarse announcement, delivered on commit.
+        changes.everything_changed()
     if postgres:
         with connection.cursor() as cursor:
             # Fresh statistics, or the planner prices the new rows as an empty table.
