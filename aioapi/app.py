@@ -17,8 +17,10 @@ from aiohttp import web
 
 from aioapi.access_log import JsonAccessLogger
 from aioapi.db import OrmBridge
+from aioapi.handlers.events import close_streams
 from aioapi.handlers.meta import docs_page, openapi_body
 from aioapi.keys import AUTH_LIMITER, BRIDGE, DOCS_HTML, METRICS, OPENAPI_BODY, SETTINGS
+from aioapi.listener import open_change_listener
 from aioapi.metrics import Metrics
 from aioapi.middlewares import metrics_middleware, problem_middleware
 from aioapi.ratelimit import FailedAuthLimiter
@@ -53,6 +55,8 @@ def create_app(
     if settings.cors_origins:
         _enable_cors(app, settings.cors_origins)
     app.cleanup_ctx.append(_resources(bridge))
+    # Before in-flight requests are awaited: event streams would never finish.
+    app.on_shutdown.append(close_streams)
     return app
 
 
@@ -72,7 +76,11 @@ def _resources(given: OrmBridge | None) -> Callable[[web.Application], AsyncIter
             bridge.threads,
             bridge.max_pending,
         )
+        # The response cache and the change feed, kept fresh by LISTEN (PostgreSQL).
+        listener = open_change_listener(app)
         yield
+        if listener is not None:
+            await listener.stop()
         # Runs after in-flight requests have finished (or shutdown_timeout).
         await asyncio.to_thread(bridge.close)
 

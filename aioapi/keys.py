@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from aioapi.cache import ResponseCache
+from aioapi.changefeed import ChangeFeed
 from aioapi.db import OrmBridge
 from aioapi.metrics import Metrics
 from aioapi.ratelimit import FailedAuthLimiter
@@ -16,3 +18,7 @@ AUTH_LIMITER = web.AppKey("auth_limiter", FailedAuthLimiter)
 # The OpenAPI document and the docs page never change while the process runs.
 OPENAPI_BODY = web.AppKey("openapi_body", bytes)
 DOCS_HTML = web.AppKey("docs_html", bytes)
+# PostgreSQL only (aioapi.listener): the response cache, set when API_CACHE is on,
+# and the change feed of GET /api/events.
+CACHE = web.AppKey("cache", ResponseCache)
+CHANGE_FEED = web.AppKey("change_feed", ChangeFeed)

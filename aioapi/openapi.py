@@ -20,6 +20,7 @@ from aioapi.openapi_parts import (
     bearer_scheme,
     error_refs,
     error_response,
+    header_parameter,
     if_match,
     media,
     path_id,
@@ -78,6 +79,7 @@ def build_openapi() -> dict[str, Any]:
             get=read("getPerson", "A person with their filmography", bodies.PersonDetail,
                       parameters=[person_id], errors=(404, 503)),
         ),
+        "/api/events": PathItem(get=_events()),
         "/api/openapi.json": PathItem(
             get=read("getOpenApi", "This document", None, errors=(), tag="meta"),
         ),
@@ -152,4 +154,30 @@ def _export() -> Operation:
         tags=["catalogue"],
         parameters=query_parameters(MovieExportQuery),
         responses={"200": ok, **error_refs((400, 503))},
+    )
+
+
+def _events() -> Operation:
+    stream = Response(
+        description="A text/event-stream that stays open. Each event has an `id`, an "
+        "`event` (`change`, or `reload`: refetch everything) and `data`: a JSON object with "
+        "`id`, `kind` (movie, person, genre, credit, all), `op` (create, update, delete, "
+        "import) and the ids touched in `movies`, `people` and `genres`. A comment line "
+        "every 15 s keeps the stream alive.",
+        headers=response_headers(("Cache-Control",)),
+        content={"text/event-stream": media({"type": "string"})},
+    )
+    last_event_id = header_parameter(
+        "Last-Event-ID",
+        "Resume after this event: the events missed are sent first if this server still "
+        "holds them (its last 1000), else one `reload` event.",
+    )
+    return Operation(
+        operationId="streamEvents",
+        summary="Committed changes to the catalogue, live (server-sent events)",
+        description="PostgreSQL only: on SQLite the answer is 503. Event ids are the same on "
+        "every API process, so a client may resume on any of them.",
+        tags=["catalogue"],
+        parameters=[last_event_id],
+        responses={"200": stream, **error_refs((400, 503))},
     )

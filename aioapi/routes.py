@@ -10,8 +10,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from aioapi.handlers import export, genres, health, meta, movies, people
-
+from aioapi.handlers import events, export, genres, health, meta, movies, people
 
 # "export" is a sibling resource that only GETs: PATCH or DELETE of it is a 405
 # with Allow, not a write to a film whose id is "export" (found by Schemathesis).
@@ -30,6 +29,7 @@ def route_table(docs_static: Path) -> list[web.AbstractRouteDef]:
         web.get("/api/genres", genres.list_genres, name="genre-list"),
         web.get("/api/people", people.list_people, name="person-list"),
         web.get("/api/people/{id}", people.get_person, name="person-detail"),
+        web.get("/api/events", events.stream_events, name="events"),
         web.get(meta.OPENAPI_PATH, meta.openapi, name="openapi"),
         web.get(meta.DOCS_PATH, meta.docs, name="docs"),
         web.static(f"{meta.DOCS_PATH}/static", docs_static, name="docs-static"),

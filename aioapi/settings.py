@@ -13,6 +13,7 @@ from typing import Literal, TypeVar, cast
 import environ
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
+from django.db import connection
 
 AccessLogFormat = Literal["off", "text", "json"]
 ACCESS_LOG_FORMATS: tuple[AccessLogFormat, ...] = ("off", "text", "json")
@@ -41,6 +42,14 @@ class ApiSettings:
     # (movies.views.DB_RETRY_AFTER_SECONDS).
     overload_retry_after_seconds: int = 1
     cache_control: str = "public, max-age=0, must-revalidate"
+    # The response cache of each worker (aioapi/cache.py). from_env turns it on by
+    # default on PostgreSQL, whose NOTIFY keeps it fresh; it never runs on SQLite.
+    cache: bool = False
+    cache_max_bytes: int = 64 * MIB
+    # GET /api/events: a comment this often keeps idle streams open through proxies,
+    # and this many recent events per worker can be resumed with Last-Event-ID.
+    events_heartbeat_seconds: float = 15.0
+    events_window: int = 1000
 
     def __post_init__(self) -> None:
         if self.db_threads < 1 or self.db_max_pending < self.db_threads:
@@ -51,6 +60,8 @@ class ApiSettings:
             raise ImproperlyConfigured(
                 "API_MAX_BODY_BYTES and API_AUTH_FAILURES_PER_MINUTE must be positive."
             )
+        if self.cache_max_bytes < 1:
+            raise ImproperlyConfigured("API_CACHE_MAX_BYTES must be positive.")
         if self.access_log not in ACCESS_LOG_FORMATS:
             raise ImproperlyConfigured(
                 f"API_ACCESS_LOG must be one of {', '.join(ACCESS_LOG_FORMATS)}, "
@@ -82,7 +93,21 @@ class ApiSettings:
                 "API_OVERLOAD_RETRY_AFTER_SECONDS", int, d.overload_retry_after_seconds
             ),
             cache_control=django_settings.API_CACHE_CONTROL,
+            cache=_cache_switch(),
+            cache_max_bytes=_read("API_CACHE_MAX_BYTES", int, d.cache_max_bytes),
         )
+
+
+def _cache_switch() -> bool:
+    # Without NOTIFY nothing would tell a worker that the admin changed a film.
+    postgresql = connection.vendor == "postgresql"
+    cache = _read("API_CACHE", bool, postgresql)
+    if cache and not postgresql:
+        raise ImproperlyConfigured(
+            "API_CACHE=1 needs PostgreSQL (LISTEN/NOTIFY keeps the cache fresh); "
+            "on SQLite leave it unset or set API_CACHE=0."
+        )
+    return cache
 
 
 def _read(name: str, kind: type[T], default: T) -> T:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from aioapi.cached import cached
 from aioapi.keys import BRIDGE
 from aioapi.responses import cacheable
 from movies import selectors
 from movies.rendering import dumps
 
 
+@cached()
 async def list_genres(request: web.Request) -> web.Response:
     """``GET /api/genres``: all genres by name (a short list: not paginated)."""
     genres = await request.app[BRIDGE].run(selectors.list_genres)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from aioapi.auth import require_permission
+from aioapi.cached import cached
 from aioapi.keys import BRIDGE
 from aioapi.responses import cacheable, json_body
 from movies import selectors, services
@@ -20,6 +21,7 @@ from movies.schemas import MovieCreate, MovieFields, MovieListQuery, parse_id, p
 DETAIL_ROUTE = "movie-detail"
 
 
+@cached(MovieListQuery)
 async def list_movies(request: web.Request) -> web.Response:
     """``GET /api/movies``: a page of films, filtered and sorted."""
     query = parse_query(MovieListQuery, request.query.items())
@@ -29,6 +31,7 @@ async def list_movies(request: web.Request) -> web.Response:
     return cacheable(request, movie_list_body(page, query))
 
 
+@cached()
 async def get_movie(request: web.Request) -> web.Response:
     """``GET /api/movies/{id}``: a film with genres, directors and cast."""
     movie_id = _movie_id(request)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from aioapi.cached import cached
 from aioapi.keys import BRIDGE
 from aioapi.responses import cacheable
 from movies import selectors
@@ -12,6 +13,7 @@ from movies.rendering import dumps, people_list_body
 from movies.schemas import PeopleListQuery, parse_id, parse_query
 
 
+@cached(PeopleListQuery)
 async def list_people(request: web.Request) -> web.Response:
     """``GET /api/people?q=``: a page of people, optionally matching a name."""
     query = parse_query(PeopleListQuery, request.query.items())
@@ -19,6 +21,7 @@ async def list_people(request: web.Request) -> web.Response:
     return cacheable(request, people_list_body(page, query))
 
 
+@cached()
 async def get_person(request: web.Request) -> web.Response:
     """``GET /api/people/{id}``: a person with their filmography, newest first."""
     person_id = parse_id(request.match_info["id"])

@@ -1,0 +1,92 @@
+"""``@cached``: serve a GET handler's answers from the worker's response cache.
+
+The key is the route name and the validated query (``model_dump`` of its
+pydantic model, or the path id), so equivalent URLs share an entry. A hit is
+answered here, on the loop, with the stored body and ETag (or a 304), before
+the handler and its thread hop. A miss runs the handler; a 200 is stored with
+the tags of aioapi.cache. When the app has no cache, or it is offline, the
+handler runs as if undecorated.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+
+from aiohttp import hdrs, web
+from multidict import CIMultiDict
+
+from aioapi.cache import CACHED_ROUTES, Entry, Key, entry_tags
+from aioapi.keys import CACHE, SETTINGS
+from movies.rendering import etag_matches
+from movies.schemas import QueryModel, parse_id, parse_query
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def cached(query: type[QueryModel] | None = None) -> Callable[[Handler], Handler]:
+    """Cache the handler's 200 answers; ``query`` validates the query string of a
+    list (a detail route is keyed by its ``{id}``, a route with neither by its name)."""
+
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def serve(request: web.Request) -> web.StreamResponse:
+            cache = request.app.get(CACHE)
+            if cache is None or not cache.online:
+                return await handler(request)
+            key = _key(request, query)
+            if key is None:
+                return await handler(request)
+            entry = cache.get(key)
+            if entry is not None:
+                return _answer(request, entry)
+            generation = cache.generation
+            conditional = hdrs.IF_NONE_MATCH in request.headers
+            # Ask for the whole body even when the client holds it: it fills the cache.
+            response = await handler(_unconditional(request) if conditional else request)
+            entry = _entry(key[0], response)
+            if entry is None:
+                return response
+            cache.put(key, entry, generation)
+            return _answer(request, entry) if conditional else response
+
+        return serve
+
+    return decorate
+
+
+def _key(request: web.Request, query: type[QueryModel] | None) -> Key | None:
+    route = request.match_info.route.name
+    if route not in CACHED_ROUTES:
+        raise ValueError(f"route {route!r} is not one whose answers may be cached")
+    if query is not None:
+        # Invalid parameters raise the handler's own 400 problem here.
+        values = parse_query(query, request.query.items()).model_dump()
+        return (route, tuple(sorted(values.items())))
+    if "id" not in request.match_info:
+        return (route, ())
+    resource_id = parse_id(request.match_info["id"])
+    return None if resource_id is None else (route, resource_id)
+
+
+def _unconditional(request: web.Request) -> web.Request:
+    headers = CIMultiDict(request.headers)
+    del headers[hdrs.IF_NONE_MATCH]
+    return request.clone(headers=headers)
+
+
+def _entry(route: str, response: web.StreamResponse) -> Entry | None:
+    if response.status != 200 or not isinstance(response, web.Response):
+        return None
+    body, tag = response.body, response.headers.get(hdrs.ETAG)
+    if not isinstance(body, bytes) or tag is None:
+        return None
+    return Entry(body, tag, response.content_type, entry_tags(route, body))
+
+
+def _answer(request: web.Request, entry: Entry) -> web.Response:
+    # The same headers as aioapi.responses.cacheable.
+    headers = {hdrs.ETAG: entry.etag, hdrs.CACHE_CONTROL: request.app[SETTINGS].cache_control}
+    if etag_matches(request.headers.get(hdrs.IF_NONE_MATCH), entry.etag):
+        return web.Response(status=304, headers=headers)
+    return web.Response(body=entry.body, content_type=entry.content_type, headers=headers)
