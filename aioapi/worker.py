@@ -38,6 +38,7 @@ class DrainingUVLoopWorker(GunicornUVLoopWebWorker):  # type: ignore[misc]
         self.runner: web.AppRunner | None = None
         self.draining: asyncio.Task[None] | None = None
         self.responses = 0
+        self.backlog_restored = False
         # Recycling is counted here instead, so that it drains too.
         self.recycle_after: int = self.max_requests  # type: ignore[has-type]
         self.max_requests = 0
@@ -62,6 +63,19 @@ class DrainingUVLoopWorker(GunicornUVLoopWebWorker):  # type: ignore[misc]
             return self.runner
 
         self.wsgi = runner
+
+    def notify(self) -> None:
+        """The heartbeat, first sent once the sites listen: restore Gunicorn's backlog.
+
+        aiohttp's sites listen again on Gunicorn's sockets with their own backlog
+        (128), so a burst of connections overflowed the queue and waited for SYN
+        retransmissions (1 s, 3 s) however large ``backlog`` was.
+        """
+        super().notify()
+        if not self.backlog_restored:
+            for listener in self.sockets:
+                listener.sock.listen(self.cfg.backlog)
+            self.backlog_restored = True
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         """SIGTERM: drain, then stop (aiohttp's worker stops at once)."""

@@ -19,9 +19,11 @@ import argparse
 import asyncio
 import random
 import sys
+import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -296,8 +298,9 @@ def main(argv: list[str] | None = None) -> int:
     settings = {"GUNICORN_API_MAX_REQUESTS": "0", "API_AUTH_FAILURES_PER_MINUTE": "1000"}
     if args.workers:
         settings["GUNICORN_API_WORKERS"] = str(args.workers)
-    server = ApiServer.start(args.database_url, directory / "server.log", **settings)
-    print(f"aioapi on {server.base}, workers {[p.pid for p in server.workers()]}", flush=True)
+    log = Path(tempfile.mkdtemp(prefix="mymoviedb-soak-")) / "server.log"
+    server = ApiServer.start(args.database_url, log, **settings)
+    print(f"aioapi on {server.base}, workers {[p.pid for p in server.workers()]}; log {log}")
     try:
         result = asyncio.run(soak(args, server, inputs, token))
     finally:

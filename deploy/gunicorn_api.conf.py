@@ -51,9 +51,12 @@ timeout = env.int("GUNICORN_API_TIMEOUT_SECONDS", default=30)
 graceful_timeout = env.int("GUNICORN_API_GRACEFUL_TIMEOUT_SECONDS", default=30)
 
 # An async worker serves far more requests than a sync one; recycle it rarely, and
-# with jitter, so the replicas' workers never restart together. 0 turns it off.
-max_requests = env.int("GUNICORN_API_MAX_REQUESTS", default=20000)
-max_requests_jitter = env.int("GUNICORN_API_MAX_REQUESTS_JITTER", default=2000)
+# with jitter, so the workers never restart together: a recycling worker drains
+# and stops accepting until its replacement is up (aioapi/worker.py). 20,000 came
+# round every 6 s per worker at 1,000 connections, often for both workers at once;
+# memory stays flat without recycling (bench/results/*-soak). 0 turns it off.
+max_requests = env.int("GUNICORN_API_MAX_REQUESTS", default=1_000_000)
+max_requests_jitter = env.int("GUNICORN_API_MAX_REQUESTS_JITTER", default=100_000)
 
 # The factory runs in each worker after the fork (see wsgi_app): never preload.
 preload_app = False

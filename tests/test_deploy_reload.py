@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
+import subprocess
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
@@ -158,3 +160,13 @@ async def test_recycling_after_max_requests_loses_no_request(recycling_api: Serv
     assert not load.failures, f"{sum(load.failures.values())} failed: {dict(load.failures)}"
     assert load.ok >= RECYCLE_AFTER
     print(f"\nrecycling under load: {load.ok} requests, 0 failed")
+
+
+@pytest.mark.skipif(shutil.which("ss") is None, reason="needs ss (apt-get install iproute2)")
+def test_the_workers_listen_with_gunicorns_backlog(api: Server) -> None:
+    # aiohttp's sites listen again with a backlog of 128; a burst of 1,000 connections
+    # then waited for SYN retransmissions. The worker restores Gunicorn's (2048).
+    listening = subprocess.run(
+        ["ss", "-tlnH", f"( sport = :{api.port} )"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert listening[0] == "LISTEN" and listening[2] == "2048", listening
