@@ -1,9 +1,11 @@
 """Overload: 1,000 concurrent connections on list 10, with zero errors (not in CI).
 
     .venv/bin/python -m bench.overload [--connections 1000] [--duration 30] [--timeout 10]
+                                       [--cache on|off] [--label overload]
 
 aioapi runs under Gunicorn with deploy/gunicorn_api.conf.py as deployed (one
-worker per core, the production defaults) on PostgreSQL with the shared
+worker per core, the production defaults; ``--cache off`` makes every request
+reach the database) on PostgreSQL with the shared
 catalogue. After a check that the URL answers 200 and a warm-up, wrk holds
 ``--connections`` connections open on ``/api/movies?limit=10`` (loopback) for
 ``--duration`` seconds with a per-request ``--timeout``, while a sampler counts
@@ -161,13 +163,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=int, default=10, help="wrk's per-request timeout (10)")
     parser.add_argument("--threads", type=int, default=cores, help="wrk threads (one per core)")
     parser.add_argument("--workers", type=int, default=cores, help="Gunicorn workers (per core)")
+    parser.add_argument(
+        "--cache",
+        choices=("on", "off"),
+        default="on",
+        help="aioapi's response cache (API_CACHE); on, as deployed on PostgreSQL",
+    )
     parser.add_argument("--label", default="overload")
     args = parser.parse_args(argv)
     command = " ".join(["python -m bench.overload", *(argv if argv is not None else sys.argv[1:])])
 
     catalogue = prepare_catalogue(args.database_url, say=print)
     log = Path(tempfile.mkdtemp(prefix="mymoviedb-overload-")) / "server.log"
-    server = ApiServer.start(args.database_url, log, GUNICORN_API_WORKERS=str(args.workers))
+    server = ApiServer.start(
+        args.database_url,
+        log,
+        GUNICORN_API_WORKERS=str(args.workers),
+        API_CACHE="1" if args.cache == "on" else "0",
+    )
     print(f"aioapi on {server.base} ({args.workers} workers); log {log}", flush=True)
     try:
         check(server)
