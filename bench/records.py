@@ -56,6 +56,10 @@ def run_record(run: Run, server: str, measured: Measured) -> dict[str, Any]:
         "unexpected_status": result.unexpected_status,
         "server_cpu_s": round(usage.cpu_seconds, 2),
         "server_cores_used": round(usage.cpu_seconds / seconds, 2) if seconds else 0.0,
+        # Robust to other load on the machine: what one request cost the server.
+        "server_cpu_ms_per_request": (
+            round(1000 * usage.cpu_seconds / result.requests, 3) if result.requests else None
+        ),
         "postgres_cpu_s": round(usage.postgres_cpu_seconds, 2),
         "wrk_cpu_s": round(measured.wrk_cpu_seconds, 2),
         "peak_rss_mb": {k: round(v, 1) for k, v in usage.peak_rss_mb.items()},

@@ -42,6 +42,8 @@ HEADLINE: list[Column] = [
     ("aioapi/Django", lambda h: fmt(h["aioapi_over_django"], 2, "×")),
     ("Django p99 ms", lambda h: fmt(h["django_p99_ms"], 1)),
     ("aioapi p99 ms", lambda h: fmt(h["aioapi_p99_ms"], 1)),
+    ("Django CPU ms/req", lambda h: fmt(h.get("django_cpu_ms_per_request"), 2)),
+    ("aioapi CPU ms/req", lambda h: fmt(h.get("aioapi_cpu_ms_per_request"), 2)),
     ("raw pool req/s", lambda h: fmt(h["raw_pool_rps"])),
     ("constant req/s", lambda h: fmt(h["constant_rps"])),
     ("Django/raw", lambda h: fmt(h["django_of_raw_pool"], 2)),
@@ -81,12 +83,14 @@ RUNS: list[Column] = [
     ("max", lambda r: fmt(r["latency"]["max"], 1)),
     ("errors", _errors),
     ("CPU s (cores)", lambda r: f"{r['server_cpu_s']:.1f} ({r['server_cores_used']:.2f})"),
+    ("CPU ms/req", lambda r: fmt(r.get("server_cpu_ms_per_request"), 2)),
     ("RSS MiB", _rss),
     ("PG", lambda r: str(r["pg_backends_max"])),
 ]
 RUNS_LEGEND = (
     "Latencies in ms. Errors: socket (connect+read+write) / timeouts / unexpected statuses. "
-    "CPU: the server's CPU seconds over the run (cores used on average). RSS: peak MiB of "
+    "CPU: the server's CPU seconds over the run (cores used on average) and per request. "
+    "RSS: peak MiB of "
     "each worker. PG: most backends connected to the bench database at once."
 )
 

@@ -43,6 +43,10 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return round(a / b, 3) if a is not None and b else None
 
 
+def _cpu(run: Mapping[str, Any] | None) -> float | None:
+    return run.get("server_cpu_ms_per_request") if run else None
+
+
 def headline(document: Mapping[str, Any]) -> list[dict[str, Any]]:
     """list 10 at 64 and 400 connections: both servers, their ratio, the ceilings."""
     runs = index(document["runs"])
@@ -65,6 +69,8 @@ def headline(document: Mapping[str, Any]) -> list[dict[str, Any]]:
                     "django_rps": d_rps,
                     "aioapi_rps": a_rps,
                     "aioapi_over_django": _ratio(a_rps, d_rps),
+                    "django_cpu_ms_per_request": _cpu(django),
+                    "aioapi_cpu_ms_per_request": _cpu(aioapi),
                     "django_p99_ms": django["latency"]["p99"] if django else None,
                     "aioapi_p99_ms": aioapi["latency"]["p99"] if aioapi else None,
                     "raw_pool_rps": raw,
