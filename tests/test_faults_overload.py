@@ -17,7 +17,7 @@ import pytest
 
 from tests.live import Reply, Server, Stack, fetch
 
-LATENCY_MS = 300  # per query: a list takes a few of them
+LATENCY_MS = 500  # per query: a list takes a few of them
 BURST = 24
 BUSY = {
     "type": "about:blank",
