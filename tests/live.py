@@ -347,20 +347,20 @@ def manage(env: dict[str, str], *args: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def cluster() -> Iterator[Cluster]:
+def pg_cluster() -> Iterator[Cluster]:
     """The session's throw-away PostgreSQL cluster (tests may stop it; they restart it)."""
     yield from make_cluster()
 
 
 @pytest.fixture(scope="session")
-def stack(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def live_stack(pg_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """``mymoviedb_faults`` migrated, the sample catalogue and a demo curator in it."""
-    cluster.psql(f"CREATE DATABASE {DATABASE}", database="postgres")
+    pg_cluster.psql(f"CREATE DATABASE {DATABASE}", database="postgres")
     workdir = tmp_path_factory.mktemp("live")
     env = {
         **{key: value for key, value in os.environ.items() if not key.startswith("GUNICORN")},
         "DJANGO_SETTINGS_MODULE": "mymoviedb.settings",
-        "DATABASE_URL": cluster.url(),
+        "DATABASE_URL": pg_cluster.url(),
         "SECRET_KEY": "live-test-only-" + "x" * 40,
         "DEBUG": "0",
         "SECURE_SSL_REDIRECT": "0",
@@ -380,7 +380,7 @@ def stack(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     printed = manage(env, "create_demo_curator", "--username", "curator")
     match = re.search(r"user: (\S+)  password: (\S+)\nAPI token: (\S+)", printed)
     assert match is not None, printed
-    stack = Stack(cluster, workdir, env, match[1], match[2], match[3])
+    stack = Stack(pg_cluster, workdir, env, match[1], match[2], match[3])
     try:
         yield stack
     finally:

@@ -37,16 +37,16 @@ PATHS = ("/api/movies?limit=10", "/api/movies?limit=5&sort=-year", "/api/genres"
 
 
 @pytest.fixture(scope="module")
-def api(stack: Stack) -> Iterator[Server]:
+def api(live_stack: Stack) -> Iterator[Server]:
     # No recycling here: only the signals of the test replace workers.
-    server = stack.api("reload-api", workers=WORKERS, GUNICORN_API_MAX_REQUESTS="0")
+    server = live_stack.api("reload-api", workers=WORKERS, GUNICORN_API_MAX_REQUESTS="0")
     yield server
     server.stop()
 
 
 @pytest.fixture(scope="module")
-def recycling_api(stack: Stack) -> Iterator[Server]:
-    server = stack.api(
+def recycling_api(live_stack: Stack) -> Iterator[Server]:
+    server = live_stack.api(
         "recycling-api",
         workers=WORKERS,
         GUNICORN_API_MAX_REQUESTS=str(RECYCLE_AFTER),

@@ -48,11 +48,11 @@ class Servers:
 
 
 @pytest.fixture(scope="module")
-def servers(stack: Stack) -> Iterator[Servers]:
-    api = stack.api("faults-api", workers=API_WORKERS)
-    admin = stack.admin("faults-admin", threads=ADMIN_THREADS)
+def servers(live_stack: Stack) -> Iterator[Servers]:
+    api = live_stack.api("faults-api", workers=API_WORKERS)
+    admin = live_stack.admin("faults-admin", threads=ADMIN_THREADS)
     curator = AdminSession(admin.port)
-    curator.login(stack.curator, stack.password)
+    curator.login(live_stack.curator, live_stack.password)
     yield Servers(api, admin, curator)
     api.stop()
     admin.stop()
@@ -70,10 +70,10 @@ def wait_for(probe: Callable[[], Reply], done: Callable[[Reply], bool], limit: f
         time.sleep(0.05)
 
 
-def backends(stack: Stack, *names: str) -> list[tuple[str, str]]:
+def backends(live_stack: Stack, *names: str) -> list[tuple[str, str]]:
     """(application_name, state) of the servers' connections."""
     listed = ", ".join(f"'{name}'" for name in names)
-    rows = stack.cluster.psql(
+    rows = live_stack.cluster.psql(
         "SELECT application_name, state FROM pg_stat_activity "
         f"WHERE application_name IN ({listed}) ORDER BY 1, 2"
     )
@@ -94,13 +94,13 @@ def assert_unavailable_problem(reply: Reply) -> None:
 
 
 def test_outage_is_a_quick_503_and_both_sides_recover_on_their_own(
-    stack: Stack, servers: Servers
+    live_stack: Stack, servers: Servers
 ) -> None:
     api, admin, curator = servers.api.port, servers.admin.port, servers.curator
     for reply in (fetch(api, API_LIST), fetch(admin, VIEW_LIST), curator.get(ADMIN_LIST)):
         assert reply.status == 200, reply.body[:300]
 
-    stack.cluster.stop("immediate")
+    live_stack.cluster.stop("immediate")
     try:
         # aioapi: every database route a problem with Retry-After, in bounded time.
         to_503 = wait_for(lambda: fetch(api, API_LIST), lambda r: r.status != 200, 30)
@@ -128,7 +128,7 @@ def test_outage_is_a_quick_503_and_both_sides_recover_on_their_own(
         assert b"The database is unavailable" in down.body and b"Traceback" not in down.body
         assert down.seconds < MAX_SECONDS_TO_503
     finally:
-        stack.cluster.start()
+        live_stack.cluster.start()
     restarted = time.monotonic()
 
     # No restart of either server: their pools reconnect by themselves.
@@ -146,7 +146,7 @@ def test_outage_is_a_quick_503_and_both_sides_recover_on_their_own(
     for _ in range(20):
         assert fetch(api, API_LIST).status == 200
         assert fetch(admin, VIEW_LIST).status == 200
-    connections = backends(stack, "faults-api", "faults-admin")
+    connections = backends(live_stack, "faults-api", "faults-admin")
     assert {state for _, state in connections} == {"idle"}, connections
     per_server = Counter(name for name, _ in connections)
     assert 1 <= per_server["faults-api"] <= API_WORKERS * POOL_MAX_SIZE
@@ -166,9 +166,9 @@ def test_outage_is_a_quick_503_and_both_sides_recover_on_their_own(
 
 
 def test_a_token_revoked_in_the_admin_is_refused_by_the_api_at_once(
-    stack: Stack, servers: Servers
+    live_stack: Stack, servers: Servers
 ) -> None:
-    printed = manage(stack.env, "create_demo_curator", "--username", "revoker")
+    printed = manage(live_stack.env, "create_demo_curator", "--username", "revoker")
     match = re.search(r"password: (\S+)\nAPI token: (\S+)", printed)
     assert match is not None, printed
     password, token = match[1], match[2]
@@ -182,7 +182,7 @@ def test_a_token_revoked_in_the_admin_is_refused_by_the_api_at_once(
         return fetch(servers.api.port, f"/api/movies/{movie}", "PATCH", body, headers)
 
     assert patch("Before the revocation").status == 200
-    [[token_id]] = stack.cluster.psql(
+    [[token_id]] = live_stack.cluster.psql(
         f"SELECT id FROM movies_apitoken WHERE prefix = '{token.split('.')[0]}'"
     )
     revoked = revoker.post(
@@ -198,13 +198,13 @@ def test_a_token_revoked_in_the_admin_is_refused_by_the_api_at_once(
 
 
 def test_an_api_write_shows_in_the_films_admin_history_under_its_token_owner(
-    stack: Stack, servers: Servers
+    live_stack: Stack, servers: Servers
 ) -> None:
     api = servers.api.port
     movie = orjson.loads(fetch(api, "/api/movies?limit=1&sort=-id").body)["items"][0]["id"]
     detail = fetch(api, f"/api/movies/{movie}")
     headers = {
-        "Authorization": f"Bearer {stack.token}",
+        "Authorization": f"Bearer {live_stack.token}",
         "Content-Type": "application/json",
         "If-Match": detail.headers["ETag"],
     }
@@ -216,4 +216,4 @@ def test_an_api_write_shows_in_the_films_admin_history_under_its_token_owner(
     assert table is not None, history.body[:3000]
     # Each row: date (th), user, action; oldest first.
     rows = re.findall(rb"<td>(.*?)</td>\s*<td>(.*?)</td>", table[1], re.S)
-    assert rows[-1] == (stack.curator.encode(), b"Changed Title and Rating.")
+    assert rows[-1] == (live_stack.curator.encode(), b"Changed Title and Rating.")

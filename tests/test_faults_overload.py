@@ -28,8 +28,8 @@ BUSY = {
 
 
 @pytest.fixture(scope="module")
-def api(stack: Stack) -> Iterator[Server]:
-    server = stack.api(
+def api(live_stack: Stack) -> Iterator[Server]:
+    server = live_stack.api(
         "overload-api",
         API_DB_THREADS="1",
         API_DB_MAX_PENDING="2",
