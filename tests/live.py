@@ -129,7 +129,7 @@ class Cluster:
     def psql(self, sql: str, database: str = DATABASE) -> list[list[str]]:
         """Rows of ``sql`` as lists of text (``psql -At``)."""
         address = ["-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-d", database]
-        out = self.run("psql", *address, "-v", "ON_ERROR_STOP=1", "-AtF", "\t", "-c", sql)
+        out = self.run("psql", "-X", *address, "-v", "ON_ERROR_STOP=1", "-AtF", "\t", "-c", sql)
         return [line.split("\t") for line in out.splitlines() if line]
 
     def _as_user(self) -> dict[str, Any]:
