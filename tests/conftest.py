@@ -15,8 +15,16 @@ def is_postgresql() -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Skip tests marked ``postgres`` on SQLite, saying why; never on PostgreSQL."""
+    """Skip tests marked ``postgres`` on SQLite, saying why; never skip on PostgreSQL.
+
+    Tests of the SQLite fallback (marked ``sqlite``) are not collected in a
+    PostgreSQL run: there is nothing there for them to check.
+    """
     if is_postgresql():
+        fallback = [item for item in items if item.get_closest_marker("sqlite")]
+        if fallback:
+            config.hook.pytest_deselected(items=fallback)
+            items[:] = [item for item in items if not item.get_closest_marker("sqlite")]
         return
     for item in items:
         marker = item.get_closest_marker("postgres")

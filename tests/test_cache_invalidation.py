@@ -466,7 +466,7 @@ async def test_the_listener_reconnects_and_starts_from_an_empty_cache(
 
 # --- SQLite -----------------------------------------------------------------------------
 
-SQLITE_ONLY = pytest.mark.skipif(connection.vendor == "postgresql", reason="the SQLite fallback")
+SQLITE_ONLY = pytest.mark.sqlite
 
 
 @SQLITE_ONLY

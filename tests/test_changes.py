@@ -90,7 +90,7 @@ def test_a_change_too_large_for_a_few_payloads_becomes_all() -> None:
     assert payloads == [b'{"kind":"all","op":"import"}']
 
 
-@pytest.mark.skipif(connection.vendor == "postgresql", reason="the SQLite fallback")
+@pytest.mark.sqlite
 @pytest.mark.django_db
 def test_sqlite_sends_nothing_and_connects_no_receiver() -> None:
     assert not post_save.has_listeners(Movie)

@@ -13,7 +13,6 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
-from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
@@ -245,7 +244,7 @@ async def test_shutdown_ends_open_streams_at_once(
                 await read_event(stream, seconds=1)
 
 
-@pytest.mark.skipif(connection.vendor == "postgresql", reason="the SQLite fallback")
+@pytest.mark.sqlite
 async def test_sqlite_has_no_events(api: ApiClient) -> None:
     response = await api.get("/api/events")
     assert response.status == 503
