@@ -25,7 +25,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.pgcluster import DATABASE, Cluster, free_port, make_cluster
+from tests.pgcluster import DATABASE, Cluster, make_cluster
+from tests.ports import free_port
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import os
 import pwd
-import random
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -26,25 +24,14 @@ from typing import Any
 
 import pytest
 
-PORTS = range(23000, 24000)
+from tests.ports import free_port
+
 DATABASE = "mymoviedb_faults"
 SERVER_USER = "postgres"
 # Only an operating-system crash needs fsync and full pages; the tests crash the
 # server alone (pg_ctl -m immediate), which must lose no commit: synchronous_commit
 # stays on.
 FAST_SETTINGS = ("fsync=off", "full_page_writes=off")
-
-
-def free_port() -> int:
-    """A free TCP port in 23000-23999 (the range these tests may use)."""
-    for port in random.sample(PORTS, 100):
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 23000-23999")
 
 
 def postgres_bindir() -> Path | None:

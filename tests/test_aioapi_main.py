@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 import signal
 import socket
 import subprocess
@@ -16,21 +15,11 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from tests.ports import free_port
+
 REPO = Path(__file__).resolve().parent.parent
-PORTS = range(19000, 20000)
 # Each query of the served process waits this long: a request is in flight for a while.
 LATENCY_MS = 600
-
-
-def free_port() -> int:
-    for port in random.sample(PORTS, 50):
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 19000-19999")
 
 
 @pytest.fixture(scope="module")

@@ -13,9 +13,7 @@ import asyncio
 import dataclasses
 import http.client
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -44,26 +42,15 @@ from aioapi.listener import APPLICATION_NAME
 from aioapi.settings import ApiSettings
 from movies.models import Movie
 from tests.api_fixtures import ApiClient, Catalogue, bearer, build_catalogue, json_of, orm
+from tests.ports import free_port
 
 REPO = Path(__file__).resolve().parent.parent
-PORTS = range(22000, 23000)
 WINDOW = 0.100  # seconds after the commit by which every worker must serve the change
 NOTIFY = pytest.mark.postgres(reason="LISTEN/NOTIFY")
 AppClient = Callable[..., Awaitable[ApiClient]]
 
 
 # --- two real workers ---------------------------------------------------------------
-
-
-def free_port() -> int:
-    for port in random.sample(PORTS, 100):
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 22000-22999")
 
 
 def database_url() -> str:

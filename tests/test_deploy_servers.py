@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import http.client
 import os
-import random
 import re
 import secrets
 import shutil
@@ -32,25 +31,13 @@ from urllib.parse import urlencode
 import pytest
 import yaml
 
+from tests.ports import free_port
 from tests.test_deploy_compose import COMPOSE, read_env_example
 
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 GRACEFUL_SECONDS = 10
 PASSWORD = "deploy-test-" + secrets.token_hex(8)
-
-
-def free_port() -> int:
-    """A free TCP port in 18000-18999 (the range these tests may use)."""
-    for _ in range(100):
-        port = random.randint(18000, 18999)
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 18000-18999")
 
 
 @dataclass

@@ -42,7 +42,7 @@ from aioapi.app import create_app
 from aioapi.handlers.meta import openapi_body
 from aioapi.settings import ApiSettings
 from tests.api_fixtures import bearer, build_catalogue, make_token
-from tests.pgcluster import free_port
+from tests.ports import free_port
 
 MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "25"))
 # Schemathesis' default for positive_data_acceptance.
