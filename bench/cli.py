@@ -200,8 +200,10 @@ def print_plan(config: BenchConfig, say: Any) -> None:
             runs = plan.runs_of(latency, server)
             cells = ", ".join(f"{r.scenario}@{r.connections}" for r in runs)
             say(f"  {condition_name(latency)} · {server}: {cells}")
+    planned = {run.server for run in plan.runs}
     for spec in server_specs(config.database_url, 0.0, config.options).values():
-        say(f"  {spec.name}: {shlex.join(spec.command(config.options.cpus))}")
+        if spec.name in planned:
+            say(f"  {spec.name}: {shlex.join(spec.command(config.options.cpus))}")
 
 
 def document(

@@ -1,8 +1,11 @@
-"""Resource use while wrk runs: server CPU seconds, peak RSS, PostgreSQL backends.
+"""Resource use while wrk runs: server CPU seconds, peak RSS, PostgreSQL backends,
+and how much CPU the rest of the machine took meanwhile.
 
-CPU is read before and after the run over the server's process tree; RSS and
-the number of backends connected to the bench database are sampled from a
-background thread, and their peaks are kept.
+CPU is read before and after the run: over the server's process tree, over the
+PostgreSQL backends of the bench database, over this driver, and for the whole
+machine; what the machine spent beyond those (and wrk) is foreign work that
+makes the run noisy. RSS and the number of backends connected to the bench
+database are sampled from a background thread, and their peaks are kept.
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ class Usage:
     """What one run cost the server (and PostgreSQL)."""
 
     cpu_seconds: float = 0.0
-    postgres_cpu_seconds: float = 0.0
+    postgres_cpu_seconds: float = 0.0  # the bench database's backends
+    driver_cpu_seconds: float = 0.0
+    machine_busy_seconds: float = 0.0  # every CPU, every process, steal included
     peak_rss_mb: dict[str, float] = field(default_factory=dict)  # "master 123": MiB
     pg_backends_max: int = 0
     lost_processes: list[int] = field(default_factory=list)
@@ -39,13 +44,20 @@ def cpu_seconds(processes: list[psutil.Process]) -> float:
     return total
 
 
-def postgres_processes() -> list[psutil.Process]:
-    """Every PostgreSQL server process (backends of other databases included)."""
+def postgres_backends(database: str) -> list[psutil.Process]:
+    """PostgreSQL backends serving ``database`` (their title names it)."""
     found = []
-    for process in psutil.process_iter(["name"]):
-        if process.info["name"] in ("postgres", "postmaster"):
+    for process in psutil.process_iter(["name", "cmdline"]):
+        title = " ".join(process.info["cmdline"] or ())
+        if process.info["name"] == "postgres" and f" {database} " in title:
             found.append(process)
     return found
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds the whole machine has been busy (all CPUs), stolen time included."""
+    t = psutil.cpu_times()
+    return float(t.user + t.nice + t.system + t.irq + t.softirq + t.steal)
 
 
 class RunMonitor:
@@ -55,20 +67,25 @@ class RunMonitor:
         self,
         processes: Callable[[], list[psutil.Process]],
         backends: Callable[[], int],
+        database: str,
     ) -> None:
         self._processes = processes
         self._backends = backends
+        self._database = database
+        self._driver = psutil.Process()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, name="bench-monitor", daemon=True)
         self.usage = Usage()
         self._cpu_before: dict[int, tuple[psutil.Process, float]] = {}
         self._pg: list[psutil.Process] = []
-        self._pg_before = 0.0
+        self._pg_before = self._driver_before = self._busy_before = 0.0
 
     def __enter__(self) -> RunMonitor:
         self._cpu_before = {p.pid: (p, cpu_seconds([p])) for p in self._processes()}
-        self._pg = postgres_processes()
+        self._pg = postgres_backends(self._database)
         self._pg_before = cpu_seconds(self._pg)
+        self._driver_before = cpu_seconds([self._driver])
+        self._busy_before = machine_busy_seconds()
         self._thread.start()
         return self
 
@@ -90,6 +107,8 @@ class RunMonitor:
             if pid in alive
         )
         self.usage.postgres_cpu_seconds = cpu_seconds(self._pg) - self._pg_before
+        self.usage.driver_cpu_seconds = cpu_seconds([self._driver]) - self._driver_before
+        self.usage.machine_busy_seconds = machine_busy_seconds() - self._busy_before
 
     def _sample(self) -> None:
         while not self._stop.is_set():

@@ -38,6 +38,9 @@ def run_record(run: Run, server: str, measured: Measured) -> dict[str, Any]:
     """One run: what was sent, what came back, what it cost."""
     result, usage = measured.result, measured.usage
     seconds = result.duration_s
+    ours = usage.cpu_seconds + usage.postgres_cpu_seconds + usage.driver_cpu_seconds
+    # Whatever else the machine did meanwhile competed with the server for its cores.
+    foreign = max(0.0, usage.machine_busy_seconds - ours - measured.wrk_cpu_seconds)
     return {
         "condition": condition_name(run.latency_ms),
         "latency_ms": run.latency_ms,
@@ -62,6 +65,8 @@ def run_record(run: Run, server: str, measured: Measured) -> dict[str, Any]:
         ),
         "postgres_cpu_s": round(usage.postgres_cpu_seconds, 2),
         "wrk_cpu_s": round(measured.wrk_cpu_seconds, 2),
+        "machine_busy_s": round(usage.machine_busy_seconds, 2),
+        "foreign_cores": round(foreign / seconds, 2) if seconds else 0.0,
         "peak_rss_mb": {k: round(v, 1) for k, v in usage.peak_rss_mb.items()},
         "pg_backends_max": usage.pg_backends_max,
         "problems": measured.problems,

@@ -18,6 +18,8 @@ from bench import charts, summary
 Row = Mapping[str, Any]
 # A one-minute load average above this at the start means other work competed.
 BUSY_LOAD = 1.0
+# Other processes using more cores than this on average during a run make it noisy.
+NOISY_CORES = 0.25
 Column = tuple[str, Callable[[Row], str]]
 
 
@@ -67,6 +69,13 @@ def _errors(run: Row) -> str:
     return f"{flag}{socket}/{errors['timeout']}/{run['unexpected_status']}"
 
 
+def _foreign(run: Row) -> str:
+    cores = run.get("foreign_cores")
+    if cores is None:
+        return "–"
+    return f"{'~ ' if cores > NOISY_CORES else ''}{cores:.2f}"
+
+
 def _rss(run: Row) -> str:
     workers = [mib for name, mib in run["peak_rss_mb"].items() if name.startswith("worker")]
     return "/".join(f"{mib:.0f}" for mib in workers) or "–"
@@ -84,6 +93,7 @@ RUNS: list[Column] = [
     ("errors", _errors),
     ("CPU s (cores)", lambda r: f"{r['server_cpu_s']:.1f} ({r['server_cores_used']:.2f})"),
     ("CPU ms/req", lambda r: fmt(r.get("server_cpu_ms_per_request"), 2)),
+    ("other cores", _foreign),
     ("RSS MiB", _rss),
     ("PG", lambda r: str(r["pg_backends_max"])),
 ]
@@ -91,7 +101,9 @@ RUNS_LEGEND = (
     "Latencies in ms. Errors: socket (connect+read+write) / timeouts / unexpected statuses. "
     "CPU: the server's CPU seconds over the run (cores used on average) and per request. "
     "RSS: peak MiB of "
-    "each worker. PG: most backends connected to the bench database at once."
+    "each worker. PG: most backends connected to the bench database at once. Other cores: "
+    "CPU the rest of the machine used meanwhile (not the server, its PostgreSQL backends, "
+    f"wrk or the driver); above {NOISY_CORES} (marked ~) the run competed with foreign work."
 )
 
 
@@ -117,6 +129,12 @@ def _load(document: Mapping[str, Any]) -> list[str]:
     line = f"Load average (1, 5, 15 min) at the start {start}, at the end {end}."
     if start[0] > BUSY_LOAD:
         line = f"**⚠ The machine was busy when the run started.** {line}"
+    noisy = [r for r in document["runs"] if (r.get("foreign_cores") or 0) > NOISY_CORES]
+    if noisy:
+        line += (
+            f" **⚠ {len(noisy)} of {len(document['runs'])} runs competed with foreign work** "
+            f"(other processes used more than {NOISY_CORES} cores on average: marked ~ below)."
+        )
     return [line, ""]
 
 

@@ -223,7 +223,7 @@ class Bench:
             timeout=self.config.wrk_timeout,
         )
         time.sleep(SETTLE_SECONDS)
-        with RunMonitor(server.processes, self._backends) as monitor:
+        with RunMonitor(server.processes, self._backends, self.database) as monitor:
             result, output, wrk_cpu = wrk.run(
                 command, workload.env, timeout=run.duration + self.config.wrk_timeout + 60
             )

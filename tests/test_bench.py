@@ -356,7 +356,7 @@ def smoke_database_url():
 def test_bench_runs_end_to_end(tmp_path, smoke_database_url):
     command = [
         sys.executable, "-m", "bench", "--quick", "--conditions", "0", "--scenarios", "list-10",
-        "--duration", "1", "--connections", "8", "--label", "smoke",
+        "--duration", "3", "--connections", "8", "--label", "smoke",
         "--database-url", smoke_database_url, "--recreate-db",
         "--source", str(REPO / "movies" / "fixtures" / "sample-movies.json"), "--synthetic", "0",
         "--cpus", "0", "--port-base", "20900", "--results-dir", str(tmp_path),
@@ -378,14 +378,21 @@ def test_bench_runs_end_to_end(tmp_path, smoke_database_url):
     assert (folder / "report.md").exists() and (folder / "list-10.png").exists()
 
 
-def test_run_records_hide_the_token():
+def test_run_records_hide_the_token_and_measure_foreign_work():
     measured = Measured(
         command=["wrk", "http://127.0.0.1:1/"],
         script_env={"BENCH_TOKEN": "abc.secret", "BENCH_WRITE_EVERY": "20"},
         result=wrk.parse_result(WRK_STDOUT),
         output=WRK_STDOUT,
         wrk_cpu_seconds=0.5,
-        usage=Usage(cpu_seconds=2.0, peak_rss_mb={"worker 7": 80.0}, pg_backends_max=3),
+        usage=Usage(
+            cpu_seconds=2.0,
+            postgres_cpu_seconds=1.0,
+            driver_cpu_seconds=0.2,
+            machine_busy_seconds=5.0,
+            peak_rss_mb={"worker 7": 80.0},
+            pg_backends_max=3,
+        ),
         problems=[],
     )
 
@@ -395,3 +402,5 @@ def test_run_records_hide_the_token():
     assert "abc.secret" not in json.dumps(record)
     assert record["condition"] == "simulated 10 ms"
     assert record["server_cores_used"] == round(2.0 / 2.144896, 2)
+    # 5.0 busy - 2.0 server - 1.0 PostgreSQL - 0.2 driver - 0.5 wrk: others took 1.3 s.
+    assert record["foreign_cores"] == round(1.3 / 2.144896, 2)
