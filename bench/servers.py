@@ -26,7 +26,10 @@ import psutil
 from bench.plan import AIOAPI, DJANGO, DJANGO_SYNC, RAW_POOL
 
 REPO = Path(__file__).resolve().parent.parent
-UVLOOP_WORKER = "aiohttp.GunicornUVLoopWebWorker"
+# The worker deploy/gunicorn_api.conf.py runs: aiohttp's uvloop worker that keeps
+# Gunicorn's listen backlog (aiohttp's own resets it to 128) and drains on stop.
+# The raw-pool ceiling runs on it too, so no aiohttp server has the smaller backlog.
+UVLOOP_WORKER = "aioapi.worker.DrainingUVLoopWorker"
 
 
 class ServerError(RuntimeError):

@@ -1,6 +1,6 @@
 """Reference ceiling: the list-10 page served straight from psycopg's async pool.
 
-    gunicorn bench.ceiling.raw_pool:app --worker-class aiohttp.GunicornUVLoopWebWorker
+    gunicorn bench.ceiling.raw_pool:app --worker-class aioapi.worker.DrainingUVLoopWorker
 
 The same two SQL statements the ORM sends for ``GET /api/movies?limit=N`` (films
 by title, then their genre names), on a pool the same size as the servers',
