@@ -1,0 +1,104 @@
+"""bench/budget.py and bench/budget_parts.py: every part timed and listed; a
+catalogue too small for a full page refused. No timing is asserted."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from bench import budget, budget_parts, facts
+from bench.servers import REPO
+from movies.models import Movie
+from tests.api_fixtures import build_catalogue
+
+# The bridge's threads use their own connections: they must see committed films.
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PARTS = [
+    "orm_build", "orm_compile", "list_sql", "orm_list_query", "genre_sql", "orm_genre_names",
+    "list_movies_held", "list_movies_pool", "select1_held", "select1_pool", "plain_hop",
+    "bridge_hop", "bridge_list_movies", "render",
+]  # fmt: skip
+POOL_PARTS = {"list_movies_pool", "select1_pool"}
+
+
+@pytest.fixture
+def films() -> None:
+    build_catalogue()  # 8 films with genres
+    for year in range(2001, 2005):
+        Movie.objects.create(title=f"Extra {year}", year=year)
+
+
+def test_every_part_is_timed_and_listed(films: None) -> None:
+    timings = budget_parts.measure(number=2, repeat=2)
+
+    assert [t.key for t in timings] == PARTS
+    pooled = connection.vendor == "postgresql"
+    for t in timings:
+        if t.key in POOL_PARTS and not pooled:
+            assert t.skipped == f"no connection pool on {connection.vendor} (default)"
+            assert t.min_us is None and t.repeats_us == []
+            continue
+        assert t.skipped is None, t.key
+        assert len(t.repeats_us) == 2, t.key
+        assert t.min_us is not None and t.min_us > 0, t.key
+        assert t.median_us is not None and t.median_us >= t.min_us, t.key
+
+    doc = budget.document(
+        [vars(t) for t in timings],
+        argv=["--number", "2", "--repeat", "2"],
+        number=2,
+        repeat=2,
+        cpu=0,
+        database={"name": "test", "version": "test 1", "films": 12},
+        settings={"DEBUG": "0"},
+        started=datetime.now(UTC),
+        machine=facts.machine(),
+    )
+    text = budget.markdown(doc)
+    for t in timings:
+        assert f"| `{t.key}` {t.title} |" in text
+    for d in doc["derived"]:
+        assert f"| {d['figure']} |" in text
+        # Only figures made of a pool part are missing, and only without a pool.
+        missing = not pooled and bool(POOL_PARTS & set(d["parts"]))
+        assert (d["us"] is None) == missing, d["figure"]
+    if not pooled:
+        assert "not measured: no connection pool on sqlite" in text
+
+
+@pytest.fixture
+def empty_database_url(tmp_path: Path) -> str:
+    """A migrated database without films: the test database itself on PostgreSQL,
+    a fresh SQLite file otherwise (the in-memory test database is this process's)."""
+    if connection.vendor == "postgresql":
+        s = connection.settings_dict
+        return f"postgres://{s['USER']}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
+    url = f"sqlite:///{tmp_path / 'empty.sqlite3'}"
+    env = {**os.environ, "DATABASE_URL": url}
+    manage = [sys.executable, str(REPO / "manage.py"), "migrate", "--no-input", "-v0"]
+    subprocess.run(manage, env=env, check=True, timeout=120)
+    return url
+
+
+def test_the_cli_refuses_a_database_without_a_full_page(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    results = tmp_path / "results"
+    command = [
+        sys.executable, "-m", "bench.budget", "--database-url", empty_database_url,
+        "--number", "1", "--repeat", "1", "--results-dir", str(results),
+    ]  # fmt: skip
+    done = subprocess.run(
+        command, cwd=REPO, env=dict(os.environ), capture_output=True, text=True, timeout=120
+    )
+
+    assert done.returncode == 2, done.stderr
+    assert "holds 0 films; a list request needs at least 11" in done.stderr
+    assert not results.exists()
