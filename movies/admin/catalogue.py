@@ -16,6 +16,7 @@ from django.http import HttpRequest
 from django.utils.text import smart_split, unescape_string_literal
 
 from movies.admin.lists import DecadeFilter, EstimatedCountPaginator, GenreFilter
+from movies.admin.preload import PreloadedAutocompleteInline
 from movies.models import Credit, Genre, Movie, Person
 
 
@@ -65,7 +66,8 @@ class PersonAdmin(admin.ModelAdmin):
     list_per_page = 50
 
 
-class CreditInline(admin.TabularInline):
+# Preloaded: one query labels the people of every row, not one per credit.
+class CreditInline(PreloadedAutocompleteInline, admin.TabularInline):
     model = Credit
     fields = ["person", "role", "billing_order", "character_name"]
     autocomplete_fields = ["person"]
