@@ -19,13 +19,22 @@ from aioapi.access_log import JsonAccessLogger
 from aioapi.db import OrmBridge
 from aioapi.handlers.events import close_streams
 from aioapi.handlers.meta import docs_page, openapi_body
-from aioapi.keys import AUTH_LIMITER, BRIDGE, DOCS_HTML, METRICS, OPENAPI_BODY, SETTINGS
+from aioapi.keys import (
+    AUTH_LIMITER,
+    BRIDGE,
+    DOCS_HTML,
+    EXPORT_SLOTS,
+    METRICS,
+    OPENAPI_BODY,
+    SETTINGS,
+)
 from aioapi.listener import open_change_listener
 from aioapi.metrics import Metrics
 from aioapi.middlewares import metrics_middleware, problem_middleware
 from aioapi.ratelimit import FailedAuthLimiter
 from aioapi.routes import route_table
 from aioapi.settings import ApiSettings
+from movies.export_slots import ExportSlots
 
 logger = logging.getLogger(__name__)
 
@@ -69,12 +78,14 @@ def _resources(given: OrmBridge | None) -> Callable[[web.Application], AsyncIter
             funnel=settings.db_funnel,
         )
         app[BRIDGE] = bridge
-        app[METRICS] = Metrics(bridge)
+        app[EXPORT_SLOTS] = ExportSlots(settings.export_limit)
+        app[METRICS] = Metrics(bridge, app[EXPORT_SLOTS])
         app[AUTH_LIMITER] = FailedAuthLimiter(settings.auth_failures_per_minute)
         logger.info(
-            "aioapi ready: %d ORM threads, at most %d pending calls",
+            "aioapi ready: %d ORM threads, at most %d pending calls, export slots: %d",
             bridge.threads,
             bridge.max_pending,
+            settings.export_limit,
         )
         # The response cache and the change feed, kept fresh by LISTEN (PostgreSQL).
         listener = open_change_listener(app)

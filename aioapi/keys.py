@@ -10,11 +10,14 @@ from aioapi.db import OrmBridge
 from aioapi.metrics import Metrics
 from aioapi.ratelimit import FailedAuthLimiter
 from aioapi.settings import ApiSettings
+from movies.export_slots import ExportSlots
 
 SETTINGS = web.AppKey("settings", ApiSettings)
 BRIDGE = web.AppKey("bridge", OrmBridge)
 METRICS = web.AppKey("metrics", Metrics)
 AUTH_LIMITER = web.AppKey("auth_limiter", FailedAuthLimiter)
+# The cap on running exports of this process (API_EXPORT_MAX_CONCURRENT).
+EXPORT_SLOTS = web.AppKey("export_slots", ExportSlots)
 # The OpenAPI document and the docs page never change while the process runs.
 OPENAPI_BODY = web.AppKey("openapi_body", bytes)
 DOCS_HTML = web.AppKey("docs_html", bytes)

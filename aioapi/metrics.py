@@ -1,8 +1,9 @@
 """Prometheus metrics of one API process, in a registry of its own.
 
 Each app gets its own ``CollectorRegistry`` (not the library's global one), so
-several apps in one test process never collide. Gauges of the bridge and of the
-connection pool are read when scraped, never kept up to date by hand.
+several apps in one test process never collide. Gauges of the bridge, of the
+connection pool and of the exports are read when scraped, never kept up to date
+by hand.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from typing import Any
 
 from django.db import connections
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.metrics_core import GaugeMetricFamily, Metric
+from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from aioapi.db import OrmBridge
+from movies.export_slots import ExportSlots
 
 LATENCY_BUCKETS = (
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
@@ -33,7 +35,7 @@ POOL_STATS = (
 class Metrics:
     """The request counters and histograms, plus scrape-time gauges."""
 
-    def __init__(self, bridge: OrmBridge) -> None:
+    def __init__(self, bridge: OrmBridge, exports: ExportSlots) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         labels = ("method", "route", "status")
         self.requests = Counter(
@@ -50,6 +52,7 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(_BridgeCollector(bridge))
+        self.registry.register(_ExportCollector(exports))
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one answered request."""
@@ -76,6 +79,26 @@ class _BridgeCollector(Collector):
             yield GaugeMetricFamily(
                 f"api_db_pool_{key}", f"psycopg pool statistic {key}.", value=value
             )
+
+
+class _ExportCollector(Collector):
+    def __init__(self, exports: ExportSlots) -> None:
+        self.exports = exports
+
+    def collect(self) -> Iterator[Metric]:
+        yield GaugeMetricFamily(
+            "api_exports_running", "Exports streaming now.", value=self.exports.running
+        )
+        yield GaugeMetricFamily(
+            "api_exports_max",
+            "Exports allowed at once (API_EXPORT_MAX_CONCURRENT).",
+            value=self.exports.limit,
+        )
+        yield CounterMetricFamily(
+            "api_exports_refused",
+            "Exports answered 503 because the limit was reached.",
+            value=self.exports.refused,
+        )
 
 
 def pool_stats() -> dict[str, float]:

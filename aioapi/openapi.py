@@ -147,13 +147,21 @@ def _export() -> Operation:
         headers=response_headers(("Content-Disposition", "Cache-Control")),
         content=content,
     )
+    # Its own 503: besides the database or the bridge, the cap on running exports.
+    unavailable = error_response(503).model_copy(
+        update={
+            "description": "The database is down, the server busy, or too many exports are "
+            "running on this server (API_EXPORT_MAX_CONCURRENT): refused at once, never "
+            "queued; retry after `Retry-After` seconds."
+        }
+    )
     return Operation(
         operationId="exportMovies",
         summary="Every film the filters select (ndjson, json or csv)",
         description=COMPLETENESS,
         tags=["catalogue"],
         parameters=query_parameters(MovieExportQuery),
-        responses={"200": ok, **error_refs((400, 503))},
+        responses={"200": ok, **error_refs((400,)), "503": unavailable},
     )
 
 

@@ -50,6 +50,11 @@ class ApiSettings:
     # and this many recent events per worker can be resumed with Last-Event-ID.
     events_heartbeat_seconds: float = 15.0
     events_window: int = 1000
+    # Exports running at once in this process (movies/export_slots.py); each holds
+    # one bridge thread and one pooled connection for seconds to minutes. None: a
+    # quarter of the threads, at least 1 (export_limit), so three quarters are always
+    # left to the rest of the API whatever the downloads do.
+    export_max_concurrent: int | None = None
 
     def __post_init__(self) -> None:
         if self.db_threads < 1 or self.db_max_pending < self.db_threads:
@@ -60,6 +65,13 @@ class ApiSettings:
             raise ImproperlyConfigured(
                 "API_MAX_BODY_BYTES and API_AUTH_FAILURES_PER_MINUTE must be positive."
             )
+        if self.export_max_concurrent is not None and not (
+            1 <= self.export_max_concurrent <= self.db_threads
+        ):
+            # More than the threads would only queue exports inside the bridge.
+            raise ImproperlyConfigured(
+                "API_EXPORT_MAX_CONCURRENT must be between 1 and API_DB_THREADS."
+            )
         if self.cache_max_bytes < 1:
             raise ImproperlyConfigured("API_CACHE_MAX_BYTES must be positive.")
         if self.access_log not in ACCESS_LOG_FORMATS:
@@ -67,6 +79,13 @@ class ApiSettings:
                 f"API_ACCESS_LOG must be one of {', '.join(ACCESS_LOG_FORMATS)}, "
                 f"not {self.access_log!r}."
             )
+
+    @property
+    def export_limit(self) -> int:
+        """Exports allowed at once: ``export_max_concurrent`` or a quarter of the threads."""
+        if self.export_max_concurrent is not None:
+            return self.export_max_concurrent
+        return max(1, self.db_threads // 4)
 
     @classmethod
     def from_env(cls) -> ApiSettings:
@@ -95,6 +114,7 @@ class ApiSettings:
             cache_control=django_settings.API_CACHE_CONTROL,
             cache=_cache_switch(),
             cache_max_bytes=_read("API_CACHE_MAX_BYTES", int, d.cache_max_bytes),
+            export_max_concurrent=_read("API_EXPORT_MAX_CONCURRENT", int, None),
         )
 
 

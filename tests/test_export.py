@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import csv
+import dataclasses
 import gzip
 import io
 import itertools
@@ -28,7 +29,7 @@ from django.test.utils import CaptureQueriesContext
 
 from aioapi.app import create_app
 from aioapi.db import OrmBridge
-from aioapi.keys import BRIDGE
+from aioapi.keys import BRIDGE, EXPORT_SLOTS
 from aioapi.settings import ApiSettings
 from movies import export
 from movies.export import CHUNK_ROWS, COLUMNS, export_chunks
@@ -49,6 +50,13 @@ MEDIA_TYPES = {
 }
 # A title that needs CSV quoting and JSON escaping.
 AWKWARD_TITLE = 'Say "cheese",\nthen "#" — ünïcödé'
+
+
+@pytest.fixture
+def api_settings(api_settings: ApiSettings) -> ApiSettings:
+    """A slot per thread: these tests are about the stream, and some run exports side
+    by side (tests/test_export_limit.py is about the cap)."""
+    return dataclasses.replace(api_settings, export_max_concurrent=api_settings.db_threads)
 
 
 def bridge_of(api: ApiClient) -> OrmBridge:
@@ -426,8 +434,11 @@ async def start_paused_export(
 
 
 def bridge_idle(api: ApiClient) -> Callable[[], Awaitable[bool]]:
+    """No ORM call running and no export holding a slot (the next export may start)."""
+
     async def idle() -> bool:
-        return bridge_of(api).pending == 0
+        assert isinstance(api.server, TestServer)
+        return bridge_of(api).pending == 0 and api.server.app[EXPORT_SLOTS].running == 0
 
     return idle
 

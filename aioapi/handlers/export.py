@@ -2,10 +2,12 @@
 
 The query is validated here on the loop; :func:`movies.export.export_chunks`
 reads and encodes on an ORM thread, and aioapi.streaming carries its chunks
-here with back-pressure. The response starts only once the first rows are read,
-so a database that is down is still a 503 problem. After that, a failure is
-reported inside the body (see movies.export) and the connection is closed
-without the final chunk, so HTTP clients report a truncated transfer too.
+here with back-pressure. Each export holds one of the process's export slots
+(movies.export_slots) until its thread is free. The response starts only once
+the first rows are read, so a database that is down is still a 503 problem.
+After that, a failure is reported inside the body (see movies.export) and the
+connection is closed without the final chunk, so HTTP clients report a
+truncated transfer too.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import logging
 from aiohttp import hdrs, web
 from aiohttp.web import ContentCoding
 
-from aioapi.keys import BRIDGE
+from aioapi.keys import BRIDGE, EXPORT_SLOTS
 from aioapi.streaming import stream_from_thread
 from movies.export import DOWNLOADS, export_chunks
+from movies.export_slots import ExportSlot
 from movies.schemas import MovieExportQuery, parse_query
 
 logger = logging.getLogger(__name__)
@@ -29,17 +32,28 @@ EXPORT_CACHE_CONTROL = "no-store"
 
 
 async def export_movies(request: web.Request) -> web.StreamResponse:
-    """``GET /api/movies/export?format=ndjson|json|csv``: a download of the films."""
+    """``GET /api/movies/export?format=ndjson|json|csv``: a download of the films.
+
+    Past ``API_EXPORT_MAX_CONCURRENT`` running exports the answer is a 503 problem
+    at once; the slot is held until the stream's thread is free again, however
+    the export ends. HEAD reads nothing and takes no slot.
+    """
     query = parse_query(MovieExportQuery, request.query.items())
     download = DOWNLOADS[query.format]
-    headers = {
+    headers: dict[str, str] = {
         hdrs.CONTENT_TYPE: download.content_type,
         hdrs.CONTENT_DISPOSITION: download.disposition,
         hdrs.CACHE_CONTROL: EXPORT_CACHE_CONTROL,
     }
     if request.method == hdrs.METH_HEAD:
         return web.Response(headers=headers)  # the headers, without reading a row
+    with request.app[EXPORT_SLOTS].acquire() as slot:  # a 503 problem when all are taken
+        return await _stream(request, query, headers, slot)
 
+
+async def _stream(
+    request: web.Request, query: MovieExportQuery, headers: dict[str, str], slot: ExportSlot
+) -> web.StreamResponse:
     async with stream_from_thread(request.app[BRIDGE], export_chunks, query) as chunks:
         chunks.watch(lambda: request.transport is None)
         try:
@@ -59,11 +73,15 @@ async def export_movies(request: web.Request) -> web.StreamResponse:
             # The client went away; leaving the block stops the producer.
             logger.info("export abandoned by the client after %d chunks", chunks.chunks_sent)
             return response
-        if chunks.error is not None:
-            logger.error("export failed mid-stream", exc_info=chunks.error)
-            _break_transfer(request)
-            return response
-        await response.write_eof()
+    # Past the block the producer's thread and connection are free, and so is the
+    # slot, before the client sees the end (whole or broken): a client that starts
+    # its next export once this one has ended is never refused because of it.
+    slot.release()
+    if chunks.error is not None:
+        logger.error("export failed mid-stream", exc_info=chunks.error)
+        _break_transfer(request)
+        return response
+    await response.write_eof()
     return response
 
 
