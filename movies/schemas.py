@@ -73,6 +73,26 @@ class _Query(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+# The filters the list and the export share, defined once; each query class still
+# declares them itself, so its parameters keep their order in links and in OpenAPI.
+GenreFilter = Annotated[Slug | None, Field(description="Genre slug.")]
+PersonFilter = Annotated[Id | None, Field(description="Films crediting this person id.")]
+SearchFilter = Annotated[
+    Text | None,
+    Field(
+        min_length=1,
+        max_length=200,
+        description="Search: full text over title and synopsis on PostgreSQL, "
+        "title substring on SQLite.",
+    ),
+]
+
+
+def _check_year_range(year_min: int | None, year_max: int | None) -> None:
+    if year_min is not None and year_max is not None and year_min > year_max:
+        raise ValueError("year_min must not be greater than year_max")
+
+
 class MovieListQuery(_Query):
     """Filters, sort and pagination of ``GET /api/movies``."""
 
@@ -81,25 +101,17 @@ class MovieListQuery(_Query):
     cursor: str | None = Field(
         None, max_length=512, description="Opaque keyset cursor from a `next`/`previous` link."
     )
-    genre: Slug | None = Field(None, description="Genre slug.")
+    genre: GenreFilter = None
     year: Year | None = None
     year_min: Year | None = None
     year_max: Year | None = None
-    person: Id | None = Field(None, description="Films crediting this person id.")
-    q: Text | None = Field(
-        None,
-        min_length=1,
-        max_length=200,
-        description="Search: full text over title and synopsis on PostgreSQL, "
-        "title substring on SQLite.",
-    )
+    person: PersonFilter = None
+    q: SearchFilter = None
     sort: MovieSort = "title"
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        years = (self.year_min, self.year_max)
-        if years[0] is not None and years[1] is not None and years[0] > years[1]:
-            raise ValueError("year_min must not be greater than year_max")
+        _check_year_range(self.year_min, self.year_max)
         if self.cursor is not None and self.offset:
             raise ValueError("use either cursor or offset, not both")
         return self
@@ -111,18 +123,12 @@ ExportFormat = Literal["ndjson", "json", "csv"]
 class MovieExportQuery(_Query):
     """Filters and sort of ``GET /api/movies/export``: the list's, without paging."""
 
-    genre: Slug | None = Field(None, description="Genre slug.")
+    genre: GenreFilter = None
     year: Year | None = None
     year_min: Year | None = None
     year_max: Year | None = None
-    person: Id | None = Field(None, description="Films crediting this person id.")
-    q: Text | None = Field(
-        None,
-        min_length=1,
-        max_length=200,
-        description="Search: full text over title and synopsis on PostgreSQL, "
-        "title substring on SQLite.",
-    )
+    person: PersonFilter = None
+    q: SearchFilter = None
     sort: MovieSort = Field(
         "id", description="As the list's; `id` by default: the cheapest order, and stable."
     )
@@ -132,9 +138,7 @@ class MovieExportQuery(_Query):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        years = (self.year_min, self.year_max)
-        if years[0] is not None and years[1] is not None and years[0] > years[1]:
-            raise ValueError("year_min must not be greater than year_max")
+        _check_year_range(self.year_min, self.year_max)
         return self
 
 
