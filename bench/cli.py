@@ -28,6 +28,7 @@ from bench.plan import (
     build_plan,
     condition_name,
     default_rows,
+    issue3_rows,
     quick_rows,
     sync_rows,
 )
@@ -35,6 +36,7 @@ from bench.runner import Bench, BenchConfig, BenchError, Outcome
 from bench.servers import REPO, ServerError, ServerOptions, server_specs
 from bench.verify import VerificationError
 
+PLANS = ("default", "quick", "issue3")
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/mymoviedb_bench"
 DEFAULT_SOURCE = REPO.parent / "shared" / "data" / "wikipedia-movies.json.gz"
 RESULTS = REPO / "bench" / "results"
@@ -61,6 +63,19 @@ def parser() -> argparse.ArgumentParser:
     add = p.add_argument
     add(
         "--quick", action="store_true", help="list 10 at 64 and 400 connections, loopback and 10 ms"
+    )
+    add(
+        "--plan",
+        choices=PLANS,
+        help="the matrix: default, quick (= --quick), issue3 (list 10 at 64 and 400 "
+        "connections, loopback and 10 ms, 10 s a run; for --rounds)",
+    )
+    add(
+        "--rounds",
+        type=_positive,
+        default=1,
+        help="run every server's block this many times per condition, alternating the "
+        "servers' order; reports the medians and the spread (%(default)s)",
     )
     add("--label", help="results folder suffix (default: the plan's name)")
     add("--scenarios", type=_words, help=f"only these scenarios ({', '.join(SCENARIOS)})")
@@ -124,6 +139,13 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError(text)
+    return value
+
+
 def _words(text: str) -> list[str]:
     return [word for word in text.split(",") if word]
 
@@ -138,19 +160,27 @@ def _floats(text: str) -> list[float]:
 
 
 def config_from(args: argparse.Namespace) -> BenchConfig:
-    rows = quick_rows() if args.quick else default_rows()
-    if args.with_django_sync:
-        rows = (*rows, *sync_rows())
+    name = args.plan or ("quick" if args.quick else "default")
+    if args.quick and name != "quick":
+        raise ValueError(f"--quick and --plan {name} contradict each other")
+    quick = name == "quick"
+    if name == "issue3":
+        rows = issue3_rows(with_django_sync=args.with_django_sync)
+    else:
+        rows = quick_rows() if quick else default_rows()
+        if args.with_django_sync:
+            rows = (*rows, *sync_rows())
     plan = build_plan(
-        "quick" if args.quick else "default",
+        name,
         rows,
         scenarios=args.scenarios,
         servers=args.servers,
         conditions=args.conditions,
         duration=args.duration,
         connections=args.connections,
-        primer=QUICK_PRIMER if args.quick else PRIMER,
-        warmup=QUICK_WARMUP if args.quick else WARMUP,
+        primer=QUICK_PRIMER if quick else PRIMER,
+        warmup=QUICK_WARMUP if quick else WARMUP,
+        rounds=args.rounds,
     )
     threads = max(args.django_threads, args.api_db_threads)
     options = ServerOptions(
@@ -191,8 +221,11 @@ def preflight(config: BenchConfig) -> None:
 
 def print_plan(config: BenchConfig, say: Any) -> None:
     plan = config.plan
+    runs = f"{len(plan.runs)} measured runs"
+    if plan.rounds > 1:
+        runs += f" × {plan.rounds} rounds (servers' order reversed every other round)"
     say(
-        f"plan '{plan.name}': {len(plan.runs)} measured runs, about "
+        f"plan '{plan.name}': {runs}, about "
         f"{plan.estimate_seconds() / 60:.1f} minutes (catalogue import not included)"
     )
     for latency in plan.conditions():
@@ -216,9 +249,11 @@ def document(
 ) -> dict[str, Any]:
     with_db = {"PostgreSQL": outcome.postgres.get("version", "?"), "wrk": wrk.wrk_version()}
     doc: dict[str, Any] = {
-        "schema": 1,
+        # 2: every run has its "round" and the document its "rounds"; 1 had neither.
+        "schema": 2,
         "label": args.label or config.plan.name,
         "plan": config.plan.name,
+        "rounds": config.plan.rounds,
         "started_at": started.isoformat(timespec="seconds"),
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": shlex.join(["python", "-m", "bench", *argv]),

@@ -101,12 +101,21 @@ class Plan:
     runs: tuple[Run, ...]
     primer: tuple[int, int]  # (connections, seconds)
     warmup: tuple[int, int]
+    # Each server's block is repeated this many times per condition (bench/README.md,
+    # "Rounds"): one run of a server varies by up to ±25 % here, so one ratio is noise.
+    rounds: int = 1
 
     def conditions(self) -> list[float]:
         return _unique(run.latency_ms for run in self.runs)
 
     def servers(self, latency_ms: float) -> list[str]:
         return _unique(run.server for run in self.runs if run.latency_ms == latency_ms)
+
+    def server_order(self, latency_ms: float, round_number: int) -> list[str]:
+        """The servers of round ``round_number`` (from 1): the plan's order, reversed in
+        even rounds, so slow drift of the machine falls on every server alike."""
+        servers = self.servers(latency_ms)
+        return servers if round_number % 2 else servers[::-1]
 
     def runs_of(self, latency_ms: float, server: str) -> list[Run]:
         return [r for r in self.runs if r.latency_ms == latency_ms and r.server == server]
@@ -115,10 +124,12 @@ class Plan:
         return _unique(run.scenario for run in self.runs)
 
     def estimate_seconds(self, start: float = 6.0, settle: float = 1.5) -> float:
-        """Rough wall time: runs, settling pauses, server starts, primers, warm-ups."""
+        """Rough wall time: runs, settling pauses, server starts, primers, warm-ups,
+        all of it once per round."""
         starts = sum(len(self.servers(latency)) for latency in self.conditions())
         per_start = start + self.primer[1] + self.warmup[1] + 2 * settle
-        return sum(run.duration + settle for run in self.runs) + starts * per_start
+        once = sum(run.duration + settle for run in self.runs) + starts * per_start
+        return self.rounds * once
 
 
 def _unique(items: Iterable[T]) -> list[T]:
@@ -158,6 +169,14 @@ def quick_rows() -> tuple[Row, ...]:
     )
 
 
+def issue3_rows(with_django_sync: bool = False) -> tuple[Row, ...]:
+    """Issue 3's comparison alone: list 10 at 64 and 400 connections, loopback and 10 ms,
+    10 s a run; meant to be repeated with ``--rounds``."""
+    headline = ((0.0, HEADLINE_CONNECTIONS), (10.0, HEADLINE_CONNECTIONS))
+    servers = (DJANGO, DJANGO_SYNC, AIOAPI) if with_django_sync else BOTH
+    return (Row("list-10", servers, headline, 10),)
+
+
 def build_plan(
     name: str,
     rows: Sequence[Row],
@@ -169,12 +188,16 @@ def build_plan(
     connections: Sequence[int] | None = None,
     primer: tuple[int, int] = PRIMER,
     warmup: tuple[int, int] = WARMUP,
+    rounds: int = 1,
 ) -> Plan:
     """Order the runs: by condition, then server (one running at a time), then row order.
 
     ``scenarios``, ``servers``, ``conditions``, ``duration`` and ``connections``
-    narrow, shorten or replace parts of the matrix.
+    narrow, shorten or replace parts of the matrix; ``rounds`` repeats every
+    server's block (:meth:`Plan.server_order`).
     """
+    if rounds < 1:
+        raise ValueError(f"rounds must be at least 1, not {rounds}")
     unknown = (set(scenarios or ()) - set(SCENARIOS)) | (set(servers or ()) - set(SERVERS))
     if unknown:
         raise ValueError(f"unknown scenario(s) or server(s): {', '.join(sorted(unknown))}")
@@ -199,7 +222,7 @@ def build_plan(
     if duration is not None:
         primer = (primer[0], min(primer[1], duration))
         warmup = (warmup[0], min(warmup[1], duration))
-    return Plan(name=name, runs=tuple(runs), primer=primer, warmup=warmup)
+    return Plan(name=name, runs=tuple(runs), primer=primer, warmup=warmup, rounds=rounds)
 
 
 def condition_name(latency_ms: float) -> str:

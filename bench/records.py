@@ -34,8 +34,8 @@ def _shown(env: Mapping[str, str]) -> dict[str, str]:
     return {k: ("<hidden>" if k in HIDDEN else v) for k, v in env.items() if k not in LEFT_OUT}
 
 
-def run_record(run: Run, server: str, measured: Measured) -> dict[str, Any]:
-    """One run: what was sent, what came back, what it cost."""
+def run_record(run: Run, server: str, measured: Measured, round_number: int = 1) -> dict[str, Any]:
+    """One run: what was sent, what came back, what it cost, and in which round."""
     result, usage = measured.result, measured.usage
     seconds = result.duration_s
     ours = usage.cpu_seconds + usage.postgres_cpu_seconds + usage.driver_cpu_seconds
@@ -48,6 +48,7 @@ def run_record(run: Run, server: str, measured: Measured) -> dict[str, Any]:
         "scenario": run.scenario,
         "connections": run.connections,
         "duration_s": run.duration,
+        "round": round_number,  # results schema 2; a record without it is round 1
         "command": shlex.join(measured.command),
         "script_env": _shown(measured.script_env),
         "requests": result.requests,

@@ -1,9 +1,9 @@
 """One benchmark run from start to finish.
 
-Prepare the catalogue; then for each condition and each server, one server at
-a time: start it pinned, verify every scenario against the reference answers,
-prime, warm up, measure each run, stop it. Finally check that no process and
-no database connection is left behind.
+Prepare the catalogue; then for each condition, in each round, each server, one
+server at a time: start it pinned, verify every scenario against the reference
+answers (first round only), prime, warm up, measure each run, stop it. Finally
+check that no process and no database connection is left behind.
 """
 
 from __future__ import annotations
@@ -86,6 +86,8 @@ class Bench:
         self._conn: psycopg.Connection[Any] | None = None
         self._bar: tqdm[Any] | None = None
         self._run_number = 0
+        # Workloads verified in a condition's first round, loaded again in later rounds.
+        self._workloads: dict[tuple[float, str], dict[str, Workload]] = {}
 
     def execute(self) -> Outcome:
         """Prepare, measure every condition, clean up; raise on any fatal problem."""
@@ -142,20 +144,30 @@ class Bench:
     def condition(self, latency: float) -> None:
         specs = server_specs(self.config.database_url, latency, self.config.options)
         reference = verify.Reference()
-        for name in self.config.plan.servers(latency):
-            self.server(specs[name], latency, reference)
+        for round_number in range(1, self.config.plan.rounds + 1):
+            for name in self.config.plan.server_order(latency, round_number):
+                self.server(specs[name], latency, reference, round_number)
 
-    def server(self, spec: ServerSpec, latency: float, reference: verify.Reference) -> None:
+    def server(
+        self, spec: ServerSpec, latency: float, reference: verify.Reference, round_number: int = 1
+    ) -> None:
+        rounds = self.config.plan.rounds
         label = f"{condition_name(latency)} · {spec.name}"
+        if rounds > 1:
+            label += f" · round {round_number}/{rounds}"
         self._describe(f"{label}: starting")
-        log = self.workdir / f"{spec.name}-{latency:g}ms.log"
+        suffix = f"-round{round_number}" if round_number > 1 else ""
+        log = self.workdir / f"{spec.name}-{latency:g}ms{suffix}.log"
         server = ManagedServer(spec, self.config.options.cpus, log)
         self.started.append(server)
         server.start()
         server.wait_ready()
         self._record_server(spec, latency)
         self._advance(START_SECONDS)
-        workloads = self.verify(spec, latency, reference)
+        key = (latency, spec.name)
+        if key not in self._workloads:  # the same server's answers need no second check
+            self._workloads[key] = self.verify(spec, latency, reference)
+        workloads = self._workloads[key]
         primer_c, primer_s = self.config.plan.primer
         warmup_c, warmup_s = self.config.plan.warmup
         for kind, connections, seconds in (
@@ -164,16 +176,17 @@ class Bench:
         ):
             self._describe(f"{label}: {kind} ({connections} connections, {seconds} s)")
             run = Run(latency, spec.name, "list-10", connections, seconds)
-            self.outcome.warmups.append({"kind": kind, **self.measure(server, run, workloads)})
+            record = self.measure(server, run, workloads, round_number)
+            self.outcome.warmups.append({"kind": kind, **record})
             self._advance(seconds + SETTLE_SECONDS)
         for run in self.config.plan.runs_of(latency, spec.name):
             self._run_number += 1
-            total = len(self.config.plan.runs)
+            total = len(self.config.plan.runs) * rounds
             self._describe(
                 f"run {self._run_number}/{total} · {label} · {run.scenario} · "
                 f"{run.connections} connections"
             )
-            self.outcome.runs.append(self.measure(server, run, workloads))
+            self.outcome.runs.append(self.measure(server, run, workloads, round_number))
             self._advance(run.duration + SETTLE_SECONDS)
         server.stop()
 
@@ -209,7 +222,11 @@ class Bench:
         return HttpRequest("GET", f"{spec.list_path}?limit=10")
 
     def measure(
-        self, server: ManagedServer, run: Run, workloads: dict[str, Workload]
+        self,
+        server: ManagedServer,
+        run: Run,
+        workloads: dict[str, Workload],
+        round_number: int = 1,
     ) -> dict[str, Any]:
         """One wrk run with the monitor on; problems are shouted, never averaged away."""
         spec = server.spec
@@ -232,12 +249,13 @@ class Bench:
         if usage.lost_processes:
             problems.append(f"server processes died during the run: {usage.lost_processes}")
         if problems:
+            where = f" · round {round_number}" if self.config.plan.rounds > 1 else ""
             self._shout(
                 f"{condition_name(run.latency_ms)} · {spec.name} · {run.scenario} · "
-                f"{run.connections} connections: " + "; ".join(problems)
+                f"{run.connections} connections{where}: " + "; ".join(problems)
             )
         measured = Measured(command, workload.env, result, output, wrk_cpu, usage, problems)
-        return records.run_record(run, spec.name, measured)
+        return records.run_record(run, spec.name, measured, round_number)
 
     # -- helpers -------------------------------------------------------------
 
