@@ -1,6 +1,7 @@
 """PNG charts of a results document: one per scenario, requests/s and p99 latency
 against connections, both servers (and the ceiling) on each plot, a column per
-condition. matplotlib's object API writes files without any GUI backend."""
+condition; with rounds, the medians of the rounds. matplotlib's object API writes
+files without any GUI backend."""
 
 from __future__ import annotations
 
@@ -11,13 +12,15 @@ from typing import Any
 from matplotlib.figure import Figure
 
 from bench.plan import RAW_POOL
+from bench.summary import combined
 
 
 def draw(document: Mapping[str, Any], outdir: Path) -> list[str]:
     """Write ``<scenario>.png`` for each scenario of the runs; return the file names."""
     names = []
-    for scenario in dict.fromkeys(r["scenario"] for r in document["runs"]):
-        runs = [r for r in document["runs"] if r["scenario"] == scenario]
+    medians = combined(document["runs"])
+    for scenario in dict.fromkeys(r["scenario"] for r in medians):
+        runs = [r for r in medians if r["scenario"] == scenario]
         conditions = list(dict.fromkeys(r["condition"] for r in runs))
         figure = Figure(figsize=(4.2 * len(conditions), 6.4))
         axes = figure.subplots(2, len(conditions), squeeze=False)

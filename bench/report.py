@@ -36,11 +36,27 @@ def table(columns: Sequence[Column], rows: Iterable[Row]) -> list[str]:
     return [*lines, ""]
 
 
+def spread(value: float | None, low: float | None, high: float | None) -> str:
+    """``465 (356–512)``: a median and the range of its rounds; ``465`` without rounds."""
+    if value is None or low is None or high is None:
+        return fmt(value)
+    return f"{fmt(value)} ({fmt(low)}–{fmt(high)})"
+
+
+def _rps_of(name: str) -> Callable[[Row], str]:
+    return lambda h: spread(h[f"{name}_rps"], h.get(f"{name}_rps_min"), h.get(f"{name}_rps_max"))
+
+
+def _round_ratio_range(h: Row) -> str:
+    low, high = h.get("round_ratio_min"), h.get("round_ratio_max")
+    return "–" if low is None or high is None else f"{low:.2f}–{high:.2f}"
+
+
 HEADLINE: list[Column] = [
     ("condition", lambda h: h["condition"]),
     ("conn.", lambda h: str(h["connections"])),
-    ("Django req/s", lambda h: fmt(h["django_rps"])),
-    ("aioapi req/s", lambda h: fmt(h["aioapi_rps"])),
+    ("Django req/s", _rps_of("django")),
+    ("aioapi req/s", _rps_of("aioapi")),
     ("aioapi/Django", lambda h: fmt(h["aioapi_over_django"], 2, "×")),
     ("Django p99 ms", lambda h: fmt(h["django_p99_ms"], 1)),
     ("aioapi p99 ms", lambda h: fmt(h["aioapi_p99_ms"], 1)),
@@ -53,6 +69,17 @@ HEADLINE: list[Column] = [
     ("Django/const.", lambda h: fmt(h["django_of_constant"], 3)),
     ("aioapi/const.", lambda h: fmt(h["aioapi_of_constant"], 3)),
 ]
+# With rounds: the range of the ratios of each round's paired runs, after the ratio.
+ROUND_RATIOS: Column = ("aioapi/Django per round", _round_ratio_range)
+
+
+def headline_columns(rows: Sequence[Row]) -> list[Column]:
+    if not any("round_ratios" in h for h in rows):
+        return HEADLINE
+    at = [name for name, _ in HEADLINE].index("aioapi/Django") + 1
+    return [*HEADLINE[:at], ROUND_RATIOS, *HEADLINE[at:]]
+
+
 VERDICTS = {True: "met", False: "**missed**", None: "not measured"}
 TARGETS: list[Column] = [
     ("target", lambda t: t["target"]),
@@ -85,7 +112,12 @@ RUNS: list[Column] = [
     ("condition", lambda r: r["condition"]),
     ("conn.", lambda r: str(r["connections"])),
     ("server", lambda r: r["server"]),
-    ("req/s", lambda r: fmt(r["requests_per_s"])),
+    (
+        "req/s",
+        lambda r: spread(
+            r["requests_per_s"], r.get("requests_per_s_min"), r.get("requests_per_s_max")
+        ),
+    ),
     ("p50", lambda r: fmt(r["latency"]["p50"], 1)),
     ("p90", lambda r: fmt(r["latency"]["p90"], 1)),
     ("p99", lambda r: fmt(r["latency"]["p99"], 1)),
@@ -107,12 +139,18 @@ RUNS_LEGEND = (
 )
 
 
+# Every round's run of one key: the medians' table above it, this one below.
+ROUND_RUNS: list[Column] = [*RUNS[:3], ("round", lambda r: str(summary.round_of(r))), *RUNS[3:]]
+
+
 def _problems(document: Mapping[str, Any]) -> list[str]:
     flagged = [r for r in document["runs"] if r["problems"]]
+    rounds = summary.rounds_of(document) > 1
     out = [f"## ⚠ {len(flagged)} run(s) had errors", ""] if flagged else []
     out += [
         f"- **{r['condition']} · {r['server']} · {r['scenario']} · {r['connections']} "
-        f"connections**: {'; '.join(r['problems'])}"
+        f"connections{f' · round {summary.round_of(r)}' if rounds else ''}**: "
+        f"{'; '.join(r['problems'])}"
         for r in flagged
     ]
     if not flagged:
@@ -138,12 +176,58 @@ def _load(document: Mapping[str, Any]) -> list[str]:
     return [line, ""]
 
 
+ROUNDS_LEGEND = (
+    "Measured in {n} rounds, the servers' order reversed every other round. The first "
+    "table of each scenario: the median of the rounds for req/s (their min–max in "
+    "brackets), latencies and CPU; errors summed over the rounds; the most other cores, "
+    "RSS and PG of any round. The second: every round's run."
+)
+
+
 def _every_run(document: Mapping[str, Any]) -> list[str]:
     out = ["## Every run", "", RUNS_LEGEND, ""]
+    rounds = summary.rounds_of(document)
+    if rounds > 1:
+        out += [ROUNDS_LEGEND.format(n=rounds), ""]
+    medians = summary.combined(document["runs"])
     for scenario in dict.fromkeys(r["scenario"] for r in document["runs"]):
         out += [f"### {scenario}: {document['scenarios'][scenario]}", ""]
-        out += table(RUNS, (r for r in document["runs"] if r["scenario"] == scenario))
+        out += table(RUNS, (r for r in medians if r["scenario"] == scenario))
+        if rounds > 1:
+            each = [r for r in document["runs"] if r["scenario"] == scenario]
+            each.sort(key=lambda r: (*_order(medians, r), summary.round_of(r)))
+            out += [f"Every round of {scenario}:", ""]
+            out += table(ROUND_RUNS, each)
     return out
+
+
+def _order(medians: Sequence[Row], run: Row) -> tuple[int]:
+    """Where ``run``'s key sits among the medians (their first round's order)."""
+    keys = [summary.key(m) for m in medians]
+    return (keys.index(summary.key(run)),)
+
+
+def _round_ratios(document: Mapping[str, Any]) -> list[str]:
+    """One line per headline row: aioapi/Django in each round, so its stability shows."""
+    rows = [h for h in document["headline"] if h.get("round_ratios")]
+    if not rows:
+        return []
+    width = max(len(h["round_ratios"]) for h in rows)
+    columns: list[Column] = [
+        ("condition", lambda h: h["condition"]),
+        ("conn.", lambda h: str(h["connections"])),
+        ("ratio of medians", lambda h: fmt(h["aioapi_over_django"], 2, "×")),
+        *((f"round {i + 1}", lambda h, i=i: _nth(h["round_ratios"], i)) for i in range(width)),
+    ]
+    intro = (
+        "aioapi/Django req/s of each round's paired runs (the same round, both servers "
+        "started afresh), next to the ratio of the medians:"
+    )
+    return [intro, "", *table(columns, rows)]
+
+
+def _nth(values: Sequence[float], i: int) -> str:
+    return fmt(values[i], 2, "×") if i < len(values) else "–"
 
 
 def _context(document: Mapping[str, Any]) -> list[str]:
@@ -183,7 +267,8 @@ def markdown(document: Mapping[str, Any], chart_files: Sequence[str]) -> str:
         "the ORM, in the same condition; constant = aioapi's `/healthz` (no database), "
         "measured on loopback.",
         "",
-        *table(HEADLINE, document["headline"]),
+        *table(headline_columns(document["headline"]), document["headline"]),
+        *_round_ratios(document),
         "## Issue 3 targets",
         "",
         *table(TARGETS, document["targets"]),

@@ -1,9 +1,15 @@
 """The figures a results document is read for: the list-10 headline (both
-servers, their ratio, both ceilings) and issue 3's targets."""
+servers, their ratio, both ceilings) and issue 3's targets.
+
+With ``--rounds N`` each (condition, server, scenario, connections) was measured
+N times; :func:`combined` folds them into one record of medians (errors summed),
+and everything here is read from those.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from statistics import median
 from typing import Any
 
 from bench.plan import AIOAPI, DJANGO, RAW_POOL, condition_name
@@ -30,8 +36,93 @@ FAIRNESS = (
 )
 
 
+def key(run: Mapping[str, Any]) -> Key:
+    return (run["condition"], run["server"], run["scenario"], run["connections"])
+
+
+def round_of(run: Mapping[str, Any]) -> int:
+    """The run's round; results before schema 2 measured everything once, in round 1."""
+    return int(run.get("round", 1))
+
+
+def rounds_of(document: Mapping[str, Any]) -> int:
+    return max((round_of(r) for r in document["runs"]), default=1)
+
+
+def combined(runs: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """One record per key, in the order first measured: the run itself if it was
+    measured once, else the medians of its rounds (:func:`_medians`)."""
+    groups: dict[Key, list[Mapping[str, Any]]] = {}
+    for run in runs:
+        groups.setdefault(key(run), []).append(run)
+    return [group[0] if len(group) == 1 else _medians(group) for group in groups.values()]
+
+
+def _median(values: Iterable[float | None], digits: int) -> float | None:
+    present = [v for v in values if v is not None]
+    return round(median(present), digits) if present else None
+
+
+def _medians(group: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Medians of req/s, latencies and CPU; the req/s range; errors, statuses and
+    problems summed over the rounds (an error in one round is never medianed away);
+    the worst foreign load, backend count and RSS. Other fields: the median run's."""
+    by_rps = sorted(group, key=lambda r: float(r["requests_per_s"]))
+    out = dict(by_rps[(len(by_rps) - 1) // 2])
+    out.pop("round", None)
+    rps = [float(r["requests_per_s"]) for r in group]
+    workers = [[v for k, v in r["peak_rss_mb"].items() if k.startswith("worker")] for r in group]
+    out.update(
+        rounds=sorted(round_of(r) for r in group),
+        requests_per_s=_median(rps, 1),
+        requests_per_s_min=min(rps),
+        requests_per_s_max=max(rps),
+        latency={k: _median((r["latency"].get(k) for r in group), 3) for k in out["latency"]},
+        server_cpu_ms_per_request=_median((r.get("server_cpu_ms_per_request") for r in group), 3),
+        server_cpu_s=_median((r["server_cpu_s"] for r in group), 2),
+        server_cores_used=_median((r["server_cores_used"] for r in group), 2),
+        errors={k: sum(r["errors"][k] for r in group) for k in out["errors"]},
+        unexpected_status=sum(r["unexpected_status"] for r in group),
+        problems=[f"round {round_of(r)}: {p}" for r in group for p in r["problems"]],
+        pg_backends_max=max(r["pg_backends_max"] for r in group),
+        # Worker pids differ between rounds: the n-th worker's peak over all rounds.
+        peak_rss_mb={
+            f"worker {i + 1}": max(ws) for i, ws in enumerate(zip(*workers, strict=False))
+        },
+    )
+    if "statuses" in out:
+        statuses: dict[str, int] = {}
+        for r in group:
+            for code, count in r.get("statuses", {}).items():
+                statuses[code] = statuses.get(code, 0) + count
+        out["statuses"] = dict(sorted(statuses.items()))
+    if "requests" in out:
+        out["requests"] = sum(r.get("requests", 0) for r in group)
+    foreign = [r["foreign_cores"] for r in group if r.get("foreign_cores") is not None]
+    if foreign:
+        out["foreign_cores"] = max(foreign)
+    return out
+
+
 def index(runs: Iterable[Mapping[str, Any]]) -> dict[Key, Mapping[str, Any]]:
-    return {(r["condition"], r["server"], r["scenario"], r["connections"]): r for r in runs}
+    """Each key's record, rounds folded into medians."""
+    return {key(r): r for r in combined(runs)}
+
+
+def _round_ratios(
+    runs: Iterable[Mapping[str, Any]], condition: str, connections: int
+) -> list[float]:
+    """aioapi/Django of each round in which both were measured, by round."""
+    rps: dict[tuple[str, int], float] = {}
+    for r in runs:
+        if (r["condition"], r["scenario"], r["connections"]) == (condition, "list-10", connections):
+            rps[(r["server"], round_of(r))] = float(r["requests_per_s"])
+    numbers = sorted({n for _, n in rps})
+    return [
+        round(rps[(AIOAPI, n)] / rps[(DJANGO, n)], 3)
+        for n in numbers
+        if rps.get((DJANGO, n)) and (AIOAPI, n) in rps
+    ]
 
 
 def _rps(runs: Mapping[Key, Mapping[str, Any]], key: Key) -> float | None:
@@ -62,26 +153,46 @@ def headline(document: Mapping[str, Any]) -> list[dict[str, Any]]:
             constant = _rps(runs, (LOOPBACK, AIOAPI, "constant", connections))
             d_rps = float(django["requests_per_s"]) if django else None
             a_rps = float(aioapi["requests_per_s"]) if aioapi else None
-            rows.append(
-                {
-                    "condition": condition,
-                    "connections": connections,
-                    "django_rps": d_rps,
-                    "aioapi_rps": a_rps,
-                    "aioapi_over_django": _ratio(a_rps, d_rps),
-                    "django_cpu_ms_per_request": _cpu(django),
-                    "aioapi_cpu_ms_per_request": _cpu(aioapi),
-                    "django_p99_ms": django["latency"]["p99"] if django else None,
-                    "aioapi_p99_ms": aioapi["latency"]["p99"] if aioapi else None,
-                    "raw_pool_rps": raw,
-                    "constant_rps": constant,
-                    "django_of_raw_pool": _ratio(d_rps, raw),
-                    "aioapi_of_raw_pool": _ratio(a_rps, raw),
-                    "django_of_constant": _ratio(d_rps, constant),
-                    "aioapi_of_constant": _ratio(a_rps, constant),
-                }
-            )
+            row: dict[str, Any] = {
+                "condition": condition,
+                "connections": connections,
+                "django_rps": d_rps,
+                "aioapi_rps": a_rps,
+                "aioapi_over_django": _ratio(a_rps, d_rps),
+                "django_cpu_ms_per_request": _cpu(django),
+                "aioapi_cpu_ms_per_request": _cpu(aioapi),
+                "django_p99_ms": django["latency"]["p99"] if django else None,
+                "aioapi_p99_ms": aioapi["latency"]["p99"] if aioapi else None,
+                "raw_pool_rps": raw,
+                "constant_rps": constant,
+                "django_of_raw_pool": _ratio(d_rps, raw),
+                "aioapi_of_raw_pool": _ratio(a_rps, raw),
+                "django_of_constant": _ratio(d_rps, constant),
+                "aioapi_of_constant": _ratio(a_rps, constant),
+            }
+            if rounds_of(document) > 1:
+                row.update(_spread(document["runs"], django, aioapi, condition, connections))
+            rows.append(row)
     return rows
+
+
+def _spread(
+    runs: Iterable[Mapping[str, Any]],
+    django: Mapping[str, Any] | None,
+    aioapi: Mapping[str, Any] | None,
+    condition: str,
+    connections: int,
+) -> dict[str, Any]:
+    """With rounds: each server's req/s range, and the range of the per-round ratios."""
+    ratios = _round_ratios(runs, condition, connections)
+    out: dict[str, Any] = {"round_ratios": ratios}
+    out["round_ratio_min"] = min(ratios) if ratios else None
+    out["round_ratio_max"] = max(ratios) if ratios else None
+    for name, run in (("django", django), ("aioapi", aioapi)):
+        out[f"{name}_rounds"] = len(run.get("rounds", [1])) if run else 0
+        out[f"{name}_rps_min"] = run.get("requests_per_s_min") if run else None
+        out[f"{name}_rps_max"] = run.get("requests_per_s_max") if run else None
+    return out
 
 
 def targets(document: Mapping[str, Any]) -> list[dict[str, Any]]:
