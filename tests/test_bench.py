@@ -16,7 +16,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from bench import charts, plan, report, summary, verify, wrk
+from bench import charts, cli, plan, report, summary, verify, wrk
 from bench.catalogue import maintenance_url
 from bench.ceiling import raw_pool
 from bench.monitor import Usage
@@ -203,6 +203,46 @@ def test_plan_filters_and_overrides():
         plan.build_plan("x", plan.default_rows(), scenarios=["nope"])
 
 
+def test_rounds_alternate_the_servers_order():
+    rounds = plan.build_plan("issue3", plan.issue3_rows(with_django_sync=True), rounds=3)
+
+    assert [rounds.server_order(10.0, n) for n in (1, 2, 3)] == [
+        [plan.DJANGO, plan.DJANGO_SYNC, plan.AIOAPI],
+        [plan.AIOAPI, plan.DJANGO_SYNC, plan.DJANGO],
+        [plan.DJANGO, plan.DJANGO_SYNC, plan.AIOAPI],
+    ]
+    with pytest.raises(ValueError, match="rounds"):
+        plan.build_plan("x", plan.quick_rows(), rounds=0)
+
+
+def test_the_estimate_counts_every_round():
+    once = plan.build_plan("issue3", plan.issue3_rows())
+    five = plan.build_plan("issue3", plan.issue3_rows(), rounds=5)
+
+    assert once.rounds == 1
+    assert five.estimate_seconds() == pytest.approx(5 * once.estimate_seconds())
+
+
+def test_issue3_plan_is_list_10_at_64_and_400_on_loopback_and_10_ms():
+    issue3 = plan.build_plan("issue3", plan.issue3_rows(with_django_sync=True))
+
+    assert {(r.scenario, r.latency_ms, r.connections, r.duration) for r in issue3.runs} == {
+        ("list-10", latency, count, 10) for latency in (0.0, 10.0) for count in (64, 400)
+    }
+    assert issue3.servers(0.0) == [plan.DJANGO, plan.DJANGO_SYNC, plan.AIOAPI]
+    assert plan.build_plan("issue3", plan.issue3_rows()).servers(10.0) == list(plan.BOTH)
+
+
+def test_quick_stays_one_round_and_contradictions_are_refused():
+    quick = cli.config_from(cli.parser().parse_args(["--quick"])).plan
+    issue3 = cli.config_from(cli.parser().parse_args(["--plan", "issue3", "--rounds", "5"])).plan
+
+    assert (quick.name, quick.rounds) == ("quick", 1)
+    assert (issue3.name, issue3.rounds, issue3.primer) == ("issue3", 5, plan.PRIMER)
+    with pytest.raises(ValueError, match="contradict"):
+        cli.config_from(cli.parser().parse_args(["--quick", "--plan", "issue3"]))
+
+
 def test_workloads_use_each_servers_paths(tmp_path):
     specs = server_specs("postgres://u@h/db", 0.0, OPTIONS)
     inputs = Inputs(detail_ids=(3, 5), write_ids=(7,), token="abc.def")
@@ -331,6 +371,69 @@ def test_markdown_puts_errors_first_and_lists_every_run():
     assert "![list-10](list-10.png)" in text
 
 
+def _rounds_document() -> dict[str, Any]:
+    """Three rounds of list 10 at 64 connections on loopback; aioapi timed out once."""
+    loop = plan.condition_name(0)
+    document = _document()
+    runs = []
+    for n, (django, aioapi) in enumerate(((500.0, 700.0), (400.0, 600.0), (600.0, 660.0)), 1):
+        runs += [
+            _run(loop, "django", "list-10", 64, django, p99=10.0 * n),
+            _run(loop, "aioapi", "list-10", 64, aioapi, p99=5.0 * n, timeouts=n == 2,
+                 problems=["1 timeout errors"] if n == 2 else []),
+        ]  # fmt: skip
+        for run in runs[-2:]:
+            run["round"] = n
+    document["runs"] = runs
+    return document
+
+
+def test_rounds_are_read_as_medians_with_summed_errors():
+    document = _rounds_document()
+    [django, aioapi] = summary.combined(document["runs"])
+    [row] = summary.headline(document)
+
+    assert aioapi["requests_per_s"] == 660.0
+    assert (aioapi["requests_per_s_min"], aioapi["requests_per_s_max"]) == (600.0, 700.0)
+    assert aioapi["latency"]["p99"] == 10.0
+    assert aioapi["errors"]["timeout"] == 1  # summed, never a median of 0, 1, 0
+    assert aioapi["problems"] == ["round 2: 1 timeout errors"]
+    assert django["rounds"] == [1, 2, 3]
+    assert row["aioapi_over_django"] == round(660 / 500, 3)  # the ratio of the medians
+    assert row["round_ratios"] == [1.4, 1.5, 1.1]
+    assert (row["round_ratio_min"], row["round_ratio_max"]) == (1.1, 1.5)
+    assert row["django_p99_ms"] == 20.0
+    assert summary.targets(document)[0]["measured"] == round(660 / 500, 3)
+    assert summary.targets(document)[-1]["measured"] == 1.0  # the one run with errors
+
+
+def test_markdown_shows_medians_spread_and_every_round():
+    document = _rounds_document()
+    document["headline"], document["targets"] = (
+        summary.headline(document),
+        summary.targets(document),
+    )
+
+    text = report.markdown(document, [])
+
+    assert "| loopback | 64 | 500 (400–600) | 660 (600–700) | 1.32× | 1.10–1.50 |" in text
+    assert "| loopback | 64 | 1.32× | 1.40× | 1.50× | 1.10× |" in text  # ratio per round
+    assert "| loopback | 64 | aioapi | 660 (600–700) |" in text  # the medians' table
+    assert "| loopback | 64 | aioapi | 2 | 600 |" in text  # and every round's run
+    assert "connections · round 2**: 1 timeout errors" in text
+
+
+def test_results_without_rounds_read_as_before():
+    document = _document()
+    rows = summary.headline(document)
+
+    assert summary.combined(document["runs"]) == document["runs"]
+    assert not any("round_ratios" in row for row in rows)
+    document["headline"], document["targets"] = rows, summary.targets(document)
+    text = report.markdown(document, [])
+    assert "per round" not in text and "Every round" not in text
+
+
 def test_charts_are_written(tmp_path):
     names = charts.draw(_document(), tmp_path)
 
@@ -372,6 +475,8 @@ def test_bench_runs_end_to_end(tmp_path, smoke_database_url):
         ("django", 8), ("aioapi", 8), ("raw-pool", 8)
     ]  # fmt: skip
     assert all(r["requests"] > 0 and not r["problems"] for r in document["runs"])
+    assert (document["schema"], document["rounds"]) == (2, 1)
+    assert {r["round"] for r in document["runs"]} == {1}
     assert {v["server"] for v in document["verification"]} == {"django", "aioapi", "raw-pool"}
     assert document["leftovers"] == []
     assert document["catalogue"]["movies"] > 0
@@ -396,11 +501,11 @@ def test_run_records_hide_the_token_and_measure_foreign_work():
         problems=[],
     )
 
-    record = run_record(plan.Run(10.0, "aioapi", "write-mix", 64, 2), "aioapi", measured)
+    record = run_record(plan.Run(10.0, "aioapi", "write-mix", 64, 2), "aioapi", measured, 3)
 
     assert record["script_env"] == {"BENCH_TOKEN": "<hidden>", "BENCH_WRITE_EVERY": "20"}
     assert "abc.secret" not in json.dumps(record)
-    assert record["condition"] == "simulated 10 ms"
+    assert (record["condition"], record["round"]) == ("simulated 10 ms", 3)
     assert record["server_cores_used"] == round(2.0 / 2.144896, 2)
     # 5.0 busy - 2.0 server - 1.0 PostgreSQL - 0.2 driver - 0.5 wrk: others took 1.3 s.
     assert record["foreign_cores"] == round(1.3 / 2.144896, 2)
