@@ -221,11 +221,11 @@ def preflight(config: BenchConfig) -> None:
 
 def print_plan(config: BenchConfig, say: Any) -> None:
     plan = config.plan
-    runs = f"{len(plan.runs)} measured runs"
+    count = f"{len(plan.runs)} measured runs"
     if plan.rounds > 1:
-        runs += f" × {plan.rounds} rounds (servers' order reversed every other round)"
+        count += f" × {plan.rounds} rounds (servers' order reversed every other round)"
     say(
-        f"plan '{plan.name}': {runs}, about "
+        f"plan '{plan.name}': {count}, about "
         f"{plan.estimate_seconds() / 60:.1f} minutes (catalogue import not included)"
     )
     for latency in plan.conditions():
