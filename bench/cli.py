@@ -351,12 +351,14 @@ def summarise(doc: dict[str, Any], outdir: Path, say: Any) -> None:
     """The headline and the targets on the console."""
     fmt = report.fmt
     say("")
+    medians = "medians of the rounds: " if any("round_ratios" in h for h in doc["headline"]) else ""
     for h in doc["headline"]:
+        rounds = f" (per round {report.ROUND_RATIOS[1](h)})" if "round_ratios" in h else ""
         say(
-            f"list 10 · {h['condition']} · {h['connections']} connections: "
+            f"list 10 · {h['condition']} · {h['connections']} connections: {medians}"
             f"Django {fmt(h['django_rps'])} req/s (p99 {fmt(h['django_p99_ms'], 1)} ms), "
             f"aioapi {fmt(h['aioapi_rps'])} req/s (p99 {fmt(h['aioapi_p99_ms'], 1)} ms), "
-            f"aioapi/Django {fmt(h['aioapi_over_django'], 2)}; ceilings: raw pool "
+            f"aioapi/Django {fmt(h['aioapi_over_django'], 2)}{rounds}; ceilings: raw pool "
             f"{fmt(h['raw_pool_rps'])}, constant {fmt(h['constant_rps'])} req/s"
         )
     for t in doc["targets"]:
