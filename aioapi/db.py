@@ -13,8 +13,14 @@ Thread and connection policy (README "The bridge's thread policy"):
   request waits ~0.5 ms of its ~1.2 ms on PostgreSQL); with 10 ms of simulated
   latency per query at 400 connections one shared thread served nothing (every
   request timed out), 8 threads 299 req/s, 32-64 threads 550-590 (CPU-bound).
-  16 is the default so that the bench matches Django's 16 gthread threads;
-  raise it with the database's latency (threads ~ req/s x seconds per request).
+  16 is the default so that the bench matches Django's 16 gthread threads and an
+  API whose database is across a network keeps up; size it to the database's
+  latency (threads ~ req/s x seconds per request). Extra threads are not free:
+  each contends for the GIL with the loop's thread. In the bench (2 workers, 2
+  cores, medians of interleaved rounds) 4 threads on loopback served 662 req/s
+  at 400 connections with p99 888 ms against 482 req/s and 1,810 ms with 16, at
+  20 % less CPU per request; with 10 ms per query 4 threads cap near 150 req/s
+  a worker.
 * Connections come from Django's psycopg pool (``DB_POOL_MAX_SIZE`` >= threads):
   channels' wrapper calls ``close_old_connections()`` after each call, which
   returns the connection to the pool, so an idle thread holds none and a
