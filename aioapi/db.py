@@ -4,7 +4,7 @@ Thread and connection policy (README "The bridge's thread policy"):
 
 * Every ORM call runs through channels' ``database_sync_to_async`` with
   ``thread_sensitive=False`` on this bridge's own ``ThreadPoolExecutor`` of
-  ``API_DB_THREADS`` threads (default 16). The default, ``thread_sensitive=True``,
+  ``API_DB_THREADS`` threads (default 8). The default, ``thread_sensitive=True``,
   sends every call of the process to asgiref's ONE shared thread, which caps a
   process at 1/latency requests per second once the database is across a network.
   Measured here (wrk, /api/movies?limit=10, one process pinned to one core, the
@@ -13,14 +13,15 @@ Thread and connection policy (README "The bridge's thread policy"):
   request waits ~0.5 ms of its ~1.2 ms on PostgreSQL); with 10 ms of simulated
   latency per query at 400 connections one shared thread served nothing (every
   request timed out), 8 threads 299 req/s, 32-64 threads 550-590 (CPU-bound).
-  16 is the default so that the bench matches Django's 16 gthread threads and an
-  API whose database is across a network keeps up; size it to the database's
-  latency (threads ~ req/s x seconds per request). Extra threads are not free:
-  each contends for the GIL with the loop's thread. In the bench (2 workers, 2
-  cores, medians of interleaved rounds) 4 threads on loopback served 662 req/s
-  at 400 connections with p99 888 ms against 482 req/s and 1,810 ms with 16, at
-  20 % less CPU per request; with 10 ms per query 4 threads cap near 150 req/s
-  a worker.
+* Extra threads are not free: each contends for the GIL with the loop's thread.
+  In the bench (2 workers on 2 cores, list 10, medians of 3-5 interleaved
+  rounds, bench/results/2026-11-21-issue3-rounds*), by threads per worker:
+  4 threads: loopback 664/662 req/s at 64/400 connections (p99 at 400: 888 ms),
+  but with 10 ms per query only ~300 req/s; 8 threads: loopback 605/543, 10 ms
+  454/453; 16 threads: loopback 523/482 (p99 at 400: 1,810 ms), 10 ms 448/468,
+  with 25 % more CPU per request than 4. 8 is the default: as fast as 16 with
+  10 ms per query, faster than it nearby. Size it to the database's latency
+  (threads ~ req/s x seconds per request in flight) and measure.
 * Connections come from Django's psycopg pool (``DB_POOL_MAX_SIZE`` >= threads):
   channels' wrapper calls ``close_old_connections()`` after each call, which
   returns the connection to the pool, so an idle thread holds none and a

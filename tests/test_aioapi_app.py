@@ -19,7 +19,7 @@ ORIGIN = "https://app.example"
 
 
 def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("API_DB_THREADS", "8")
+    monkeypatch.setenv("API_DB_THREADS", "12")
     monkeypatch.setenv("API_DB_MAX_PENDING", "100")
     monkeypatch.setenv("API_MAX_BODY_BYTES", "4096")
     monkeypatch.setenv("API_CORS_ORIGINS", f"{ORIGIN},https://other.example")
@@ -27,7 +27,11 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("API_AUTH_FAILURES_PER_MINUTE", "3")
     monkeypatch.setenv("API_SHUTDOWN_TIMEOUT_SECONDS", "7.5")
     settings = ApiSettings.from_env()
-    assert (settings.db_threads, settings.db_max_pending, settings.max_body_bytes) == (8, 100, 4096)
+    assert (settings.db_threads, settings.db_max_pending, settings.max_body_bytes) == (
+        12,
+        100,
+        4096,
+    )
     assert settings.cors_origins == (ORIGIN, "https://other.example")
     assert (settings.access_log, settings.auth_failures_per_minute) == ("json", 3)
     assert settings.shutdown_timeout_seconds == 7.5
