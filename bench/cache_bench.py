@@ -37,10 +37,10 @@ import psycopg
 from psycopg import sql
 
 from bench.facts import machine, versions
+from bench.reliability import results_dir, write_results
 from bench.wrk import WrkResult, run, wrk_command, wrk_version
 
 REPO = Path(__file__).resolve().parent.parent
-RESULTS = REPO / "bench" / "results"
 CEILING = "/healthz"
 LIST = "/api/movies?limit=10"
 TARGET_RATIO = 0.5
@@ -307,11 +307,10 @@ def main(argv: list[str] | None = None) -> int:
         "runs": runs,
         "summary": summarise(runs),
     }
-    directory = RESULTS / f"{started:%Y-%m-%d}-{args.label}"
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "results.json").write_text(json.dumps(document, indent=2) + "\n")
-    (directory / "report.md").write_text(report(document))
-    print(report(document))
+    directory = results_dir(args.label, started)
+    text = report(document)
+    write_results(directory, document, text)
+    print(text)
     print(f"Written to {directory.relative_to(REPO)}/")
     return 0 if document["summary"]["target_met"] else 1
 

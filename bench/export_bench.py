@@ -35,8 +35,9 @@ import psutil
 import psycopg
 from psycopg import sql
 
+from bench.reliability import results_dir, write_results
+
 REPO = Path(__file__).resolve().parent.parent
-RESULTS = REPO / "bench" / "results"
 MIB = 1024 * 1024
 TARGET_SECONDS = 5.0
 TARGET_RSS_MB = 150.0
@@ -389,11 +390,10 @@ def main(argv: list[str] | None = None) -> int:
         "summary": summary,
         "targets": targets(summary),
     }
-    directory = RESULTS / f"{started:%Y-%m-%d}-{args.label}"
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "results.json").write_text(json.dumps(document, indent=2) + "\n")
-    (directory / "report.md").write_text(report(document))
-    print(report(document))
+    directory = results_dir(args.label, started)
+    text = report(document)
+    write_results(directory, document, text)
+    print(text)
     print(f"Written to {directory.relative_to(REPO)}/")
     return 0
 

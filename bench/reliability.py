@@ -205,9 +205,9 @@ def facts(database_url: str) -> dict[str, Any]:
     }
 
 
-def results_dir(label: str) -> Path:
-    """bench/results/<UTC date>-<label>/, created."""
-    path = RESULTS / f"{datetime.now(UTC):%Y-%m-%d}-{label}"
+def results_dir(label: str, started: datetime | None = None) -> Path:
+    """bench/results/<UTC date the run started (default: now)>-<label>/, created."""
+    path = RESULTS / f"{started or datetime.now(UTC):%Y-%m-%d}-{label}"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
