@@ -1,7 +1,9 @@
 """``@cached``: serve a GET handler's answers from the worker's response cache.
 
 The key is the route name and the validated query (``model_dump`` of its
-pydantic model, or the path id), so equivalent URLs share an entry. A hit is
+pydantic model, or the path id), so equivalent URLs share an entry. A list
+route's query string is validated here, once, and the handler receives the
+model (``@cached_query``), whether or not the app has a cache. A hit is
 answered here, on the loop, with the stored body and ETag (or a 304), before
 the handler and its thread hop. A miss runs the handler; a 200 is stored with
 the tags of aioapi.cache. When the app has no cache, or it is offline, the
@@ -22,51 +24,73 @@ from movies.rendering import etag_matches
 from movies.schemas import QueryModel, parse_id, parse_query
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+QueryHandler = Callable[[web.Request, QueryModel], Awaitable[web.StreamResponse]]
 
 
-def cached(query: type[QueryModel] | None = None) -> Callable[[Handler], Handler]:
-    """Cache the handler's 200 answers; ``query`` validates the query string of a
-    list (a detail route is keyed by its ``{id}``, a route with neither by its name)."""
+def cached_query(model: type[QueryModel]) -> Callable[[QueryHandler[QueryModel]], Handler]:
+    """Validate the query string into ``model`` (a 400 problem if it is bad), then
+    cache the handler's 200 answers keyed by the validated query."""
 
-    def decorate(handler: Handler) -> Handler:
+    def decorate(handler: QueryHandler[QueryModel]) -> Handler:
         @functools.wraps(handler)
         async def serve(request: web.Request) -> web.StreamResponse:
-            cache = request.app.get(CACHE)
-            if cache is None or not cache.online:
-                return await handler(request)
-            key = _key(request, query)
-            if key is None:
-                return await handler(request)
-            entry = cache.get(key)
-            if entry is not None:
-                return _answer(request, entry)
-            generation = cache.generation
-            conditional = hdrs.IF_NONE_MATCH in request.headers
-            # Ask for the whole body even when the client holds it: it fills the cache.
-            response = await handler(_unconditional(request) if conditional else request)
-            entry = _entry(key[0], response)
-            if entry is None:
-                return response
-            cache.put(key, entry, generation)
-            return _answer(request, entry) if conditional else response
+            query = parse_query(model, request.query.items())
+
+            def key() -> Key:
+                return (_route(request), tuple(sorted(query.model_dump().items())))
+
+            return await _serve(request, key, lambda request: handler(request, query))
 
         return serve
 
     return decorate
 
 
-def _key(request: web.Request, query: type[QueryModel] | None) -> Key | None:
+def cached() -> Callable[[Handler], Handler]:
+    """Cache the handler's 200 answers: a detail route keyed by its ``{id}``, a route
+    with neither query nor id by its name."""
+
+    def decorate(handler: Handler) -> Handler:
+        @functools.wraps(handler)
+        async def serve(request: web.Request) -> web.StreamResponse:
+            if "id" not in request.match_info:
+                return await _serve(request, lambda: (_route(request), ()), handler)
+            resource_id = parse_id(request.match_info["id"])
+            if resource_id is None:  # the handler's own 404
+                return await handler(request)
+            return await _serve(request, lambda: (_route(request), resource_id), handler)
+
+        return serve
+
+    return decorate
+
+
+async def _serve(
+    request: web.Request, make_key: Callable[[], Key], handler: Handler
+) -> web.StreamResponse:
+    cache = request.app.get(CACHE)
+    if cache is None or not cache.online:
+        return await handler(request)
+    key = make_key()
+    entry = cache.get(key)
+    if entry is not None:
+        return _answer(request, entry)
+    generation = cache.generation
+    conditional = hdrs.IF_NONE_MATCH in request.headers
+    # Ask for the whole body even when the client holds it: it fills the cache.
+    response = await handler(_unconditional(request) if conditional else request)
+    entry = _entry(key[0], response)
+    if entry is None:
+        return response
+    cache.put(key, entry, generation)
+    return _answer(request, entry) if conditional else response
+
+
+def _route(request: web.Request) -> str:
     route = request.match_info.route.name
     if route not in CACHED_ROUTES:
         raise ValueError(f"route {route!r} is not one whose answers may be cached")
-    if query is not None:
-        # Invalid parameters raise the handler's own 400 problem here.
-        values = parse_query(query, request.query.items()).model_dump()
-        return (route, tuple(sorted(values.items())))
-    if "id" not in request.match_info:
-        return (route, ())
-    resource_id = parse_id(request.match_info["id"])
-    return None if resource_id is None else (route, resource_id)
+    return route
 
 
 def _unconditional(request: web.Request) -> web.Request:

@@ -17,6 +17,7 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from prometheus_client.registry import Collector
 
 from aioapi.db import OrmBridge
+from movies import prepared
 from movies.export_slots import ExportSlots
 
 LATENCY_BUCKETS = (
@@ -53,6 +54,7 @@ class Metrics:
         )
         self.registry.register(_BridgeCollector(bridge))
         self.registry.register(_ExportCollector(exports))
+        self.registry.register(_StatementCollector(prepared.STATEMENTS))
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
         """Count one answered request."""
@@ -110,3 +112,30 @@ def pool_stats() -> dict[str, float]:
         return {}
     stats = pool.get_stats()
     return {key: float(stats.get(key, 0)) for key in POOL_STATS}
+
+
+class _StatementCollector(Collector):
+    def __init__(self, statements: prepared.StatementCache) -> None:
+        self.statements = statements
+
+    def collect(self) -> Iterator[Metric]:
+        counters = {
+            "hits": "Reads served by an already compiled statement.",
+            "misses": "Reads whose query shape had no compiled statement.",
+            "compiles": "Query shapes built and compiled to SQL.",
+            "evictions": "Compiled statements dropped to stay within the bound.",
+        }
+        for name, documentation in counters.items():
+            yield CounterMetricFamily(
+                f"api_prepared_statements_{name}",
+                documentation,
+                value=getattr(self.statements, name),
+            )
+        yield GaugeMetricFamily(
+            "api_prepared_statements", "Compiled statements held now.", value=len(self.statements)
+        )
+        yield GaugeMetricFamily(
+            "api_prepared_statements_max",
+            "Compiled statements held at most (PREPARED_STATEMENTS_MAX).",
+            value=self.statements.max_size,
+        )

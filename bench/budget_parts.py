@@ -10,23 +10,29 @@ process (the bridge's too), none of PostgreSQL's, no time spent waiting on it.
 from __future__ import annotations
 
 import asyncio
+import io
 import statistics
 import time
-from collections.abc import Callable, Coroutine
+import warnings
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import uvloop
+from aiohttp import web
+from aiohttp.test_utils import make_mocked_request
+from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections, connections, router
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet
 
+from aioapi.app import create_app
 from aioapi.db import OrmBridge
 from aioapi.settings import ApiSettings
-from movies import selectors
+from movies import prepared, selectors
 from movies.models import Movie
 from movies.rendering import movie_list_body
-from movies.schemas import MovieListQuery
+from movies.schemas import MovieListQuery, parse_query
 
 # What the benchmark's list scenario asks both servers for.
 LIST_QUERY = {"limit": 10}
@@ -72,6 +78,23 @@ def cpu_per_call(batch: Batch, number: int, repeat: int) -> list[float]:
     return figures
 
 
+# Connection policies compared beside the servers' own (budget.py adds these aliases
+# on PostgreSQL before the first connection): the pool with its checkout check, and
+# a persistent connection per thread with no pool and no health check.
+CHECKED_POOL = "budget_pool_checked"
+PERSISTENT = "budget_persistent"
+
+
+def connection_variants(default: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Copies of the ``default`` database settings for CHECKED_POOL and PERSISTENT."""
+    if "pool" not in default.get("OPTIONS", {}):
+        return {}
+    checked = {**default, "CONN_HEALTH_CHECKS": True}
+    options = {k: v for k, v in default["OPTIONS"].items() if k != "pool"}
+    persistent = {**default, "OPTIONS": options, "CONN_MAX_AGE": None, "CONN_HEALTH_CHECKS": False}
+    return {CHECKED_POOL: checked, PERSISTENT: persistent}
+
+
 def measure(number: int, repeat: int) -> list[Timing]:
     """Time every part of a list request; the catalogue needs 11+ films (a full page
     and a next link)."""
@@ -81,9 +104,10 @@ def measure(number: int, repeat: int) -> list[Timing]:
     settings = ApiSettings.from_env()
     bridge = OrmBridge(threads=settings.db_threads, max_pending=settings.db_max_pending)
     executor = ThreadPoolExecutor(max_workers=bridge.threads, thread_name_prefix="plain")
+    app = loop.run_until_complete(_started_app(settings))
     try:
         timings = []
-        for part in parts(using, loop, bridge, executor):
+        for part in parts(using, loop, bridge, executor, app):
             figures = [] if part.batch is None else cpu_per_call(part.batch, number, repeat)
             timings.append(
                 Timing(
@@ -98,34 +122,68 @@ def measure(number: int, repeat: int) -> list[Timing]:
             )
         return timings
     finally:
+        loop.run_until_complete(app.cleanup())  # closes the app's own bridge
         executor.shutdown(wait=True)
         bridge.close()  # also closes this thread's connection and the pool
         loop.close()
 
 
+async def _started_app(settings: ApiSettings) -> web.Application:
+    """aioapi's app as a worker runs it (its own bridge, cache off as in the bench)."""
+    app = create_app(settings)
+    # As aiohttp's AppRunner starts an app: startup first (it sets app keys), then freeze.
+    app.on_startup.freeze()
+    await app.startup()
+    app.freeze()
+    return app
+
+
 def parts(
-    using: str, loop: asyncio.AbstractEventLoop, bridge: OrmBridge, executor: ThreadPoolExecutor
+    using: str,
+    loop: asyncio.AbstractEventLoop,
+    bridge: OrmBridge,
+    executor: ThreadPoolExecutor,
+    app: web.Application,
 ) -> list[Part]:
     """Every part, in the order a request meets them."""
     query = MovieListQuery.model_validate(LIST_QUERY)
+    pairs = [(name, str(value)) for name, value in LIST_QUERY.items()]
     connection = connections[using]
-    built = list_queryset(query, using)
-    list_sql = built.query.get_compiler(using=using).as_sql()
     page = selectors.list_movies(query)
-    rows = [dict(row) for row in page.items]
-    genre_sql = genre_names_queryset(rows, using).query.get_compiler(using=using).as_sql()
+    statement = next(
+        st for (key, alias), st in prepared.STATEMENTS._statements.items()
+        if isinstance(key, tuple) and key[0] == "movie-list" and alias == using
+    )  # fmt: skip
+    statement_params = statement.params({}, connection, (query.limit + 1, 0))
     # Django's pool exists on PostgreSQL only; elsewhere close_old_connections()
     # closes nothing here or reconnects, which is no pool checkout to report.
     pooled = getattr(connection, "pool", None) is not None
     no_pool = None if pooled else f"no connection pool on {connection.vendor} ({using})"
+    variants = {alias for alias in (CHECKED_POOL, PERSISTENT) if alias in connections}
+    with warnings.catch_warnings():
+        # WhiteNoise notes a missing STATIC_ROOT (no collectstatic here): irrelevant.
+        warnings.filterwarnings("ignore", "No directory at", UserWarning)
+        wsgi: Any = get_wsgi_application()
+    environ = _wsgi_environ("/movies/", "limit=10")
 
-    def select_one() -> None:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
+    def select_one(alias: str = using) -> Callable[[], None]:
+        def run() -> None:
+            with connections[alias].cursor() as cursor:
+                cursor.execute("SELECT 1")
+                cursor.fetchone()
+
+        return run
 
     def list_movies() -> None:
         selectors.list_movies(query)
+
+    def compile_list() -> None:
+        prepared.compile_statement(list_queryset(query, using), using, paged=True)
+
+    def django_view() -> None:
+        response = wsgi(dict(environ, **{"wsgi.input": io.BytesIO()}), _start_response)
+        b"".join(response)
+        response.close()  # request_finished: the connection goes back to the pool
 
     async def bridged_list() -> None:
         await bridge.run(selectors.list_movies, query)
@@ -136,30 +194,35 @@ def parts(
     async def plain_hop() -> None:
         await loop.run_in_executor(executor, noop)
 
+    # One request object, made once: make_mocked_request's Mock transport costs far
+    # more than the work measured, and HTTP parsing is not part of this figure.
+    request = make_mocked_request("GET", "/api/movies?limit=10", app=app)
+
+    async def aioapi_app() -> None:
+        response = await app._handle(request)
+        assert response.status == 200, response.status
+
     def part(key: str, title: str, what: str, batch: Batch, skipped: str | None = None) -> Part:
         return Part(key, title, what, None if skipped else batch, skipped)
 
+    def variant(alias: str) -> str | None:
+        return None if alias in variants else f"no {alias} alias (PostgreSQL with a pool only)"
+
     return [
-        part("orm_build", "ORM: build the list QuerySet",
-             "filters, order and slice of list_movies' query; no SQL is made or sent",
-             repeated(lambda: list_queryset(query, using))),
-        part("orm_compile", "ORM: compile it to SQL",
-             "get_compiler().as_sql() on the built QuerySet: the SQL text and its parameters",
-             repeated(lambda: built.query.get_compiler(using=using).as_sql())),
-        part("list_sql", "list query: precompiled SQL + dicts",
-             "that SQL run on a Django cursor, the 11 rows zipped into dicts: no ORM",
-             repeated(lambda: run_sql(using, *list_sql))),
-        part("orm_list_query", "list query through the ORM",
-             "build, compile, run and turn into dicts: the three rows above as the ORM does them",
-             repeated(lambda: list(list_queryset(query, using)))),
-        part("genre_sql", "genre names: precompiled SQL",
-             "the genre-names query (10 ids IN, joined, ordered by name) as raw SQL, tuples",
-             repeated(lambda: run_sql(using, *genre_sql))),
-        part("orm_genre_names", "genre names through the ORM",
-             "list_movies' second query, built, compiled, run and attached to the 10 rows",
-             repeated(lambda: selectors._attach_genre_names(rows))),
+        part("parse", "parse ?limit=10",
+             "parse_query(MovieListQuery, pairs): validation, defaults (cursor decoded here)",
+             repeated(lambda: parse_query(MovieListQuery, pairs))),
+        part("orm_build_compile", "ORM: build and compile (a new shape only)",
+             "list_movies' QuerySet built and compiled to SQL: what every request paid "
+             "before movies.prepared, now once per shape and alias",
+             repeated(compile_list)),
+        part("list_sql", "the compiled statement, raw",
+             "the list's SQL with its parameters on a Django cursor, rows zipped into "
+             "dicts: the floor of list_movies",
+             repeated(lambda: run_sql(using, statement.sql, statement_params))),
         part("list_movies_held", "selectors.list_movies, held connection",
-             "the whole selector (both queries, cursors, pagination) on a connection kept open",
+             "the whole selector (statement lookup, binding, one query, rows, cursors) on a "
+             "connection kept open",
              repeated(list_movies)),
         part("list_movies_pool", "selectors.list_movies, pool checkout",
              "the same between two close_old_connections(), as Django's request signals and "
@@ -167,10 +230,17 @@ def parts(
              repeated(cycled(list_movies)), no_pool),
         part("select1_held", "SELECT 1, held connection",
              "one round trip on a Django cursor: the floor of any query",
-             repeated(select_one)),
+             repeated(select_one())),
         part("select1_pool", "SELECT 1, pool checkout",
-             "the same with the pool checkout (and its check) and return around it",
-             repeated(cycled(select_one)), no_pool),
+             "the same with the servers' pool checkout and return around it",
+             repeated(cycled(select_one())), no_pool),
+        part("select1_pool_checked", "SELECT 1, pool checkout with its check",
+             "the same with DB_POOL_CHECK=1: the pool's round trip at every checkout",
+             repeated(cycled(select_one(CHECKED_POOL))), variant(CHECKED_POOL)),
+        part("select1_persistent", "SELECT 1, persistent connection",
+             "the same on a connection per thread kept open (DB_POOL=0, no health check), "
+             "between the same close_old_connections() calls",
+             repeated(cycled(select_one(PERSISTENT))), variant(PERSISTENT)),
         part("plain_hop", "plain run_in_executor hop",
              "await loop.run_in_executor(pool, noop) on uvloop: a bare thread hop",
              on_loop(loop, plain_hop)),
@@ -184,25 +254,44 @@ def parts(
         part("render", "movie_list_body",
              "the response body both servers send: the page and its links as orjson",
              repeated(lambda: movie_list_body(page, query))),
+        part("aioapi_app", "aioapi: the app's whole path, no HTTP",
+             "app._handle(request): routing, middlewares, @cached_query's parse, bridge "
+             "hop, pool cycle, selector, render, response (its own bridge); no HTTP parsing",
+             on_loop(loop, aioapi_app)),
+        part("django_view", "Django: the WSGI app's whole path, no HTTP",
+             "the WSGI handler for /movies/?limit=10: request, middlewares, signals (the "
+             "pool cycle), view, selector, render, response",
+             repeated(django_view)),
     ]  # fmt: skip
 
 
 def list_queryset(query: MovieListQuery, using: str) -> QuerySet[Movie, dict[str, Any]]:
-    """The QuerySet list_movies evaluates for a first page (no cursor), unevaluated."""
+    """The QuerySet list_movies compiles for a first page (no cursor), unevaluated."""
     movies = selectors.filtered_movies(query).using(using)
     movies = movies.order_by(*selectors.sort_order(query.sort))
-    start = query.offset
-    return movies.values(*selectors.LIST_FIELDS)[start : start + query.limit + 1]
+    genres = selectors._genre_names(OuterRef("pk"))
+    return movies.values(*selectors.LIST_FIELDS, genre_names=genres)
 
 
-def genre_names_queryset(rows: list[dict[str, Any]], using: str) -> QuerySet[Any, Any]:
-    """The query of ``selectors._attach_genre_names``, to compile its SQL once."""
-    through = Movie.genres.through.objects.using(using)
-    links = through.filter(movie_id__in=[row["id"] for row in rows]).order_by("genre__name")
-    return links.values_list("movie_id", "genre__name")
+def _wsgi_environ(path: str, query_string: str) -> dict[str, Any]:
+    return {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": path,
+        "QUERY_STRING": query_string,
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "HTTP_HOST": "127.0.0.1",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "wsgi.url_scheme": "http",
+        "wsgi.errors": io.StringIO(),
+    }
 
 
-def run_sql(using: str, sql: str, params: tuple[Any, ...]) -> list[dict[str, Any]]:
+def _start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+    assert status.startswith("200"), status
+
+
+def run_sql(using: str, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
     """Run SQL made beforehand on a Django cursor; rows as dicts, as ``values()`` gives."""
     with connections[using].cursor() as cursor:
         cursor.execute(sql, params)

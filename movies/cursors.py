@@ -15,8 +15,8 @@ from typing import Any
 
 import orjson
 
+from movies.models import MAX_ID
 from movies.problems import invalid_parameters
-from movies.schemas import MAX_ID
 
 # Sort field -> Python types its cursor value may have (None: the field is nullable).
 CURSOR_VALUE_TYPES: dict[str, tuple[type, ...]] = {

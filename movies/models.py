@@ -9,6 +9,7 @@ from django.db.models.functions import Lower
 
 MIN_YEAR = 1870
 MAX_YEAR = 2100
+MAX_ID = 2**63 - 1  # the largest bigint: no id, path or cursor may name more
 
 
 class Genre(models.Model):

@@ -17,19 +17,20 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     model_validator,
 )
 from pydantic_core import ErrorDetails
 
-from movies.models import MAX_YEAR, MIN_YEAR
+from movies.cursors import Cursor, decode_cursor
+from movies.models import MAX_ID, MAX_YEAR, MIN_YEAR
 from movies.problems import Problem, invalid_parameters
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
 # Deeper than this, OFFSET makes the database walk every skipped row: use the cursor.
 MAX_OFFSET = 10_000
-MAX_ID = 2**63 - 1
 
 
 def _printable(value: str) -> str:
@@ -108,13 +109,22 @@ class MovieListQuery(_Query):
     person: PersonFilter = None
     q: SearchFilter = None
     sort: MovieSort = "title"
+    _after: Cursor | None = PrivateAttr(None)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         _check_year_range(self.year_min, self.year_max)
         if self.cursor is not None and self.offset:
             raise ValueError("use either cursor or offset, not both")
+        if self.cursor is not None:
+            # Decoded once, here: a damaged cursor is the 400 problem naming `cursor`.
+            self._after = decode_cursor(self.cursor, self.sort)
         return self
+
+    @property
+    def after(self) -> Cursor | None:
+        """The decoded ``cursor``: the boundary row a page starts after (or before)."""
+        return self._after
 
 
 ExportFormat = Literal["ndjson", "json", "csv"]

@@ -7,6 +7,7 @@ expression, so PostgreSQL can match the query to the index.
 from __future__ import annotations
 
 from django.contrib.postgres.search import SearchQuery, SearchVector
+from django.db.models import Expression
 
 SEARCH_CONFIG = "english"
 
@@ -15,5 +16,6 @@ def movie_search_vector() -> SearchVector:
     return SearchVector("title", "synopsis", config=SEARCH_CONFIG)
 
 
-def movie_search_query(text: str) -> SearchQuery:
+def movie_search_query(text: str | Expression) -> SearchQuery:
+    """``text`` is the user's words, or a Param standing for them (movies.prepared)."""
     return SearchQuery(text, config=SEARCH_CONFIG, search_type="websearch")

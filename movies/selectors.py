@@ -1,19 +1,26 @@
 """Every ORM read of the catalogue. Each selector returns evaluated data (dicts,
 lists, dataclasses), never a QuerySet, so that nothing lazy can escape the
 thread it runs on; both servers call these same functions.
+
+The hot reads are written with the ORM as always, but compiled once per query
+shape and run with each request's values bound (movies/prepared.py): a shape's
+key names everything that changes the SQL text, a ``Param`` every value that
+only changes its parameters.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any, cast
 
-from django.db import connection
-from django.db.models import Count, Exists, F, OrderBy, OuterRef, Q, QuerySet
+from django.db import connection, router
+from django.db.models import Count, Exists, F, Field, OrderBy, OuterRef, Q, QuerySet
 
-from movies.cursors import Cursor, decode_cursor
+from movies import prepared
+from movies.cursors import Cursor
+from movies.expressions import ValueArray
 from movies.models import Credit, Genre, Movie, Person
+from movies.prepared import Param
 from movies.schemas import MovieExportQuery, MovieListQuery, PeopleListQuery
 
 LIST_FIELDS = (
@@ -25,6 +32,18 @@ DETAIL_FIELDS = (
     "wikipedia_slug", "poster_url", "created_at", "updated_at",
 )  # fmt: skip
 NULLABLE_SORT_FIELDS = frozenset({"rating"})
+# The list filters, in the order they are applied, and the field each value is
+# compared with (what a Param binds it as).
+MOVIE_FILTERS = ("genre", "person", "year", "year_min", "year_max", "q")
+_FILTER_FIELDS = {
+    "genre": Genre._meta.get_field("slug"),
+    "person": Credit._meta.get_field("person").target_field,
+    "year": Movie._meta.get_field("year"),
+    "year_min": Movie._meta.get_field("year"),
+    "year_max": Movie._meta.get_field("year"),
+    "q": Movie._meta.get_field("title"),
+}
+_ID_FIELD = Movie._meta.get_field("id")
 
 
 @dataclass(frozen=True)
@@ -39,21 +58,43 @@ class Page:
 
 
 def list_movies(query: MovieListQuery) -> Page:
-    """A page of films, by offset or by keyset cursor (stable under inserts)."""
-    cursor = decode_cursor(query.cursor, query.sort) if query.cursor else None
+    """A page of films, by offset or by keyset cursor (stable under inserts).
+
+    One statement: the page's rows, each with its genre names aggregated in SQL.
+    """
+    cursor = query.after
     field = query.sort.lstrip("-")
     descending = query.sort.startswith("-")
     backwards = cursor is not None and cursor.backwards
     scan_descending = descending != backwards
-
-    movies = filtered_movies(query)
-    if cursor is not None:
-        movies = movies.filter(_after(field, cursor.value, cursor.id, scan_descending))
-    movies = movies.order_by(*_ordering(field, scan_descending))
-    start = query.offset if cursor is None else 0
+    filters = {name: getattr(query, name) for name in MOVIE_FILTERS}
+    present = tuple(name for name, value in filters.items() if value is not None)
+    # The cursor's value is NULL or not: two different WHERE clauses.
+    after = None if cursor is None else ("null" if cursor.value is None else "value")
     # A sort key the list does not show (created_at) is read for the cursors only.
-    hidden = [field] if field not in LIST_FIELDS else []
-    rows = list(movies.values(*LIST_FIELDS, *hidden)[start : start + query.limit + 1])
+    hidden = () if field in LIST_FIELDS else (field,)
+
+    def build() -> QuerySet[Any, Any]:
+        movies = _filter_movies(Movie.objects.all(), {name: _param(name) for name in present})
+        if after is not None:
+            value = None if after == "null" else Param("after_value", _movie_field(field))
+            movies = movies.filter(
+                _after(field, value, Param("after_id", _ID_FIELD), scan_descending)
+            )
+        movies = movies.order_by(*_ordering(field, scan_descending))
+        return movies.values(*LIST_FIELDS, *hidden, genre_names=_genre_names(OuterRef("pk")))
+
+    values: dict[str, Any] = {name: filters[name] for name in present}
+    if cursor is not None:
+        values["after_value"], values["after_id"] = cursor.value, cursor.id
+    rows = prepared.run(
+        ("movie-list", field, scan_descending, after, present),
+        build,
+        values,
+        using=router.db_for_read(Movie),
+        limit=query.limit + 1,
+        offset=query.offset if cursor is None else 0,
+    )
     has_more = len(rows) > query.limit
     rows = rows[: query.limit]
     if backwards:
@@ -62,7 +103,8 @@ def list_movies(query: MovieListQuery) -> Page:
     for row in rows:
         for name in hidden:
             del row[name]
-    _attach_genre_names(rows)
+        # "genres" is the model's many-to-many: the ORM names the column otherwise.
+        row["genres"] = row.pop("genre_names")
 
     def boundary(row: dict[str, Any], backwards: bool) -> str:
         return Cursor(query.sort, sort_values[row["id"]], row["id"], backwards).encode()
@@ -89,27 +131,41 @@ def list_movies(query: MovieListQuery) -> Page:
 def filtered_movies(query: MovieListQuery | MovieExportQuery) -> QuerySet[Movie]:
     """The films matching the list's filters, unordered and lazy: for callers that
     stream (movies.export) or paginate it themselves, never for a handler."""
-    movies = Movie.objects.all()
-    if query.genre is not None:
+    filters = {name: getattr(query, name) for name in MOVIE_FILTERS}
+    present = {name: value for name, value in filters.items() if value is not None}
+    return _filter_movies(Movie.objects.all(), present)
+
+
+def _filter_movies(movies: QuerySet[Movie], filters: dict[str, Any]) -> QuerySet[Movie]:
+    """``movies`` narrowed by every filter given: a value, or a Param standing for one."""
+    if "genre" in filters:
         in_genre = Movie.genres.through.objects.filter(
-            movie_id=OuterRef("pk"), genre__slug=query.genre
+            movie_id=OuterRef("pk"), genre__slug=filters["genre"]
         )
         movies = movies.filter(Exists(in_genre))
-    if query.person is not None:
-        credited = Credit.objects.filter(movie_id=OuterRef("pk"), person_id=query.person)
+    if "person" in filters:
+        credited = Credit.objects.filter(movie_id=OuterRef("pk"), person_id=filters["person"])
         movies = movies.filter(Exists(credited))
-    if query.year is not None:
-        movies = movies.filter(year=query.year)
-    if query.year_min is not None:
-        movies = movies.filter(year__gte=query.year_min)
-    if query.year_max is not None:
-        movies = movies.filter(year__lte=query.year_max)
-    if query.q is not None:
-        movies = _search(movies, query.q)
+    if "year" in filters:
+        movies = movies.filter(year=filters["year"])
+    if "year_min" in filters:
+        movies = movies.filter(year__gte=filters["year_min"])
+    if "year_max" in filters:
+        movies = movies.filter(year__lte=filters["year_max"])
+    if "q" in filters:
+        movies = _search(movies, filters["q"])
     return movies
 
 
-def _search(movies: QuerySet[Movie], text: str) -> QuerySet[Movie]:
+def _movie_field(name: str) -> Field[Any, Any]:
+    return cast("Field[Any, Any]", Movie._meta.get_field(name))
+
+
+def _param(name: str) -> Param:
+    return Param(name, _FILTER_FIELDS[name])
+
+
+def _search(movies: QuerySet[Movie], text: str | Param) -> QuerySet[Movie]:
     if connection.vendor == "postgresql":
         from movies.search import movie_search_query, movie_search_vector
 
@@ -130,8 +186,8 @@ def sort_order(sort: str) -> tuple[OrderBy, OrderBy]:
     return _ordering(sort.lstrip("-"), sort.startswith("-"))
 
 
-def _after(field: str, value: Any, row_id: int, descending: bool) -> Q:
-    """Rows that come after (value, row_id) in the scan order."""
+def _after(field: str, value: Param | None, row_id: Param, descending: bool) -> Q:
+    """Rows that come after (value, row_id) in the scan order; ``None``: a NULL value."""
     op = "lt" if descending else "gt"
     tie = Q(**{f"id__{op}": row_id})
     if value is None:
@@ -143,60 +199,86 @@ def _after(field: str, value: Any, row_id: int, descending: bool) -> Q:
     return after
 
 
-def _attach_genre_names(rows: list[dict[str, Any]]) -> None:
-    names: dict[int, list[str]] = defaultdict(list)
-    if rows:
-        links = (
-            Movie.genres.through.objects.filter(movie_id__in=[row["id"] for row in rows])
-            .order_by("genre__name")
-            .values_list("movie_id", "genre__name")
-        )
-        for movie_id, name in links:
-            names[movie_id].append(name)
-    for row in rows:
-        row["genres"] = names[row["id"]]
+def _genre_names(movie: Any) -> ValueArray:
+    """The names of a film's genres, alphabetical, as one list column."""
+    links = Movie.genres.through.objects.filter(movie_id=movie).order_by("genre__name")
+    return ValueArray(links.values(value=F("genre__name")))
 
 
 def get_movie(movie_id: int) -> dict[str, Any] | None:
-    """A film with genres, directors and cast in billing order: three queries."""
-    movie = Movie.objects.filter(pk=movie_id).values(*DETAIL_FIELDS).first()
-    if movie is None:
+    """A film with genres, directors and cast in billing order: two statements (the
+    film with its genres aggregated, then its credits)."""
+    using = router.db_for_read(Movie)
+    films = prepared.run(("movie-detail",), _movie_detail, {"id": movie_id}, using=using)
+    if not films:
         return None
-    movie["genres"] = list(
-        Genre.objects.filter(movies=movie_id).order_by("name").values("slug", "name")
-    )
-    credits = (
-        Credit.objects.filter(movie_id=movie_id)
-        .order_by("role", "billing_order", "id")
-        .values_list("role", "person_id", "person__name", "character_name")
-    )
+    movie = films[0]
+    slugs, names = movie.pop("genre_slugs"), movie.pop("genre_names")
+    movie["genres"] = [
+        {"slug": slug, "name": name} for slug, name in zip(slugs, names, strict=True)
+    ]
+    credits = prepared.run(("movie-credits",), _movie_credits, {"id": movie_id}, using=using)
     movie["directors"] = []
     movie["cast"] = []
-    for role, person_id, name, character in credits:
-        if role == Credit.Role.DIRECTOR:
-            movie["directors"].append({"id": person_id, "name": name})
+    for credit in credits:
+        if credit["role"] == Credit.Role.DIRECTOR:
+            movie["directors"].append({"id": credit["person_id"], "name": credit["person__name"]})
         else:
-            movie["cast"].append({"id": person_id, "name": name, "character": character})
+            movie["cast"].append(
+                {
+                    "id": credit["person_id"],
+                    "name": credit["person__name"],
+                    "character": credit["character_name"],
+                }
+            )
     return movie
 
 
-def list_genres() -> list[dict[str, Any]]:
-    """Every genre with the number of films in it."""
-    genres = (
-        Genre.objects.annotate(movie_count=Count("movies"))
-        .order_by("name")
-        .values("slug", "name", "movie_count")
+def _movie_detail() -> QuerySet[Any, Any]:
+    genres = Genre.objects.filter(movies=OuterRef("pk")).order_by("name")
+    return Movie.objects.filter(pk=Param("id", _ID_FIELD)).values(
+        *DETAIL_FIELDS,
+        genre_slugs=ValueArray(genres.values(value=F("slug"))),
+        genre_names=ValueArray(genres.values(value=F("name"))),
     )
-    return cast(list[dict[str, Any]], list(genres))
+
+
+def _movie_credits() -> QuerySet[Any, Any]:
+    return (
+        Credit.objects.filter(movie_id=Param("id", _ID_FIELD))
+        .order_by("role", "billing_order", "id")
+        .values("role", "person_id", "person__name", "character_name")
+    )
+
+
+def list_genres() -> list[dict[str, Any]]:
+    """Every genre with the number of films in it: one statement."""
+
+    def build() -> QuerySet[Any, Any]:
+        genres = Genre.objects.annotate(movie_count=Count("movies"))
+        return genres.order_by("name").values("slug", "name", "movie_count")
+
+    return prepared.run(("genre-list",), build, using=router.db_for_read(Genre))
 
 
 def list_people(query: PeopleListQuery) -> Page:
-    """A page of people by name, optionally matching a name substring."""
-    people = Person.objects.order_by("name", "id")
-    if query.q is not None:
-        people = people.filter(name__icontains=query.q)
-    page = people.values("id", "name")[query.offset : query.offset + query.limit + 1]
-    rows = cast(list[dict[str, Any]], list(page))
+    """A page of people by name, optionally matching a name substring: one statement."""
+    searching = query.q is not None
+
+    def build() -> QuerySet[Any, Any]:
+        people = Person.objects.order_by("name", "id")
+        if searching:
+            people = people.filter(name__icontains=Param("q", Person._meta.get_field("name")))
+        return people.values("id", "name")
+
+    rows = prepared.run(
+        ("person-list", searching),
+        build,
+        {"q": query.q} if searching else None,
+        using=router.db_for_read(Person),
+        limit=query.limit + 1,
+        offset=query.offset,
+    )
     has_more = len(rows) > query.limit
     return Page(
         items=rows[: query.limit],
@@ -206,23 +288,49 @@ def list_people(query: PeopleListQuery) -> Page:
 
 
 def get_person(person_id: int) -> dict[str, Any] | None:
-    """A person with their filmography, newest first."""
-    person = cast(
-        dict[str, Any] | None, Person.objects.filter(pk=person_id).values("id", "name").first()
+    """A person with their filmography, newest first: one statement (the person
+    joined to their credits, one row per credit, or one row of NULLs for none)."""
+    rows = prepared.run(
+        ("person-detail",),
+        _person_with_credits,
+        {"id": person_id},
+        using=router.db_for_read(Person),
     )
-    if person is None:
+    if not rows:
         return None
-    credits = (
-        Credit.objects.filter(person_id=person_id)
-        .order_by("-movie__year", "movie__title", "movie_id", "role")
-        .values_list("movie_id", "movie__title", "movie__year", "role", "character_name")
+    first = rows[0]
+    return {
+        "id": first["id"],
+        "name": first["name"],
+        "filmography": [
+            {
+                "movie": {
+                    "id": row["credits__movie_id"],
+                    "title": row["credits__movie__title"],
+                    "year": row["credits__movie__year"],
+                },
+                "role": row["credits__role"],
+                "character": row["credits__character_name"],
+            }
+            for row in rows
+            if row["credits__movie_id"] is not None
+        ],
+    }
+
+
+def _person_with_credits() -> QuerySet[Any, Any]:
+    return (
+        Person.objects.filter(pk=Param("id", Person._meta.get_field("id")))
+        .order_by(
+            "-credits__movie__year", "credits__movie__title", "credits__movie_id", "credits__role"
+        )
+        .values(
+            "id",
+            "name",
+            "credits__movie_id",
+            "credits__movie__title",
+            "credits__movie__year",
+            "credits__role",
+            "credits__character_name",
+        )
     )
-    person["filmography"] = [
-        {
-            "movie": {"id": movie_id, "title": title, "year": year},
-            "role": role,
-            "character": character,
-        }
-        for movie_id, title, year, role, character in credits
-    ]
-    return person

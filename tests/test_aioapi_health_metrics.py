@@ -124,3 +124,23 @@ async def test_metrics_report_the_connection_pool(api: ApiClient, catalogue: Cat
     assert found[("api_db_pool_pool_max", ())] >= 1
     assert found[("api_db_pool_requests_num", ())] >= 1
     assert found[("api_db_pool_pool_size", ())] >= found[("api_db_pool_pool_available", ())]
+
+
+async def test_metrics_report_the_prepared_statements(api: ApiClient, catalogue: Catalogue) -> None:
+    from movies import prepared
+
+    prepared.STATEMENTS.clear()
+    before = samples(await (await api.get("/metrics")).text())
+    assert before[("api_prepared_statements", ())] == 0
+    for year in (1979, 1982, 1986):  # one shape, three values
+        assert (await api.get(f"/api/movies?year={year}")).status == 200
+    found = samples(await (await api.get("/metrics")).text())
+
+    def grew(name: str) -> float:
+        return found[(name, ())] - before[(name, ())]
+
+    assert grew("api_prepared_statements_compiles_total") == 1
+    assert grew("api_prepared_statements_misses_total") == 1
+    assert grew("api_prepared_statements_hits_total") == 2
+    assert found[("api_prepared_statements", ())] == 1
+    assert found[("api_prepared_statements_max", ())] == prepared.STATEMENTS.max_size

@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from aioapi.cached import cached
+from aioapi.cached import cached, cached_query
 from aioapi.keys import BRIDGE
 from aioapi.responses import cacheable
 from movies import selectors
 from movies.problems import not_found
 from movies.rendering import dumps, people_list_body
-from movies.schemas import PeopleListQuery, parse_id, parse_query
+from movies.schemas import PeopleListQuery, parse_id
 
 
-@cached(PeopleListQuery)
-async def list_people(request: web.Request) -> web.Response:
+@cached_query(PeopleListQuery)
+async def list_people(request: web.Request, query: PeopleListQuery) -> web.Response:
     """``GET /api/people?q=``: a page of people, optionally matching a name."""
-    query = parse_query(PeopleListQuery, request.query.items())
     page = await request.app[BRIDGE].run(selectors.list_people, query)
     return cacheable(request, people_list_body(page, query))
 
