@@ -127,6 +127,12 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="aioapi with its response cache on (API_CACHE=1; off by default: Django has none)",
     )
+    srv(
+        "--db-connections",
+        choices=("pool", "persistent"),
+        default="pool",
+        help="Django's pool (a checkout per request) or a connection per thread (DB_POOL=0)",
+    )
     srv("--pool-size", type=int, help="DB pool per worker (default: the larger thread count)")
     srv("--keep-alive", type=int, default=75, help="keep-alive seconds (%(default)s)")
     srv("--port-base", type=int, default=20100, help="first of three ports (%(default)s)")
@@ -195,6 +201,7 @@ def config_from(args: argparse.Namespace) -> BenchConfig:
         keepalive=args.keep_alive,
         host="127.0.0.1",
         port_base=args.port_base,
+        db_connections=args.db_connections,
     )
     return BenchConfig(
         plan=plan,

@@ -51,6 +51,9 @@ class ServerOptions:
     keepalive: int
     host: str
     port_base: int
+    # "pool": Django's psycopg pool, a checkout per request or bridge call;
+    # "persistent": one connection per thread kept open (DB_POOL=0).
+    db_connections: str = "pool"
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,7 @@ def base_env(database_url: str, latency_ms: float, options: ServerOptions) -> di
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "SECURE_SSL_REDIRECT": "0",
         # A fixed-size pool: no connection is opened mid-run.
+        "DB_POOL": "1" if options.db_connections == "pool" else "0",
         "DB_POOL_MIN_SIZE": str(options.pool_size),
         "DB_POOL_MAX_SIZE": str(options.pool_size),
         "SIMULATED_DB_LATENCY_MS": f"{latency_ms:g}",

@@ -123,8 +123,10 @@ def _database_from_url(url: str) -> dict[str, Any]:
             # pool then replaces.
             database["CONN_HEALTH_CHECKS"] = env.bool("DB_POOL_CHECK", default=False)
         else:
+            # One connection per thread, kept open: checked before a request reuses
+            # it only with DB_CONN_HEALTH_CHECKS (a round trip per request).
             database["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=600)
-            database["CONN_HEALTH_CHECKS"] = True
+            database["CONN_HEALTH_CHECKS"] = env.bool("DB_CONN_HEALTH_CHECKS", default=False)
         # PgBouncer in transaction mode cannot keep a server-side cursor open.
         database["DISABLE_SERVER_SIDE_CURSORS"] = env.bool(
             "DB_DISABLE_SERVER_SIDE_CURSORS", default=False
