@@ -150,10 +150,8 @@ def parts(
     pairs = [(name, str(value)) for name, value in LIST_QUERY.items()]
     connection = connections[using]
     page = selectors.list_movies(query)
-    statement = next(
-        st for (key, alias), st in prepared.STATEMENTS._statements.items()
-        if isinstance(key, tuple) and key[0] == "movie-list" and alias == using
-    )  # fmt: skip
+    # The statement list_movies runs for this query (its shape: no filter, no cursor).
+    statement = prepared.compile_statement(list_queryset(query, using), using, paged=True)
     statement_params = statement.params({}, connection, (query.limit + 1, 0))
     # Django's pool exists on PostgreSQL only; elsewhere close_old_connections()
     # closes nothing here or reconnects, which is no pool checkout to report.
