@@ -23,7 +23,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--uvloop", action="store_true", help="run on uvloop's event loop")
     args = parser.parse_args(argv)
 
+    from aioapi.db import use_api_connection_policy
+
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mymoviedb.settings")
+    use_api_connection_policy()
     django.setup()  # before anything imports a model
     from aiohttp import web
 

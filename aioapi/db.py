@@ -1,31 +1,23 @@
 """The only crossing from the event loop to the Django ORM.
 
-Thread and connection policy (README "The bridge's thread policy"):
+Thread and connection policy (figures: README "The bridge's thread policy" and
+bench/results/2026-12-05-lean*/):
 
 * Every ORM call runs through channels' ``database_sync_to_async`` with
   ``thread_sensitive=False`` on this bridge's own ``ThreadPoolExecutor`` of
   ``API_DB_THREADS`` threads (default 8). The default, ``thread_sensitive=True``,
   sends every call of the process to asgiref's ONE shared thread, which caps a
   process at 1/latency requests per second once the database is across a network.
-  Measured here (wrk, /api/movies?limit=10, one process pinned to one core, the
-  shared catalogue on PostgreSQL): on loopback at 64 connections one shared
-  thread gave 470 req/s, 16 threads 653, 32 threads 807 (even on loopback a
-  request waits ~0.5 ms of its ~1.2 ms on PostgreSQL); with 10 ms of simulated
-  latency per query at 400 connections one shared thread served nothing (every
-  request timed out), 8 threads 299 req/s, 32-64 threads 550-590 (CPU-bound).
-* Extra threads are not free: each contends for the GIL with the loop's thread.
-  In the bench (2 workers on 2 cores, list 10, medians of 3-5 interleaved
-  rounds, bench/results/2026-11-21-issue3-rounds*), by threads per worker:
-  4 threads: loopback 664/662 req/s at 64/400 connections (p99 at 400: 888 ms),
-  but with 10 ms per query only ~300 req/s; 8 threads: loopback 605/543, 10 ms
-  454/453; 16 threads: loopback 523/482 (p99 at 400: 1,810 ms), 10 ms 448/468,
-  with 25 % more CPU per request than 4. 8 is the default: as fast as 16 with
-  10 ms per query, faster than it nearby. Size it to the database's latency
+  More threads than the latency needs cost CPU and tail latency: each one
+  contends for the GIL with the loop's thread. Size it to the database's latency
   (threads ~ req/s x seconds per request in flight) and measure.
-* Connections come from Django's psycopg pool (``DB_POOL_MAX_SIZE`` >= threads):
-  channels' wrapper calls ``close_old_connections()`` after each call, which
-  returns the connection to the pool, so an idle thread holds none and a
-  process never opens more than its pool allows.
+* Each thread keeps one connection open (``DB_POOL=0``, the API process's
+  default, set by :func:`use_api_connection_policy`): the threads are fixed, so
+  the connections are bounded (workers x threads), and a call skips the pool's
+  checkout and return, which cost ~100 µs of CPU per call in bench.budget. A
+  connection that failed is closed after the call (``close_old_connections``)
+  and the next call on that thread connects anew, so an outage is a 503 and the
+  recovery needs no restart. ``DB_POOL=1`` brings back Django's pool.
 * At most ``API_DB_MAX_PENDING`` calls wait or run at once; past that the
   bridge refuses at once (503 + Retry-After) instead of letting latency grow
   without bound.
@@ -35,9 +27,11 @@ Thread and connection policy (README "The bridge's thread policy"):
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
@@ -47,7 +41,17 @@ from django.db import connections
 P = ParamSpec("P")
 R = TypeVar("R")
 
+logger = logging.getLogger(__name__)
+
 THREAD_NAME_PREFIX = "orm"
+# How long close() waits for every ORM thread to close its own connections.
+CLOSE_TIMEOUT_SECONDS = 10.0
+
+
+def use_api_connection_policy(environ: MutableMapping[str, str] = os.environ) -> None:
+    """Before ``django.setup()`` in an API process: one connection per ORM thread,
+    kept open (``DB_POOL=0``), unless ``DB_POOL`` is set (the module docstring)."""
+    environ.setdefault("DB_POOL", "0")
 
 
 class BridgeOverloaded(Exception):
@@ -66,6 +70,7 @@ class OrmBridge:
         self.max_pending = max_pending
         self.pending = 0
         self.funnel = funnel
+        self._closed = False
         self._executor = ThreadPoolExecutor(
             max_workers=self.threads, thread_name_prefix=THREAD_NAME_PREFIX
         )
@@ -94,7 +99,11 @@ class OrmBridge:
         return call
 
     def close(self) -> None:
-        """Wait for running calls, then close every pooled connection."""
+        """Wait for running calls, close every thread's connections, then the pools."""
+        if self._closed:
+            return
+        self._closed = True
+        self._close_thread_connections()
         self._executor.shutdown(wait=True)
         # Call from a thread without a running loop (Django refuses to close a
         # connection on the loop's thread). All aliases, not only the ones this
@@ -104,6 +113,26 @@ class OrmBridge:
             if close_pool is not None:
                 close_pool()
             connection.close()
+
+    def _close_thread_connections(self) -> None:
+        # Django's connections belong to the thread that opened them: each ORM
+        # thread closes its own. The barrier holds every task until all threads
+        # have one, so no thread takes two while another is left out.
+        barrier = threading.Barrier(self.threads)
+
+        def close_mine() -> None:
+            barrier.wait(CLOSE_TIMEOUT_SECONDS)
+            connections.close_all()
+
+        closing = [self._executor.submit(close_mine) for _ in range(self.threads)]
+        for future in closing:
+            try:
+                error = future.exception(timeout=CLOSE_TIMEOUT_SECONDS + 1)
+            except TimeoutError as timeout:
+                error = timeout
+            if error is not None:
+                # A thread still busy: its connection closes when the process exits.
+                logger.warning("an ORM thread could not close its connections: %r", error)
 
 
 def on_orm_thread() -> bool:

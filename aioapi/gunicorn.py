@@ -2,7 +2,7 @@
 aiohttp.GunicornUVLoopWebWorker`` (see deploy/ for the full configuration).
 
 Each worker awaits :func:`app`, so Django is set up in the worker process, after
-the fork, and each worker owns its bridge threads and its connection pool.
+the fork, and each worker owns its bridge threads and their connections.
 """
 
 from __future__ import annotations
@@ -15,7 +15,10 @@ from aiohttp import web
 
 async def app() -> web.Application:
     """The API application of one Gunicorn worker."""
+    from aioapi.db import use_api_connection_policy
+
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mymoviedb.settings")
+    use_api_connection_policy()
     django.setup()
     from aioapi.app import create_app
 

@@ -23,7 +23,7 @@ env = environ.Env()
 CORES = len(os.sched_getaffinity(0))
 
 # An async factory: the worker awaits it after the fork, so django.setup(), the
-# ORM bridge's threads and the connection pool all belong to one worker.
+# ORM bridge's threads and their connections all belong to one worker.
 wsgi_app = "aioapi.gunicorn:app"
 proc_name = "mymoviedb-api"
 
@@ -37,7 +37,8 @@ backlog = env.int("GUNICORN_API_BACKLOG", default=2048)
 worker_class = env.str("GUNICORN_API_WORKER_CLASS", default="aioapi.worker.DrainingUVLoopWorker")
 # One event loop per core: a loop never waits on the database (the bridge's threads
 # do), so more processes than cores only add context switches and connections.
-# The database sees up to workers x DB_POOL_MAX_SIZE connections per replica.
+# The database sees up to workers x API_DB_THREADS connections per replica (one per
+# ORM thread, aioapi/db.py), or workers x DB_POOL_MAX_SIZE with DB_POOL=1.
 workers = env.int("GUNICORN_API_WORKERS", default=CORES)
 
 # aiohttp's keepalive_timeout. Longer than nginx's upstream keepalive_timeout
