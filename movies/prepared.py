@@ -9,7 +9,10 @@ changes from request to request. The first call of a shape on a database alias
 builds and compiles it; every later call binds the values into the stored
 parameter list, runs the SQL on a Django cursor (so query logging, debug
 capture and the connection's error handling still apply) and turns rows into
-dicts with the same converters ``values()`` would apply.
+dicts with the same converters ``values()`` would apply. On PostgreSQL that
+cursor binds on the server, and psycopg PREPAREs a statement a connection runs
+often: the database then skips parsing and planning it, which for a film's
+detail was most of its CPU (bench/results/2026-12-05-lean*/).
 
 * LIMIT and OFFSET are bound parameters appended to the compiled SQL, so one
   statement serves every page size and depth.
@@ -39,6 +42,7 @@ from typing import Any
 from django.conf import settings
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.utils import CursorWrapper
 from django.db.models import Expression, Field, QuerySet
 from django.db.models.sql.compiler import SQLCompiler
 
@@ -193,7 +197,30 @@ def run(
     statement = STATEMENTS.statement(key, using, build, paged=paged)
     connection = connections[using]
     params = statement.params(values or {}, connection, (limit or 0, offset))
-    with connection.cursor() as cursor:
+    with _cursor(connection) as cursor:
         cursor.execute(statement.sql, params)
         raw = cursor.fetchall()
     return statement.rows(raw, connection)
+
+
+def _cursor(connection: BaseDatabaseWrapper) -> CursorWrapper:
+    """A Django cursor (query logging, execute wrappers, Django's exceptions) that, on
+    PostgreSQL, binds its parameters on the server, so that psycopg can PREPARE the
+    statement (``DB_PREPARE_THRESHOLD``, mymoviedb/settings.py). Django's own cursors
+    bind on the client, which cannot be prepared: its ORM does not promise SQL that
+    binds on the server (#20516). These statements do, and tests/test_prepared.py
+    checks every shape against the plain ORM."""
+    if connection.vendor != "postgresql":
+        return connection.cursor()
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    with connection.wrap_database_errors:
+        # django-stubs type the wrappers' argument as a wrapper; Django passes the
+        # driver's cursor, as here.
+        cursor: Any = ServerBindingCursor(connection.connection)  # type: ignore[call-arg]
+    if connection.queries_logged:
+        return connection.make_debug_cursor(cursor)
+    return connection.make_cursor(cursor)

@@ -128,11 +128,30 @@ def _database_from_url(url: str) -> dict[str, Any]:
             database["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=600)
             database["CONN_HEALTH_CHECKS"] = env.bool("DB_CONN_HEALTH_CHECKS", default=False)
         # PgBouncer in transaction mode cannot keep a server-side cursor open.
-        database["DISABLE_SERVER_SIDE_CURSORS"] = env.bool(
-            "DB_DISABLE_SERVER_SIDE_CURSORS", default=False
+        behind_pgbouncer = env.bool("DB_DISABLE_SERVER_SIDE_CURSORS", default=False)
+        database["DISABLE_SERVER_SIDE_CURSORS"] = behind_pgbouncer
+        # Server-side prepared statements for movies.prepared's statements (Django's
+        # own cursors bind on the client and are never prepared): psycopg PREPAREs
+        # one the Nth time a connection runs it, and PostgreSQL then skips parsing
+        # and planning it. Off behind PgBouncer, whose transaction mode would hand
+        # the next query to a server that never saw the PREPARE.
+        options["prepare_threshold"] = _prepare_threshold(
+            env.str("DB_PREPARE_THRESHOLD", default="off" if behind_pgbouncer else "2")
         )
         database["OPTIONS"] = options
     return database
+
+
+def _prepare_threshold(text: str) -> int | None:
+    """``DB_PREPARE_THRESHOLD``: a whole number of runs before a PREPARE, or "off"."""
+    if text.strip().lower() == "off":
+        return None
+    if not text.strip().isdigit():
+        raise ImproperlyConfigured(
+            f"DB_PREPARE_THRESHOLD must be a whole number of runs (0 or more) or 'off', "
+            f"not {text!r}."
+        )
+    return int(text)
 
 
 DATABASES = {

@@ -463,3 +463,44 @@ def test_compile_statement_binds_values_and_pages(films: Catalogue) -> None:
         prepared.compile_statement(genre_names()[:2], "default", paged=False)
     with pytest.raises(ValueError, match="max_size"):
         StatementCache(max_size=0)
+
+
+@pytest.mark.postgres(reason="server-side prepared statements")
+def test_a_hot_statement_is_prepared_on_the_server(films: Catalogue) -> None:
+    from django.conf import settings
+
+    threshold = settings.DATABASES["default"]["OPTIONS"]["prepare_threshold"]
+    assert threshold is not None, "DB_PREPARE_THRESHOLD is off: nothing is prepared"
+    movie = films.movies["Heat"].pk
+
+    def prepared_on_this_connection() -> list[str]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement FROM pg_prepared_statements WHERE NOT from_sql")
+            return [row[0] for row in cursor.fetchall()]
+
+    before = prepared_on_this_connection()
+    for _ in range(threshold + 1):
+        assert selectors.get_movie(movie) is not None
+    after = [sql for sql in prepared_on_this_connection() if sql not in before]
+    # The film and its credits: both statements, with server-side placeholders.
+    assert len(after) == 2, after
+    assert all('FROM "movies_' in sql and "$1" in sql for sql in after), after
+
+
+@pytest.mark.parametrize(
+    ("text", "threshold"), [("off", None), ("OFF", None), ("0", 0), ("2", 2), ("10", 10)]
+)
+def test_db_prepare_threshold_reads_runs_or_off(text: str, threshold: int | None) -> None:
+    from mymoviedb.settings import _prepare_threshold
+
+    assert _prepare_threshold(text) == threshold
+
+
+@pytest.mark.parametrize("text", ["-1", "two", "2.5", ""])
+def test_db_prepare_threshold_refuses_anything_else_with_a_message(text: str) -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    from mymoviedb.settings import _prepare_threshold
+
+    with pytest.raises(ImproperlyConfigured, match="DB_PREPARE_THRESHOLD must be a whole"):
+        _prepare_threshold(text)
