@@ -79,20 +79,37 @@ def cpu_per_call(batch: Batch, number: int, repeat: int) -> list[float]:
 
 
 # Connection policies compared beside the servers' own (budget.py adds these aliases
-# on PostgreSQL before the first connection): the pool with its checkout check, and
-# a persistent connection per thread with no pool and no health check.
+# on PostgreSQL before the first connection): Django's pool, the same with its
+# checkout check, and a persistent connection per thread with no health check.
+POOLED = "budget_pool"
 CHECKED_POOL = "budget_pool_checked"
 PERSISTENT = "budget_persistent"
+VARIANTS = (POOLED, CHECKED_POOL, PERSISTENT)
 
 
-def connection_variants(default: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Copies of the ``default`` database settings for CHECKED_POOL and PERSISTENT."""
-    if "pool" not in default.get("OPTIONS", {}):
+def connection_variants(default: dict[str, Any], pool_size: int) -> dict[str, dict[str, Any]]:
+    """Copies of the ``default`` database settings for POOLED, CHECKED_POOL and
+    PERSISTENT, whichever policy ``default`` has; none off PostgreSQL."""
+    if not default["ENGINE"].endswith("postgresql"):
         return {}
-    checked = {**default, "CONN_HEALTH_CHECKS": True}
-    options = {k: v for k, v in default["OPTIONS"].items() if k != "pool"}
-    persistent = {**default, "OPTIONS": options, "CONN_MAX_AGE": None, "CONN_HEALTH_CHECKS": False}
-    return {CHECKED_POOL: checked, PERSISTENT: persistent}
+    options = {k: v for k, v in default.get("OPTIONS", {}).items() if k != "pool"}
+    pool = default.get("OPTIONS", {}).get("pool") or {
+        "min_size": pool_size,
+        "max_size": pool_size,
+        "timeout": 2.0,
+    }
+    pooled = {
+        **default,
+        "OPTIONS": {**options, "pool": pool},
+        "CONN_MAX_AGE": 0,
+        "CONN_HEALTH_CHECKS": False,
+    }
+    return {
+        POOLED: pooled,
+        CHECKED_POOL: {**pooled, "CONN_HEALTH_CHECKS": True},
+        PERSISTENT: {**default, "OPTIONS": options, "CONN_MAX_AGE": None,
+                     "CONN_HEALTH_CHECKS": False},
+    }  # fmt: skip
 
 
 def measure(number: int, repeat: int) -> list[Timing]:
@@ -153,11 +170,7 @@ def parts(
     # The statement list_movies runs for this query (its shape: no filter, no cursor).
     statement = prepared.compile_statement(list_queryset(query, using), using, paged=True)
     statement_params = statement.params({}, connection, (query.limit + 1, 0))
-    # Django's pool exists on PostgreSQL only; elsewhere close_old_connections()
-    # closes nothing here or reconnects, which is no pool checkout to report.
-    pooled = getattr(connection, "pool", None) is not None
-    no_pool = None if pooled else f"no connection pool on {connection.vendor} ({using})"
-    variants = {alias for alias in (CHECKED_POOL, PERSISTENT) if alias in connections}
+    variants = {alias for alias in VARIANTS if alias in connections}
     with warnings.catch_warnings():
         # WhiteNoise notes a missing STATIC_ROOT (no collectstatic here): irrelevant.
         warnings.filterwarnings("ignore", "No directory at", UserWarning)
@@ -204,7 +217,8 @@ def parts(
         return Part(key, title, what, None if skipped else batch, skipped)
 
     def variant(alias: str) -> str | None:
-        return None if alias in variants else f"no {alias} alias (PostgreSQL with a pool only)"
+        added = alias in variants
+        return None if added else f"no {alias} alias (bench.budget adds it on PostgreSQL)"
 
     return [
         part("parse", "parse ?limit=10",
@@ -222,16 +236,17 @@ def parts(
              "the whole selector (statement lookup, binding, one query, rows, cursors) on a "
              "connection kept open",
              repeated(list_movies)),
-        part("list_movies_pool", "selectors.list_movies, pool checkout",
+        part("list_movies_cycled", "selectors.list_movies, the servers' connection policy",
              "the same between two close_old_connections(), as Django's request signals and "
-             "channels' database_sync_to_async do: a pool checkout and return per call",
-             repeated(cycled(list_movies)), no_pool),
+             "channels' database_sync_to_async do (the settings' policy: DB_POOL=0 keeps a "
+             "connection per thread, DB_POOL=1 checks one out of the pool per call)",
+             repeated(cycled(list_movies))),
         part("select1_held", "SELECT 1, held connection",
              "one round trip on a Django cursor: the floor of any query",
              repeated(select_one())),
         part("select1_pool", "SELECT 1, pool checkout",
-             "the same with the servers' pool checkout and return around it",
-             repeated(cycled(select_one())), no_pool),
+             "the same with a checkout from Django's pool and its return around it (DB_POOL=1)",
+             repeated(cycled(select_one(POOLED))), variant(POOLED)),
         part("select1_pool_checked", "SELECT 1, pool checkout with its check",
              "the same with DB_POOL_CHECK=1: the pool's round trip at every checkout",
              repeated(cycled(select_one(CHECKED_POOL))), variant(CHECKED_POOL)),
@@ -247,18 +262,20 @@ def parts(
              "on uvloop, with nothing to do",
              on_loop(loop, bridged_noop)),
         part("bridge_list_movies", "OrmBridge.run(list_movies)",
-             "what aioapi's handler awaits for the page, without HTTP: hop, pool cycle, selector",
+             "what aioapi's handler awaits for the page, without HTTP: hop, connection cycle, "
+             "selector",
              on_loop(loop, bridged_list)),
         part("render", "movie_list_body",
              "the response body both servers send: the page and its links as orjson",
              repeated(lambda: movie_list_body(page, query))),
         part("aioapi_app", "aioapi: the app's whole path, no HTTP",
              "app._handle(request): routing, middlewares, @cached_query's parse, bridge "
-             "hop, pool cycle, selector, render, response (its own bridge); no HTTP parsing",
+             "hop, connection cycle, selector, render, response (its own bridge); no HTTP "
+             "parsing",
              on_loop(loop, aioapi_app)),
         part("django_view", "Django: the WSGI app's whole path, no HTTP",
              "the WSGI handler for /movies/?limit=10: request, middlewares, signals (the "
-             "pool cycle), view, selector, render, response",
+             "connection cycle), view, selector, render, response",
              repeated(django_view)),
     ]  # fmt: skip
 

@@ -29,6 +29,7 @@ from bench.plan import (
     condition_name,
     default_rows,
     issue3_rows,
+    lean_rows,
     quick_rows,
     sync_rows,
 )
@@ -36,7 +37,7 @@ from bench.runner import Bench, BenchConfig, BenchError, Outcome
 from bench.servers import REPO, ServerError, ServerOptions, server_specs
 from bench.verify import VerificationError
 
-PLANS = ("default", "quick", "issue3")
+PLANS = ("default", "quick", "issue3", "lean")
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/mymoviedb_bench"
 DEFAULT_SOURCE = REPO.parent / "shared" / "data" / "wikipedia-movies.json.gz"
 RESULTS = REPO / "bench" / "results"
@@ -68,7 +69,8 @@ def parser() -> argparse.ArgumentParser:
         "--plan",
         choices=PLANS,
         help="the matrix: default, quick (= --quick), issue3 (list 10 at 64 and 400 "
-        "connections, loopback and 10 ms, 10 s a run; for --rounds)",
+        "connections, loopback and 10 ms, 10 s a run; for --rounds), lean (list 10 and "
+        "detail at 64/400 on loopback and 400 with 10 ms, raw-pool list 10; for --rounds)",
     )
     add(
         "--rounds",
@@ -130,8 +132,9 @@ def parser() -> argparse.ArgumentParser:
     srv(
         "--db-connections",
         choices=("pool", "persistent"),
-        default="pool",
-        help="Django's pool (a checkout per request) or a connection per thread (DB_POOL=0)",
+        default="persistent",
+        help="on both servers: a connection per thread kept open (DB_POOL=0, aioapi's "
+        "deployed policy) or Django's pool, a checkout per request (%(default)s)",
     )
     srv("--pool-size", type=int, help="DB pool per worker (default: the larger thread count)")
     srv("--keep-alive", type=int, default=75, help="keep-alive seconds (%(default)s)")
@@ -172,6 +175,8 @@ def config_from(args: argparse.Namespace) -> BenchConfig:
     quick = name == "quick"
     if name == "issue3":
         rows = issue3_rows(with_django_sync=args.with_django_sync)
+    elif name == "lean":
+        rows = lean_rows()
     else:
         rows = quick_rows() if quick else default_rows()
         if args.with_django_sync:

@@ -177,6 +177,18 @@ def issue3_rows(with_django_sync: bool = False) -> tuple[Row, ...]:
     return (Row("list-10", servers, headline, 10),)
 
 
+def lean_rows() -> tuple[Row, ...]:
+    """The lean read path's comparison: list 10 and detail on both servers at 64 and
+    400 connections on loopback and at 400 with 10 ms per query, beside the raw-pool
+    ceiling of list 10 on loopback; 10 s a run, meant for ``--rounds``."""
+    loopback, latency = (0.0, HEADLINE_CONNECTIONS), (10.0, (400,))
+    return (
+        Row("list-10", BOTH, (loopback, latency), 10),
+        Row("detail", BOTH, (loopback, latency), 10),
+        Row("list-10", (RAW_POOL,), (loopback,), 10),
+    )
+
+
 def build_plan(
     name: str,
     rows: Sequence[Row],

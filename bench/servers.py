@@ -51,9 +51,10 @@ class ServerOptions:
     keepalive: int
     host: str
     port_base: int
-    # "pool": Django's psycopg pool, a checkout per request or bridge call;
-    # "persistent": one connection per thread kept open (DB_POOL=0).
-    db_connections: str = "pool"
+    # The same on both servers. "persistent": one connection per thread kept open
+    # (DB_POOL=0, aioapi's deployed policy); "pool": Django's psycopg pool, a
+    # checkout per request or bridge call (the admin's).
+    db_connections: str = "persistent"
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ def base_env(database_url: str, latency_ms: float, options: ServerOptions) -> di
         "SECRET_KEY": "bench-only-" + os.urandom(24).hex(),
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "SECURE_SSL_REDIRECT": "0",
-        # A fixed-size pool: no connection is opened mid-run.
+        # With the pool, a fixed size: no connection is opened mid-run.
         "DB_POOL": "1" if options.db_connections == "pool" else "0",
         "DB_POOL_MIN_SIZE": str(options.pool_size),
         "DB_POOL_MAX_SIZE": str(options.pool_size),

@@ -21,13 +21,12 @@ from tests.api_fixtures import build_catalogue
 pytestmark = pytest.mark.django_db(transaction=True)
 
 PARTS = [
-    "parse", "orm_build_compile", "list_sql", "list_movies_held", "list_movies_pool",
+    "parse", "orm_build_compile", "list_sql", "list_movies_held", "list_movies_cycled",
     "select1_held", "select1_pool", "select1_pool_checked", "select1_persistent", "plain_hop",
     "bridge_hop", "bridge_list_movies", "render", "aioapi_app", "django_view",
 ]  # fmt: skip
-POOL_PARTS = {"list_movies_pool", "select1_pool"}
 # Aliases only bench.budget adds (before the first connection): absent in tests.
-VARIANT_PARTS = {"select1_pool_checked", "select1_persistent"}
+VARIANT_PARTS = {"select1_pool", "select1_pool_checked", "select1_persistent"}
 
 
 @pytest.fixture
@@ -41,12 +40,7 @@ def test_every_part_is_timed_and_listed(films: None) -> None:
     timings = budget_parts.measure(number=2, repeat=2)
 
     assert [t.key for t in timings] == PARTS
-    pooled = connection.vendor == "postgresql"
     for t in timings:
-        if t.key in POOL_PARTS and not pooled:
-            assert t.skipped == f"no connection pool on {connection.vendor} (default)"
-            assert t.min_us is None and t.repeats_us == []
-            continue
         if t.key in VARIANT_PARTS:
             assert t.skipped is not None and t.skipped.startswith("no budget_"), t.key
             assert t.min_us is None and t.repeats_us == []
@@ -72,14 +66,11 @@ def test_every_part_is_timed_and_listed(films: None) -> None:
         assert f"| `{t.key}` {t.title} |" in text
     for d in doc["derived"]:
         assert f"| {d['figure']} |" in text
-        # Only figures made of a pool part are missing (without a pool), and those
-        # of the connection variants bench.budget alone configures.
-        missing = bool(VARIANT_PARTS & set(d["parts"])) or (
-            not pooled and bool(POOL_PARTS & set(d["parts"]))
-        )
+        # Only figures made of the connection variants, which bench.budget alone
+        # configures, are missing.
+        missing = bool(VARIANT_PARTS & set(d["parts"]))
         assert (d["us"] is None) == missing, d["figure"]
-    if not pooled:
-        assert "not measured: no connection pool on sqlite" in text
+    assert "(not measured: no budget_pool alias (bench.budget adds it on PostgreSQL))" in text
 
 
 @pytest.fixture
