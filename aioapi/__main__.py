@@ -32,11 +32,14 @@ def main(argv: list[str] | None = None) -> None:
 
     from aioapi.app import create_app
     from aioapi.settings import ApiSettings
+    from mymoviedb.startup import freeze_startup_objects
 
     settings = ApiSettings.from_env()
     loop = _new_loop(args.uvloop)
+    app = create_app(settings)
+    freeze_startup_objects()
     web.run_app(
-        create_app(settings),
+        app,
         host=args.host,
         port=args.port,
         shutdown_timeout=settings.shutdown_timeout_seconds,

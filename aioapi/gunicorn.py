@@ -21,5 +21,8 @@ async def app() -> web.Application:
     use_api_connection_policy()
     django.setup()
     from aioapi.app import create_app
+    from mymoviedb.startup import freeze_startup_objects
 
-    return create_app()
+    app = create_app()
+    freeze_startup_objects()
+    return app
