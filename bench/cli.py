@@ -375,7 +375,8 @@ def summarise(doc: dict[str, Any], outdir: Path, say: Any) -> None:
         )
     for t in doc["targets"]:
         verdict = {True: "met", False: "MISSED", None: "not measured"}[t["met"]]
-        say(f"target: {t['target']} {t['goal']}: {fmt(t['measured'], 2)} → {verdict}")
+        issue = f"issue {t['issue']}" if t.get("issue") else "every issue"
+        say(f"target ({issue}): {t['target']} {t['goal']}: {fmt(t['measured'], 2)} → {verdict}")
     flagged = [r for r in doc["runs"] if r["problems"]]
     if flagged:
         say(f"!!! {len(flagged)} run(s) had errors: see the top of report.md")

@@ -82,6 +82,7 @@ def headline_columns(rows: Sequence[Row]) -> list[Column]:
 
 VERDICTS = {True: "met", False: "**missed**", None: "not measured"}
 TARGETS: list[Column] = [
+    ("issue", lambda t: f"#{t['issue']}" if t.get("issue") else "all"),
     ("target", lambda t: t["target"]),
     ("goal", lambda t: t["goal"]),
     ("measured", lambda t: fmt(t["measured"], 2)),
@@ -269,7 +270,7 @@ def markdown(document: Mapping[str, Any], chart_files: Sequence[str]) -> str:
         "",
         *table(headline_columns(document["headline"]), document["headline"]),
         *_round_ratios(document),
-        "## Issue 3 targets",
+        "## Targets",
         "",
         *table(TARGETS, document["targets"]),
         *_every_run(document),
