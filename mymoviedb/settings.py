@@ -118,9 +118,9 @@ def _database_from_url(url: str) -> dict[str, Any]:
             # Django makes this the pool's check: a round trip at every checkout,
             # so that a restarted server costs no failed request. Off by default,
             # as in Django: it costs ~40-60 µs of CPU and one round trip per request
-            # (bench/results/2026-12-04-lean/), and without it a restart costs at
-            # most one 503 (with Retry-After) per idle pooled connection, which the
-            # pool then replaces.
+            # (bench/results/2026-12-05-lean-budget-persistent/), and without it a
+            # restart costs at most one 503 (with Retry-After) per idle pooled
+            # connection, which the pool then replaces.
             database["CONN_HEALTH_CHECKS"] = env.bool("DB_POOL_CHECK", default=False)
         else:
             # One connection per thread, kept open: checked before a request reuses
