@@ -1,33 +1,94 @@
 """Opaque keyset cursors: the sort key and the (value, id) of a boundary row.
 
 A cursor is base64url JSON, not signed: forging one only moves the reader to
-another position of a list it may read anyway. Decoding checks every type, so a
-damaged cursor is a 400, never a database error.
+another position of a list it may read anyway. Decoding checks every type and
+every value against what the sort field's column can hold, so a damaged or
+forged cursor is a 400, never a database error.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import math
+import string
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
 
-from movies.models import MAX_ID
+from movies.models import MAX_ID, MAX_YEAR, MIN_YEAR, Movie
 from movies.problems import invalid_parameters
 
-# Sort field -> Python types its cursor value may have (None: the field is nullable).
-CURSOR_VALUE_TYPES: dict[str, tuple[type, ...]] = {
-    "title": (str,),
-    "year": (int,),
-    "rating": (float, int, type(None)),
-    "updated_at": (str,),
-    "created_at": (str,),
-    "id": (int,),
+# base64url without padding: what Cursor.encode writes. A cursor of other characters
+# is refused before it is decoded (and OpenAPI documents the same pattern).
+CURSOR_PATTERN = r"^[A-Za-z0-9_-]{1,512}$"
+_CURSOR_ALPHABET = frozenset(string.ascii_letters + string.digits + "-_")
+_TITLE_MAX_LENGTH = Movie._meta.get_field("title").max_length or 300
+
+
+class BadValue(ValueError):
+    """A cursor value its sort field's column could not hold."""
+
+
+def _title(value: object) -> str:
+    # PostgreSQL refuses NUL in text (an error, not a mismatch); no stored title
+    # is longer than the column.
+    if not isinstance(value, str) or "\x00" in value or len(value) > _TITLE_MAX_LENGTH:
+        raise BadValue
+    return value
+
+
+def _year(value: object) -> int:
+    if type(value) is not int or not MIN_YEAR <= value <= MAX_YEAR:
+        raise BadValue
+    return value
+
+
+def _rating(value: object) -> float | None:
+    # NULL is a rating too (unrated films); the column's check keeps the rest in 0-10.
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise BadValue
+    rating = float(value)
+    if not math.isfinite(rating) or not 0 <= rating <= 10:
+        raise BadValue
+    return rating
+
+
+def _timestamp(value: object) -> datetime:
+    # As isoformat() writes it (fromisoformat alone lets trailing junk through), aware
+    # (a naive value is ambiguous), and still a datetime once in UTC (one near year 1
+    # or 9999 overflows when the database adapter converts it).
+    if not isinstance(value, str):
+        raise BadValue
+    try:
+        moment = datetime.fromisoformat(value)
+        if moment.utcoffset() is None or moment.isoformat() != value:
+            raise BadValue
+        return moment.astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise BadValue from None
+
+
+def _row_id(value: object) -> int:
+    if type(value) is not int or not 1 <= value <= MAX_ID:
+        raise BadValue
+    return value
+
+
+# Sort field -> the check (and conversion) of its cursor value.
+CURSOR_VALUES: dict[str, Callable[[object], Any]] = {
+    "title": _title,
+    "year": _year,
+    "rating": _rating,
+    "updated_at": _timestamp,
+    "created_at": _timestamp,
+    "id": _row_id,
 }
-DATETIME_FIELDS = frozenset({"updated_at", "created_at"})
 
 
 @dataclass(frozen=True)
@@ -45,6 +106,8 @@ class Cursor:
 
 def decode_cursor(token: str, sort: str) -> Cursor:
     """Decode ``token`` for a list sorted by ``sort`` or raise a 400 problem."""
+    if not token or len(token) > 512 or not _CURSOR_ALPHABET.issuperset(token):
+        raise _bad("is not a valid cursor")
     try:
         raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
         data = orjson.loads(raw)
@@ -54,23 +117,14 @@ def decode_cursor(token: str, sort: str) -> Cursor:
         raise _bad("is not a valid cursor")
     if data["s"] != sort:
         raise _bad("was made for another sort order; drop it or keep the sort parameter")
-    field = sort.lstrip("-")
-    value, row_id, backwards = data["v"], data["i"], data["b"]
-    valid = (
-        isinstance(value, CURSOR_VALUE_TYPES[field])
-        and not isinstance(value, bool)
-        and type(row_id) is int
-        and 1 <= row_id <= MAX_ID
-        and isinstance(backwards, bool)
-    )
-    if not valid:
+    try:
+        value = CURSOR_VALUES[sort.lstrip("-")](data["v"])
+        row_id = _row_id(data["i"])
+    except BadValue:
+        raise _bad("is not a valid cursor") from None
+    if not isinstance(data["b"], bool):
         raise _bad("is not a valid cursor")
-    if field in DATETIME_FIELDS:
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            raise _bad("is not a valid cursor") from None
-    return Cursor(sort=sort, value=value, id=row_id, backwards=backwards)
+    return Cursor(sort=sort, value=value, id=row_id, backwards=data["b"])
 
 
 def _bad(reason: str) -> Exception:
