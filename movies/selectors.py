@@ -67,6 +67,8 @@ def list_movies(query: MovieListQuery) -> Page:
     descending = query.sort.startswith("-")
     backwards = cursor is not None and cursor.backwards
     scan_descending = descending != backwards
+    # NULLs (unrated films) come last in the list's order, so first when scanning back.
+    nulls_first = backwards and field in NULLABLE_SORT_FIELDS
     filters = {name: getattr(query, name) for name in MOVIE_FILTERS}
     present = tuple(name for name, value in filters.items() if value is not None)
     # The cursor's value is NULL or not: two different WHERE clauses.
@@ -79,16 +81,16 @@ def list_movies(query: MovieListQuery) -> Page:
         if after is not None:
             value = None if after == "null" else Param("after_value", _movie_field(field))
             movies = movies.filter(
-                _after(field, value, Param("after_id", _ID_FIELD), scan_descending)
+                _after(field, value, Param("after_id", _ID_FIELD), scan_descending, nulls_first)
             )
-        movies = movies.order_by(*_ordering(field, scan_descending))
+        movies = movies.order_by(*_ordering(field, scan_descending, nulls_first))
         return movies.values(*LIST_FIELDS, *hidden, genre_names=_genre_names(OuterRef("pk")))
 
     values: dict[str, Any] = {name: filters[name] for name in present}
     if cursor is not None:
         values["after_value"], values["after_id"] = cursor.value, cursor.id
     rows = prepared.run(
-        ("movie-list", field, scan_descending, after, present),
+        ("movie-list", field, scan_descending, nulls_first, after, present),
         build,
         values,
         using=router.db_for_read(Movie),
@@ -173,12 +175,19 @@ def _search(movies: QuerySet[Movie], text: str | Param) -> QuerySet[Movie]:
     return movies.filter(title__icontains=text)
 
 
-# NULL sorts as the largest value (PostgreSQL's own B-tree order), so both sort
-# directions of a nullable field still walk the (field, id) index.
-def _ordering(field: str, descending: bool) -> tuple[OrderBy, OrderBy]:
+# A nullable sort field lists its NULLs last in both directions: "-rating" starts
+# with the best-rated film, not with every unrated one. Each scan has an index:
+# (rating, id) for "rating" and (rating DESC NULLS LAST, id DESC) for "-rating"
+# (migration 0006), each walked backwards for the page before a cursor.
+def _ordering(field: str, descending: bool, nulls_first: bool = False) -> tuple[OrderBy, OrderBy]:
+    """The scan order: ``nulls_first`` only when walking a nullable field backwards."""
+    if field not in NULLABLE_SORT_FIELDS:
+        nulls = {}
+    else:
+        nulls = {"nulls_first": True} if nulls_first else {"nulls_last": True}
     if descending:
-        return F(field).desc(nulls_first=True), F("id").desc()
-    return F(field).asc(nulls_last=True), F("id").asc()
+        return F(field).desc(**nulls), F("id").desc()
+    return F(field).asc(**nulls), F("id").asc()
 
 
 def sort_order(sort: str) -> tuple[OrderBy, OrderBy]:
@@ -186,15 +195,18 @@ def sort_order(sort: str) -> tuple[OrderBy, OrderBy]:
     return _ordering(sort.lstrip("-"), sort.startswith("-"))
 
 
-def _after(field: str, value: Param | None, row_id: Param, descending: bool) -> Q:
-    """Rows that come after (value, row_id) in the scan order; ``None``: a NULL value."""
+def _after(
+    field: str, value: Param | None, row_id: Param, descending: bool, nulls_first: bool
+) -> Q:
+    """Rows that come after (value, row_id) in the scan order; ``None``: a NULL value.
+    ``nulls_first``: the scan meets the NULLs before every value (see _ordering)."""
     op = "lt" if descending else "gt"
     tie = Q(**{f"id__{op}": row_id})
     if value is None:
         null_tail = Q(**{f"{field}__isnull": True}) & tie
-        return Q(**{f"{field}__isnull": False}) | null_tail if descending else null_tail
+        return Q(**{f"{field}__isnull": False}) | null_tail if nulls_first else null_tail
     after = Q(**{f"{field}__{op}": value}) | (Q(**{field: value}) & tie)
-    if field in NULLABLE_SORT_FIELDS and not descending:
+    if field in NULLABLE_SORT_FIELDS and not nulls_first:
         after |= Q(**{f"{field}__isnull": True})
     return after
 

@@ -88,12 +88,13 @@ def plain_list_movies(query: MovieListQuery) -> selectors.Page:
     descending = query.sort.startswith("-")
     backwards = cursor is not None and cursor.backwards
     scan_descending = descending != backwards
+    nulls_first = backwards and field in selectors.NULLABLE_SORT_FIELDS
     movies = selectors.filtered_movies(query)
     if cursor is not None:
         # _after is typed for Params now; literal values build the Q the old code built.
-        after = selectors._after(field, cursor.value, cursor.id, scan_descending)  # type: ignore[arg-type]
+        after = selectors._after(field, cursor.value, cursor.id, scan_descending, nulls_first)  # type: ignore[arg-type]
         movies = movies.filter(after)
-    movies = movies.order_by(*selectors._ordering(field, scan_descending))
+    movies = movies.order_by(*selectors._ordering(field, scan_descending, nulls_first))
     start = query.offset if cursor is None else 0
     hidden = [field] if field not in selectors.LIST_FIELDS else []
     rows = list(movies.values(*selectors.LIST_FIELDS, *hidden)[start : start + query.limit + 1])

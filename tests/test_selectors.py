@@ -32,16 +32,16 @@ def list_query(**values: Any) -> MovieListQuery:
 
 
 def expected_order(sort: str) -> list[int]:
-    """Ids in the API's order, computed in Python: NULL sorts as the largest value."""
+    """Ids in the API's order, computed in Python: NULLs last in both directions."""
     field = sort.lstrip("-")
     descending = sort.startswith("-")
     rows = list(Movie.objects.values_list("id", field))
-
-    def key(row: tuple[int, Any]) -> tuple[bool, Any, int]:
-        row_id, value = row
-        return (value is None, value if value is not None else 0, row_id)
-
-    return [row_id for row_id, _ in sorted(rows, key=key, reverse=descending)]
+    valued = sorted((row for row in rows if row[1] is not None), key=lambda row: (row[1], row[0]))
+    nulls = sorted(row for row in rows if row[1] is None)
+    if descending:
+        valued.reverse()
+        nulls.reverse()
+    return [row_id for row_id, _ in valued + nulls]
 
 
 def walk(query: dict[str, Any]) -> tuple[list[list[int]], list[list[int]]]:
