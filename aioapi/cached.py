@@ -21,7 +21,7 @@ from multidict import CIMultiDict
 from aioapi.cache import CACHED_ROUTES, Entry, Key, entry_tags
 from aioapi.keys import CACHE, SETTINGS
 from movies.rendering import etag_matches
-from movies.schemas import QueryModel, parse_id, parse_query
+from movies.schemas import NoQuery, QueryModel, parse_id, parse_query
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 QueryHandler = Callable[[web.Request, QueryModel], Awaitable[web.StreamResponse]]
@@ -53,6 +53,8 @@ def cached() -> Callable[[Handler], Handler]:
     def decorate(handler: Handler) -> Handler:
         @functools.wraps(handler)
         async def serve(request: web.Request) -> web.StreamResponse:
+            if request.query_string:  # takes none: any given is a 400
+                parse_query(NoQuery, request.query.items())
             if "id" not in request.match_info:
                 return await _serve(request, lambda: (_route(request), ()), handler)
             resource_id = parse_id(request.match_info["id"])

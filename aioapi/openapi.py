@@ -32,6 +32,7 @@ from aioapi.openapi_parts import (
 )
 from movies.export import COMPLETENESS, DOWNLOADS
 from movies.schemas import (
+    EVENT_ID_PATTERN,
     MAX_ID,
     MovieCreate,
     MovieExportQuery,
@@ -59,7 +60,7 @@ def build_openapi() -> dict[str, Any]:
         "/api/movies/export": PathItem(get=_export()),
         "/api/movies/{id}": PathItem(
             get=read("getMovie", "A film with genres, directors and cast", bodies.MovieDetail,
-                      parameters=[movie_id], errors=(404, 503)),
+                      parameters=[movie_id], errors=(400, 404, 503)),
             patch=write("updateMovie", "Change a film (permission movies.change_movie)",
                          parameters=[movie_id, if_match()], body=MovieFields,
                          ok=(200, bodies.MovieDetail), errors=(*WRITE_ERRORS, 404, 412)),
@@ -69,7 +70,7 @@ def build_openapi() -> dict[str, Any]:
         ),
         "/api/genres": PathItem(
             get=read("listGenres", "Every genre with its number of films", bodies.GenreList,
-                      errors=(503,)),
+                      errors=(400, 503)),
         ),
         "/api/people": PathItem(
             get=read("listPeople", "People by name", bodies.PeopleList,
@@ -77,7 +78,7 @@ def build_openapi() -> dict[str, Any]:
         ),
         "/api/people/{id}": PathItem(
             get=read("getPerson", "A person with their filmography", bodies.PersonDetail,
-                      parameters=[person_id], errors=(404, 503)),
+                      parameters=[person_id], errors=(400, 404, 503)),
         ),
         "/api/events": PathItem(get=_events()),
         "/api/openapi.json": PathItem(
@@ -96,7 +97,8 @@ def build_openapi() -> dict[str, Any]:
         info=Info(
             title="mymoviedb API",
             version=API_VERSION,
-            description="The public film catalogue. Errors are RFC 9457 problem details.",
+            description="The public film catalogue. Errors are RFC 9457 problem details. "
+            "A query parameter an operation does not list is a 400 naming it.",
         ),
         paths=paths,
         components=Components(
@@ -178,7 +180,9 @@ def _events() -> Operation:
     last_event_id = header_parameter(
         "Last-Event-ID",
         "Resume after this event: the events missed are sent first if this server still "
-        "holds them (its last 1000), else one `reload` event.",
+        "holds them (its last 1000), else one `reload` event. Opaque: send back the `id` of "
+        "an event this API sent; any other value is a 400.",
+        {"type": "string", "pattern": EVENT_ID_PATTERN},
     )
     return Operation(
         operationId="streamEvents",

@@ -182,16 +182,20 @@ def response_headers(names: tuple[str, ...]) -> dict[str, Any]:
 
 def path_id(description: str) -> Parameter:
     schema = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
+    description += " In plain digits: `036249` or `+1` names nothing (404)."
     return Parameter.model_validate(
         {"name": "id", "in": "path", "required": True, "description": description,
          "schema": schema}
     )  # fmt: skip
 
 
-def header_parameter(name: str, description: str) -> Parameter:
+def header_parameter(
+    name: str, description: str, schema: dict[str, Any] | None = None
+) -> Parameter:
     return Parameter.model_validate(
-        {"name": name, "in": "header", "description": description, "schema": {"type": "string"}}
-    )
+        {"name": name, "in": "header", "description": description,
+         "schema": schema or {"type": "string"}}
+    )  # fmt: skip
 
 
 def if_match() -> Parameter:

@@ -7,7 +7,10 @@ and Django's QueryDict give the same result and the same errors.
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date
 from typing import Annotated, Any, Literal, Self, TypeVar
 
@@ -23,7 +26,8 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
-from movies.cursors import Cursor, decode_cursor
+from movies.cursors import CURSOR_PATTERN, Cursor, decode_cursor
+from movies.importing.normalise import normalise_genre
 from movies.models import MAX_ID, MAX_YEAR, MIN_YEAR
 from movies.problems import Problem, invalid_parameters
 
@@ -49,10 +53,86 @@ PRINTABLE_PATTERN = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\ufffd]*$"
 Text = Annotated[
     str, AfterValidator(_printable), Field(json_schema_extra={"pattern": PRINTABLE_PATTERN})
 ]
-Slug = Annotated[str, Field(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=64)]
+SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
+Slug = Annotated[str, Field(pattern=SLUG_PATTERN, max_length=64)]
+
+# Characters no free text written through the API may hold: controls, the
+# invisible ones (zero-width spaces and joiners, word joiner, byte-order mark),
+# bidi overrides and isolates (they reorder what the text around them shows),
+# U+FFFD (what a bad UTF-8 byte decoded to) and Unicode's non-characters.
+_INVISIBLE = [
+    (0x7F, 0x9F), (0x200B, 0x200D), (0x202A, 0x202E), (0x2060, 0x2060),
+    (0x2066, 0x2069), (0xFDD0, 0xFDEF), (0xFEFF, 0xFEFF), (0xFFFD, 0xFFFF),
+    *((plane + 0xFFFE, plane + 0xFFFF) for plane in range(0x10000, 0x110000, 0x10000)),
+]  # fmt: skip
+_LINE_CONTROLS = [(0x00, 0x1F)]  # a one-line field: no tab or line break either
+_PROSE_CONTROLS = [(0x00, 0x08), (0x0B, 0x0C), (0x0E, 0x1F)]  # tab, LF and CR allowed
+
+
+def _char_class(ranges: tuple[tuple[int, int], ...]) -> str:
+    # BMP characters as \uXXXX escapes (the same in Python and ECMA-262 patterns);
+    # astral ones literally, which both read as one code point.
+    def char(code: int) -> str:
+        return f"\\u{code:04x}" if code <= 0xFFFF else chr(code)
+
+    return "".join(
+        char(low) if low == high else f"{char(low)}-{char(high)}" for low, high in ranges
+    )
+
+
+@dataclass(frozen=True)
+class _TextRule:
+    """Free text refusing ``refused`` characters; one-line text may not be blank.
+
+    One home for each rule: the pattern OpenAPI documents is the one applied here
+    (Schemathesis tests both ways); ``check`` adds a readable reason.
+    """
+
+    refused: tuple[tuple[int, int], ...]
+    one_line: bool
+
+    @property
+    def pattern(self) -> str:
+        # "" stays allowed where the field allows it (min_length says where not).
+        blank = "(?!\\s+$)" if self.one_line else ""
+        return f"^{blank}[^{_char_class(self.refused)}]*$"
+
+    @functools.cached_property
+    def forbidden(self) -> re.Pattern[str]:
+        return re.compile(f"[{_char_class(self.refused)}]")
+
+    def check(self, value: str) -> str:
+        found = self.forbidden.search(value)
+        if found is not None:
+            raise ValueError(
+                f"must not contain U+{ord(found.group()):04X} (control characters, invisible "
+                "characters, bidi overrides and non-characters are refused)"
+            )
+        if self.one_line and value and not value.strip():
+            raise ValueError("must not be only whitespace")
+        return value
+
+
+_LINE = _TextRule((*_LINE_CONTROLS, *_INVISIBLE), one_line=True)
+_PROSE = _TextRule((*_PROSE_CONTROLS, *_INVISIBLE), one_line=False)
+# A name on one line (a title, a character): no tab or line break, not blank.
+Line = Annotated[
+    str, AfterValidator(_LINE.check), Field(json_schema_extra={"pattern": _LINE.pattern})
+]
+# Prose (a synopsis): line breaks and tabs allowed.
+Prose = Annotated[
+    str, AfterValidator(_PROSE.check), Field(json_schema_extra={"pattern": _PROSE.pattern})
+]
+
+_CANONICAL_INTEGER = re.compile(r"0|[1-9][0-9]*")
 
 
 def _whole_number(value: object) -> object:
+    # Query strings and paths spell an integer one way only: plain digits, no sign,
+    # underscore, space, decimal point or leading zero ("1_0", " 1", "1.0" and "010"
+    # would all be 10 to a lenient parser, and name one cache entry four ways).
+    if isinstance(value, str) and not _CANONICAL_INTEGER.fullmatch(value):
+        raise ValueError("must be a whole number in plain digits (like 10)")
     # JSON Schema counts 1999.0 as an integer; pydantic's strict mode would not.
     if isinstance(value, float) and value.is_integer():
         return int(value)
@@ -68,39 +148,92 @@ MovieSort = Literal[
     "title", "-title", "year", "-year", "rating", "-rating",
     "updated_at", "-updated_at", "created_at", "-created_at", "id", "-id",
 ]  # fmt: skip
+SORT_DESCRIPTION = (
+    "Order of the films: a key, ascending, or `-` and the key, descending; ties are "
+    "broken by `id` in the same direction. `title`: by title (the database's collation); "
+    "`year`: by year of release; `rating`: by average rating (0-10), unrated films last "
+    "in both directions; `updated_at`, `created_at`: by when the film was last changed "
+    "or added; `id`: by id (the order films were added in)."
+)
 
 
 class _Query(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class NoQuery(_Query):
+    """The query of a route that takes no parameters: any one given is a 400."""
+
+
+class ParameterConflict(ValueError):
+    """A rule between parameters: the error names each of ``names``."""
+
+    def __init__(self, message: str, *names: str) -> None:
+        super().__init__(message)
+        self.names = names
+
+
 # The filters the list and the export share, defined once; each query class still
 # declares them itself, so its parameters keep their order in links and in OpenAPI.
-GenreFilter = Annotated[Slug | None, Field(description="Genre slug.")]
+# Any ASCII letter or digit: what makes a name a genre's slug (normalise_genre).
+GENRE_PATTERN = r"^[^\x00-\x1f]*[A-Za-z0-9][^\x00-\x1f]*$"
+
+
+def _genre_slug(value: str) -> str:
+    # A slug is taken as it is; a name ("Comedy", "Science fiction", "Sci-Fi") is
+    # turned into its slug the way the importer makes genres, so no query is needed.
+    if re.fullmatch(SLUG_PATTERN, value):
+        return value
+    if not re.fullmatch(GENRE_PATTERN, value):
+        raise ValueError("is not a genre: use a slug from /api/genres (like `comedy`)")
+    return normalise_genre(value)[0]
+
+
+GenreName = Annotated[
+    str,
+    Field(max_length=64, json_schema_extra={"pattern": GENRE_PATTERN}),
+    AfterValidator(_genre_slug),
+]
+GenreFilter = Annotated[
+    GenreName | None,
+    Field(
+        description="A genre's slug from /api/genres (`science-fiction`), or its name "
+        "in any case (`Science Fiction`), turned into its slug as genres are made.",
+    ),
+]
 PersonFilter = Annotated[Id | None, Field(description="Films crediting this person id.")]
 SearchFilter = Annotated[
     Text | None,
     Field(
         min_length=1,
         max_length=200,
-        description="Search: full text over title and synopsis on PostgreSQL, "
-        "title substring on SQLite.",
+        description="Search: full text over title and synopsis on PostgreSQL (web search "
+        'syntax: words, "quoted phrases", `or`, `-word` to exclude), title substring on '
+        "SQLite. Any text is a search: text that means nothing finds nothing.",
     ),
 ]
 
 
 def _check_year_range(year_min: int | None, year_max: int | None) -> None:
     if year_min is not None and year_max is not None and year_min > year_max:
-        raise ValueError("year_min must not be greater than year_max")
+        raise ParameterConflict(
+            "year_min must not be greater than year_max", "year_min", "year_max"
+        )
 
 
 class MovieListQuery(_Query):
     """Filters, sort and pagination of ``GET /api/movies``."""
 
-    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size.")
-    offset: int = Field(0, ge=0, le=MAX_OFFSET, description="Rows to skip (shallow pages).")
+    limit: Integer = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size.")
+    offset: Integer = Field(0, ge=0, le=MAX_OFFSET, description="Rows to skip (shallow pages).")
     cursor: str | None = Field(
-        None, max_length=512, description="Opaque keyset cursor from a `next`/`previous` link."
+        None,
+        max_length=512,
+        # Documented, not enforced here: decode_cursor refuses the same, as a bad cursor.
+        json_schema_extra={"pattern": CURSOR_PATTERN},
+        description="Opaque keyset cursor: copy it from a `next`/`previous` link, never "
+        "make one. Only cursors this API wrote are accepted; any other string, however "
+        "well formed, is a 400 naming `cursor`.",
     )
     genre: GenreFilter = None
     year: Year | None = None
@@ -108,14 +241,14 @@ class MovieListQuery(_Query):
     year_max: Year | None = None
     person: PersonFilter = None
     q: SearchFilter = None
-    sort: MovieSort = "title"
+    sort: MovieSort = Field("title", description=SORT_DESCRIPTION)
     _after: Cursor | None = PrivateAttr(None)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         _check_year_range(self.year_min, self.year_max)
         if self.cursor is not None and self.offset:
-            raise ValueError("use either cursor or offset, not both")
+            raise ParameterConflict("use either cursor or offset, not both", "cursor", "offset")
         if self.cursor is not None:
             # Decoded once, here: a damaged cursor is the 400 problem naming `cursor`.
             self._after = decode_cursor(self.cursor, self.sort)
@@ -140,7 +273,7 @@ class MovieExportQuery(_Query):
     person: PersonFilter = None
     q: SearchFilter = None
     sort: MovieSort = Field(
-        "id", description="As the list's; `id` by default: the cheapest order, and stable."
+        "id", description=f"{SORT_DESCRIPTION} `id` by default: the cheapest order, and stable."
     )
     format: ExportFormat = Field(
         "ndjson", description="`ndjson` (one film per line), `json` (one array) or `csv`."
@@ -155,8 +288,8 @@ class MovieExportQuery(_Query):
 class PeopleListQuery(_Query):
     """Search and pagination of ``GET /api/people``."""
 
-    limit: int = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT)
-    offset: int = Field(0, ge=0, le=MAX_OFFSET)
+    limit: Integer = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size.")
+    offset: Integer = Field(0, ge=0, le=MAX_OFFSET, description="Rows to skip.")
     q: Text | None = Field(None, min_length=1, max_length=200, description="Name substring.")
 
 
@@ -166,7 +299,7 @@ class CreditIn(BaseModel):
     person_id: Id
     role: Literal["cast", "director"] = "cast"
     billing_order: Integer = Field(0, ge=0, le=10_000)
-    character_name: Text = Field("", max_length=200)
+    character_name: Line = Field("", max_length=200)
 
 
 # The default of an omitted PATCH field ("leave it as it is"). Typed Any because
@@ -194,13 +327,13 @@ class MovieFields(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    title: Text = Field(UNCHANGED, min_length=1, max_length=300)
+    title: Line = Field(UNCHANGED, min_length=1, max_length=300)
     year: Year = UNCHANGED
     release_date: date | None = None
     runtime_minutes: Minutes | None = None
     rating: float | None = Field(None, ge=0, le=10, allow_inf_nan=False)
-    synopsis: Text = Field(UNCHANGED, max_length=20_000)
-    wikipedia_slug: Text = Field(UNCHANGED, max_length=300)
+    synopsis: Prose = Field(UNCHANGED, max_length=20_000)
+    wikipedia_slug: Line = Field(UNCHANGED, max_length=300)
     poster_url: str = Field(UNCHANGED, max_length=500, pattern=r"^(https?://[^\s\x00-\x1f\x7f]+)?$")
     genres: list[Slug] = Field(UNCHANGED, max_length=30, description="Genre slugs.")
     credits: Annotated[list[CreditIn], AfterValidator(_distinct_credits)] = Field(
@@ -211,7 +344,7 @@ class MovieFields(BaseModel):
 class MovieCreate(MovieFields):
     """The POST body: ``title`` and ``year`` are required."""
 
-    title: Text = Field(min_length=1, max_length=300)
+    title: Line = Field(min_length=1, max_length=300)
     year: Year
 
 
@@ -221,14 +354,19 @@ BodyModel = TypeVar("BodyModel", bound=BaseModel)
 
 def _field_errors(error: ValidationError, unknown: str) -> list[dict[str, str]]:
     details = error.errors(include_url=False, include_input=False)
-    return [_describe(detail, unknown) for detail in details]
+    return [entry for detail in details for entry in _describe(detail, unknown)]
 
 
-def _describe(detail: ErrorDetails, unknown: str) -> dict[str, str]:
+def _describe(detail: ErrorDetails, unknown: str) -> list[dict[str, str]]:
+    """The error entries of one failure: one per parameter or field it is about."""
+    reason = detail["msg"].removeprefix("Value error, ")
+    conflict = detail.get("ctx", {}).get("error")
+    if isinstance(conflict, ParameterConflict):
+        return [{"name": name, "reason": reason} for name in conflict.names]
     name = ".".join(str(part) for part in detail["loc"]) or "(body)"
     if detail["type"] == "extra_forbidden":
-        return {"name": name, "reason": unknown}
-    return {"name": name, "reason": detail["msg"].removeprefix("Value error, ")}
+        return [{"name": name, "reason": unknown}]
+    return [{"name": name, "reason": reason}]
 
 
 def parse_query(model: type[QueryModel], items: Iterable[tuple[str, str]]) -> QueryModel:
@@ -244,17 +382,7 @@ def parse_query(model: type[QueryModel], items: Iterable[tuple[str, str]]) -> Qu
     try:
         return model.model_validate(values)
     except ValidationError as error:
-        errors = _field_errors(error, "unknown parameter")
-        # A model-level rule has no location: name the parameters it is about.
-        for entry in errors:
-            if entry["name"] == "(body)":
-                entry["name"] = _parameters_named_in(entry["reason"], values)
-        raise invalid_parameters(errors) from None
-
-
-def _parameters_named_in(reason: str, values: dict[str, str]) -> str:
-    named = [name for name in values if name in reason]
-    return ", ".join(named) or "query"
+        raise invalid_parameters(_field_errors(error, "unknown parameter")) from None
 
 
 def parse_body(model: type[BodyModel], raw: bytes) -> BodyModel:
@@ -271,9 +399,16 @@ def parse_body(model: type[BodyModel], raw: bytes) -> BodyModel:
         raise invalid_parameters(errors, location="body") from None
 
 
+# A path id or an event id as this API writes them: a positive integer, plain digits.
+EVENT_ID_PATTERN = "^[1-9][0-9]{0,18}$"
+
+
 def parse_id(raw: str) -> int | None:
-    """A path id: a positive 64-bit integer in plain digits, else ``None`` (a 404)."""
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 19:
+    """A path id: a positive 64-bit integer in plain digits, else ``None`` (a 404).
+
+    One spelling per id: "036249" or "+1" names no resource, as "abc" does not.
+    """
+    if not _CANONICAL_INTEGER.fullmatch(raw) or len(raw) > 19:
         return None
     value = int(raw)
     return value if 1 <= value <= MAX_ID else None

@@ -17,7 +17,7 @@ from django.http import HttpRequest, HttpResponse
 from movies import selectors
 from movies.problems import PROBLEM_CONTENT_TYPE, Problem, not_found
 from movies.rendering import JSON_CONTENT_TYPE, dumps, etag, etag_matches, movie_list_body
-from movies.schemas import MovieListQuery, parse_id, parse_query
+from movies.schemas import MovieListQuery, NoQuery, parse_id, parse_query
 
 READ_METHODS = ("GET", "HEAD")
 DB_RETRY_AFTER_SECONDS = "5"
@@ -90,6 +90,8 @@ def movie_list(request: HttpRequest) -> bytes:
 @_read_view
 def movie_detail(request: HttpRequest, movie_id: str) -> bytes:
     """``GET /movies/{id}/``: the same film as ``GET /api/movies/{id}``."""
+    if request.GET:  # takes none, as aioapi's route: any given is a 400
+        parse_query(NoQuery, query_pairs(request))
     key = parse_id(movie_id)
     movie = selectors.get_movie(key) if key is not None else None
     if movie is None:

@@ -290,7 +290,7 @@ async def test_person_filter_exports_their_films(api: ApiClient, catalogue: Cata
         ("?format=xml", ["format"]),
         ("?limit=10", ["limit"]),
         ("?cursor=abc", ["cursor"]),
-        ("?year_min=2000&year_max=1990", ["year_min, year_max"]),
+        ("?year_min=2000&year_max=1990", ["year_min", "year_max"]),
         ("?format=csv&format=json", ["format"]),
         ("?sort=synopsis", ["sort"]),
     ],

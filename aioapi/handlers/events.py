@@ -17,7 +17,7 @@ from aiohttp import hdrs, web
 from aioapi.changefeed import END
 from aioapi.keys import CHANGE_FEED, SETTINGS
 from movies.problems import Problem
-from movies.schemas import parse_id
+from movies.schemas import NoQuery, parse_id, parse_query
 
 CONTENT_TYPE = "text/event-stream"
 HEARTBEAT = b": heartbeat\n\n"
@@ -27,6 +27,7 @@ RETRY = b"retry: 2000\n\n"
 
 async def stream_events(request: web.Request) -> web.StreamResponse:
     """``GET /api/events``: a stream of change events, resumable with Last-Event-ID."""
+    parse_query(NoQuery, request.query.items())  # takes none: any given is a 400
     feed = request.app.get(CHANGE_FEED)
     if feed is None:
         raise Problem(
