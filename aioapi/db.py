@@ -21,22 +21,33 @@ bench/results/2026-12-05-lean*/):
 * At most ``API_DB_MAX_PENDING`` calls wait or run at once; past that the
   bridge refuses at once (503 + Retry-After) instead of letting latency grow
   without bound.
+* A circuit breaker (:class:`Breaker`) fails calls at once while the primary
+  database is known down: a call that loses or cannot get its connection starts
+  a probe of ``default``; while the probe fails every call is refused with
+  :class:`DatabaseUnavailable` (a 503 through the middleware) instead of
+  waiting out a connect or pool timeout, and the probe retries every
+  ``PROBE_INTERVAL_SECONDS`` until it succeeds. Closed, it costs one bool check
+  a call. It guards the primary only: a replica that is down fails the reads
+  routed to it as before, and never refuses writes.
 * Callers pass plain functions (selectors, services) that return evaluated
   data, so no lazy QuerySet crosses back to the loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
+import time
 import weakref
 from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
+import psycopg
 from channels.db import database_sync_to_async
-from django.db import connections
+from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -46,6 +57,9 @@ logger = logging.getLogger(__name__)
 THREAD_NAME_PREFIX = "orm"
 # How long close() waits for every ORM thread to close its own connections.
 CLOSE_TIMEOUT_SECONDS = 10.0
+# While the database is down, how often the breaker tries to reach it: the
+# recovery lags the database by at most this long. A refused connect costs ~1 ms.
+PROBE_INTERVAL_SECONDS = 0.25
 
 
 def use_api_connection_policy(environ: MutableMapping[str, str] = os.environ) -> None:
@@ -58,12 +72,105 @@ class BridgeOverloaded(Exception):
     """More ORM calls are pending than the bridge accepts."""
 
 
+class DatabaseUnavailable(OperationalError):
+    """Refused at once: the primary database did not answer the breaker's last probe.
+
+    An ``OperationalError``, so every caller that maps a down database to a 503
+    (aioapi's middleware, the export stream) maps this one too.
+    """
+
+
+def lost_connection(error: BaseException) -> bool:
+    """Whether ``error`` says the connection failed, rather than the statement.
+
+    A server-side error carries a SQLSTATE (a cancelled query, a limit, a
+    deadlock); a refused or broken connection, and a pool timeout, do not.
+    """
+    cause = error.__cause__
+    return isinstance(cause, psycopg.Error) and cause.sqlstate is None
+
+
+def ping_primary() -> None:
+    """``SELECT 1`` on the primary (on an ORM thread): raises if it cannot answer."""
+    with connections[DEFAULT_DB_ALIAS].cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+
+
+class Breaker:
+    """Fails the bridge's calls fast while the primary database is known down.
+
+    Runs on the event loop. ``open`` is read on every call; only a probe (one at
+    a time, on an ORM thread) opens or closes it.
+    """
+
+    def __init__(
+        self, probe: Callable[[], Awaitable[None]], *, interval: float = PROBE_INTERVAL_SECONDS
+    ) -> None:
+        self.open = False
+        self.refused = 0  # calls refused while open
+        self.opened = 0  # times it opened
+        self.interval = interval
+        self._probe = probe
+        self._since = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    def refusal(self) -> DatabaseUnavailable:
+        """The error of a call refused while open."""
+        self.refused += 1
+        down = time.monotonic() - self._since
+        return DatabaseUnavailable(
+            f"the database has not answered for {down:.1f} s (probed every {self.interval:g} s)"
+        )
+
+    def suspect(self, error: BaseException) -> None:
+        """A call failed: if its connection did, probe the database (unless a probe runs)."""
+        if self._task is None and lost_connection(error):
+            self._task = asyncio.get_running_loop().create_task(self._watch(), name="db-probe")
+
+    def stop(self) -> None:
+        """Cancel a running probe; callable from any thread (the bridge closes off the loop)."""
+        task = self._task
+        if task is not None and not task.get_loop().is_closed():
+            task.get_loop().call_soon_threadsafe(task.cancel)
+
+    async def _watch(self) -> None:
+        # Probe first, open only on a failed probe: one broken connection of a
+        # healthy database (a restarted proxy, an idle timeout) refuses nothing.
+        try:
+            while True:
+                try:
+                    await self._probe()
+                except (OperationalError, InterfaceError) as error:
+                    if not self.open:
+                        self.open, self._since = True, time.monotonic()
+                        self.opened += 1
+                        logger.warning("database down (%s): refusing calls at once", error)
+                    await asyncio.sleep(self.interval)
+                    continue
+                if self.open:
+                    down = time.monotonic() - self._since
+                    logger.warning("database back after %.1f s: accepting calls", down)
+                self.open = False
+                return
+        finally:
+            self._task = None
+
+
 class OrmBridge:
     """Runs ORM work on a bounded pool of threads, away from the event loop."""
 
-    def __init__(self, *, threads: int, max_pending: int, funnel: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        threads: int,
+        max_pending: int,
+        funnel: bool = False,
+        probe_interval: float = PROBE_INTERVAL_SECONDS,
+    ) -> None:
         """``funnel=True`` keeps channels' default (one shared thread per process):
-        it exists only so bench/ can measure what the pool of threads buys."""
+        it exists only so bench/ can measure what the pool of threads buys.
+        ``probe_interval``: the breaker's, while the database is down."""
         if threads < 1 or max_pending < threads:
             raise ValueError("need threads >= 1 and max_pending >= threads")
         self.threads = 1 if funnel else threads
@@ -78,14 +185,24 @@ class OrmBridge:
         self._wrappers: weakref.WeakKeyDictionary[Callable[..., Any], Callable[..., Any]] = (
             weakref.WeakKeyDictionary()
         )
+        # The probe bypasses run(): it must reach the database while the breaker is open.
+        self.breaker = Breaker(self._wrapped(ping_primary), interval=probe_interval)
 
     async def run(self, function: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
-        """Run ``function(*args, **kwargs)`` on an ORM thread and return its result."""
+        """Run ``function(*args, **kwargs)`` on an ORM thread and return its result.
+
+        Raises :class:`DatabaseUnavailable` at once while the breaker is open.
+        """
+        if self.breaker.open:
+            raise self.breaker.refusal()
         if self.pending >= self.max_pending:
             raise BridgeOverloaded(f"{self.pending} ORM calls pending")
         self.pending += 1
         try:
             return await self._wrapped(function)(*args, **kwargs)
+        except (OperationalError, InterfaceError) as error:
+            self.breaker.suspect(error)
+            raise
         finally:
             self.pending -= 1
 
@@ -103,6 +220,7 @@ class OrmBridge:
         if self._closed:
             return
         self._closed = True
+        self.breaker.stop()
         self._close_thread_connections()
         self._executor.shutdown(wait=True)
         # Call from a thread without a running loop (Django refuses to close a

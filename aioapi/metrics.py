@@ -74,9 +74,22 @@ class _BridgeCollector(Collector):
                 "ORM calls accepted before the bridge answers 503.",
                 self.bridge.max_pending,
             ),
+            "api_db_breaker_open": (
+                "1 while the database is known down and ORM calls are refused at once.",
+                float(self.bridge.breaker.open),
+            ),
         }
         for name, (documentation, value) in gauges.items():
             yield GaugeMetricFamily(name, documentation, value=value)
+        breaker = self.bridge.breaker
+        yield CounterMetricFamily(
+            "api_db_breaker_opened", "Times the breaker found the database down.",
+            value=breaker.opened,
+        )  # fmt: skip
+        yield CounterMetricFamily(
+            "api_db_breaker_refused", "ORM calls refused at once while the breaker was open.",
+            value=breaker.refused,
+        )  # fmt: skip
         for key, value in pool_stats().items():
             yield GaugeMetricFamily(
                 f"api_db_pool_{key}", f"psycopg pool statistic {key}.", value=value

@@ -15,7 +15,8 @@ import asyncio
 from aiohttp import hdrs, web
 
 from aioapi.changefeed import END
-from aioapi.keys import CHANGE_FEED, SETTINGS
+from aioapi.db import ping_primary
+from aioapi.keys import BRIDGE, CHANGE_FEED, SETTINGS
 from movies.problems import Problem
 from movies.schemas import NoQuery, parse_id, parse_query
 
@@ -34,6 +35,9 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
             503, "Change events need PostgreSQL (LISTEN/NOTIFY); this API runs on SQLite."
         )
     last_id = _last_event_id(request)
+    # A stream says nothing while the database is down: say so with a 503 instead
+    # (at once while the bridge's breaker is open, else after one SELECT 1).
+    await request.app[BRIDGE].run(ping_primary)
     heartbeat = request.app[SETTINGS].events_heartbeat_seconds
     queue = feed.subscribe(last_id)
     response = web.StreamResponse(

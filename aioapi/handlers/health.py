@@ -2,7 +2,8 @@
 
 Liveness never touches the database (a database outage must not get healthy
 processes restarted); readiness does, with a short timeout, so a load balancer
-stops sending traffic to a process that cannot serve it.
+stops sending traffic to a process that cannot serve it (at once while the
+bridge's breaker knows the database is down).
 """
 
 from __future__ import annotations
@@ -10,9 +11,9 @@ from __future__ import annotations
 import asyncio
 
 from aiohttp import web
-from django.db import connection
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from aioapi.db import ping_primary
 from aioapi.keys import BRIDGE, METRICS, SETTINGS
 from aioapi.responses import uncached
 from movies.problems import Problem
@@ -30,7 +31,7 @@ async def readyz(request: web.Request) -> web.Response:
     timeout = request.app[SETTINGS].ready_timeout_seconds
     try:
         async with asyncio.timeout(timeout):
-            await request.app[BRIDGE].run(_select_one)
+            await request.app[BRIDGE].run(ping_primary)
     except TimeoutError:
         problem = Problem(503, f"The database did not answer within {timeout:g} s.")
         problem.headers["Retry-After"] = DB_RETRY_AFTER_SECONDS
@@ -42,9 +43,3 @@ async def metrics(request: web.Request) -> web.Response:
     """``GET /metrics``: Prometheus text exposition of this process."""
     body = generate_latest(request.app[METRICS].registry)
     return uncached(body, content_type=CONTENT_TYPE_LATEST)
-
-
-def _select_one() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
-        cursor.fetchone()
