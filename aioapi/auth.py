@@ -2,8 +2,25 @@
 
 The header is parsed on the loop; the token lookup (prefix, constant-time digest
 comparison, revocation: :mod:`movies.tokens`) and the permission check run in one
-bridged call. Failed attempts are counted per client address; past
-``API_AUTH_FAILURES_PER_MINUTE`` the client gets 429 before any lookup.
+bridged call. Failed attempts are counted per client address and per token id (the
+token's prefix) the address tries; past ``API_AUTH_FAILURES_PER_MINUTE`` the address's
+failures are 429s, and its further tries at a token id it has used up are refused
+unchecked. A valid token is checked and accepted whatever other tokens did.
+
+What a guesser learns, and how fast: a token's validity shows only when it is
+checked. The id picks the one stored digest the secret is compared with (in
+constant time), so guessing one token means trying its id, and one address tries
+each id at most ``API_AUTH_FAILURES_PER_MINUTE`` times a minute: the old limit.
+Changing the id with each try gains nothing: each try is then a guess at another,
+unknown token, and an unknown id costs the same digest comparison as a known one
+(movies.tokens), so the guesser does not even learn which ids exist; such a spray
+costs one indexed query per request, like any anonymous read. An unchecked refusal
+is faster than a checked one, but it depends only on the client's own count of
+failures at that id, never on whether a token is valid. The price: a curator whose
+own token id keeps failing from their own address (their script holds a revoked
+secret, or someone who knows the id guesses at it) waits out the window; the
+failures of other tokens never lock them out. Bounded memory (aioapi.ratelimit)
+lets a spray of 50,000 ids evict one id's count: a round of guesses per 50,000 requests.
 """
 
 from __future__ import annotations
@@ -47,15 +64,20 @@ async def require_permission(request: web.Request, permission: str) -> Caller:
         raise _unauthorized("Authentication required: send Authorization: Bearer <token>.")
     client = client_address(request)
     limiter = request.app[AUTH_LIMITER]
-    wait = limiter.retry_after(client)
-    if wait is not None:
-        problem = Problem(429, "Too many failed authentications; try again later.")
-        problem.headers["Retry-After"] = str(wait)
-        raise problem
     raw = parse_bearer(header)
+    token_id = raw.partition(".")[0] if raw else None
+    limited = limiter.retry_after(client)
+    if limited is not None:
+        # Refused unchecked: no token at all, or this address's tries at it are used up.
+        used_up = limiter.token_retry_after(client, token_id) if token_id else limited
+        if used_up is not None:
+            raise _too_many(used_up)
     verdict = await request.app[BRIDGE].run(_check, raw, permission) if raw else None
     if verdict is None or verdict.caller is None:
-        limiter.failed(client)
+        limiter.failed(client, token_id)
+        if limited is not None:
+            # Past the limit only failures are refused, and no longer logged one by one.
+            raise _too_many(limiter.retry_after(client) or limited)
         logger.warning("failed API authentication from %s", client)
         raise _unauthorized("The token is invalid or revoked.", error="invalid_token")
     if not verdict.allowed:
@@ -92,6 +114,12 @@ def _check(raw: str, permission: str) -> _Verdict:
     user = token.user
     caller = Caller(user_id=user.pk, username=user.get_username(), token_name=token.name)
     return _Verdict(caller=caller, allowed=user.has_perm(permission))
+
+
+def _too_many(retry_after: int) -> Problem:
+    problem = Problem(429, "Too many failed authentications; try again later.")
+    problem.headers["Retry-After"] = str(retry_after)
+    return problem
 
 
 def _unauthorized(detail: str, *, error: str | None = None) -> Problem:

@@ -112,9 +112,10 @@ async def test_repeated_failures_are_rate_limited_per_client(
     assert await json_of(blocked) == problem(
         429, "Too Many Requests", "Too many failed authentications; try again later."
     )
-    # Blocked even with a good token; another client is not.
+    # A good token from the same address is still checked and accepted (curators
+    # share addresses behind a NAT: tests/test_hostile_headers.py); so from another.
     same_client = {"X-Forwarded-For": "203.0.113.9", **bearer(good)}
-    assert (await api.post("/api/movies", json=FILM, headers=same_client)).status == 429
+    assert (await api.post("/api/movies", json=FILM, headers=same_client)).status == 201
     other_client = {"X-Forwarded-For": "198.51.100.7", **bearer(good)}
     assert (await api.post("/api/movies", json=FILM, headers=other_client)).status == 201
 
