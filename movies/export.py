@@ -45,6 +45,10 @@ CHUNK_ROWS = 2000
 ROW_FIELDS = ("id", "title", "year", "release_date", "runtime_minutes", "rating")
 COLUMNS = (*ROW_FIELDS, "genres")
 CSV_GENRE_SEPARATOR = "|"
+# OWASP's CSV-injection rule: a spreadsheet reads a cell starting with one of these as
+# a formula (=HYPERLINK(...) leaks data when clicked). Text cells that start with one
+# get a leading apostrophe, which spreadsheets show as text and do not evaluate.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 FAILURE_REASON = "the database failed part-way through the export; retry it"
 
 Row = tuple[int, str, int, date | None, int | None, float | None]
@@ -58,7 +62,9 @@ COMPLETENESS = (
     '`{"_trailer":{"complete":true,"rows":N}}` (after a failure: `"complete":false` and an '
     '`"error"`); **json** is one array, left unclosed after a failure so that no parser '
     "accepts it; **csv** has a header row and ends with the record `#complete,N` (after a "
-    "failure: `#incomplete,N,<reason>`; no film row starts with `#`). A file without its "
+    "failure: `#incomplete,N,<reason>`; no film row starts with `#`; a title or genres "
+    "cell that starts with `=`, `+`, `-`, `@`, a tab or a carriage return is written "
+    "with a leading `'`, so that spreadsheets do not run it as a formula). A file without its "
     "completion mark was cut short. After a failure the server also ends the connection "
     "without the final chunk, so HTTP clients report a truncated transfer. gzip is used "
     "when `Accept-Encoding` allows it."
@@ -130,12 +136,21 @@ class JsonEncoder(Encoder):
 
 
 class CsvEncoder(Encoder):
+    """RFC 4180 records; text cells that a spreadsheet would run as formulas are
+    neutralised (:func:`as_text`). Numbers are written as they are: a negative
+    number is data, not a formula, and an apostrophe would turn it into text."""
+
     def head(self) -> bytes:
         return self._encode([COLUMNS])
 
     def rows(self, batch: list[Row], genres: Genres, first: bool) -> bytes:
         join = CSV_GENRE_SEPARATOR.join
-        return self._encode((*row, join(names)) for row, names in zip(batch, genres, strict=True))
+        return self._encode(
+            (movie_id, as_text(title), year, released, runtime, rating, as_text(join(names)))
+            for (movie_id, title, year, released, runtime, rating), names in zip(
+                batch, genres, strict=True
+            )
+        )
 
     def complete(self, rows: int) -> bytes:
         return self._encode([("#complete", rows)])
@@ -150,6 +165,11 @@ class CsvEncoder(Encoder):
         text = io.StringIO()
         csv.writer(text).writerows(records)
         return text.getvalue().encode()
+
+
+def as_text(cell: str) -> str:
+    """``cell`` as a spreadsheet shows it as text: an apostrophe before a formula start."""
+    return "'" + cell if cell.startswith(FORMULA_STARTS) else cell
 
 
 ENCODERS: dict[ExportFormat, Callable[[], Encoder]] = {
