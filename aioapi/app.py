@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import aiohttp_cors
-from aiohttp import web
+from aiohttp import hdrs, web
+from aiohttp.typedefs import Handler, Middleware
 
 from aioapi.access_log import JsonAccessLogger
 from aioapi.db import OrmBridge
@@ -40,6 +41,7 @@ logger = logging.getLogger(__name__)
 
 CORS_REQUEST_HEADERS = ("Authorization", "Content-Type", "If-Match", "If-None-Match")
 CORS_RESPONSE_HEADERS = ("ETag", "Location", "Retry-After", "WWW-Authenticate")
+CORS_VARY = "Origin"
 
 
 def create_app(
@@ -122,3 +124,66 @@ def _enable_cors(app: web.Application, origins: tuple[str, ...]) -> None:
     for route in list(app.router.routes()):
         if not isinstance(route.resource, web.StaticResource):
             cors.add(route)
+    # Each path's methods once CORS has added its OPTIONS, as a 405's Allow lists them
+    # (a path's GET and POST may sit on two resources of the same template).
+    methods: dict[str, set[str]] = {}
+    resources: set[web.AbstractResource] = set()
+    for route in app.router.routes():
+        if route.resource is not None and not isinstance(route.resource, web.StaticResource):
+            methods.setdefault(route.resource.canonical, set()).add(route.method)
+            resources.add(route.resource)
+    allow = {path: ", ".join(sorted(names)) for path, names in methods.items()}
+    app.middlewares.append(_plain_options(allow))
+    app.on_response_prepare.append(_vary_on_origin(frozenset(resources)))
+
+
+def _plain_options(allow: dict[str, str]) -> Middleware:
+    """Answer an OPTIONS that is not a CORS preflight (RFC 9110: the methods allowed).
+
+    aiohttp_cors owns OPTIONS on every CORS resource and refuses anything but a
+    preflight with 403, though a 405's ``Allow`` lists OPTIONS there. Installed only
+    when CORS is on; other methods pass after one comparison.
+    """
+
+    @web.middleware
+    async def plain_options(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.method == hdrs.METH_OPTIONS and not _is_preflight(request):
+            resource = request.match_info.route.resource
+            methods = allow.get(resource.canonical) if resource is not None else None
+            if methods is not None:
+                return web.Response(status=204, headers={hdrs.ALLOW: methods})
+        return await handler(request)
+
+    return plain_options
+
+
+def _is_preflight(request: web.Request) -> bool:
+    # Fetch's definition: an OPTIONS with Origin and Access-Control-Request-Method.
+    headers = request.headers
+    return hdrs.ORIGIN in headers and hdrs.ACCESS_CONTROL_REQUEST_METHOD in headers
+
+
+def _vary_on_origin(
+    resources: frozenset[web.AbstractResource],
+) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:
+    """Add ``Vary: Origin`` to every answer of a CORS resource.
+
+    Its ``Access-Control-*`` headers depend on the request's Origin (present, allowed
+    or not), so a shared cache must key on it, also for a request without Origin, or
+    it would hand one origin's answer to another. Merged into any ``Vary`` already set.
+    """
+
+    async def vary(request: web.Request, response: web.StreamResponse) -> None:
+        if request.match_info.route.resource in resources:
+            response.headers[hdrs.VARY] = _vary_with(response.headers.get(hdrs.VARY), CORS_VARY)
+
+    return vary
+
+
+def _vary_with(current: str | None, field: str) -> str:
+    if current is None or not current.strip():
+        return field
+    names = {name.strip().lower() for name in current.split(",")}
+    if "*" in names or field.lower() in names:
+        return current
+    return f"{current}, {field}"

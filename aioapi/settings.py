@@ -56,6 +56,8 @@ class ApiSettings:
     # quarter of the threads, at least 1 (export_limit), so three quarters are always
     # left to the rest of the API whatever the downloads do.
     export_max_concurrent: int | None = None
+    # An export whose client takes no byte for this long is ended (aioapi.streaming).
+    export_write_timeout_seconds: float = 30.0
 
     def __post_init__(self) -> None:
         if self.db_threads < 1 or self.db_max_pending < self.db_threads:
@@ -73,6 +75,8 @@ class ApiSettings:
             raise ImproperlyConfigured(
                 "API_EXPORT_MAX_CONCURRENT must be between 1 and API_DB_THREADS."
             )
+        if self.export_write_timeout_seconds <= 0:
+            raise ImproperlyConfigured("API_EXPORT_WRITE_TIMEOUT_SECONDS must be positive.")
         if self.cache_max_bytes < 1:
             raise ImproperlyConfigured("API_CACHE_MAX_BYTES must be positive.")
         if self.access_log not in ACCESS_LOG_FORMATS:
@@ -116,6 +120,9 @@ class ApiSettings:
             cache=_cache_switch(),
             cache_max_bytes=_read("API_CACHE_MAX_BYTES", int, d.cache_max_bytes),
             export_max_concurrent=_read("API_EXPORT_MAX_CONCURRENT", int, None),
+            export_write_timeout_seconds=_read(
+                "API_EXPORT_WRITE_TIMEOUT_SECONDS", float, d.export_write_timeout_seconds
+            ),
         )
 
 

@@ -21,14 +21,21 @@ it yields. :func:`stream_from_thread` runs the generator through
 * A reader that waits for a chunk can :meth:`ChunkPipe.watch` its client: when
   the client is gone, the wait ends with ``ConnectionResetError`` instead of
   lasting as long as the query.
+* A client that stays connected but reads nothing would hold the handler, and so
+  the producer's thread, forever: :func:`write_or_stall` ends a write once the
+  socket has taken no byte for the write timeout.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
+import struct
+import sys
+import termios
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from typing import ParamSpec
@@ -44,8 +51,59 @@ QUEUE_CHUNKS = 4
 STOP_POLL_SECONDS = 0.1
 INTERRUPT_AFTER_SECONDS = 0.5
 CANCEL_TIMEOUT_SECONDS = 2.0
+# How often a blocked write looks whether the client took any byte.
+STALL_POLL_SECONDS = 1.0
+# Linux's ioctl for a socket's bytes not yet acknowledged by the peer (SIOCOUTQ).
+_OUTQ: int | None = getattr(termios, "TIOCOUTQ", None) if sys.platform == "linux" else None
 
 logger = logging.getLogger(__name__)
+
+
+class ClientStalled(Exception):
+    """The client read nothing for the write timeout."""
+
+
+async def write_or_stall(
+    transport: asyncio.BaseTransport | None, write: Awaitable[None], stall_seconds: float
+) -> None:
+    """Await ``write``; raise :class:`ClientStalled` once ``transport`` has sent no
+    byte for ``stall_seconds``.
+
+    A timeout on the whole write would also end a slow client that keeps reading (a
+    chunk is hundreds of kilobytes); this one measures progress, as nginx's
+    ``send_timeout`` does: the transport's buffer must shrink within each period.
+    """
+    pending = asyncio.ensure_future(write)
+    period = min(STALL_POLL_SECONDS, stall_seconds)
+    buffered: int | None = None  # measured once the write has queued its bytes
+    idle = 0.0
+    while True:
+        done, _ = await asyncio.wait({pending}, timeout=period)
+        if done:
+            return pending.result()
+        now = _buffered(transport)
+        idle = idle + period if buffered is not None and now >= buffered else 0.0
+        buffered = now
+        if idle >= stall_seconds:
+            pending.cancel()
+            with suppress(asyncio.CancelledError, ConnectionError):
+                await pending
+            raise ClientStalled(f"the client read nothing for {stall_seconds:g} s")
+
+
+def _buffered(transport: asyncio.BaseTransport | None) -> int:
+    """Bytes written and not yet taken by the client: the transport's buffer and,
+    on Linux, the socket's unacknowledged bytes (SIOCOUTQ). The kernel reports a
+    socket writable only once a third of its send buffer (megabytes) is free, so
+    the transport's buffer alone stands still for a slow reader that keeps reading."""
+    if not isinstance(transport, asyncio.WriteTransport) or transport.is_closing():
+        return 0
+    size = transport.get_write_buffer_size()
+    sock = transport.get_extra_info("socket")
+    if sock is not None and _OUTQ is not None:
+        with suppress(OSError):
+            size += struct.unpack("i", fcntl.ioctl(sock.fileno(), _OUTQ, b"\0" * 4))[0]
+    return size
 
 
 class ProducerStopped(Exception):

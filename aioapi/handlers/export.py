@@ -7,7 +7,9 @@ here with back-pressure. Each export holds one of the process's export slots
 the first rows are read, so a database that is down is still a 503 problem.
 After that, a failure is reported inside the body (see movies.export) and the
 connection is closed without the final chunk, so HTTP clients report a
-truncated transfer too.
+truncated transfer too. A client that reads nothing for
+``API_EXPORT_WRITE_TIMEOUT_SECONDS`` is cut off the same way, and its slot and
+thread are freed.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ import logging
 from aiohttp import hdrs, web
 from aiohttp.web import ContentCoding
 
-from aioapi.keys import BRIDGE, EXPORT_SLOTS
-from aioapi.streaming import stream_from_thread
+from aioapi.handlers.meta import NOSNIFF
+from aioapi.keys import BRIDGE, EXPORT_SLOTS, SETTINGS
+from aioapi.streaming import ClientStalled, stream_from_thread, write_or_stall
 from movies.export import DOWNLOADS, export_chunks
 from movies.export_slots import ExportSlot
 from movies.schemas import MovieExportQuery, parse_query
@@ -44,6 +47,9 @@ async def export_movies(request: web.Request) -> web.StreamResponse:
         hdrs.CONTENT_TYPE: download.content_type,
         hdrs.CONTENT_DISPOSITION: download.disposition,
         hdrs.CACHE_CONTROL: EXPORT_CACHE_CONTROL,
+        # gzip or not, by Accept-Encoding (a CORS app adds Origin to it).
+        hdrs.VARY: hdrs.ACCEPT_ENCODING,
+        NOSNIFF[0]: NOSNIFF[1],
     }
     if request.method == hdrs.METH_HEAD:
         return web.Response(headers=headers)  # the headers, without reading a row
@@ -54,6 +60,7 @@ async def export_movies(request: web.Request) -> web.StreamResponse:
 async def _stream(
     request: web.Request, query: MovieExportQuery, headers: dict[str, str], slot: ExportSlot
 ) -> web.StreamResponse:
+    stall = request.app[SETTINGS].export_write_timeout_seconds
     async with stream_from_thread(request.app[BRIDGE], export_chunks, query) as chunks:
         chunks.watch(lambda: request.transport is None)
         try:
@@ -66,12 +73,18 @@ async def _stream(
             response.enable_compression(ContentCoding.gzip)
         await response.prepare(request)
         try:
-            await response.write(first)
+            await write_or_stall(request.transport, response.write(first), stall)
             async for chunk in chunks:
-                await response.write(chunk)
+                await write_or_stall(request.transport, response.write(chunk), stall)
         except ConnectionResetError:
             # The client went away; leaving the block stops the producer.
             logger.info("export abandoned by the client after %d chunks", chunks.chunks_sent)
+            return response
+        except ClientStalled:
+            # Connected but reading nothing: end it, or it holds the slot and the
+            # thread for as long as the socket stays open.
+            logger.warning("export ended: the client read nothing for %g s", stall)
+            _break_transfer(request)
             return response
     # Past the block the producer's thread and connection are free, and so is the
     # slot, before the client sees the end (whole or broken): a client that starts
@@ -81,7 +94,10 @@ async def _stream(
         logger.error("export failed mid-stream", exc_info=chunks.error)
         _break_transfer(request)
         return response
-    await response.write_eof()
+    try:
+        await write_or_stall(request.transport, response.write_eof(), stall)
+    except ClientStalled:
+        _break_transfer(request)
     return response
 
 
