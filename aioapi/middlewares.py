@@ -55,7 +55,12 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         return problem_response(busy)
     except (OperationalError, InterfaceError) as error:
         return problem_response(database_unavailable(error))
-    except Exception:
+    except Exception as error:
+        if isinstance(error, ConnectionError) and request.transport is None:
+            # The client went away (mid-body, say): no error of ours, nothing to answer.
+            # The status is never sent; metrics and the access log count it as nginx does.
+            logger.debug("Client closed the connection: %s %s", request.method, request.path)
+            return web.Response(status=CLIENT_CLOSED)
         # Logged with its traceback here; the client learns only that it failed.
         logger.exception("Unhandled error answering %s %s", request.method, request.path)
         return problem_response(Problem(500, "An unexpected error occurred; it has been logged."))

@@ -11,6 +11,7 @@ from pathlib import Path
 from aiohttp import web
 
 from aioapi.handlers import events, export, genres, health, meta, movies, people
+from aioapi.responses import continue_when_read
 
 # "export" is a sibling resource that only GETs: PATCH or DELETE of it is a 405
 # with Allow, not a write to a film whose id is "export" (found by Schemathesis).
@@ -21,10 +22,10 @@ def route_table(docs_static: Path) -> list[web.AbstractRouteDef]:
     """Every route; ``docs_static`` is swagger-ui-py's bundled asset directory."""
     return [
         web.get("/api/movies", movies.list_movies, name="movie-list"),
-        web.post("/api/movies", movies.create_movie),
+        web.post("/api/movies", movies.create_movie, expect_handler=continue_when_read),
         web.get("/api/movies/export", export.export_movies, name="movie-export"),
         web.get(MOVIE_DETAIL, movies.get_movie, name=movies.DETAIL_ROUTE),
-        web.patch(MOVIE_DETAIL, movies.update_movie),
+        web.patch(MOVIE_DETAIL, movies.update_movie, expect_handler=continue_when_read),
         web.delete(MOVIE_DETAIL, movies.delete_movie),
         web.get("/api/genres", genres.list_genres, name="genre-list"),
         web.get("/api/people", people.list_people, name="person-list"),
