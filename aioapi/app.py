@@ -32,6 +32,7 @@ from aioapi.keys import (
 from aioapi.listener import open_change_listener
 from aioapi.metrics import Metrics
 from aioapi.middlewares import metrics_middleware, problem_middleware
+from aioapi.protocol import PARSER_LIMITS
 from aioapi.ratelimit import FailedAuthLimiter
 from aioapi.routes import route_table
 from aioapi.settings import ApiSettings
@@ -56,7 +57,7 @@ def create_app(
     app = web.Application(
         middlewares=[metrics_middleware, problem_middleware],
         client_max_size=settings.max_body_bytes,
-        handler_args=_access_log_args(settings),
+        handler_args=_handler_args(settings),
     )
     app[SETTINGS] = settings
     app[OPENAPI_BODY] = openapi_body()
@@ -100,17 +101,18 @@ def _resources(given: OrmBridge | None) -> Callable[[web.Application], AsyncIter
     return resources
 
 
-def _access_log_args(settings: ApiSettings) -> dict[str, Any]:
-    # handler_args override what run_app or the Gunicorn worker pass, so both
-    # entry points log the same way.
+def _handler_args(settings: ApiSettings) -> dict[str, Any]:
+    # handler_args override what aioapi.protocol.ApiAppRunner or the Gunicorn worker
+    # pass, so both entry points parse with the same limits and log the same way.
     if settings.access_log == "off":
-        return {"access_log": None}
+        return {**PARSER_LIMITS, "access_log": None}
     if settings.access_log == "json":
         return {
+            **PARSER_LIMITS,
             "access_log_class": JsonAccessLogger,
             "access_log": logging.getLogger("aiohttp.access"),
         }
-    return {}
+    return {**PARSER_LIMITS}
 
 
 def _enable_cors(app: web.Application, origins: tuple[str, ...]) -> None:

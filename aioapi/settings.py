@@ -38,6 +38,9 @@ class ApiSettings:
     # last X-Forwarded-For hop (the one the proxy appended) for rate limiting.
     trust_forwarded_for: bool = False
     shutdown_timeout_seconds: float = 30.0
+    # From a request's first byte to the end of its headers (aioapi/protocol.py); an
+    # idle keep-alive connection waits for that first byte as long as before.
+    header_timeout_seconds: float = 10.0
     ready_timeout_seconds: float = 2.0
     # An overloaded bridge clears in well under a second; a down database takes longer
     # (movies.views.DB_RETRY_AFTER_SECONDS).
@@ -75,6 +78,8 @@ class ApiSettings:
             raise ImproperlyConfigured(
                 "API_EXPORT_MAX_CONCURRENT must be between 1 and API_DB_THREADS."
             )
+        if not self.header_timeout_seconds > 0:
+            raise ImproperlyConfigured("API_HEADER_TIMEOUT_SECONDS must be positive.")
         if self.export_write_timeout_seconds <= 0:
             raise ImproperlyConfigured("API_EXPORT_WRITE_TIMEOUT_SECONDS must be positive.")
         if self.cache_max_bytes < 1:
@@ -109,6 +114,9 @@ class ApiSettings:
             trust_forwarded_for=_read("API_TRUST_X_FORWARDED_FOR", bool, d.trust_forwarded_for),
             shutdown_timeout_seconds=_read(
                 "API_SHUTDOWN_TIMEOUT_SECONDS", float, d.shutdown_timeout_seconds
+            ),
+            header_timeout_seconds=_read(
+                "API_HEADER_TIMEOUT_SECONDS", float, d.header_timeout_seconds
             ),
             ready_timeout_seconds=_read(
                 "API_READY_TIMEOUT_SECONDS", float, d.ready_timeout_seconds

@@ -50,9 +50,13 @@ class DrainingUVLoopWorker(GunicornUVLoopWebWorker):  # type: ignore[misc]
 
         async def runner() -> web.AppRunner:
             app = await factory()
+            # Imported once the factory has set Django up (it reaches the models).
+            from aioapi.protocol import ApiAppRunner
+
             app.on_response_prepare.append(self._on_response_prepare)
-            # The runner aiohttp's worker would build (aiohttp/worker.py) for an app.
-            self.runner = web.AppRunner(
+            # The runner aiohttp's worker would build (aiohttp/worker.py) for an app,
+            # with the API's connections (malformed requests as problems, header timeout).
+            self.runner = ApiAppRunner(
                 app,
                 logger=self.log,
                 keepalive_timeout=self.cfg.keepalive,

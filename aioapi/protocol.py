@@ -1,0 +1,246 @@
+"""The API's HTTP connections: malformed requests answered as problems, slow heads cut off.
+
+aiohttp answers a request its parser refuses (a request line or header too long,
+too many headers, bytes HTTP does not allow, an unknown method) with a plain-text
+``HTTP/1.0 400`` that quotes the offending bytes, logs a traceback per request,
+and offers no hook to change either (aio-libs/aiohttp#3287). Nor does it bound
+how long a request's head may take to arrive: half-sent headers hold their
+connection until the keep-alive timeout. :class:`ApiRequestHandler` does both,
+and :class:`ApiAppRunner` is the runner that makes its connections; both entry
+points (``python -m aioapi`` and the Gunicorn worker) serve through it.
+
+The subclass reaches into aiohttp's connection protocol (``RequestHandler`` of
+aiohttp 3.14: ``_ErrInfo``, ``_messages``, ``_waiter``, ``_request_count``), so
+tests/test_hostile_http.py drives a real server over raw sockets to pin it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from aiohttp import web
+from aiohttp.http_exceptions import (
+    BadHttpMessage,
+    BadHttpMethod,
+    BadStatusLine,
+    ContentEncodingError,
+    HttpProcessingError,
+    InvalidHeader,
+    InvalidURLError,
+    LineTooLong,
+)
+from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
+from aiohttp.web_protocol import RequestHandler, RequestPayloadError, _ErrInfo
+from aiohttp.web_request import BaseRequest
+
+from aioapi.keys import SETTINGS
+from aioapi.middlewares import problem_response
+from movies.problems import Problem
+
+logger = logging.getLogger(__name__)
+
+# The parser's limits, given to every connection through the app's handler_args.
+# A LineTooLong carries only the limit it exceeded, so the two line limits differ
+# on purpose: that is how a refusal tells a long request target (414) from a long
+# header (431). 8190 is aiohttp's default; nginx's buffers are 8 KiB.
+MAX_REQUEST_TARGET_BYTES = 8190
+MAX_HEADER_FIELD_BYTES = 8192  # name and value of one header
+MAX_HEADERS = 128
+PARSER_LIMITS: dict[str, Any] = {
+    "max_line_size": MAX_REQUEST_TARGET_BYTES,
+    "max_field_size": MAX_HEADER_FIELD_BYTES,
+    "max_headers": MAX_HEADERS,
+}
+
+
+class HeadersTimedOut(Exception):
+    """A request's head did not arrive within the header-read timeout."""
+
+
+class ApiRequestHandler(RequestHandler):
+    """aiohttp's connection protocol, with problem answers and a header-read timeout."""
+
+    __slots__ = ("_header_timeout", "_header_timer", "_last_payload")
+
+    def __init__(self, manager: web.Server, *, header_timeout: float, **kwargs: Any) -> None:
+        super().__init__(manager, **kwargs)
+        self._header_timeout = header_timeout
+        self._header_timer: asyncio.TimerHandle | None = None
+        # The body of the last request parsed: while it is still arriving, bytes
+        # are body, not the head of the next request.
+        self._last_payload: StreamReader | None = None
+
+    def data_received(self, data: bytes) -> None:
+        """Parse as aiohttp does; time a head from its first byte to its last."""
+        body = self._last_payload
+        between_requests = body is None or body.is_eof()
+        parsed = self._request_count
+        super().data_received(data)
+        if self._request_count == parsed:
+            if between_requests and data and self._header_timer is None:
+                self._header_timer = self._loop.call_later(
+                    self._header_timeout, self._headers_timed_out
+                )
+            return
+        # A head (or a refusal) is complete. A pipelined head that starts in the
+        # same chunk is left to the keep-alive timeout.
+        self._stop_header_timer()
+        message, payload = self._messages[-1]
+        if body is not None and not between_requests and isinstance(message, _ErrInfo):
+            self._fail_body(body, message)
+        else:
+            self._last_payload = payload
+
+    def _fail_body(self, body: StreamReader, refusal: _ErrInfo) -> None:
+        # The parser failed inside the body of the request being answered (it does
+        # not decode, its chunked framing is broken). aiohttp would leave that
+        # request waiting for the rest of its body and then answer the refusal as
+        # a second response: fail the body instead, and take no further request.
+        self._messages.pop()
+        body.set_exception(RequestPayloadError(refusal.message), refusal.exc)
+        self.close()
+
+    async def finish_response(
+        self, request: BaseRequest, resp: web.StreamResponse, start_time: float | None
+    ) -> tuple[web.StreamResponse, bool]:
+        """Send the response; close the connection after it if the body failed."""
+        result = await super().finish_response(request, resp, start_time)
+        if request.content.exception() is not None:
+            # Nothing more can be parsed after a failed body, and aiohttp would log
+            # its error as unhandled while draining it: close instead.
+            self.force_close()
+        return result
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._stop_header_timer()
+        self._last_payload = None
+        super().connection_lost(exc)
+
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        """Answer a refused request as a problem that never quotes it, then close."""
+        if request.writer.output_size > 0:
+            # aiohttp's own rule: an answer has begun, nothing else can be sent.
+            raise ConnectionError("Response is sent already, cannot send another response")
+        problem = self._problem(status, exc)
+        if isinstance(exc, (HttpProcessingError, HeadersTimedOut)):
+            # A client's mistake (or a scanner's): one line, no traceback, no bytes of it.
+            logger.debug(
+                "Refused a request from %s: %d (%s)",
+                request.remote,
+                problem.status,
+                type(exc).__name__,
+            )
+        else:
+            # Raised past the app's error middleware: a bug of ours, logged as aiohttp does.
+            self.log_exception("Error handling request from %s", request.remote, exc_info=exc)
+        response = problem_response(problem)
+        response.force_close()
+        return response
+
+    def _problem(self, status: int, exc: BaseException | None) -> Problem:
+        if isinstance(exc, HeadersTimedOut):
+            return Problem(
+                408, f"The request headers did not arrive within {self._header_timeout:g} s."
+            )
+        if isinstance(exc, HttpProcessingError):
+            return _refusal(exc, target_limit=self.max_line_size)
+        if status == 504:
+            return Problem(504, "The request took too long to answer.")
+        return Problem(500, "An unexpected error occurred; it has been logged.")
+
+    def _headers_timed_out(self) -> None:
+        self._header_timer = None
+        if self._force_close or self._close or self.transport is None:
+            return
+        if self._request_in_progress or self._messages:
+            # A pipelined head behind a request being answered: close once it is.
+            self.close()
+            return
+        # Answered as aiohttp answers a request its parser refused: queue the
+        # refusal and wake the connection's loop; nothing more is parsed.
+        self._close = True
+        refusal = _ErrInfo(status=408, exc=HeadersTimedOut(), message="")
+        self._messages.append((refusal, EMPTY_PAYLOAD))
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    def _stop_header_timer(self) -> None:
+        if self._header_timer is not None:
+            self._header_timer.cancel()
+            self._header_timer = None
+
+
+def _refusal(exc: HttpProcessingError, *, target_limit: int) -> Problem:
+    """The problem for a request aiohttp's parser refused; never quotes the request."""
+    if isinstance(exc, LineTooLong):
+        if exc.args[1] == target_limit:
+            return Problem(
+                414,
+                f"The request target (path and query) is longer than {target_limit} bytes.",
+            )
+        return Problem(431, f"A request header is longer than {MAX_HEADER_FIELD_BYTES} bytes.")
+    if isinstance(exc, BadHttpMethod):
+        return Problem(501, "The request method is not one this server implements.")
+    if isinstance(exc, ContentEncodingError):
+        return _undecodable_body(exc)
+    if isinstance(exc, InvalidURLError):
+        return Problem(
+            400, "The request target has bytes HTTP does not allow; percent-encode them."
+        )
+    if isinstance(exc, InvalidHeader):
+        return Problem(400, "A request header has a character HTTP does not allow.")
+    if isinstance(exc, BadStatusLine):
+        return Problem(400, "The request line is not 'METHOD target HTTP/1.1'.")
+    if isinstance(exc, BadHttpMessage) and exc.message.startswith("Too many headers"):
+        return Problem(431, f"The request has more than {MAX_HEADERS} header fields.")
+    return Problem(
+        400,
+        "The request is not valid HTTP/1.1 (its headers or framing: Content-Length, "
+        "Transfer-Encoding, Host).",
+    )
+
+
+def _undecodable_body(exc: ContentEncodingError) -> Problem:
+    # aiohttp refuses codings it knows but cannot decode here (br, zstd without
+    # their libraries) with an invitation to install them: those are unsupported.
+    if "install" in exc.message:
+        return Problem(415, "The request's Content-Encoding is not supported here.")
+    return Problem(400, "The request body does not decode with its Content-Encoding.")
+
+
+class ApiServer(web.Server):
+    """aiohttp's server (the protocol factory), making :class:`ApiRequestHandler` s."""
+
+    def __init__(self, *args: Any, header_timeout: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.header_timeout = header_timeout
+
+    def __call__(self) -> ApiRequestHandler:
+        return ApiRequestHandler(
+            self, loop=self._loop, header_timeout=self.header_timeout, **self._kwargs
+        )
+
+
+class ApiAppRunner(web.AppRunner):
+    """``web.AppRunner`` for the API app: its connections are :class:`ApiRequestHandler` s."""
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        # aiohttp has no setting for the protocol class: remake the app's server
+        # with the same arguments (its handler_args included) as an ApiServer.
+        return ApiServer(
+            server.request_handler,
+            request_factory=server.request_factory,
+            handler_cancellation=server.handler_cancellation,
+            loop=server._loop,
+            header_timeout=self.app[SETTINGS].header_timeout_seconds,
+            **server._kwargs,
+        )
