@@ -232,10 +232,13 @@ async def test_shutdown_ends_open_streams_at_once(
     # The default heartbeat (15 s): only the shutdown can end the streams.
     api = await aiohttp_client(create_app(api_settings))
     async with aiohttp.ClientSession() as session:
-        streams = [await session.get(api.make_url("/api/events")) for _ in range(3)]
+        # Only streams opened before the listener connects get its first event: wait
+        # for it on one, then open the others (each open now pings the database).
+        first = await session.get(api.make_url("/api/events"))
+        await read_event(first)  # the listener is up
+        streams = [first] + [await session.get(api.make_url("/api/events")) for _ in range(2)]
         for stream in streams:
             assert stream.status == 200
-            await read_event(stream)  # the listener is up
         started = time.monotonic()
         await api.server.close()
         assert time.monotonic() - started < 2

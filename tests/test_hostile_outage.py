@@ -50,9 +50,13 @@ def assert_unavailable(reply: Reply) -> None:
     assert orjson.loads(reply.body) == UNAVAILABLE
 
 
-def test_a_down_database_is_refused_at_once_and_recovery_is_quick(live_stack: Stack) -> None:
-    # DB_POOL=1: the pool's 2 s checkout wait is the slow case the breaker removes.
-    server = live_stack.api("outage-api", DB_POOL="1", DB_POOL_MIN_SIZE="1")
+@pytest.mark.parametrize("pool", ["0", "1"], ids=["connection-per-thread", "pool"])
+def test_a_down_database_is_refused_at_once_and_recovery_is_quick(
+    live_stack: Stack, pool: str
+) -> None:
+    # DB_POOL=1: the pool's 2 s checkout wait is the slow case the breaker removes;
+    # DB_POOL=0 (the API's default): a connect attempt per request and thread.
+    server = live_stack.api(f"outage-api-{pool}", DB_POOL=pool, DB_POOL_MIN_SIZE="1")
     port = server.port
     try:
         assert fetch(port, "/api/movies?limit=2").status == 200

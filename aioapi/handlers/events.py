@@ -35,9 +35,6 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
             503, "Change events need PostgreSQL (LISTEN/NOTIFY); this API runs on SQLite."
         )
     last_id = _last_event_id(request)
-    # A stream says nothing while the database is down: say so with a 503 instead
-    # (at once while the bridge's breaker is open, else after one SELECT 1).
-    await request.app[BRIDGE].run(ping_primary)
     heartbeat = request.app[SETTINGS].events_heartbeat_seconds
     queue = feed.subscribe(last_id)
     response = web.StreamResponse(
@@ -49,6 +46,10 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
         }
     )
     try:
+        # A stream says nothing while the database is down: say so with a 503
+        # instead (at once while the bridge's breaker is open, else after one
+        # SELECT 1). Subscribed first, so no event committed meanwhile is missed.
+        await request.app[BRIDGE].run(ping_primary)
         await response.prepare(request)
         await response.write(RETRY)
         while True:
