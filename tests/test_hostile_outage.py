@@ -63,6 +63,8 @@ def test_a_down_database_is_refused_at_once_and_recovery_is_quick(
         assert breaker_open(port) == 0
         live_stack.cluster.stop("immediate")
         try:
+            # Before anything else has found it down, a new event stream says so.
+            assert_unavailable(fetch(port, "/api/events", timeout=5))
             # The first requests find it down; from then on the breaker is open.
             deadline = time.monotonic() + 20
             while breaker_open(port) != 1:
