@@ -16,6 +16,8 @@ import sys
 import django
 from aiohttp import web
 
+from aioapi.protocol import ApiAppRunner
+
 
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line, set Django up, then serve until a signal."""
@@ -49,8 +51,6 @@ def main(argv: list[str] | None = None) -> None:
 
 async def _serve(app: web.Application, host: str, port: int, *, shutdown_timeout: float) -> None:
     """What ``web.run_app`` does, on the API's runner (aioapi.protocol), until a signal."""
-    from aioapi.protocol import ApiAppRunner
-
     runner = ApiAppRunner(
         app,
         # run_app's default; Gunicorn's is GUNICORN_API_KEEPALIVE_SECONDS (also 75).

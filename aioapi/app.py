@@ -32,7 +32,7 @@ from aioapi.keys import (
 from aioapi.listener import open_change_listener
 from aioapi.metrics import Metrics
 from aioapi.middlewares import metrics_middleware, problem_middleware
-from aioapi.protocol import PARSER_LIMITS
+from aioapi.protocol import HEADER_TIMEOUT, PARSER_LIMITS
 from aioapi.ratelimit import FailedAuthLimiter
 from aioapi.routes import route_table
 from aioapi.settings import ApiSettings
@@ -60,6 +60,7 @@ def create_app(
         handler_args=_handler_args(settings),
     )
     app[SETTINGS] = settings
+    app[HEADER_TIMEOUT] = settings.header_timeout_seconds
     app[OPENAPI_BODY] = openapi_body()
     docs_html, docs_static = docs_page()
     app[DOCS_HTML] = docs_html

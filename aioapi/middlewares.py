@@ -16,7 +16,8 @@ from django.db import InterfaceError, OperationalError
 
 from aioapi.db import BridgeOverloaded
 from aioapi.keys import METRICS, SETTINGS
-from movies.problems import PROBLEM_CONTENT_TYPE, Problem
+from aioapi.protocol import problem_response
+from movies.problems import Problem
 from movies.views import database_unavailable
 
 logger = logging.getLogger(__name__)
@@ -26,16 +27,6 @@ UNMATCHED_ROUTE = "unmatched"
 CLIENT_CLOSED = 499
 # Any token is a valid HTTP method: label the rest "other" to bound the series.
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-
-
-def problem_response(problem: Problem) -> web.Response:
-    """The response of a problem, with its extra headers (Allow, Retry-After, ...)."""
-    return web.Response(
-        status=problem.status,
-        body=problem.body(),
-        content_type=PROBLEM_CONTENT_TYPE,
-        headers=problem.headers,
-    )
 
 
 @web.middleware

@@ -35,9 +35,7 @@ from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 from aiohttp.web_protocol import RequestHandler, RequestPayloadError, _ErrInfo
 from aiohttp.web_request import BaseRequest
 
-from aioapi.keys import SETTINGS
-from aioapi.middlewares import problem_response
-from movies.problems import Problem
+from movies.problems import PROBLEM_CONTENT_TYPE, Problem
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +51,23 @@ PARSER_LIMITS: dict[str, Any] = {
     "max_field_size": MAX_HEADER_FIELD_BYTES,
     "max_headers": MAX_HEADERS,
 }
+
+
+# The header-read timeout of the app's connections (API_HEADER_TIMEOUT_SECONDS), set
+# by aioapi.app. A key of its own, not the app's settings: this module imports no
+# Django, so the bench's raw-pool ceiling is served by the same worker.
+HEADER_TIMEOUT = web.AppKey("header_timeout", float)
+DEFAULT_HEADER_TIMEOUT_SECONDS = 10.0
+
+
+def problem_response(problem: Problem) -> web.Response:
+    """The response of a problem, with its extra headers (Allow, Retry-After, ...)."""
+    return web.Response(
+        status=problem.status,
+        body=problem.body(),
+        content_type=PROBLEM_CONTENT_TYPE,
+        headers=problem.headers,
+    )
 
 
 class HeadersTimedOut(Exception):
@@ -241,6 +256,6 @@ class ApiAppRunner(web.AppRunner):
             request_factory=server.request_factory,
             handler_cancellation=server.handler_cancellation,
             loop=server._loop,
-            header_timeout=self.app[SETTINGS].header_timeout_seconds,
+            header_timeout=self.app.get(HEADER_TIMEOUT, DEFAULT_HEADER_TIMEOUT_SECONDS),
             **server._kwargs,
         )

@@ -15,6 +15,8 @@ from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 
+from aioapi.protocol import DEFAULT_HEADER_TIMEOUT_SECONDS
+
 AccessLogFormat = Literal["off", "text", "json"]
 ACCESS_LOG_FORMATS: tuple[AccessLogFormat, ...] = ("off", "text", "json")
 MIB = 1024 * 1024
@@ -40,7 +42,7 @@ class ApiSettings:
     shutdown_timeout_seconds: float = 30.0
     # From a request's first byte to the end of its headers (aioapi/protocol.py); an
     # idle keep-alive connection waits for that first byte as long as before.
-    header_timeout_seconds: float = 10.0
+    header_timeout_seconds: float = DEFAULT_HEADER_TIMEOUT_SECONDS
     ready_timeout_seconds: float = 2.0
     # An overloaded bridge clears in well under a second; a down database takes longer
     # (movies.views.DB_RETRY_AFTER_SECONDS).

@@ -25,6 +25,8 @@ from typing import Any
 from aiohttp import hdrs, web
 from aiohttp.worker import GunicornUVLoopWebWorker
 
+from aioapi.protocol import ApiAppRunner
+
 # Longer than the gap between two requests of a busy keep-alive client, short
 # beside the graceful timeout (30 s) that must also cover in-flight requests.
 DRAIN_SECONDS = 2.0
@@ -50,9 +52,6 @@ class DrainingUVLoopWorker(GunicornUVLoopWebWorker):  # type: ignore[misc]
 
         async def runner() -> web.AppRunner:
             app = await factory()
-            # Imported once the factory has set Django up (it reaches the models).
-            from aioapi.protocol import ApiAppRunner
-
             app.on_response_prepare.append(self._on_response_prepare)
             # The runner aiohttp's worker would build (aiohttp/worker.py) for an app,
             # with the API's connections (malformed requests as problems, header timeout).
