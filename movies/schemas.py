@@ -57,11 +57,13 @@ SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 Slug = Annotated[str, Field(pattern=SLUG_PATTERN, max_length=64)]
 
 # Characters no free text written through the API may hold: controls, the
-# invisible ones (zero-width spaces and joiners, word joiner, byte-order mark),
+# invisible ones (zero-width space, word joiner, byte-order mark),
 # bidi overrides and isolates (they reorder what the text around them shows),
-# U+FFFD (what a bad UTF-8 byte decoded to) and Unicode's non-characters.
+# U+FFFD (what a bad UTF-8 byte decoded to) and Unicode's non-characters. The
+# zero-width non-joiner and joiner (U+200C, U+200D) stay: Persian and Indic
+# spelling and emoji sequences need them.
 _INVISIBLE = [
-    (0x7F, 0x9F), (0x200B, 0x200D), (0x202A, 0x202E), (0x2060, 0x2060),
+    (0x7F, 0x9F), (0x200B, 0x200B), (0x202A, 0x202E), (0x2060, 0x2060),
     (0x2066, 0x2069), (0xFDD0, 0xFDEF), (0xFEFF, 0xFEFF), (0xFFFD, 0xFFFF),
     *((plane + 0xFFFE, plane + 0xFFFF) for plane in range(0x10000, 0x110000, 0x10000)),
 ]  # fmt: skip
