@@ -11,8 +11,11 @@ does not know, so this file also runs on the older releases pyproject allows.
 from __future__ import annotations
 
 import os
+import sys
+from typing import Any
 
 import environ
+from gunicorn import glogging
 
 env = environ.Env()
 
@@ -73,6 +76,28 @@ access_log_format = env.str(
 )
 errorlog = "-"
 loglevel = env.str("GUNICORN_LOG_LEVEL", default="info")
+
+
+class Logger(glogging.Logger):
+    """Gunicorn's logger, with no traceback for a write that timed out.
+
+    The gthread worker keeps its client sockets blocking; only an export puts a
+    timeout on one (movies/export_views.py), so a TimeoutError is a client that
+    stopped reading (or a peer the kernel timed out). Gunicorn knows only EPIPE,
+    ECONNRESET and ENOTCONN as a client's doing and logs anything else with a
+    traceback at ERROR. The view has logged the export's end on one warning line;
+    this goes to debug, where Gunicorn logs a client that left.
+    """
+
+    def exception(self, msg: str, *args: Any, **kwargs: Any) -> None:
+        error = sys.exc_info()[1]
+        if isinstance(error, TimeoutError):
+            self.debug(msg + " %r", *args, error)
+            return
+        super().exception(msg, *args, **kwargs)
+
+
+logger_class = Logger
 
 # Recent Gunicorn opens a control socket under $HOME by default; two servers of one
 # user would fight over it. Off unless a path is given.

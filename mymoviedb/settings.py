@@ -213,6 +213,15 @@ EXPORT_MAX_CONCURRENT: int = env.int(
 )
 if EXPORT_MAX_CONCURRENT < 1:
     raise ImproperlyConfigured("EXPORT_MAX_CONCURRENT must be at least 1.")
+# An export whose client does not take a chunk within this many seconds is ended and
+# frees its slot and thread (movies/export_views.py); aioapi's own is
+# API_EXPORT_WRITE_TIMEOUT_SECONDS.
+EXPORT_WRITE_TIMEOUT_SECONDS: float = env.float("EXPORT_WRITE_TIMEOUT_SECONDS", default=30.0)
+if EXPORT_WRITE_TIMEOUT_SECONDS <= 0:
+    raise ImproperlyConfigured(
+        "EXPORT_WRITE_TIMEOUT_SECONDS must be a positive number of seconds, "
+        f"not {EXPORT_WRITE_TIMEOUT_SECONDS!r}."
+    )
 
 # Compiled read statements kept per process (movies/prepared.py): one per query
 # shape and database alias. The API's shapes number in the hundreds at most.
