@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+from collections.abc import Iterator
+
 import pytest
 from django.db import connection
 
@@ -33,3 +36,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(
                 pytest.mark.skip(reason=f"needs PostgreSQL ({why}); this run is SQLite")
             )
+
+
+# Shared by the stalled-export tests of both servers (tests/test_hostile_exports*.py).
+@pytest.fixture
+def silent_readers() -> Iterator[list[socket.socket]]:
+    """Raw sockets that send a request and never read; closed after the test."""
+    opened: list[socket.socket] = []
+    yield opened
+    for sock in opened:
+        sock.close()

@@ -8,7 +8,7 @@ import asyncio
 import dataclasses
 import socket
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -60,15 +60,6 @@ async def stall_api(
         api_settings, export_max_concurrent=2, export_write_timeout_seconds=STALL_SECONDS
     )
     return await aiohttp_client(ProductionServer(create_app(settings)))
-
-
-@pytest.fixture
-def silent_readers() -> Iterator[list[socket.socket]]:
-    """Raw sockets that send a request and never read; closed after the test."""
-    opened: list[socket.socket] = []
-    yield opened
-    for sock in opened:
-        sock.close()
 
 
 def never_read(api: ApiClient, opened: list[socket.socket]) -> None:

@@ -87,15 +87,6 @@ def fetch_or_none(port: int, path: str) -> Reply | None:
         return None
 
 
-@pytest.fixture
-def silent_readers() -> Iterator[list[socket.socket]]:
-    """Raw sockets that send a request and never read; closed after the test."""
-    opened: list[socket.socket] = []
-    yield opened
-    for sock in opened:
-        sock.close()
-
-
 def never_read(port: int, opened: list[socket.socket]) -> socket.socket:
     """A CSV export requested by a client that reads its status line, then nothing."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
