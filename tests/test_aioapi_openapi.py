@@ -63,6 +63,20 @@ async def test_docs_page_is_served_without_a_cdn(api: ApiClient) -> None:
         assert (await api.get(f"/api/docs/static/{asset}")).status == 200
 
 
+@pytest.mark.parametrize("path", ["/api/movies", "/api/movies/export"])
+async def test_every_sort_key_is_described(api: ApiClient, path: str) -> None:
+    document = await fetch_document(api)
+    (sort,) = (p for p in document["paths"][path]["get"]["parameters"] if p["name"] == "sort")
+    schema = sort["schema"]
+    keys = {key.removeprefix("-") for key in schema.get("enum", ())} or {
+        key.removeprefix("-") for option in schema.get("anyOf", ()) for key in option["enum"]
+    }
+    assert keys >= {"title", "year", "rating", "updated_at", "created_at", "id"}
+    description = sort.get("description") or schema.get("description", "")
+    assert "descending" in description and "unrated films last" in description
+    assert all(f"`{key}`" in description for key in keys), description
+
+
 def response_schema(document: dict[str, Any], template: str, method: str, status: int) -> Any:
     """The documented schema of one answer, with its $refs left for the validator."""
     responses = document["paths"][template][method]["responses"]
