@@ -26,10 +26,10 @@ import psutil
 from bench.plan import AIOAPI, DJANGO, DJANGO_SYNC, RAW_POOL
 
 REPO = Path(__file__).resolve().parent.parent
-# The worker deploy/gunicorn_api.conf.py runs: aiohttp's uvloop worker that keeps
+# The worker deploy/gunicorn_api.conf.py runs: aiohttp's asyncio worker that keeps
 # Gunicorn's listen backlog (aiohttp's own resets it to 128) and drains on stop.
 # The raw-pool ceiling runs on it too, so no aiohttp server has the smaller backlog.
-UVLOOP_WORKER = "aioapi.worker.DrainingUVLoopWorker"
+API_WORKER = "aioapi.worker.DrainingWorker"
 
 
 class ServerError(RuntimeError):
@@ -157,7 +157,7 @@ def server_specs(
     aioapi = ServerSpec(
         name=AIOAPI,
         title="aioapi (aiohttp) under Gunicorn",
-        argv=tuple(gunicorn_argv("aioapi.gunicorn:app", UVLOOP_WORKER, options, api_port)),
+        argv=tuple(gunicorn_argv("aioapi.gunicorn:app", API_WORKER, options, api_port)),
         env=api_env,
         port=api_port,
         list_path="/api/movies",
@@ -175,7 +175,7 @@ def server_specs(
     raw = ServerSpec(
         name=RAW_POOL,
         title="ceiling: psycopg AsyncConnectionPool, no ORM",
-        argv=tuple(gunicorn_argv("bench.ceiling.raw_pool:app", UVLOOP_WORKER, options, raw_port)),
+        argv=tuple(gunicorn_argv("bench.ceiling.raw_pool:app", API_WORKER, options, raw_port)),
         env={**env, "RAW_POOL_SIZE": str(options.pool_size)},
         port=raw_port,
         list_path="/movies",

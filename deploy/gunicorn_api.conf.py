@@ -3,8 +3,8 @@
     gunicorn --config deploy/gunicorn_api.conf.py
 
 Gunicorn here only forks, supervises and recycles the workers; each worker runs
-the aiohttp server itself (aiohttp's uvloop worker, draining before it stops:
-``aioapi.worker.DrainingUVLoopWorker``). Every setting is
+the aiohttp server itself (aiohttp's worker on asyncio's loop, draining before it
+stops: ``aioapi.worker.DrainingWorker``). Every setting is
 read from a ``GUNICORN_API_*`` variable (a few shared ones from ``GUNICORN_*``);
 aioapi's own knobs (``API_DB_THREADS``, ``API_MAX_BODY_BYTES``, ...) are in
 aioapi/settings.py. Scale out with more replicas of this process behind nginx
@@ -31,10 +31,11 @@ proc_name = "mymoviedb-api"
 bind = env.list("GUNICORN_API_BIND", default=["127.0.0.1:8080"])
 backlog = env.int("GUNICORN_API_BACKLOG", default=2048)
 
-# aiohttp's uvloop worker, draining keep-alive connections before it stops so a
-# reload or a rolling restart loses no request (aioapi/worker.py);
-# "aiohttp.GunicornWebWorker" is the pure-asyncio fallback.
-worker_class = env.str("GUNICORN_API_WORKER_CLASS", default="aioapi.worker.DrainingUVLoopWorker")
+# aiohttp's worker, draining keep-alive connections before it stops so a reload or a
+# rolling restart loses no request, on asyncio's loop: with the ORM threads busy,
+# uvloop left bursts of new connections unaccepted for up to 1.7 s (aioapi/worker.py).
+# "aioapi.worker.DrainingUVLoopWorker" is the same on uvloop.
+worker_class = env.str("GUNICORN_API_WORKER_CLASS", default="aioapi.worker.DrainingWorker")
 # One event loop per core: a loop never waits on the database (the bridge's threads
 # do), so more processes than cores only add context switches and connections.
 # The database sees up to workers x API_DB_THREADS connections per replica (one per

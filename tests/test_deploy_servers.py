@@ -244,7 +244,7 @@ def test_api_gunicorn_serves_and_stops_cleanly(
     assert health.status == 200
     # Gunicorn's access log, in aiohttp's format syntax, names the request id.
     api.wait_for_output("rid=probe-123")
-    assert "aioapi.worker.DrainingUVLoopWorker" in api.output()
+    assert "aioapi.worker.DrainingWorker" in api.output()
     code, seconds = api.terminate()
     assert code == 0, api.output()
     assert seconds < GRACEFUL_SECONDS

@@ -1,6 +1,6 @@
 """Reference ceiling: the list-10 page served straight from psycopg's async pool.
 
-    gunicorn bench.ceiling.raw_pool:app --worker-class aioapi.worker.DrainingUVLoopWorker
+    gunicorn bench.ceiling.raw_pool:app --worker-class aioapi.worker.DrainingWorker
 
 The same SQL statement the ORM sends for ``GET /api/movies?limit=N`` (films by
 title, each with its genre names aggregated), on a pool the same size as the servers',
