@@ -33,7 +33,7 @@ from types import FrameType
 from typing import Any
 
 from aiohttp import hdrs, web
-from aiohttp.worker import GunicornWebWorker
+from aiohttp.worker import GunicornUVLoopWebWorker, GunicornWebWorker
 
 from aioapi.protocol import ApiAppRunner
 
@@ -120,12 +120,6 @@ class DrainingWorker(GunicornWebWorker):  # type: ignore[misc]
         self.alive = False
 
 
-class DrainingUVLoopWorker(DrainingWorker):
-    """:class:`DrainingWorker` on uvloop's event loop (see the module's docstring)."""
-
-    def init_process(self) -> None:
-        """What aiohttp's GunicornUVLoopWebWorker does: uvloop's policy, then start."""
-        import uvloop
-
-        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
-        super().init_process()
+class DrainingUVLoopWorker(DrainingWorker, GunicornUVLoopWebWorker):  # type: ignore[misc]
+    """:class:`DrainingWorker` on uvloop's event loop (see the module's docstring):
+    aiohttp's GunicornUVLoopWebWorker supplies ``init_process``, which installs uvloop."""
