@@ -76,23 +76,8 @@ class Stack:
         self, name: str, command: list[str], port: int, env: dict[str, str] | None = None
     ) -> Server:
         """Start a server and wait until it answers ``/healthz`` or listens."""
-        log = self.workdir / f"{name}.log"
-        with log.open("wb") as out:
-            process = subprocess.Popen(
-                command,
-                cwd=REPO,
-                env={**self.env, **(env or {})},
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        server = Server(name, process, log, port)
+        server = start_server(name, command, port, {**self.env, **(env or {})}, self.workdir)
         self.servers.append(server)
-        deadline = time.monotonic() + 60
-        while not _answers(port):
-            assert process.poll() is None, f"{name} exited:\n{server.output()}"
-            assert time.monotonic() < deadline, f"{name} never answered:\n{server.output()}"
-            time.sleep(0.1)
         return server
 
     def api(self, name: str = "api", workers: int = 1, **env: str) -> Server:
@@ -119,6 +104,27 @@ class Stack:
         for server in self.servers:
             server.stop()
         self.servers.clear()
+
+
+def start_server(
+    name: str, command: list[str], port: int, env: dict[str, str], workdir: Path
+) -> Server:
+    """Start a server in the repository, its output in ``workdir/<name>.log``, and wait
+    (60 s at most) until it answers ``/healthz`` or listens."""
+    log = workdir / f"{name}.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+    server = Server(name, process, log, port)
+    deadline = time.monotonic() + 60
+    while not _answers(port):
+        if process.poll() is not None or time.monotonic() > deadline:
+            server.stop()
+            raise AssertionError(f"{name} exited or never answered:\n{server.output()}")
+        time.sleep(0.1)
+    return server
 
 
 def _answers(port: int) -> bool:

@@ -18,7 +18,7 @@ import pytest
 from django.http import StreamingHttpResponse
 from django.test import Client
 
-from tests.live import BIN, REPO, Reply, Server, fetch, manage
+from tests.live import BIN, REPO, Server, fetch, manage, start_server
 from tests.ports import free_port
 from tests.test_export import parse_ndjson
 
@@ -63,28 +63,12 @@ def admin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     }
     manage(env, "migrate", "--no-input", "-v0")
     manage(env, "shell", "-c", "from tests.test_export import make_paused_films as m; m()")
-    log = workdir / "admin.log"
     command = [str(BIN / "gunicorn"), "--config", "deploy/gunicorn_admin.conf.py"]
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-    server = Server("stalling-admin", process, log, port)
+    server = start_server("stalling-admin", command, port, env, workdir)
     try:
-        while process.poll() is None and fetch_or_none(port, EMPTY_EXPORT) is None:
-            time.sleep(0.1)
-        assert process.poll() is None, server.output()
         yield server
     finally:
         server.stop()
-
-
-def fetch_or_none(port: int, path: str) -> Reply | None:
-    try:
-        return fetch(port, path)
-    except ConnectionError:  # not listening yet
-        return None
 
 
 def never_read(port: int, opened: list[socket.socket]) -> socket.socket:
