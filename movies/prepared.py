@@ -12,7 +12,10 @@ capture and the connection's error handling still apply) and turns rows into
 dicts with the same converters ``values()`` would apply. On PostgreSQL that
 cursor binds on the server, and psycopg PREPAREs a statement a connection runs
 often: the database then skips parsing and planning it, which for a film's
-detail was most of its CPU (bench/results/2026-12-05-lean*/).
+detail was most of its CPU (bench/results/2026-12-05-lean*/). Its rows come
+back in PostgreSQL's binary format: psycopg's C loaders read a timestamptz from
+eight bytes instead of Django's Python loader parsing its text (the list page's
+``updated_at``: ~25 µs of a ~230 µs list call, bench.budget).
 
 * LIMIT and OFFSET are bound parameters appended to the compiled SQL, so one
   statement serves every page size and depth.
@@ -213,6 +216,7 @@ def _cursor(connection: BaseDatabaseWrapper) -> CursorWrapper:
     if connection.vendor != "postgresql":
         return connection.cursor()
     from django.db.backends.postgresql.base import ServerBindingCursor
+    from psycopg.pq import Format
 
     connection.close_if_health_check_failed()
     connection.ensure_connection()
@@ -221,6 +225,9 @@ def _cursor(connection: BaseDatabaseWrapper) -> CursorWrapper:
         # django-stubs type the wrappers' argument as a wrapper; Django passes the
         # driver's cursor, as here.
         cursor: Any = ServerBindingCursor(connection.connection)  # type: ignore[call-arg]
+    # Binary rows (the module's docstring). The loaders Django registers are for
+    # text; a jsonb column, which Django reads as text, would need its own here.
+    cursor.format = Format.BINARY
     if connection.queries_logged:
         return connection.make_debug_cursor(cursor)
     return connection.make_cursor(cursor)
