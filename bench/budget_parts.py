@@ -168,8 +168,10 @@ def parts(
     connection = connections[using]
     page = selectors.list_movies(query)
     # The statement list_movies runs for this query (its shape: no filter, no cursor).
-    statement = prepared.compile_statement(list_queryset(query, using), using, paged=True)
-    statement_params = statement.params({}, connection, (query.limit + 1, 0))
+    statement = prepared.compile_statement(
+        list_queryset(query, using), using, limit=query.limit + 1
+    )
+    statement_params = statement.params({}, connection)
     variants = {alias for alias in VARIANTS if alias in connections}
     with warnings.catch_warnings():
         # WhiteNoise notes a missing STATIC_ROOT (no collectstatic here): irrelevant.
@@ -189,7 +191,7 @@ def parts(
         selectors.list_movies(query)
 
     def compile_list() -> None:
-        prepared.compile_statement(list_queryset(query, using), using, paged=True)
+        prepared.compile_statement(list_queryset(query, using), using, limit=query.limit + 1)
 
     def django_view() -> None:
         response = wsgi(dict(environ, **{"wsgi.input": io.BytesIO()}), _start_response)

@@ -17,8 +17,13 @@ back in PostgreSQL's binary format: psycopg's C loaders read a timestamptz from
 eight bytes instead of Django's Python loader parsing its text (the list page's
 ``updated_at``: ~25 µs of a ~230 µs list call, bench.budget).
 
-* LIMIT and OFFSET are bound parameters appended to the compiled SQL, so one
-  statement serves every page size and depth.
+* LIMIT is written into the SQL as a number, so each page size is its own
+  statement (the API caps it: at most ``MAX_LIMIT`` + 1 per shape). A bound
+  LIMIT left PostgreSQL's generic plan guessing 10 % of the table, far costlier
+  than any plan for one page, so it planned every execution anew (~120 µs of
+  its CPU per list page, pgbench) and preparing saved nothing. OFFSET is bound,
+  and left out when it is 0 (first pages and every cursor page): a deep offset
+  is planned per execution, as the ORM's own queries are.
 * Statements are cached per (shape, alias) in a bounded LRU map
   (``PREPARED_STATEMENTS_MAX``); its hits, misses, compiles and size are exported
   on aioapi's ``/metrics``.
@@ -83,17 +88,17 @@ class Statement:
     constants: tuple[Any, ...]
     names: tuple[str, ...]
     converters: tuple[tuple[int, tuple[Callable[..., Any], ...], Any], ...]
-    paged: bool
+    offset: bool  # whether the SQL ends with a bound OFFSET
 
     def params(
-        self, values: Mapping[str, Any], connection: BaseDatabaseWrapper, page: tuple[int, int]
+        self, values: Mapping[str, Any], connection: BaseDatabaseWrapper, offset: int = 0
     ) -> list[Any]:
         params = [
             constant if slot is None else slot.bind(values[slot.name], connection)
             for slot, constant in zip(self.slots, self.constants, strict=True)
         ]
-        if self.paged:
-            params.extend(page)
+        if self.offset:
+            params.append(offset)
         return params
 
     def rows(self, raw: Sequence[Sequence[Any]], connection: BaseDatabaseWrapper) -> list[Row]:
@@ -112,15 +117,22 @@ class Statement:
         return converted
 
 
-def compile_statement(queryset: QuerySet[Any, Any], using: str, *, paged: bool) -> Statement:
-    """Compile a ``values()`` QuerySet (unsliced) into a Statement for ``using``."""
+def compile_statement(
+    queryset: QuerySet[Any, Any], using: str, *, limit: int | None = None, offset: bool = False
+) -> Statement:
+    """Compile a ``values()`` QuerySet (unsliced) into a Statement for ``using``:
+    at most ``limit`` rows, after a bound OFFSET if ``offset``."""
     query = queryset.query
     if query.low_mark or query.high_mark is not None:
         raise ValueError("slice with run(limit=, offset=), not in the builder")
+    if offset and limit is None:
+        raise ValueError("an offset needs a limit")
     compiler: SQLCompiler = query.get_compiler(using=using)
     sql, params = compiler.as_sql()
-    if paged:
-        sql += " LIMIT %s OFFSET %s"
+    if limit is not None:
+        sql += f" LIMIT {_row_count(limit)}"
+    if offset:
+        sql += " OFFSET %s"
     if query.selected:
         names = tuple(query.selected)
     else:
@@ -132,7 +144,14 @@ def compile_statement(queryset: QuerySet[Any, Any], using: str, *, paged: bool) 
     )
     slots = tuple(param if isinstance(param, Param) else None for param in params)
     constants = tuple(None if isinstance(param, Param) else param for param in params)
-    return Statement(sql, slots, constants, names, converters, paged)
+    return Statement(sql, slots, constants, names, converters, offset)
+
+
+def _row_count(limit: int) -> int:
+    # Written into the SQL: only ever a non-negative int.
+    if type(limit) is not int or limit < 0:
+        raise ValueError(f"a limit is a non-negative int, not {limit!r}")
+    return limit
 
 
 class StatementCache:
@@ -147,7 +166,10 @@ class StatementCache:
         if max_size < 1:
             raise ValueError("max_size must be at least 1")
         self.max_size = max_size
-        self._statements: OrderedDict[tuple[Hashable, str], Statement] = OrderedDict()
+        # (shape key, alias, limit, offset bound or not) -> statement
+        self._statements: OrderedDict[tuple[Hashable, str, int | None, bool], Statement] = (
+            OrderedDict()
+        )
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -157,9 +179,18 @@ class StatementCache:
     def __len__(self) -> int:
         return len(self._statements)
 
-    def statement(self, key: Hashable, using: str, build: Builder, *, paged: bool) -> Statement:
-        """The statement of ``key`` on ``using``, compiling ``build()`` on a miss."""
-        cache_key = (key, using)
+    def statement(
+        self,
+        key: Hashable,
+        using: str,
+        build: Builder,
+        *,
+        limit: int | None = None,
+        offset: bool = False,
+    ) -> Statement:
+        """The statement of ``key`` on ``using`` (paged as :func:`compile_statement`
+        pages it), compiling ``build()`` on a miss."""
+        cache_key = (key, using, limit, offset)
         with self._lock:
             found = self._statements.get(cache_key)
             if found is not None:
@@ -167,7 +198,7 @@ class StatementCache:
                 self.hits += 1
                 return found
             self.misses += 1
-        statement = compile_statement(build(), using, paged=paged)
+        statement = compile_statement(build(), using, limit=limit, offset=offset)
         with self._lock:
             self.compiles += 1
             self._statements[cache_key] = statement
@@ -196,10 +227,9 @@ def run(
 ) -> list[Row]:
     """Rows of the shape ``key`` (built by ``build`` on first use) with ``values``
     bound, as ``values()`` dicts; ``limit``/``offset`` page it. One statement."""
-    paged = limit is not None
-    statement = STATEMENTS.statement(key, using, build, paged=paged)
+    statement = STATEMENTS.statement(key, using, build, limit=limit, offset=offset > 0)
     connection = connections[using]
-    params = statement.params(values or {}, connection, (limit or 0, offset))
+    params = statement.params(values or {}, connection, offset)
     with _cursor(connection) as cursor:
         cursor.execute(statement.sql, params)
         raw = cursor.fetchall()

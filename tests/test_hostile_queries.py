@@ -354,10 +354,10 @@ def test_best_rated_first_is_read_from_an_index(catalogue: Catalogue, backwards:
     )
     statement = next(
         statement
-        for (shape, _), statement in prepared.STATEMENTS._statements.items()
+        for (shape, *_), statement in prepared.STATEMENTS._statements.items()
         if shape == key
     )
-    params = statement.params({"after_value": 8.1, "after_id": 1}, connection, (10, 0))
+    params = statement.params({"after_value": 8.1, "after_id": 1}, connection)
     with connection.cursor() as db:
         # Sorting is made so costly that a plan without a Sort node is chosen if one
         # exists: an index scan in the list's order (rating DESC NULLS LAST, id DESC).

@@ -371,8 +371,9 @@ def test_genres_equal_the_plain_orm(films: Catalogue) -> None:
 @pytest.mark.parametrize(
     ("first", "same_shape", "other_shape"),
     [
-        ({"year": 1986}, {"year": 1995, "offset": 1, "limit": 3}, {"year": 1986, "genre": "crime"}),
-        ({"q": "heat", "sort": "-year"}, {"q": "alien", "limit": 1, "sort": "-year"},
+        ({"year": 1986, "offset": 2}, {"year": 1995, "offset": 1},
+         {"year": 1986, "genre": "crime"}),
+        ({"q": "heat", "sort": "-year"}, {"q": "alien", "sort": "-year"},
          {"q": "heat", "sort": "year"}),
     ],
     ids=["year", "q"],
@@ -397,7 +398,7 @@ def test_cursor_pages_and_details_reuse_their_statements(films: Catalogue) -> No
     first = selectors.list_movies(list_query(films, {"sort": "title", "limit": 2}))
     second = selectors.list_movies(list_query(films, {"cursor": first.next_cursor, "limit": 2}))
     compiles = statements.compiles
-    selectors.list_movies(list_query(films, {"cursor": second.next_cursor, "limit": 3}))
+    selectors.list_movies(list_query(films, {"cursor": second.next_cursor, "limit": 2}))
     selectors.get_movie(films.movies["Alien"].pk)
     assert statements.compiles == compiles + 2  # the film, then its credits
     selectors.get_movie(films.movies["Heat"].pk)
@@ -408,7 +409,7 @@ def test_cursor_pages_and_details_reuse_their_statements(films: Catalogue) -> No
 
 def execute(statement: prepared.Statement, values: dict[str, Any]) -> list[prepared.Row]:
     with connection.cursor() as cursor:
-        cursor.execute(statement.sql, statement.params(values, connection, (0, 0)))
+        cursor.execute(statement.sql, statement.params(values, connection))
         return statement.rows(cursor.fetchall(), connection)
 
 
@@ -435,7 +436,7 @@ def test_statement_cache_drops_the_least_recently_used(films: Catalogue) -> None
             built.append(key)
             return builders[key]()
 
-        return cache.statement(key, "default", build, paged=False)
+        return cache.statement(key, "default", build)
 
     statement("a")
     statement("b")
@@ -455,15 +456,36 @@ def test_statement_cache_drops_the_least_recently_used(films: Catalogue) -> None
 
 
 def test_compile_statement_binds_values_and_pages(films: Catalogue) -> None:
-    statement = prepared.compile_statement(genre_names(), "default", paged=True)
+    statement = prepared.compile_statement(genre_names(), "default", limit=2, offset=True)
+    assert statement.sql.endswith(" LIMIT 2 OFFSET %s")  # the limit is written, see below
     with connection.cursor() as cursor:
-        cursor.execute(statement.sql, statement.params({}, connection, (2, 1)))
+        cursor.execute(statement.sql, statement.params({}, connection, 1))
         rows = statement.rows(cursor.fetchall(), connection)
     assert rows == list(genre_names()[1:3])
+    first_page = prepared.compile_statement(genre_names(), "default", limit=2)
+    assert first_page.sql.endswith(" LIMIT 2")
+    assert first_page.params({}, connection, 5) == []  # no OFFSET to bind
     with pytest.raises(ValueError, match="slice"):
-        prepared.compile_statement(genre_names()[:2], "default", paged=False)
+        prepared.compile_statement(genre_names()[:2], "default")
+    with pytest.raises(ValueError, match="needs a limit"):
+        prepared.compile_statement(genre_names(), "default", offset=True)
+    for limit in (-1, "2; DROP TABLE movies_genre", 2.5, True):
+        with pytest.raises(ValueError, match="non-negative int"):
+            prepared.compile_statement(genre_names(), "default", limit=limit)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="max_size"):
         StatementCache(max_size=0)
+
+
+def test_each_page_size_is_a_statement_and_offsets_share_one(films: Catalogue) -> None:
+    statements = prepared.STATEMENTS
+    statements.clear()
+    compiles = statements.compiles
+    selectors.list_movies(list_query(films, {"limit": 2}))
+    selectors.list_movies(list_query(films, {"limit": 3}))
+    assert statements.compiles == compiles + 2
+    selectors.list_movies(list_query(films, {"limit": 2, "offset": 2}))
+    selectors.list_movies(list_query(films, {"limit": 2, "offset": 4}))
+    assert (statements.compiles, len(statements)) == (compiles + 3, 3)
 
 
 @pytest.mark.postgres(reason="server-side prepared statements")
