@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from aioapi.keys import AUTH_LIMITER, BRIDGE, SETTINGS
-from movies.problems import Problem
+from movies.problems import Problem, retry_later
 from movies.tokens import authenticate_token
 
 logger = logging.getLogger(__name__)
@@ -117,9 +117,9 @@ def _check(raw: str, permission: str) -> _Verdict:
 
 
 def _too_many(retry_after: int) -> Problem:
-    problem = Problem(429, "Too many failed authentications; try again later.")
-    problem.headers["Retry-After"] = str(retry_after)
-    return problem
+    return retry_later(
+        429, "Too many failed authentications; try again later.", seconds=retry_after
+    )
 
 
 def _unauthorized(detail: str, *, error: str | None = None) -> Problem:

@@ -45,7 +45,7 @@ class ApiSettings:
     header_timeout_seconds: float = DEFAULT_HEADER_TIMEOUT_SECONDS
     ready_timeout_seconds: float = 2.0
     # An overloaded bridge clears in well under a second; a down database takes longer
-    # (movies.views.DB_RETRY_AFTER_SECONDS).
+    # (movies.problems.DB_RETRY_AFTER_SECONDS).
     overload_retry_after_seconds: int = 1
     cache_control: str = "public, max-age=0, must-revalidate"
     # The response cache of each worker (aioapi/cache.py). from_env turns it on by

@@ -18,6 +18,8 @@ from movies.schemas import MovieListQuery, PeopleListQuery
 from movies.selectors import Page
 
 JSON_CONTENT_TYPE = "application/json"
+# What no cache may keep: probes, written answers, exports, event streams, outage pages.
+NO_STORE = "no-store"
 
 
 def dumps(payload: Any) -> bytes:

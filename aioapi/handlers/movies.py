@@ -14,7 +14,7 @@ from aioapi.keys import BRIDGE
 from aioapi.responses import cacheable, json_body
 from movies import selectors, services
 from movies.problems import not_found
-from movies.rendering import JSON_CONTENT_TYPE, dumps, etag, movie_list_body
+from movies.rendering import JSON_CONTENT_TYPE, NO_STORE, dumps, etag, movie_list_body
 from movies.schemas import MovieCreate, MovieFields, MovieListQuery, parse_id
 
 DETAIL_ROUTE = "movie-detail"
@@ -83,7 +83,7 @@ def _if_match(request: web.Request) -> str | None:
 def _written(body: bytes, *, status: int = 200, location: str | None = None) -> web.Response:
     # The ETag of a write's answer is the one a GET would give, so a client can
     # send it straight back as If-Match.
-    headers = {"ETag": etag(body), "Cache-Control": "no-store"}
+    headers = {"ETag": etag(body), "Cache-Control": NO_STORE}
     if location is not None:
         headers["Location"] = location
     return web.Response(status=status, body=body, content_type=JSON_CONTENT_TYPE, headers=headers)
