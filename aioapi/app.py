@@ -77,9 +77,7 @@ def _resources(given: OrmBridge | None) -> Callable[[web.Application], AsyncIter
     async def resources(app: web.Application) -> AsyncIterator[None]:
         settings = app[SETTINGS]
         bridge = given or OrmBridge(
-            threads=settings.db_threads,
-            max_pending=settings.db_max_pending,
-            funnel=settings.db_funnel,
+            threads=settings.db_threads, max_pending=settings.db_max_pending
         )
         app[BRIDGE] = bridge
         app[EXPORT_SLOTS] = ExportSlots(settings.export_limit)

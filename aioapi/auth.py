@@ -44,8 +44,6 @@ class Caller:
     """Who is writing: the token's owner, to whom the change is attributed."""
 
     user_id: int
-    username: str
-    token_name: str
 
 
 @dataclass(frozen=True)
@@ -112,7 +110,7 @@ def _check(raw: str, permission: str) -> _Verdict:
     if token is None or not token.user.is_active:
         return _Verdict(caller=None, allowed=False)
     user = token.user
-    caller = Caller(user_id=user.pk, username=user.get_username(), token_name=token.name)
+    caller = Caller(user_id=user.pk)
     return _Verdict(caller=caller, allowed=user.has_perm(permission))
 
 

@@ -169,6 +169,10 @@ class ListenerCollector(Collector):
             "api_changes_notifications", "Change notifications received.",
             value=listener.notifications,
         )  # fmt: skip
+        yield CounterMetricFamily(
+            "api_changes_malformed", "Notifications whose payload did not parse (each emptied "
+            "the cache and told the event streams to reload).", value=listener.malformed,
+        )  # fmt: skip
         yield GaugeMetricFamily(
             "api_events_streams", "Open /api/events streams.", value=listener.feed.streams
         )

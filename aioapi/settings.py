@@ -30,8 +30,6 @@ class ApiSettings:
     # Measured, not matched to Django: see "Thread and connection policy" in aioapi/db.py.
     db_threads: int = 8
     db_max_pending: int = 2048
-    # Only for bench/: one ORM thread, to measure what the pool of threads buys.
-    db_funnel: bool = False
     max_body_bytes: int = MIB
     cors_origins: tuple[str, ...] = ()
     access_log: AccessLogFormat = "text"
@@ -106,7 +104,6 @@ class ApiSettings:
         return cls(
             db_threads=_read("API_DB_THREADS", int, d.db_threads),
             db_max_pending=_read("API_DB_MAX_PENDING", int, d.db_max_pending),
-            db_funnel=_read("API_DB_FUNNEL", bool, d.db_funnel),
             max_body_bytes=_read("API_MAX_BODY_BYTES", int, d.max_body_bytes),
             cors_origins=tuple(_read("API_CORS_ORIGINS", list, [])),
             access_log=cast(AccessLogFormat, _read("API_ACCESS_LOG", str, d.access_log)),

@@ -206,8 +206,8 @@ API_CACHE_CONTROL: str = env.str("API_CACHE_CONTROL", default="public, max-age=0
 # Each holds one Gunicorn thread and one pooled connection for seconds to minutes,
 # so by default they may take a quarter of the threads (at least 1), the same rule
 # as aioapi's API_EXPORT_MAX_CONCURRENT. A variable of its own, not aioapi's: the
-# two processes have thread pools of different sizes (4 gthread threads here, 16
-# ORM threads there), so one number could not fit both.
+# two processes have thread pools of different sizes (4 gthread threads here, 8
+# ORM threads there by default), so one number could not fit both.
 EXPORT_MAX_CONCURRENT: int = env.int(
     "EXPORT_MAX_CONCURRENT", default=max(1, env.int("GUNICORN_ADMIN_THREADS", default=4) // 4)
 )

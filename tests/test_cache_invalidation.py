@@ -40,6 +40,7 @@ from aioapi.db import OrmBridge
 from aioapi.keys import CACHE
 from aioapi.listener import APPLICATION_NAME
 from aioapi.settings import ApiSettings
+from movies.changes import CHANNEL
 from movies.models import Movie
 from tests.api_fixtures import ApiClient, Catalogue, bearer, build_catalogue, json_of, orm
 from tests.ports import free_port
@@ -449,6 +450,29 @@ async def test_the_listener_reconnects_and_starts_from_an_empty_cache(
     await orm(rename)
     await until(lambda: len(cache) == 0, "the change arrives", WINDOW)
     assert (await json_of(await cached_api.get(url)))["title"] == "Heat (1995)"
+
+
+@NOTIFY
+async def test_a_malformed_notification_empties_the_cache_and_is_counted(
+    cached_api: ApiClient, catalogue: Catalogue
+) -> None:
+    cache = cache_of(cached_api)
+    await cached_api.get(f"/api/movies/{catalogue.movies['Heat'].pk}")
+    assert len(cache) == 1
+
+    def notify_garbage() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, "not a change"])
+
+    await orm(notify_garbage)
+    await until(lambda: len(cache) == 0, "the malformed payload empties the cache")
+    text = await (await cached_api.get("/metrics")).text()
+    samples = {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+    assert samples["api_changes_malformed_total"] == 1
 
 
 # --- SQLite -----------------------------------------------------------------------------
