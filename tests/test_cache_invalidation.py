@@ -10,7 +10,6 @@ byte bound, no thread hop on a hit, a reconnect. Last, the SQLite fallback.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import http.client
 import os
 import signal
@@ -265,7 +264,7 @@ def test_an_admin_edit_reaches_every_worker_within_100_ms(
 async def cached_api(
     aiohttp_client: AppClient, api_settings: ApiSettings, catalogue: Catalogue
 ) -> ApiClient:
-    settings_ = dataclasses.replace(api_settings, cache=True)
+    settings_ = api_settings.model_copy(update={"cache": True})
     api = await aiohttp_client(create_app(settings_))
     await until(lambda: cache_of(api).online, "the cache comes online")
     return api
@@ -310,7 +309,7 @@ async def test_a_hit_needs_no_orm_thread(
 ) -> None:
     bridge = OrmBridge(threads=1, max_pending=1)
     api = await aiohttp_client(
-        create_app(dataclasses.replace(api_settings, cache=True), bridge=bridge)
+        create_app(api_settings.model_copy(update={"cache": True}), bridge=bridge)
     )
     await until(lambda: cache_of(api).online, "the cache comes online")
     heat = catalogue.movies["Heat"].pk
@@ -387,7 +386,7 @@ async def test_api_writes_are_seen_at_once_by_the_next_read(
 async def test_the_byte_bound_holds_and_metrics_say_so(
     aiohttp_client: AppClient, api_settings: ApiSettings, catalogue: Catalogue
 ) -> None:
-    settings_ = dataclasses.replace(api_settings, cache=True, cache_max_bytes=4000)
+    settings_ = api_settings.model_copy(update={"cache": True, "cache_max_bytes": 4000})
     api = await aiohttp_client(create_app(settings_))
     await until(lambda: cache_of(api).online, "the cache comes online")
     for limit in range(1, 9):
@@ -494,7 +493,7 @@ async def test_on_sqlite_every_read_sees_the_last_commit(
     aiohttp_client: AppClient, api_settings: ApiSettings
 ) -> None:
     # Even asked for, the cache does not run without NOTIFY.
-    api = await aiohttp_client(create_app(dataclasses.replace(api_settings, cache=True)))
+    api = await aiohttp_client(create_app(api_settings.model_copy(update={"cache": True})))
     assert CACHE not in app_of(api)
     catalogue = await orm(build_catalogue)
     heat = catalogue.movies["Heat"]

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import dataclasses
 import os
 import threading
 from collections import Counter
@@ -147,7 +146,7 @@ def token(transactional_db: None) -> str:
 def server(token: str, api_settings: ApiSettings) -> Iterator[ThreadedServer]:
     # The failed-authentication limit would turn Schemathesis' own invalid-token
     # probes into 429s for every later write; it has tests of its own.
-    settings = dataclasses.replace(api_settings, auth_failures_per_minute=1_000_000)
+    settings = api_settings.model_copy(update={"auth_failures_per_minute": 1000000})
     server = ThreadedServer(create_app(settings))
     server.start()
     yield server
