@@ -45,6 +45,7 @@ from schemathesis.config import SchemathesisConfig
 
 from aioapi.app import create_app
 from aioapi.handlers.meta import openapi_body
+from aioapi.routes import ROUTES
 from aioapi.settings import ApiSettings
 from tests.api_fixtures import bearer, build_catalogue, make_token
 from tests.ports import free_port
@@ -165,7 +166,7 @@ def examples() -> Iterator[Counter[str]]:
 # tested checks it), loaded at import: Schemathesis' lazy ``from_fixture`` loader does not
 # run on pytest 9.2, which no longer has the ``Node._nodeid`` it rewrites. The change
 # feed is an endless stream: one request would never finish.
-DOCUMENT = orjson.loads(openapi_body())
+DOCUMENT = orjson.loads(openapi_body(ROUTES))
 schema = schemathesis.openapi.from_dict(
     DOCUMENT, config=SchemathesisConfig.from_dict(CONFIG)
 ).exclude(path="/api/events")
