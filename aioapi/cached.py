@@ -19,8 +19,8 @@ from collections.abc import Awaitable, Callable
 from aiohttp import hdrs, web
 from multidict import CIMultiDict
 
-from aioapi.cache import Entry, Key
 from aioapi.keys import CACHE, CACHE_TAGS, SETTINGS
+from aioapi.response_cache import Entry, Key
 from movies.rendering import etag_matches
 from movies.schemas import NoQuery, QueryModel, parse_id, parse_query
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from aioapi.cache import ResponseCache, TagRule
 from aioapi.changefeed import ChangeFeed
 from aioapi.db import OrmBridge
 from aioapi.metrics import Metrics
 from aioapi.ratelimit import FailedAuthLimiter
+from aioapi.response_cache import ResponseCache, TagRule
 from aioapi.settings import ApiSettings
 from movies.export_slots import ExportSlots
 

@@ -29,9 +29,9 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from prometheus_client.registry import Collector
 from psycopg import sql
 
-from aioapi.cache import CacheCollector, ResponseCache
 from aioapi.changefeed import ChangeFeed
 from aioapi.keys import CACHE, CHANGE_FEED, METRICS, SETTINGS
+from aioapi.response_cache import CacheCollector, ResponseCache
 from movies.changes import CHANNEL, Change
 
 logger = logging.getLogger(__name__)

@@ -16,7 +16,7 @@ from openapi_pydantic import Components, Info, OpenAPI, Operation, PathItem, Res
 from openapi_pydantic.util import construct_open_api_with_schema_class
 
 from aioapi import openapi_models as bodies
-from aioapi.openapi_parts import (
+from aioapi.openapi_builders import (
     ERRORS,
     JSON,
     bearer_scheme,

@@ -2,7 +2,7 @@
 
 Each :class:`Route` says how aiohttp routes it (method, path, handler, name), how
 the OpenAPI document describes it (its query or body schema, its responses) and,
-for a cached route, which tags its answers carry (aioapi.cache). The router, the
+for a cached route, which tags its answers carry (aioapi.response_cache). The router, the
 document (aioapi.openapi) and the cache all read :data:`ROUTES`;
 :func:`check_routes` refuses at start-up a table that the cache or the document
 could not serve.
@@ -23,19 +23,10 @@ from aiohttp import hdrs, web
 from openapi_pydantic import Operation, Parameter
 
 from aioapi import openapi_models as bodies
-from aioapi.cache import (
-    GENRE_LIST,
-    MOVIE_LISTS,
-    PEOPLE_LISTS,
-    TagRule,
-    always,
-    movie_detail_tags,
-    person_detail_tags,
-)
 from aioapi.cached import is_cached
 from aioapi.handlers import events, export, genres, health, meta, movies, people
 from aioapi.openapi import events_operation, export_operation
-from aioapi.openapi_parts import (
+from aioapi.openapi_builders import (
     WRITE_ERRORS,
     if_match,
     path_id,
@@ -43,6 +34,15 @@ from aioapi.openapi_parts import (
     query_parameters,
     read,
     write,
+)
+from aioapi.response_cache import (
+    GENRE_LIST,
+    MOVIE_LISTS,
+    PEOPLE_LISTS,
+    TagRule,
+    always,
+    movie_detail_tags,
+    person_detail_tags,
 )
 from aioapi.responses import continue_when_read
 from movies.schemas import MovieCreate, MovieFields, MovieListQuery, PeopleListQuery

@@ -70,7 +70,7 @@ class ApiSettings(BaseSettings):
     overload_retry_after_seconds: NonNegativeInt = 1
     # Django's API_CACHE_CONTROL (the comparison views send it too): from_env copies it.
     cache_control: str = "public, max-age=0, must-revalidate"
-    # The response cache of each worker (aioapi/cache.py). from_env turns it on by
+    # The response cache of each worker (aioapi/response_cache.py). from_env turns it on by
     # default on PostgreSQL, whose NOTIFY keeps it fresh; it never runs on SQLite.
     cache: bool = False
     cache_max_bytes: PositiveInt = 64 * MIB

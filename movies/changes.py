@@ -1,5 +1,5 @@
 """Change notifications: every committed write to the catalogue is announced on a
-PostgreSQL channel, so the API workers can drop what they cached (aioapi/cache.py)
+PostgreSQL channel, so the API workers can drop what they cached (aioapi/response_cache.py)
 and tell live clients (``GET /api/events``).
 
 The NOTIFY is sent inside the writing transaction: PostgreSQL delivers it on

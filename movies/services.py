@@ -29,7 +29,7 @@ SCALAR_FIELDS = (
 )  # fmt: skip
 
 
-def create_movie(fields: MovieCreate, user_id: int) -> dict[str, Any]:
+def create_movie(*, fields: MovieCreate, user_id: int) -> dict[str, Any]:
     """Add a film with its genres and credits; returns its detail body."""
     with transaction.atomic():
         genres = _genres(fields.genres or [])
@@ -44,7 +44,7 @@ def create_movie(fields: MovieCreate, user_id: int) -> dict[str, Any]:
 
 
 def update_movie(
-    movie_id: int, fields: MovieFields, user_id: int, if_match: str | None = None
+    *, movie_id: int, fields: MovieFields, user_id: int, if_match: str | None = None
 ) -> dict[str, Any]:
     """Change the fields given in the body; returns the film's new detail body.
 
@@ -79,7 +79,7 @@ def update_movie(
         return _detail(movie_id)
 
 
-def delete_movie(movie_id: int, user_id: int, if_match: str | None = None) -> None:
+def delete_movie(*, movie_id: int, user_id: int, if_match: str | None = None) -> None:
     """Delete a film and its credits (404 if unknown, 412 if ``if_match`` is stale)."""
     with transaction.atomic():
         movie = _locked(movie_id, if_match)

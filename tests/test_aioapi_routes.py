@@ -11,8 +11,8 @@ import pytest
 from aiohttp import web
 
 from aioapi.app import create_app
-from aioapi.cache import always
 from aioapi.cached import cached
+from aioapi.response_cache import always
 from aioapi.routes import ROUTES, Route, check_routes
 from aioapi.settings import ApiSettings
 

@@ -34,10 +34,10 @@ from django.urls import reverse
 from prometheus_client.parser import text_string_to_metric_families
 
 from aioapi.app import create_app
-from aioapi.cache import ResponseCache
 from aioapi.db import OrmBridge
 from aioapi.keys import CACHE
 from aioapi.listener import APPLICATION_NAME
+from aioapi.response_cache import ResponseCache
 from aioapi.settings import ApiSettings
 from movies.changes import CHANNEL
 from movies.models import Movie

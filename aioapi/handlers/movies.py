@@ -42,7 +42,9 @@ async def create_movie(request: web.Request) -> web.Response:
     """``POST /api/movies``: 201 with the new film, its Location and ETag."""
     caller = await require_permission(request, "movies.add_movie")
     fields = await json_body(request, MovieCreate)
-    movie = await request.app[BRIDGE].run(services.create_movie, fields, caller.user_id)
+    movie = await request.app[BRIDGE].run(
+        services.create_movie, fields=fields, user_id=caller.user_id
+    )
     location = request.app.router[DETAIL_ROUTE].url_for(id=str(movie["id"]))
     return _written(dumps(movie), status=201, location=str(location))
 
@@ -54,7 +56,11 @@ async def update_movie(request: web.Request) -> web.Response:
     fields = await json_body(request, MovieFields)
     if_match = _if_match(request)
     movie = await request.app[BRIDGE].run(
-        services.update_movie, movie_id, fields, caller.user_id, if_match
+        services.update_movie,
+        movie_id=movie_id,
+        fields=fields,
+        user_id=caller.user_id,
+        if_match=if_match,
     )
     return _written(dumps(movie))
 
@@ -64,7 +70,9 @@ async def delete_movie(request: web.Request) -> web.Response:
     caller = await require_permission(request, "movies.delete_movie")
     movie_id = _movie_id(request)
     if_match = _if_match(request)
-    await request.app[BRIDGE].run(services.delete_movie, movie_id, caller.user_id, if_match)
+    await request.app[BRIDGE].run(
+        services.delete_movie, movie_id=movie_id, user_id=caller.user_id, if_match=if_match
+    )
     return web.Response(status=204)
 
 

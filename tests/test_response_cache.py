@@ -1,4 +1,4 @@
-"""aioapi.cache: the byte bound, LRU eviction, tags, and what each change drops."""
+"""aioapi.response_cache: the byte bound, LRU eviction, tags, and what each change drops."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
-from aioapi.cache import (
+from aioapi.response_cache import (
     ENTRY_OVERHEAD_BYTES,
     CacheCollector,
     Entry,
