@@ -382,6 +382,16 @@ async def test_api_writes_are_seen_at_once_by_the_next_read(
     assert waited < WINDOW
 
 
+async def metric_samples(api: ApiClient) -> dict[str, float]:
+    """Every sample of ``GET /metrics``, by name."""
+    text = await (await api.get("/metrics")).text()
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
 @NOTIFY
 async def test_the_byte_bound_holds_and_metrics_say_so(
     aiohttp_client: AppClient, api_settings: ApiSettings, catalogue: Catalogue
@@ -394,12 +404,7 @@ async def test_the_byte_bound_holds_and_metrics_say_so(
     cache = cache_of(api)
     assert cache.bytes <= 4000
     assert cache.evictions > 0
-    text = await (await api.get("/metrics")).text()
-    samples = {
-        sample.name: sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
+    samples = await metric_samples(api)
     assert samples["api_cache_max_bytes"] == 4000
     assert samples["api_cache_bytes"] == cache.bytes
     assert samples["api_cache_evictions_total"] == cache.evictions
@@ -465,13 +470,7 @@ async def test_a_malformed_notification_empties_the_cache_and_is_counted(
 
     await orm(notify_garbage)
     await until(lambda: len(cache) == 0, "the malformed payload empties the cache")
-    text = await (await cached_api.get("/metrics")).text()
-    samples = {
-        sample.name: sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-    assert samples["api_changes_malformed_total"] == 1
+    assert (await metric_samples(cached_api))["api_changes_malformed_total"] == 1
 
 
 # --- SQLite -----------------------------------------------------------------------------
