@@ -21,14 +21,18 @@ from typing_extensions import TypedDict
 FORBID_EXTRA = ConfigDict(extra="forbid")
 
 
-@with_config(FORBID_EXTRA)
-class MovieSummary(TypedDict):
+class _Film(TypedDict):
+    # What a film's list entry and its detail both start with, in this order.
     id: int
     title: str
     year: int
     release_date: date | None
     runtime_minutes: int | None
     rating: float | None
+
+
+@with_config(FORBID_EXTRA)
+class MovieSummary(_Film):
     poster_url: str
     updated_at: datetime
     genres: Annotated[list[str], Field(description="Genre names, alphabetical.")]
@@ -70,15 +74,9 @@ class CastMember(PersonRef):
 
 
 @with_config(FORBID_EXTRA)
-class MovieDetail(TypedDict):
+class MovieDetail(_Film):
     """A film with its genres, directors and cast in billing order."""
 
-    id: int
-    title: str
-    year: int
-    release_date: date | None
-    runtime_minutes: int | None
-    rating: float | None
     synopsis: str
     wikipedia_slug: str
     poster_url: str
