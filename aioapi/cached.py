@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
+from typing import cast
 
 from aiohttp import hdrs, web
 from multidict import CIMultiDict
@@ -100,7 +101,7 @@ async def _serve(
 
 def _route(request: web.Request) -> str:
     # Every cached route has a name: aioapi.routes.check_routes refused start-up otherwise.
-    return request.match_info.route.name or ""
+    return cast(str, request.match_info.route.name)
 
 
 def _unconditional(request: web.Request) -> web.Request:
