@@ -23,6 +23,7 @@ from aioapi.handlers.meta import docs_page, openapi_body
 from aioapi.keys import (
     AUTH_LIMITER,
     BRIDGE,
+    CACHE_TAGS,
     DOCS_HTML,
     EXPORT_SLOTS,
     METRICS,
@@ -34,7 +35,7 @@ from aioapi.metrics import Metrics
 from aioapi.middlewares import metrics_middleware, problem_middleware
 from aioapi.protocol import HEADER_TIMEOUT, PARSER_LIMITS
 from aioapi.ratelimit import FailedAuthLimiter
-from aioapi.routes import route_table
+from aioapi.routes import ROUTES, cache_tags, check_routes, route_definitions
 from aioapi.settings import ApiSettings
 from movies.export_slots import ExportSlots
 
@@ -61,10 +62,12 @@ def create_app(
     )
     app[SETTINGS] = settings
     app[HEADER_TIMEOUT] = settings.header_timeout_seconds
-    app[OPENAPI_BODY] = openapi_body()
+    check_routes(ROUTES)
+    app[OPENAPI_BODY] = openapi_body(ROUTES)
+    app[CACHE_TAGS] = cache_tags(ROUTES)
     docs_html, docs_static = docs_page()
     app[DOCS_HTML] = docs_html
-    app.add_routes(route_table(docs_static))
+    app.add_routes(route_definitions(ROUTES, docs_static))
     if settings.cors_origins:
         _enable_cors(app, settings.cors_origins)
     app.cleanup_ctx.append(_resources(bridge))
@@ -77,9 +80,7 @@ def _resources(given: OrmBridge | None) -> Callable[[web.Application], AsyncIter
     async def resources(app: web.Application) -> AsyncIterator[None]:
         settings = app[SETTINGS]
         bridge = given or OrmBridge(
-            threads=settings.db_threads,
-            max_pending=settings.db_max_pending,
-            funnel=settings.db_funnel,
+            threads=settings.db_threads, max_pending=settings.db_max_pending
         )
         app[BRIDGE] = bridge
         app[EXPORT_SLOTS] = ExportSlots(settings.export_limit)

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from aioapi.keys import AUTH_LIMITER, BRIDGE, SETTINGS
-from movies.problems import Problem
+from movies.problems import Problem, retry_later
 from movies.tokens import authenticate_token
 
 logger = logging.getLogger(__name__)
@@ -44,8 +44,6 @@ class Caller:
     """Who is writing: the token's owner, to whom the change is attributed."""
 
     user_id: int
-    username: str
-    token_name: str
 
 
 @dataclass(frozen=True)
@@ -112,14 +110,14 @@ def _check(raw: str, permission: str) -> _Verdict:
     if token is None or not token.user.is_active:
         return _Verdict(caller=None, allowed=False)
     user = token.user
-    caller = Caller(user_id=user.pk, username=user.get_username(), token_name=token.name)
+    caller = Caller(user_id=user.pk)
     return _Verdict(caller=caller, allowed=user.has_perm(permission))
 
 
 def _too_many(retry_after: int) -> Problem:
-    problem = Problem(429, "Too many failed authentications; try again later.")
-    problem.headers["Retry-After"] = str(retry_after)
-    return problem
+    return retry_later(
+        429, "Too many failed authentications; try again later.", seconds=retry_after
+    )
 
 
 def _unauthorized(detail: str, *, error: str | None = None) -> Problem:

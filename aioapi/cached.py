@@ -6,25 +6,34 @@ route's query string is validated here, once, and the handler receives the
 model (``@cached_query``), whether or not the app has a cache. A hit is
 answered here, on the loop, with the stored body and ETag (or a 304), before
 the handler and its thread hop. A miss runs the handler; a 200 is stored with
-the tags of aioapi.cache. When the app has no cache, or it is offline, the
-handler runs as if undecorated.
+the tags its route declares (aioapi.routes, checked at start-up against
+:func:`is_cached`). When the app has no cache, or it is offline, the handler
+runs as if undecorated.
 """
 
 from __future__ import annotations
 
 import functools
 from collections.abc import Awaitable, Callable
+from typing import cast
 
 from aiohttp import hdrs, web
 from multidict import CIMultiDict
 
-from aioapi.cache import CACHED_ROUTES, Entry, Key, entry_tags
-from aioapi.keys import CACHE, SETTINGS
+from aioapi.keys import CACHE, CACHE_TAGS, SETTINGS
+from aioapi.response_cache import Entry, Key
 from movies.rendering import etag_matches
 from movies.schemas import NoQuery, QueryModel, parse_id, parse_query
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 QueryHandler = Callable[[web.Request, QueryModel], Awaitable[web.StreamResponse]]
+# Set on a handler these decorators made, for the route table's start-up check.
+MARK = "caches_answers"
+
+
+def is_cached(handler: Handler) -> bool:
+    """Whether ``handler`` stores its answers in the cache (and so needs tags)."""
+    return getattr(handler, MARK, False) is True
 
 
 def cached_query(model: type[QueryModel]) -> Callable[[QueryHandler[QueryModel]], Handler]:
@@ -41,6 +50,7 @@ def cached_query(model: type[QueryModel]) -> Callable[[QueryHandler[QueryModel]]
 
             return await _serve(request, key, lambda request: handler(request, query))
 
+        setattr(serve, MARK, True)
         return serve
 
     return decorate
@@ -62,6 +72,7 @@ def cached() -> Callable[[Handler], Handler]:
                 return await handler(request)
             return await _serve(request, lambda: (_route(request), resource_id), handler)
 
+        setattr(serve, MARK, True)
         return serve
 
     return decorate
@@ -81,7 +92,7 @@ async def _serve(
     conditional = hdrs.IF_NONE_MATCH in request.headers
     # Ask for the whole body even when the client holds it: it fills the cache.
     response = await handler(_unconditional(request) if conditional else request)
-    entry = _entry(key[0], response)
+    entry = _entry(request, response)
     if entry is None:
         return response
     cache.put(key, entry, generation)
@@ -89,10 +100,8 @@ async def _serve(
 
 
 def _route(request: web.Request) -> str:
-    route = request.match_info.route.name
-    if route not in CACHED_ROUTES:
-        raise ValueError(f"route {route!r} is not one whose answers may be cached")
-    return route
+    # Every cached route has a name: aioapi.routes.check_routes refused start-up otherwise.
+    return cast(str, request.match_info.route.name)
 
 
 def _unconditional(request: web.Request) -> web.Request:
@@ -101,13 +110,14 @@ def _unconditional(request: web.Request) -> web.Request:
     return request.clone(headers=headers)
 
 
-def _entry(route: str, response: web.StreamResponse) -> Entry | None:
+def _entry(request: web.Request, response: web.StreamResponse) -> Entry | None:
     if response.status != 200 or not isinstance(response, web.Response):
         return None
     body, tag = response.body, response.headers.get(hdrs.ETAG)
     if not isinstance(body, bytes) or tag is None:
         return None
-    return Entry(body, tag, response.content_type, entry_tags(route, body))
+    tags = request.app[CACHE_TAGS][_route(request)](body)
+    return Entry(body, tag, response.content_type, tags)
 
 
 def _answer(request: web.Request, entry: Entry) -> web.Response:

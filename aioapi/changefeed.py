@@ -53,7 +53,6 @@ class ChangeFeed:
             raise ValueError("window must be positive")
         self.window = window
         self.closed = False
-        self.published = 0
         # Called on each subscription: starts the listener if nothing else has.
         self.wake: Callable[[], None] | None = None
         self._events: deque[tuple[int, Frame]] = deque(maxlen=window)
@@ -72,7 +71,6 @@ class ChangeFeed:
         frame = change_frame(change)
         if change.id is not None:
             self._events.append((change.id, frame))
-        self.published += 1
         self._broadcast(frame)
 
     def reset(self, reason: str) -> None:

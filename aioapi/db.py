@@ -14,7 +14,7 @@ bench/results/2026-12-05-lean*/):
 * Each thread keeps one connection open (``DB_POOL=0``, the API process's
   default, set by :func:`use_api_connection_policy`): the threads are fixed, so
   the connections are bounded (workers x threads), and a call skips the pool's
-  checkout and return, which cost ~100 µs of CPU per call in bench.budget. A
+  checkout and return (bench.budget's ``select1_pool`` row measures them). A
   connection that failed is closed after the call (``close_old_connections``)
   and the next call on that thread connects anew, so an outage is a 503 and the
   recovery needs no restart. ``DB_POOL=1`` brings back Django's pool.
@@ -161,22 +161,14 @@ class OrmBridge:
     """Runs ORM work on a bounded pool of threads, away from the event loop."""
 
     def __init__(
-        self,
-        *,
-        threads: int,
-        max_pending: int,
-        funnel: bool = False,
-        probe_interval: float = PROBE_INTERVAL_SECONDS,
+        self, *, threads: int, max_pending: int, probe_interval: float = PROBE_INTERVAL_SECONDS
     ) -> None:
-        """``funnel=True`` keeps channels' default (one shared thread per process):
-        it exists only so bench/ can measure what the pool of threads buys.
-        ``probe_interval``: the breaker's, while the database is down."""
+        """``probe_interval``: the breaker's, while the database is down."""
         if threads < 1 or max_pending < threads:
             raise ValueError("need threads >= 1 and max_pending >= threads")
-        self.threads = 1 if funnel else threads
+        self.threads = threads
         self.max_pending = max_pending
         self.pending = 0
-        self.funnel = funnel
         self._closed = False
         self._executor = ThreadPoolExecutor(
             max_workers=self.threads, thread_name_prefix=THREAD_NAME_PREFIX
@@ -207,8 +199,8 @@ class OrmBridge:
             self.pending -= 1
 
     def _wrapped(self, function: Callable[P, R]) -> Callable[P, Awaitable[R]]:
-        # Made once per function: building the wrapper inspects the function
-        # (~25 µs a call, measured in bench.budget's profile).
+        # Made once per function: building the wrapper inspects the function, a
+        # cost bench.budget's profile showed on every call when it was made per call.
         call = self._wrappers.get(function)
         if call is None:
             call = database_sync_to_async(function, thread_sensitive=False, executor=self._executor)
@@ -251,8 +243,3 @@ class OrmBridge:
             if error is not None:
                 # A thread still busy: its connection closes when the process exits.
                 logger.warning("an ORM thread could not close its connections: %r", error)
-
-
-def on_orm_thread() -> bool:
-    """True on a thread where ORM calls may run (used by tests and assertions)."""
-    return threading.current_thread() is not threading.main_thread()

@@ -1,5 +1,5 @@
-"""Gunicorn entry point: ``gunicorn aioapi.gunicorn:app --worker-class
-aiohttp.GunicornUVLoopWebWorker`` (see deploy/ for the full configuration).
+"""Gunicorn entry point: ``gunicorn aioapi.gunicorn:app`` with one of aioapi.worker's
+worker classes (deploy/gunicorn_api.conf.py names the one deployed).
 
 Each worker awaits :func:`app`, so Django is set up in the worker process, after
 the fork, and each worker owns its bridge threads and their connections.

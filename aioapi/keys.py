@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from aioapi.cache import ResponseCache
 from aioapi.changefeed import ChangeFeed
 from aioapi.db import OrmBridge
 from aioapi.metrics import Metrics
 from aioapi.ratelimit import FailedAuthLimiter
+from aioapi.response_cache import ResponseCache, TagRule
 from aioapi.settings import ApiSettings
 from movies.export_slots import ExportSlots
 
@@ -24,4 +24,6 @@ DOCS_HTML = web.AppKey("docs_html", bytes)
 # PostgreSQL only (aioapi.listener): the response cache, set when API_CACHE is on,
 # and the change feed of GET /api/events.
 CACHE = web.AppKey("cache", ResponseCache)
+# The tag rule of each cached route, by route name (from aioapi.routes' table).
+CACHE_TAGS = web.AppKey[dict[str, TagRule]]("cache_tags")
 CHANGE_FEED = web.AppKey("change_feed", ChangeFeed)

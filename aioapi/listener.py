@@ -29,9 +29,9 @@ from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamil
 from prometheus_client.registry import Collector
 from psycopg import sql
 
-from aioapi.cache import CacheCollector, ResponseCache
 from aioapi.changefeed import ChangeFeed
 from aioapi.keys import CACHE, CHANGE_FEED, METRICS, SETTINGS
+from aioapi.response_cache import CacheCollector, ResponseCache
 from movies.changes import CHANNEL, Change
 
 logger = logging.getLogger(__name__)
@@ -168,6 +168,10 @@ class ListenerCollector(Collector):
         yield CounterMetricFamily(
             "api_changes_notifications", "Change notifications received.",
             value=listener.notifications,
+        )  # fmt: skip
+        yield CounterMetricFamily(
+            "api_changes_malformed", "Notifications whose payload did not parse (each emptied "
+            "the cache and told the event streams to reload).", value=listener.malformed,
         )  # fmt: skip
         yield GaugeMetricFamily(
             "api_events_streams", "Open /api/events streams.", value=listener.feed.streams

@@ -17,14 +17,20 @@ from django.db import InterfaceError, OperationalError
 from aioapi.db import BridgeOverloaded
 from aioapi.keys import METRICS, SETTINGS
 from aioapi.protocol import problem_response
-from movies.problems import Problem
-from movies.views import database_unavailable
+from aioapi.responses import CLIENT_CLOSED
+from movies.problems import (
+    Problem,
+    database_unavailable,
+    internal_error,
+    method_not_allowed,
+    no_resource,
+    server_busy,
+    too_large,
+)
 
 logger = logging.getLogger(__name__)
 
 UNMATCHED_ROUTE = "unmatched"
-# nginx's code for "the client went away before the answer".
-CLIENT_CLOSED = 499
 # Any token is a valid HTTP method: label the rest "other" to bound the series.
 KNOWN_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
@@ -41,9 +47,7 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
             raise  # 304 and redirects are answers, not errors
         return problem_response(_from_http_exception(request, error))
     except BridgeOverloaded:
-        busy = Problem(503, "The server is busy; try again shortly.")
-        busy.headers["Retry-After"] = str(request.app[SETTINGS].overload_retry_after_seconds)
-        return problem_response(busy)
+        return problem_response(server_busy(request.app[SETTINGS].overload_retry_after_seconds))
     except (OperationalError, InterfaceError) as error:
         return problem_response(database_unavailable(error))
     except Exception as error:
@@ -54,19 +58,16 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
             return web.Response(status=CLIENT_CLOSED)
         # Logged with its traceback here; the client learns only that it failed.
         logger.exception("Unhandled error answering %s %s", request.method, request.path)
-        return problem_response(Problem(500, "An unexpected error occurred; it has been logged."))
+        return problem_response(internal_error())
 
 
 def _from_http_exception(request: web.Request, error: web.HTTPException) -> Problem:
     if isinstance(error, web.HTTPNotFound):
-        return Problem(404, "There is no resource at this URL.")
+        return no_resource()
     if isinstance(error, web.HTTPMethodNotAllowed):
-        problem = Problem(405, f"Method {request.method} is not allowed here.")
-        problem.headers["Allow"] = ", ".join(sorted(error.allowed_methods))
-        return problem
+        return method_not_allowed(request.method, error.allowed_methods)
     if isinstance(error, web.HTTPRequestEntityTooLarge):
-        limit = request.app[SETTINGS].max_body_bytes
-        return Problem(413, f"The request body is larger than the limit of {limit} bytes.")
+        return too_large(request.app[SETTINGS].max_body_bytes)
     return Problem(error.status, error.text or error.reason)
 
 

@@ -1,97 +1,51 @@
 """The OpenAPI 3.1 document of the API, built with openapi-pydantic.
 
-Parameters and request bodies come from the very pydantic classes that validate
-them (movies.schemas); response bodies from aioapi.openapi_models. Every error
-status an operation can answer is listed, with the problem shape.
+Each operation is declared with its route (aioapi.routes); this module assembles
+them into paths. Parameters and request bodies come from the very pydantic
+classes that validate them (movies.schemas); response bodies from
+aioapi.openapi_models. Every error status an operation can answer is listed,
+with the problem shape.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 from openapi_pydantic import Components, Info, OpenAPI, Operation, PathItem, Response
 from openapi_pydantic.util import construct_open_api_with_schema_class
 
 from aioapi import openapi_models as bodies
-from aioapi.openapi_parts import (
+from aioapi.openapi_builders import (
     ERRORS,
     JSON,
-    WRITE_ERRORS,
     bearer_scheme,
     error_refs,
     error_response,
     header_parameter,
-    if_match,
     media,
-    path_id,
-    probe,
     query_parameters,
-    read,
     response_headers,
-    write,
 )
 from movies.export import COMPLETENESS, DOWNLOADS
 from movies.schemas import (
     EVENT_ID_PATTERN,
     MAX_ID,
-    MovieCreate,
     MovieExportQuery,
-    MovieFields,
-    MovieListQuery,
-    PeopleListQuery,
 )
+
+if TYPE_CHECKING:
+    from aioapi.routes import Route
 
 API_VERSION = "1.0.0"
 
 
-def build_openapi() -> dict[str, Any]:
-    """The whole document as a JSON-ready dict."""
-    movie_id = path_id("Film id.")
-    person_id = path_id("Person id.")
-    paths = {
-        "/api/movies": PathItem(
-            get=read("listMovies", "Films, filtered, sorted and paginated", bodies.MovieList,
-                      parameters=query_parameters(MovieListQuery),
-                      description="`year_min` may not exceed `year_max`; `cursor` (from a "
-                      "`next`/`previous` link) and `offset` exclude each other."),
-            post=write("createMovie", "Add a film (permission movies.add_movie)",
-                        body=MovieCreate, ok=(201, bodies.MovieDetail), errors=WRITE_ERRORS),
-        ),
-        "/api/movies/export": PathItem(get=_export()),
-        "/api/movies/{id}": PathItem(
-            get=read("getMovie", "A film with genres, directors and cast", bodies.MovieDetail,
-                      parameters=[movie_id], errors=(400, 404, 503)),
-            patch=write("updateMovie", "Change a film (permission movies.change_movie)",
-                         parameters=[movie_id, if_match()], body=MovieFields,
-                         ok=(200, bodies.MovieDetail), errors=(*WRITE_ERRORS, 404, 412)),
-            delete=write("deleteMovie", "Delete a film (permission movies.delete_movie)",
-                          parameters=[movie_id, if_match()], ok=(204, None),
-                          errors=(401, 403, 404, 412, 429, 503)),
-        ),
-        "/api/genres": PathItem(
-            get=read("listGenres", "Every genre with its number of films", bodies.GenreList,
-                      errors=(400, 503)),
-        ),
-        "/api/people": PathItem(
-            get=read("listPeople", "People by name", bodies.PeopleList,
-                      parameters=query_parameters(PeopleListQuery)),
-        ),
-        "/api/people/{id}": PathItem(
-            get=read("getPerson", "A person with their filmography", bodies.PersonDetail,
-                      parameters=[person_id], errors=(400, 404, 503)),
-        ),
-        "/api/events": PathItem(get=_events()),
-        "/api/openapi.json": PathItem(
-            get=read("getOpenApi", "This document", None, errors=(), tag="meta"),
-        ),
-        "/api/docs": PathItem(
-            get=read("getDocs", "Interactive documentation (HTML)", None, errors=(),
-                      tag="meta", media_type="text/html"),
-        ),
-        "/healthz": PathItem(get=probe("healthz", "Liveness: the process answers")),
-        "/readyz": PathItem(get=probe("readyz", "Readiness: the database answers", (503,))),
-        "/metrics": PathItem(get=probe("metrics", "Prometheus metrics", media_type="text/plain")),
-    }  # fmt: skip
+def build_openapi(routes: Iterable[Route]) -> dict[str, Any]:
+    """The whole document of ``routes`` (aioapi.routes.ROUTES) as a JSON-ready dict."""
+    operations: dict[str, dict[str, Operation]] = {}
+    for route in routes:
+        operations.setdefault(route.doc_path, {})[route.method.lower()] = route.doc
+    paths = {path: PathItem.model_validate(item) for path, item in operations.items()}
     document = OpenAPI(
         openapi="3.1.0",
         info=Info(
@@ -137,7 +91,8 @@ def _exact_int(value: Any) -> Any:
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
-def _export() -> Operation:
+def export_operation() -> Operation:
+    """``GET /api/movies/export``: a download in one of three formats, its own 503."""
     content = {
         download.content_type.split(";")[0]: media(
             {"type": "array"} if download.content_type == JSON else {"type": "string"}
@@ -167,7 +122,8 @@ def _export() -> Operation:
     )
 
 
-def _events() -> Operation:
+def events_operation() -> Operation:
+    """``GET /api/events``: a server-sent event stream, resumable."""
     stream = Response(
         description="A text/event-stream that stays open. Each event has an `id`, an "
         "`event` (`change`, or `reload`: refetch everything) and `data`: a JSON object with "

@@ -1,113 +1,38 @@
-"""Response bodies of the API as pydantic models, for the OpenAPI document only.
+"""Response bodies of the API as pydantic models, for the OpenAPI document.
 
-The server renders plain dicts with orjson (movies.rendering); these models
-describe those bytes. They forbid extra keys, so the tests that validate every
-real response against them catch any drift between the two.
+The bodies the code builds are typed once, in movies.shapes; the models of those
+are made from them here. The problem and probe bodies, built outside selectors,
+are declared here. They forbid extra keys, so the tests that validate every real
+response against them catch any drift between the two.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from movies import shapes
 
 
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class _Page(_Body):
-    limit: int = Field(description="The page size used.")
-    next: str | None = Field(
-        description="Query string of the next page (a relative reference), or null."
+def _documented(shape: type) -> type[BaseModel]:
+    """The model of a response shape: its keys, types, descriptions and docstring."""
+    hints = get_type_hints(shape, include_extras=True)
+    fields: dict[str, Any] = {name: (hint, ...) for name, hint in hints.items()}
+    return create_model(
+        shape.__name__, __base__=_Body, __doc__=shape.__doc__, __module__=__name__, **fields
     )
-    previous: str | None = Field(description="Query string of the previous page, or null.")
 
 
-class MovieSummary(_Body):
-    id: int
-    title: str
-    year: int
-    release_date: date | None
-    runtime_minutes: int | None
-    rating: float | None
-    poster_url: str
-    updated_at: datetime
-    genres: list[str] = Field(description="Genre names, alphabetical.")
-
-
-class MovieList(_Page):
-    """A page of films."""
-
-    items: list[MovieSummary]
-
-
-class GenreRef(_Body):
-    slug: str
-    name: str
-
-
-class PersonRef(_Body):
-    id: int
-    name: str
-
-
-class CastMember(PersonRef):
-    character: str
-
-
-class MovieDetail(_Body):
-    """A film with its genres, directors and cast in billing order."""
-
-    id: int
-    title: str
-    year: int
-    release_date: date | None
-    runtime_minutes: int | None
-    rating: float | None
-    synopsis: str
-    wikipedia_slug: str
-    poster_url: str
-    created_at: datetime
-    updated_at: datetime
-    genres: list[GenreRef]
-    directors: list[PersonRef]
-    cast: list[CastMember]
-
-
-class GenreCount(GenreRef):
-    movie_count: int
-
-
-class GenreList(_Body):
-    """Every genre with the number of its films."""
-
-    items: list[GenreCount]
-
-
-class PeopleList(_Page):
-    """A page of people."""
-
-    items: list[PersonRef]
-
-
-class MovieRef(_Body):
-    id: int
-    title: str
-    year: int
-
-
-class FilmographyEntry(_Body):
-    movie: MovieRef
-    role: Literal["cast", "director"]
-    character: str
-
-
-class PersonDetail(PersonRef):
-    """A person with their filmography, newest first."""
-
-    filmography: list[FilmographyEntry]
+MovieList = _documented(shapes.MovieList)
+MovieDetail = _documented(shapes.MovieDetail)
+GenreList = _documented(shapes.GenreList)
+PeopleList = _documented(shapes.PeopleList)
+PersonDetail = _documented(shapes.PersonDetail)
 
 
 class FieldError(_Body):

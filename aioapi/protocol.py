@@ -35,7 +35,7 @@ from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 from aiohttp.web_protocol import RequestHandler, RequestPayloadError, _ErrInfo
 from aiohttp.web_request import BaseRequest
 
-from movies.problems import PROBLEM_CONTENT_TYPE, Problem
+from movies.problems import PROBLEM_CONTENT_TYPE, Problem, internal_error
 
 logger = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ class ApiRequestHandler(RequestHandler):
             return _refusal(exc, target_limit=self.max_line_size)
         if status == 504:
             return Problem(504, "The request took too long to answer.")
-        return Problem(500, "An unexpected error occurred; it has been logged.")
+        return internal_error()
 
     def _headers_timed_out(self) -> None:
         self._header_timer = None

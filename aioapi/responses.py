@@ -12,12 +12,14 @@ from pydantic import BaseModel
 
 from aioapi.keys import SETTINGS
 from movies.problems import Problem
-from movies.rendering import JSON_CONTENT_TYPE, etag, etag_matches
+from movies.rendering import JSON_CONTENT_TYPE, NO_STORE, etag, etag_matches
 from movies.schemas import parse_body
 
 BodyModel = TypeVar("BodyModel", bound=BaseModel)
 
-NO_STORE = "no-store"
+# nginx's status for "the client went away before the answer": never sent, but
+# counted in the metrics and the access log as nginx counts it.
+CLIENT_CLOSED = 499
 # The content codings aiohttp's parser decodes (aiohttp/_http_parser.pyx): br and
 # zstd only where their libraries are installed (it refuses them itself otherwise).
 DECODED_CODINGS = frozenset(

@@ -1,4 +1,11 @@
-"""The route table of the API, in one place and one style.
+"""The route table of the API: the one declaration of every operation.
+
+Each :class:`Route` says how aiohttp routes it (method, path, handler, name), how
+the OpenAPI document describes it (its query or body schema, its responses) and,
+for a cached route, which tags its answers carry (aioapi.response_cache). The router, the
+document (aioapi.openapi) and the cache all read :data:`ROUTES`;
+:func:`check_routes` refuses at start-up a table that the cache or the document
+could not serve.
 
 GET routes answer HEAD too (aiohttp's ``allow_head``). A method a path does not
 serve is a 405 problem with ``Allow``, produced by the error middleware.
@@ -6,35 +13,175 @@ serve is a 405 problem with ``Allow``, produced by the error middleware.
 
 from __future__ import annotations
 
+import re
+from collections import Counter
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
-from aiohttp import web
+from aiohttp import hdrs, web
+from openapi_pydantic import Operation, Parameter
 
+from aioapi import openapi_models as bodies
+from aioapi.cached import is_cached
 from aioapi.handlers import events, export, genres, health, meta, movies, people
+from aioapi.openapi import events_operation, export_operation
+from aioapi.openapi_builders import (
+    WRITE_ERRORS,
+    if_match,
+    path_id,
+    probe,
+    query_parameters,
+    read,
+    write,
+)
+from aioapi.response_cache import (
+    GENRE_LIST,
+    MOVIE_LISTS,
+    PEOPLE_LISTS,
+    TagRule,
+    always,
+    movie_detail_tags,
+    person_detail_tags,
+)
 from aioapi.responses import continue_when_read
+from movies.schemas import MovieCreate, MovieFields, MovieListQuery, PeopleListQuery
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 # "export" is a sibling resource that only GETs: PATCH or DELETE of it is a 405
 # with Allow, not a write to a film whose id is "export" (found by Schemathesis).
 MOVIE_DETAIL = r"/api/movies/{id:(?!export$)[^{}/]+}"
+# A variable of a path as OpenAPI writes it.
+PATH_VARIABLE = re.compile(r"\{(\w+)\}")
 
 
-def route_table(docs_static: Path) -> list[web.AbstractRouteDef]:
-    """Every route; ``docs_static`` is swagger-ui-py's bundled asset directory."""
-    return [
-        web.get("/api/movies", movies.list_movies, name="movie-list"),
-        web.post("/api/movies", movies.create_movie, expect_handler=continue_when_read),
-        web.get("/api/movies/export", export.export_movies, name="movie-export"),
-        web.get(MOVIE_DETAIL, movies.get_movie, name=movies.DETAIL_ROUTE),
-        web.patch(MOVIE_DETAIL, movies.update_movie, expect_handler=continue_when_read),
-        web.delete(MOVIE_DETAIL, movies.delete_movie),
-        web.get("/api/genres", genres.list_genres, name="genre-list"),
-        web.get("/api/people", people.list_people, name="person-list"),
-        web.get("/api/people/{id}", people.get_person, name="person-detail"),
-        web.get("/api/events", events.stream_events, name="events"),
-        web.get(meta.OPENAPI_PATH, meta.openapi, name="openapi"),
-        web.get(meta.DOCS_PATH, meta.docs, name="docs"),
-        web.static(f"{meta.DOCS_PATH}/static", docs_static, name="docs-static"),
-        web.get("/healthz", health.healthz, name="healthz"),
-        web.get("/readyz", health.readyz, name="readyz"),
-        web.get("/metrics", health.metrics, name="metrics"),
-    ]
+@dataclass(frozen=True)
+class Route:
+    """One operation: ``method`` and ``path`` (aiohttp's syntax) served by ``handler``.
+
+    ``doc`` is its OpenAPI operation; ``cache_tags``, set on a route whose handler
+    caches its answers (aioapi.cached), gives each answer's tags; such a route
+    needs a ``name``, which keys its entries. ``takes_body``: the handler reads a
+    JSON body, so ``100 Continue`` waits for it (aioapi.responses).
+    """
+
+    method: str
+    path: str
+    handler: Handler
+    doc: Operation
+    name: str | None = None
+    cache_tags: TagRule | None = None
+    takes_body: bool = False
+
+    @property
+    def doc_path(self) -> str:
+        """The path as OpenAPI writes it: ``{id}`` without aiohttp's expression."""
+        if "{" not in self.path:
+            return self.path
+        return web.DynamicResource(self.path).canonical
+
+    def definition(self) -> web.RouteDef:
+        if self.method == hdrs.METH_GET:
+            return web.get(self.path, self.handler, name=self.name)
+        expect = continue_when_read if self.takes_body else None
+        return web.route(
+            self.method, self.path, self.handler, name=self.name, expect_handler=expect
+        )
+
+
+def _routes() -> tuple[Route, ...]:
+    movie_id = path_id("Film id.")
+    person_id = path_id("Person id.")
+    return (
+        Route("GET", "/api/movies", movies.list_movies, name="movie-list",
+              cache_tags=always(MOVIE_LISTS),
+              doc=read("listMovies", "Films, filtered, sorted and paginated", bodies.MovieList,
+                       parameters=query_parameters(MovieListQuery),
+                       description="`year_min` may not exceed `year_max`; `cursor` (from a "
+                       "`next`/`previous` link) and `offset` exclude each other.")),
+        Route("POST", "/api/movies", movies.create_movie, takes_body=True,
+              doc=write("createMovie", "Add a film (permission movies.add_movie)",
+                        body=MovieCreate, ok=(201, bodies.MovieDetail), errors=WRITE_ERRORS)),
+        Route("GET", "/api/movies/export", export.export_movies, name="movie-export",
+              doc=export_operation()),
+        Route("GET", MOVIE_DETAIL, movies.get_movie, name=movies.DETAIL_ROUTE,
+              cache_tags=movie_detail_tags,
+              doc=read("getMovie", "A film with genres, directors and cast", bodies.MovieDetail,
+                       parameters=[movie_id], errors=(400, 404, 503))),
+        Route("PATCH", MOVIE_DETAIL, movies.update_movie, takes_body=True,
+              doc=write("updateMovie", "Change a film (permission movies.change_movie)",
+                        parameters=[movie_id, if_match()], body=MovieFields,
+                        ok=(200, bodies.MovieDetail), errors=(*WRITE_ERRORS, 404, 412))),
+        Route("DELETE", MOVIE_DETAIL, movies.delete_movie,
+              doc=write("deleteMovie", "Delete a film (permission movies.delete_movie)",
+                        parameters=[movie_id, if_match()], ok=(204, None),
+                        errors=(401, 403, 404, 412, 429, 503))),
+        Route("GET", "/api/genres", genres.list_genres, name="genre-list",
+              cache_tags=always(GENRE_LIST),
+              doc=read("listGenres", "Every genre with its number of films", bodies.GenreList,
+                       errors=(400, 503))),
+        Route("GET", "/api/people", people.list_people, name="person-list",
+              cache_tags=always(PEOPLE_LISTS),
+              doc=read("listPeople", "People by name", bodies.PeopleList,
+                       parameters=query_parameters(PeopleListQuery))),
+        Route("GET", "/api/people/{id}", people.get_person, name="person-detail",
+              cache_tags=person_detail_tags,
+              doc=read("getPerson", "A person with their filmography", bodies.PersonDetail,
+                       parameters=[person_id], errors=(400, 404, 503))),
+        Route("GET", "/api/events", events.stream_events, name="events",
+              doc=events_operation()),
+        Route("GET", meta.OPENAPI_PATH, meta.openapi, name="openapi",
+              doc=read("getOpenApi", "This document", None, errors=(), tag="meta")),
+        Route("GET", meta.DOCS_PATH, meta.docs, name="docs",
+              doc=read("getDocs", "Interactive documentation (HTML)", None, errors=(),
+                       tag="meta", media_type="text/html")),
+        Route("GET", "/healthz", health.healthz, name="healthz",
+              doc=probe("healthz", "Liveness: the process answers")),
+        Route("GET", "/readyz", health.readyz, name="readyz",
+              doc=probe("readyz", "Readiness: the database answers", (503,))),
+        Route("GET", "/metrics", health.metrics, name="metrics",
+              doc=probe("metrics", "Prometheus metrics", media_type="text/plain")),
+    )  # fmt: skip
+
+
+ROUTES = _routes()
+
+
+def check_routes(routes: Iterable[Route]) -> None:
+    """Refuse a table the cache or the document could not serve (a ``ValueError``)."""
+    routes = tuple(routes)
+    faults: list[str] = []
+    for route in routes:
+        where = f"{route.method} {route.path}"
+        if is_cached(route.handler) != (route.cache_tags is not None):
+            faults.append(f"{where}: a cached handler and cache_tags go together")
+        if route.cache_tags is not None and (route.name is None or route.method != "GET"):
+            faults.append(f"{where}: a cached route is a GET with a name (its entries' key)")
+        parameters = route.doc.parameters or ()
+        documented = {
+            p.name for p in parameters if isinstance(p, Parameter) and p.param_in == "path"
+        }
+        if documented != set(PATH_VARIABLE.findall(route.doc_path)):
+            faults.append(f"{where}: its path variables and documented path parameters differ")
+    faults += _repeated("operation", (f"{r.method} {r.doc_path}" for r in routes))
+    faults += _repeated("operationId", (route.doc.operationId or "" for route in routes))
+    faults += _repeated("route name", (route.name for route in routes if route.name))
+    if faults:
+        raise ValueError("The route table is inconsistent: " + "; ".join(faults))
+
+
+def _repeated(what: str, values: Iterable[str]) -> list[str]:
+    return [f"{what} {value} declared twice" for value, n in Counter(values).items() if n > 1]
+
+
+def cache_tags(routes: Iterable[Route]) -> dict[str, TagRule]:
+    """The tag rule of each cached route, by route name (aioapi.cached reads it)."""
+    return {r.name: r.cache_tags for r in routes if r.name and r.cache_tags is not None}
+
+
+def route_definitions(routes: Iterable[Route], docs_static: Path) -> list[web.AbstractRouteDef]:
+    """What aiohttp registers; ``docs_static`` is swagger-ui-py's bundled asset directory."""
+    definitions: list[web.AbstractRouteDef] = [route.definition() for route in routes]
+    definitions.append(web.static(f"{meta.DOCS_PATH}/static", docs_static, name="docs-static"))
+    return definitions

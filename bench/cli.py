@@ -41,7 +41,7 @@ PLANS = ("default", "quick", "issue3", "lean")
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/mymoviedb_bench"
 DEFAULT_SOURCE = REPO.parent / "shared" / "data" / "wikipedia-movies.json.gz"
 RESULTS = REPO / "bench" / "results"
-# aioapi's own defaults (aioapi/settings.py), stated here so results.json says them.
+# What bench runs aioapi with (aioapi/settings.py defaults to 8 threads), for results.json.
 API_DB_THREADS = 16
 API_DB_MAX_PENDING = 2048
 
@@ -122,7 +122,7 @@ def parser() -> argparse.ArgumentParser:
     srv(
         "--api-db-funnel",
         action="store_true",
-        help="aioapi with channels' default single ORM thread per process (API_DB_FUNNEL=1)",
+        help="aioapi with one ORM thread per process (API_DB_THREADS=1): what threads buy",
     )
     srv(
         "--api-cache",

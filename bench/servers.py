@@ -146,9 +146,8 @@ def server_specs(
     )
     api_env = {
         **env,
-        "API_DB_THREADS": str(options.api_db_threads),
+        "API_DB_THREADS": "1" if options.api_db_funnel else str(options.api_db_threads),
         "API_DB_MAX_PENDING": str(options.api_db_max_pending),
-        "API_DB_FUNNEL": "1" if options.api_db_funnel else "0",
         # aioapi's response cache answers repeated GETs without SQL; the Django views
         # have none, so the comparison runs without it unless --api-cache asks.
         "API_CACHE": "1" if options.api_cache else "0",

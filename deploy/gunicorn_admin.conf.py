@@ -38,6 +38,9 @@ worker_class = env.str("GUNICORN_ADMIN_WORKER_CLASS", default="gthread")
 # Gunicorn's rule for blocking workers: (2 x cores) + 1.
 workers = env.int("GUNICORN_ADMIN_WORKERS", default=2 * CORES + 1)
 threads = env.int("GUNICORN_ADMIN_THREADS", default=4)
+# Exports take a quarter of the threads by default (mymoviedb/settings.py): only this
+# file knows the threads, so it hands Django the number; the workers inherit it.
+os.environ.setdefault("EXPORT_MAX_CONCURRENT", str(max(1, threads // 4)))
 
 # Longer than nginx's upstream keepalive_timeout (60 s), so nginx, not Gunicorn,
 # closes an idle connection and never reuses one that Gunicorn just closed.

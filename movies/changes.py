@@ -1,5 +1,5 @@
 """Change notifications: every committed write to the catalogue is announced on a
-PostgreSQL channel, so the API workers can drop what they cached (aioapi/cache.py)
+PostgreSQL channel, so the API workers can drop what they cached (aioapi/response_cache.py)
 and tell live clients (``GET /api/events``).
 
 The NOTIFY is sent inside the writing transaction: PostgreSQL delivers it on
@@ -7,7 +7,7 @@ commit, once the change is visible to new snapshots, and drops it on rollback.
 ORM writes are caught with model signals; bulk writes, which send none
 (``bulk_create``, COPY), call :func:`films_imported` or :func:`everything_changed`
 at the end of each committed batch. Every notification carries an id drawn from
-the sequence ``movies_change_seq`` (migration 0004), so all listeners see the
+the sequence ``movies_change_seq`` (migration 0005), so all listeners see the
 same id for the same change.
 
 A payload is JSON: ``{"id": 7, "kind": "movie", "op": "update", "movies": [42]}``.

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from types import TracebackType
 
-from movies.problems import Problem
+from movies.problems import Problem, retry_later
 
 # An export lasts seconds to minutes, so a client told "1" would mostly be refused
 # again; ten seconds lets a short export finish without leaving a slot idle for long.
@@ -24,9 +24,7 @@ EXPORTS_BUSY_DETAIL = "Too many exports are running on this server; retry later.
 
 def exports_busy() -> Problem:
     """The 503 of an export refused past the cap (the same bytes on both servers)."""
-    problem = Problem(503, EXPORTS_BUSY_DETAIL)
-    problem.headers["Retry-After"] = str(EXPORT_RETRY_AFTER_SECONDS)
-    return problem
+    return retry_later(503, EXPORTS_BUSY_DETAIL, seconds=EXPORT_RETRY_AFTER_SECONDS)
 
 
 class ExportSlots:

@@ -35,11 +35,10 @@ from django.views.decorators.csrf import csrf_exempt
 
 from movies.export import DOWNLOADS, export_chunks
 from movies.export_slots import ExportSlot, ExportSlots
-from movies.problems import Problem
+from movies.problems import Problem, database_unavailable, method_not_allowed
+from movies.rendering import NO_STORE
 from movies.schemas import MovieExportQuery, parse_query
-from movies.views import READ_METHODS, database_unavailable, problem_response, query_pairs
-
-EXPORT_CACHE_CONTROL = "no-store"
+from movies.views import READ_METHODS, problem_response, query_pairs
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +47,7 @@ logger = logging.getLogger(__name__)
 def movie_export(request: HttpRequest) -> HttpResponseBase:
     """``GET /movies/export/?format=ndjson|json|csv``: a download of the films."""
     if request.method not in READ_METHODS:
-        problem = Problem(405, f"Method {request.method} is not allowed here.")
-        problem.headers["Allow"] = ", ".join(READ_METHODS)
-        return problem_response(problem)
+        return problem_response(method_not_allowed(str(request.method), READ_METHODS))
     try:
         query = parse_query(MovieExportQuery, query_pairs(request))
     except Problem as problem:
@@ -58,7 +55,8 @@ def movie_export(request: HttpRequest) -> HttpResponseBase:
     download = DOWNLOADS[query.format]
     headers = {
         "Content-Disposition": download.disposition,
-        "Cache-Control": EXPORT_CACHE_CONTROL,
+        # An export is a snapshot of a moment: no cache should keep or revalidate it.
+        "Cache-Control": NO_STORE,
     }
     if request.method == "HEAD":
         return HttpResponse(content_type=download.content_type, headers=headers)

@@ -1,6 +1,7 @@
 """Simulated database round trip, for benchmarking a database across a network.
 
-With ``SIMULATED_DB_LATENCY_MS`` set, every SQL statement sleeps that long
+With ``SIMULATED_DB_LATENCY_MS`` set (read here, not in mymoviedb.settings: only
+bench/ and its tests set it), every SQL statement sleeps that long
 before it runs, on whichever server executes it: the same wrapper serves the
 Django views and the aiohttp bridge, so the two are slowed identically. The
 sleep releases the GIL, as waiting on a real socket would.
@@ -8,11 +9,12 @@ sleep releases the GIL, as waiting on a real socket would.
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.signals import connection_created
 
@@ -35,15 +37,24 @@ class SimulatedLatency:
         return execute(sql, params, many, context)
 
 
-def _add_wrapper(sender: type, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
-    # connection_created fires on every new (or pooled) connection of the same
-    # wrapper object: add the wrapper once per wrapper object.
-    if not any(isinstance(w, SimulatedLatency) for w in connection.execute_wrappers):
-        seconds = settings.SIMULATED_DB_LATENCY_MS / 1000.0
-        connection.execute_wrappers.append(SimulatedLatency(seconds))
+VARIABLE = "SIMULATED_DB_LATENCY_MS"
 
 
-def install() -> None:
+def install(environ: Mapping[str, str] = os.environ) -> None:
     """Hook the wrapper into every connection when a latency is configured."""
-    if settings.SIMULATED_DB_LATENCY_MS > 0:
-        connection_created.connect(_add_wrapper, dispatch_uid="movies.simulated_latency")
+    raw = environ.get(VARIABLE, "") or "0"
+    try:
+        milliseconds = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{VARIABLE}={raw!r} is not a number of milliseconds.") from None
+    if milliseconds > 0:
+        wrapper = SimulatedLatency(milliseconds / 1000.0)
+
+        def add_wrapper(sender: type, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
+            # connection_created fires on every new (or pooled) connection of the same
+            # wrapper object: add the wrapper once per wrapper object.
+            if wrapper not in connection.execute_wrappers:
+                connection.execute_wrappers.append(wrapper)
+
+        # weak=False: the closure has no other reference to keep it alive.
+        connection_created.connect(add_wrapper, weak=False, dispatch_uid="movies.simulated_latency")

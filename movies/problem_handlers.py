@@ -14,7 +14,7 @@ from __future__ import annotations
 from django.http import HttpRequest, HttpResponse
 from django.views import defaults
 
-from movies.problems import Problem
+from movies.problems import Problem, internal_error, no_resource
 from movies.views import problem_response
 
 PREFIX = "/movies/"
@@ -38,16 +38,11 @@ def permission_denied(request: HttpRequest, exception: Exception) -> HttpRespons
 
 def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     if _on_api_path(request):
-        return problem_response(not_here())
+        return problem_response(no_resource())
     return defaults.page_not_found(request, exception)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     if _on_api_path(request):
-        return problem_response(Problem(500, "An unexpected error occurred; it has been logged."))
+        return problem_response(internal_error())
     return defaults.server_error(request)
-
-
-def not_here() -> Problem:
-    """The 404 of a URL with no resource, worded as aioapi's middleware words it."""
-    return Problem(404, "There is no resource at this URL.")

@@ -15,16 +15,18 @@ import orjson
 from pydantic import BaseModel
 
 from movies.schemas import MovieListQuery, PeopleListQuery
-from movies.selectors import Page
+from movies.shapes import MovieList, MovieSummary, Page, PeopleList, PersonRef
 
 JSON_CONTENT_TYPE = "application/json"
+# What no cache may keep: probes, written answers, exports, event streams, outage pages.
+NO_STORE = "no-store"
 
 
 def dumps(payload: Any) -> bytes:
     return orjson.dumps(payload)
 
 
-def movie_list_body(page: Page, query: MovieListQuery) -> bytes:
+def movie_list_body(page: Page[MovieSummary], query: MovieListQuery) -> bytes:
     def link(cursor: str | None, offset: int | None) -> str | None:
         if cursor is not None:
             return _query_link(query, cursor=cursor, offset=None)
@@ -32,28 +34,26 @@ def movie_list_body(page: Page, query: MovieListQuery) -> bytes:
             return _query_link(query, cursor=None, offset=offset)
         return None
 
-    return dumps(
-        {
-            "items": page.items,
-            "limit": query.limit,
-            "next": link(page.next_cursor, page.next_offset),
-            "previous": link(page.previous_cursor, page.previous_offset),
-        }
-    )
+    body: MovieList = {
+        "items": page.items,
+        "limit": query.limit,
+        "next": link(page.next_cursor, page.next_offset),
+        "previous": link(page.previous_cursor, page.previous_offset),
+    }
+    return dumps(body)
 
 
-def people_list_body(page: Page, query: PeopleListQuery) -> bytes:
+def people_list_body(page: Page[PersonRef], query: PeopleListQuery) -> bytes:
     def link(offset: int | None) -> str | None:
         return None if offset is None else _query_link(query, cursor=None, offset=offset)
 
-    return dumps(
-        {
-            "items": page.items,
-            "limit": query.limit,
-            "next": link(page.next_offset),
-            "previous": link(page.previous_offset),
-        }
-    )
+    body: PeopleList = {
+        "items": page.items,
+        "limit": query.limit,
+        "next": link(page.next_offset),
+        "previous": link(page.previous_offset),
+    }
+    return dumps(body)
 
 
 def _query_link(query: BaseModel, *, cursor: str | None, offset: int | None) -> str:

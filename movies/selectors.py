@@ -10,7 +10,6 @@ only changes its parameters.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, cast
 
 from django.db import connection, router
@@ -22,6 +21,7 @@ from movies.expressions import ValueArray
 from movies.models import Credit, Genre, Movie, Person
 from movies.prepared import Param
 from movies.schemas import MovieExportQuery, MovieListQuery, PeopleListQuery
+from movies.shapes import GenreCount, MovieDetail, MovieSummary, Page, PersonDetail, PersonRef
 
 LIST_FIELDS = (
     "id", "title", "year", "release_date", "runtime_minutes", "rating", "poster_url",
@@ -46,18 +46,7 @@ _FILTER_FIELDS = {
 _ID_FIELD = Movie._meta.get_field("id")
 
 
-@dataclass(frozen=True)
-class Page:
-    """One page of a list and where its neighbours start."""
-
-    items: list[dict[str, Any]]
-    next_cursor: str | None = None
-    previous_cursor: str | None = None
-    next_offset: int | None = None
-    previous_offset: int | None = None
-
-
-def list_movies(query: MovieListQuery) -> Page:
+def list_movies(query: MovieListQuery) -> Page[MovieSummary]:
     """A page of films, by offset or by keyset cursor (stable under inserts).
 
     One statement: the page's rows, each with its genre names aggregated in SQL.
@@ -114,16 +103,17 @@ def list_movies(query: MovieListQuery) -> Page:
     if not rows:
         return Page(items=[])
     first, last = rows[0], rows[-1]
+    items = cast("list[MovieSummary]", rows)  # now the keys of the shape
     if backwards:
         # Going back: the page after this one is where the reader came from.
         return Page(
-            items=rows,
+            items=items,
             next_cursor=boundary(last, False),
             previous_cursor=boundary(first, True) if has_more else None,
         )
     previous_offset = max(0, query.offset - query.limit) if query.offset else None
     return Page(
-        items=rows,
+        items=items,
         next_cursor=boundary(last, False) if has_more else None,
         previous_cursor=boundary(first, True) if cursor is not None else None,
         previous_offset=previous_offset,
@@ -217,7 +207,7 @@ def _genre_names(movie: Any) -> ValueArray:
     return ValueArray(links.values(value=F("genre__name")))
 
 
-def get_movie(movie_id: int) -> dict[str, Any] | None:
+def get_movie(movie_id: int) -> MovieDetail | None:
     """A film with genres, directors and cast in billing order: two statements (the
     film with its genres aggregated, then its credits)."""
     using = router.db_for_read(Movie)
@@ -243,7 +233,7 @@ def get_movie(movie_id: int) -> dict[str, Any] | None:
                     "character": credit["character_name"],
                 }
             )
-    return movie
+    return cast(MovieDetail, movie)
 
 
 def _movie_detail() -> QuerySet[Any, Any]:
@@ -263,17 +253,18 @@ def _movie_credits() -> QuerySet[Any, Any]:
     )
 
 
-def list_genres() -> list[dict[str, Any]]:
+def list_genres() -> list[GenreCount]:
     """Every genre with the number of films in it: one statement."""
 
     def build() -> QuerySet[Any, Any]:
         genres = Genre.objects.annotate(movie_count=Count("movies"))
         return genres.order_by("name").values("slug", "name", "movie_count")
 
-    return prepared.run(("genre-list",), build, using=router.db_for_read(Genre))
+    rows = prepared.run(("genre-list",), build, using=router.db_for_read(Genre))
+    return cast("list[GenreCount]", rows)
 
 
-def list_people(query: PeopleListQuery) -> Page:
+def list_people(query: PeopleListQuery) -> Page[PersonRef]:
     """A page of people by name, optionally matching a name substring: one statement."""
     searching = query.q is not None
 
@@ -293,13 +284,13 @@ def list_people(query: PeopleListQuery) -> Page:
     )
     has_more = len(rows) > query.limit
     return Page(
-        items=rows[: query.limit],
+        items=cast("list[PersonRef]", rows[: query.limit]),
         next_offset=query.offset + query.limit if has_more else None,
         previous_offset=max(0, query.offset - query.limit) if query.offset else None,
     )
 
 
-def get_person(person_id: int) -> dict[str, Any] | None:
+def get_person(person_id: int) -> PersonDetail | None:
     """A person with their filmography, newest first: one statement (the person
     joined to their credits, one row per credit, or one row of NULLs for none)."""
     rows = prepared.run(
@@ -311,7 +302,7 @@ def get_person(person_id: int) -> dict[str, Any] | None:
     if not rows:
         return None
     first = rows[0]
-    return {
+    person: PersonDetail = {
         "id": first["id"],
         "name": first["name"],
         "filmography": [
@@ -328,6 +319,7 @@ def get_person(person_id: int) -> dict[str, Any] | None:
             if row["credits__movie_id"] is not None
         ],
     }
+    return person
 
 
 def _person_with_credits() -> QuerySet[Any, Any]:

@@ -10,7 +10,6 @@ film (``LogEntry``), attributed to the token's user.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from django.contrib.admin.models import ADDITION, CHANGE, DELETION, LogEntry
 from django.db import transaction
@@ -21,6 +20,7 @@ from movies.models import Credit, Genre, Movie, Person
 from movies.problems import Problem, not_found
 from movies.rendering import dumps, etag
 from movies.schemas import CreditIn, MovieCreate, MovieFields
+from movies.shapes import MovieDetail
 
 # Body fields stored as columns of Movie; genres and credits are relations.
 SCALAR_FIELDS = (
@@ -29,7 +29,7 @@ SCALAR_FIELDS = (
 )  # fmt: skip
 
 
-def create_movie(fields: MovieCreate, user_id: int) -> dict[str, Any]:
+def create_movie(*, fields: MovieCreate, user_id: int) -> MovieDetail:
     """Add a film with its genres and credits; returns its detail body."""
     with transaction.atomic():
         genres = _genres(fields.genres or [])
@@ -44,8 +44,8 @@ def create_movie(fields: MovieCreate, user_id: int) -> dict[str, Any]:
 
 
 def update_movie(
-    movie_id: int, fields: MovieFields, user_id: int, if_match: str | None = None
-) -> dict[str, Any]:
+    *, movie_id: int, fields: MovieFields, user_id: int, if_match: str | None = None
+) -> MovieDetail:
     """Change the fields given in the body; returns the film's new detail body.
 
     Raises 404 for an unknown film, 412 when ``if_match`` is stale, 422 for
@@ -79,7 +79,7 @@ def update_movie(
         return _detail(movie_id)
 
 
-def delete_movie(movie_id: int, user_id: int, if_match: str | None = None) -> None:
+def delete_movie(*, movie_id: int, user_id: int, if_match: str | None = None) -> None:
     """Delete a film and its credits (404 if unknown, 412 if ``if_match`` is stale)."""
     with transaction.atomic():
         movie = _locked(movie_id, if_match)
@@ -115,7 +115,7 @@ def if_match_allows(header: str, current: str) -> bool:
     return any(tag.strip() == current for tag in header.split(","))
 
 
-def _detail(movie_id: int) -> dict[str, Any]:
+def _detail(movie_id: int) -> MovieDetail:
     movie = selectors.get_movie(movie_id)
     if movie is None:  # pragma: no cover - we hold the row's lock
         raise not_found("Movie")

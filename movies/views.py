@@ -7,24 +7,26 @@ server around them differs. That is what bench/ compares.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterator
 
 from django.conf import settings
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 
 from movies import selectors
-from movies.problems import PROBLEM_CONTENT_TYPE, Problem, not_found
+from movies.problems import (
+    PROBLEM_CONTENT_TYPE,
+    Problem,
+    database_unavailable,
+    method_not_allowed,
+    not_found,
+)
 from movies.rendering import JSON_CONTENT_TYPE, dumps, etag, etag_matches, movie_list_body
 from movies.schemas import MovieListQuery, NoQuery, parse_id, parse_query
 
 READ_METHODS = ("GET", "HEAD")
-DB_RETRY_AFTER_SECONDS = "5"
 
 View = Callable[..., bytes]
-
-logger = logging.getLogger(__name__)
 
 
 def problem_response(problem: Problem) -> HttpResponse:
@@ -41,10 +43,7 @@ def _read_view(render: View) -> Callable[..., HttpResponse]:
 
     def view(request: HttpRequest, **kwargs: str) -> HttpResponse:
         if request.method not in READ_METHODS:
-            allow = ", ".join(READ_METHODS)
-            problem = Problem(405, f"Method {request.method} is not allowed here.")
-            problem.headers["Allow"] = allow
-            return problem_response(problem)
+            return problem_response(method_not_allowed(str(request.method), READ_METHODS))
         try:
             body = render(request, **kwargs)
         except Problem as problem:
@@ -67,14 +66,6 @@ def _read_view(render: View) -> Callable[..., HttpResponse]:
     # csrf_exempt sets, without the extra call its wrapper adds to every request.
     setattr(view, "csrf_exempt", True)  # noqa: B010
     return view
-
-
-def database_unavailable(error: DatabaseError | InterfaceError) -> Problem:
-    """503 with Retry-After: the database is down or its pool is exhausted."""
-    logger.warning("database unavailable: %s", error)
-    problem = Problem(503, "The database is unavailable; try again shortly.")
-    problem.headers["Retry-After"] = DB_RETRY_AFTER_SECONDS
-    return problem
 
 
 def query_pairs(request: HttpRequest) -> Iterator[tuple[str, str]]:

@@ -1,6 +1,9 @@
-"""ASGI entry point, for running the Django side under an ASGI server if wanted.
+"""ASGI entry point of the Django side; nothing in this repository serves it.
 
-The public API is not served from here: it is the aiohttp process in ``aioapi``.
+Kept as Django's ``startproject`` lays a project out (and STYLE.md lists it), so an
+ASGI server can run the admin without new code. The admin is deployed under
+Gunicorn through ``mymoviedb.wsgi``; the public API is the aiohttp process in
+``aioapi``.
 """
 
 import os

@@ -12,7 +12,9 @@ from collections.abc import Callable
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 
-from movies.views import database_unavailable, problem_response
+from movies.problems import database_unavailable
+from movies.rendering import NO_STORE
+from movies.views import problem_response
 
 HTML_CONTENT_TYPE = "text/html; charset=utf-8"
 UNAVAILABLE_PAGE = """<!doctype html>
@@ -47,5 +49,5 @@ class DatabaseUnavailableMiddleware:
         for name, value in problem.headers.items():
             response[name] = value
         # A cache must not keep the outage page after the database is back.
-        response["Cache-Control"] = "no-store"
+        response["Cache-Control"] = NO_STORE
         return response

@@ -195,22 +195,17 @@ SECURE_HSTS_PRELOAD: bool = env.bool("SECURE_HSTS_PRELOAD", default=False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
-# Simulated database round trip, added to every query on both servers by
-# movies.latency; used only by bench/ to model a database across a network.
-SIMULATED_DB_LATENCY_MS: float = env.float("SIMULATED_DB_LATENCY_MS", default=0.0)
-
 # HTTP caching of API and comparison-view responses.
 API_CACHE_CONTROL: str = env.str("API_CACHE_CONTROL", default="public, max-age=0, must-revalidate")
 
 # Exports streaming at once in this process (/movies/export/, movies/export_slots.py).
 # Each holds one Gunicorn thread and one pooled connection for seconds to minutes,
 # so by default they may take a quarter of the threads (at least 1), the same rule
-# as aioapi's API_EXPORT_MAX_CONCURRENT. A variable of its own, not aioapi's: the
-# two processes have thread pools of different sizes (4 gthread threads here, 16
-# ORM threads there), so one number could not fit both.
-EXPORT_MAX_CONCURRENT: int = env.int(
-    "EXPORT_MAX_CONCURRENT", default=max(1, env.int("GUNICORN_ADMIN_THREADS", default=4) // 4)
-)
+# as aioapi's API_EXPORT_MAX_CONCURRENT: deploy/gunicorn_admin.conf.py, which knows
+# the threads, sets it so. A variable of its own, not aioapi's: the two processes
+# have thread pools of different sizes (4 gthread threads here, 8 ORM threads there
+# by default), so one number could not fit both.
+EXPORT_MAX_CONCURRENT: int = env.int("EXPORT_MAX_CONCURRENT", default=1)
 if EXPORT_MAX_CONCURRENT < 1:
     raise ImproperlyConfigured("EXPORT_MAX_CONCURRENT must be at least 1.")
 # An export whose client does not take a chunk within this many seconds is ended and

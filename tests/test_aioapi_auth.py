@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -100,7 +99,7 @@ async def test_repeated_failures_are_rate_limited_per_client(
     api_settings: ApiSettings,
     catalogue: Catalogue,
 ) -> None:
-    settings = dataclasses.replace(api_settings, trust_forwarded_for=True)
+    settings = api_settings.model_copy(update={"trust_forwarded_for": True})
     api = await aiohttp_client(create_app(settings))
     _, good = await orm(make_token, "add_movie")
     attacker = {"X-Forwarded-For": "203.0.113.9", "Authorization": "Bearer wrong"}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import threading
 from collections.abc import Awaitable, Callable
@@ -155,7 +154,7 @@ async def test_other_media_type_is_415(
 async def test_oversized_body_is_413(
     aiohttp_client: AppClient, api_settings: ApiSettings, writer: tuple[Any, str]
 ) -> None:
-    api = await aiohttp_client(create_app(dataclasses.replace(api_settings, max_body_bytes=1024)))
+    api = await aiohttp_client(create_app(api_settings.model_copy(update={"max_body_bytes": 1024})))
     film = {"title": "x", "year": 1999, "synopsis": "y" * 2000}
     response = await api.post("/api/movies", json=film, headers=bearer(writer[1]))
     assert response.status == 413

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import threading
 from collections.abc import Awaitable, Callable
 
@@ -55,7 +54,7 @@ async def test_readyz_checks_the_database(api: ApiClient) -> None:
 async def test_readyz_is_503_when_the_database_does_not_answer_in_time(
     aiohttp_client: AppClient, api_settings: ApiSettings
 ) -> None:
-    settings = dataclasses.replace(api_settings, ready_timeout_seconds=0.2)
+    settings = api_settings.model_copy(update={"ready_timeout_seconds": 0.2})
     bridge = OrmBridge(threads=1, max_pending=2)
     api = await aiohttp_client(create_app(settings, bridge=bridge))
     release = threading.Event()

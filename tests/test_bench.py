@@ -26,7 +26,7 @@ from bench.workload import Inputs, build
 from movies.cursors import Cursor
 from movies.rendering import movie_list_body
 from movies.schemas import MovieListQuery
-from movies.selectors import Page
+from movies.shapes import Page
 
 WRK_STDOUT = """Running 2s test @ http://127.0.0.1:20001/movies/?limit=10
   2 threads and 16 connections

@@ -10,7 +10,6 @@ byte bound, no thread hop on a hit, a reconnect. Last, the SQLite fallback.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import http.client
 import os
 import signal
@@ -35,11 +34,12 @@ from django.urls import reverse
 from prometheus_client.parser import text_string_to_metric_families
 
 from aioapi.app import create_app
-from aioapi.cache import ResponseCache
 from aioapi.db import OrmBridge
 from aioapi.keys import CACHE
 from aioapi.listener import APPLICATION_NAME
+from aioapi.response_cache import ResponseCache
 from aioapi.settings import ApiSettings
+from movies.changes import CHANNEL
 from movies.models import Movie
 from tests.api_fixtures import ApiClient, Catalogue, bearer, build_catalogue, json_of, orm
 from tests.ports import free_port
@@ -264,7 +264,7 @@ def test_an_admin_edit_reaches_every_worker_within_100_ms(
 async def cached_api(
     aiohttp_client: AppClient, api_settings: ApiSettings, catalogue: Catalogue
 ) -> ApiClient:
-    settings_ = dataclasses.replace(api_settings, cache=True)
+    settings_ = api_settings.model_copy(update={"cache": True})
     api = await aiohttp_client(create_app(settings_))
     await until(lambda: cache_of(api).online, "the cache comes online")
     return api
@@ -309,7 +309,7 @@ async def test_a_hit_needs_no_orm_thread(
 ) -> None:
     bridge = OrmBridge(threads=1, max_pending=1)
     api = await aiohttp_client(
-        create_app(dataclasses.replace(api_settings, cache=True), bridge=bridge)
+        create_app(api_settings.model_copy(update={"cache": True}), bridge=bridge)
     )
     await until(lambda: cache_of(api).online, "the cache comes online")
     heat = catalogue.movies["Heat"].pk
@@ -382,11 +382,21 @@ async def test_api_writes_are_seen_at_once_by_the_next_read(
     assert waited < WINDOW
 
 
+async def metric_samples(api: ApiClient) -> dict[str, float]:
+    """Every sample of ``GET /metrics``, by name."""
+    text = await (await api.get("/metrics")).text()
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
 @NOTIFY
 async def test_the_byte_bound_holds_and_metrics_say_so(
     aiohttp_client: AppClient, api_settings: ApiSettings, catalogue: Catalogue
 ) -> None:
-    settings_ = dataclasses.replace(api_settings, cache=True, cache_max_bytes=4000)
+    settings_ = api_settings.model_copy(update={"cache": True, "cache_max_bytes": 4000})
     api = await aiohttp_client(create_app(settings_))
     await until(lambda: cache_of(api).online, "the cache comes online")
     for limit in range(1, 9):
@@ -394,12 +404,7 @@ async def test_the_byte_bound_holds_and_metrics_say_so(
     cache = cache_of(api)
     assert cache.bytes <= 4000
     assert cache.evictions > 0
-    text = await (await api.get("/metrics")).text()
-    samples = {
-        sample.name: sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
+    samples = await metric_samples(api)
     assert samples["api_cache_max_bytes"] == 4000
     assert samples["api_cache_bytes"] == cache.bytes
     assert samples["api_cache_evictions_total"] == cache.evictions
@@ -451,6 +456,23 @@ async def test_the_listener_reconnects_and_starts_from_an_empty_cache(
     assert (await json_of(await cached_api.get(url)))["title"] == "Heat (1995)"
 
 
+@NOTIFY
+async def test_a_malformed_notification_empties_the_cache_and_is_counted(
+    cached_api: ApiClient, catalogue: Catalogue
+) -> None:
+    cache = cache_of(cached_api)
+    await cached_api.get(f"/api/movies/{catalogue.movies['Heat'].pk}")
+    assert len(cache) == 1
+
+    def notify_garbage() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_notify(%s, %s)", [CHANNEL, "not a change"])
+
+    await orm(notify_garbage)
+    await until(lambda: len(cache) == 0, "the malformed payload empties the cache")
+    assert (await metric_samples(cached_api))["api_changes_malformed_total"] == 1
+
+
 # --- SQLite -----------------------------------------------------------------------------
 
 SQLITE_ONLY = pytest.mark.sqlite
@@ -470,7 +492,7 @@ async def test_on_sqlite_every_read_sees_the_last_commit(
     aiohttp_client: AppClient, api_settings: ApiSettings
 ) -> None:
     # Even asked for, the cache does not run without NOTIFY.
-    api = await aiohttp_client(create_app(dataclasses.replace(api_settings, cache=True)))
+    api = await aiohttp_client(create_app(api_settings.model_copy(update={"cache": True})))
     assert CACHE not in app_of(api)
     catalogue = await orm(build_catalogue)
     heat = catalogue.movies["Heat"]

@@ -180,7 +180,7 @@ def test_api_writes_announce_credits_written_in_bulk(listener: Listener) -> None
     user = User.objects.create_user("curator")
     received(listener)
     fields = MovieFields.model_validate({"credits": [{"person_id": person.pk}]})
-    services.update_movie(movie.pk, fields, user.pk)
+    services.update_movie(movie_id=movie.pk, fields=fields, user_id=user.pk)
     # bulk_create sent no post_save: the service announced the credit itself.
     assert plain(received(listener)) == [
         ("credit", "update", (movie.pk,), (person.pk,), ()),

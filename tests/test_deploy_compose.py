@@ -22,6 +22,8 @@ import pytest
 import yaml
 from django.core.management import get_commands
 
+from aioapi.settings import ApiSettings
+
 REPO = Path(__file__).resolve().parent.parent
 COMPOSE = REPO / "compose.yml"
 DOCKERFILE = REPO / "deploy" / "Dockerfile"
@@ -261,6 +263,7 @@ def test_env_example_lists_every_setting() -> None:
     # Sanity: the scan finds what it must, so an empty result cannot pass.
     assert {"SECRET_KEY", "DATABASE_REPLICA_URLS", "GUNICORN_API_WORKERS"} <= read
     read.discard("TEST_DATABASE_NAME")  # the test runner's, not a deployment's
+    read |= {ApiSettings.variable(field) for field in ApiSettings.model_fields}
     compose_vars = {m["name"] for m in INTERPOLATION.finditer(COMPOSE.read_text())}
     template_vars = set(re.findall(r"\$\{(MYMOVIEDB_[A-Z_]+)\}", NGINX_CONF.read_text()))
     missing = (read | compose_vars | template_vars) - documented_names()

@@ -4,7 +4,6 @@ within the window, anywhere else a ``reload``; shutdown ends open streams."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -31,7 +30,7 @@ Event = dict[str, str]
 @pytest.fixture
 def events_settings(api_settings: ApiSettings) -> ApiSettings:
     # The cache stays off: the first stream starts the listener.
-    return dataclasses.replace(api_settings, events_heartbeat_seconds=0.2, events_window=50)
+    return api_settings.model_copy(update={"events_heartbeat_seconds": 0.2, "events_window": 50})
 
 
 @pytest.fixture
@@ -158,7 +157,7 @@ async def test_last_event_id_resumes_with_what_was_missed(
 async def test_an_id_outside_the_window_gets_a_reload(
     aiohttp_client: AppClient, events_settings: ApiSettings, catalogue: Catalogue
 ) -> None:
-    api = await aiohttp_client(create_app(dataclasses.replace(events_settings, events_window=2)))
+    api = await aiohttp_client(create_app(events_settings.model_copy(update={"events_window": 2})))
     stream = await listening(api)
     genres = [f"genre-{n}" for n in range(3)]
     for slug in genres:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import csv
-import dataclasses
 import gzip
 import io
 import itertools
@@ -56,7 +55,7 @@ AWKWARD_TITLE = 'Say "cheese",\nthen "#" — ünïcödé'
 def api_settings(api_settings: ApiSettings) -> ApiSettings:
     """A slot per thread: these tests are about the stream, and some run exports side
     by side (tests/test_export_limit.py is about the cap)."""
-    return dataclasses.replace(api_settings, export_max_concurrent=api_settings.db_threads)
+    return api_settings.model_copy(update={"export_max_concurrent": api_settings.db_threads})
 
 
 def bridge_of(api: ApiClient) -> OrmBridge:

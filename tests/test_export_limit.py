@@ -11,7 +11,6 @@ thread until the test lets it go on or fail.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
@@ -109,7 +108,7 @@ async def limited(
 ) -> ApiClient:
     """aioapi with one export slot, serving as in production (a handler whose client
     leaves is not cancelled, see tests/test_export.py)."""
-    settings = dataclasses.replace(api_settings, export_max_concurrent=1)
+    settings = api_settings.model_copy(update={"export_max_concurrent": 1})
     return await aiohttp_client(ProductionServer(create_app(settings)))
 
 

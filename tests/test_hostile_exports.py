@@ -5,7 +5,6 @@ formulas are neutralised, on both servers."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import socket
 import time
 from collections.abc import Awaitable, Callable
@@ -56,8 +55,8 @@ async def stall_api(
     """Two export slots, a one-second write timeout, small chunks; served as in
     production (a handler is not cancelled when its client leaves)."""
     monkeypatch.setattr(export, "CHUNK_ROWS", PAUSED_CHUNK_ROWS)
-    settings = dataclasses.replace(
-        api_settings, export_max_concurrent=2, export_write_timeout_seconds=STALL_SECONDS
+    settings = api_settings.model_copy(
+        update={"export_max_concurrent": 2, "export_write_timeout_seconds": STALL_SECONDS}
     )
     return await aiohttp_client(ProductionServer(create_app(settings)))
 

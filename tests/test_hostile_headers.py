@@ -5,7 +5,6 @@ framing, nosniff, a charset), and failed tokens never lock out a valid one."""
 from __future__ import annotations
 
 import base64
-import dataclasses
 import hashlib
 import re
 from collections.abc import Awaitable, Callable
@@ -24,7 +23,7 @@ FILM = {"title": "Ronin", "year": 1998}
 @pytest.fixture
 async def cors_api(aiohttp_client: AppClient, api_settings: ApiSettings) -> ApiClient:
     return await aiohttp_client(
-        create_app(dataclasses.replace(api_settings, cors_origins=(ORIGIN,)))
+        create_app(api_settings.model_copy(update={"cors_origins": (ORIGIN,)}))
     )
 
 
@@ -147,7 +146,7 @@ async def test_the_document_is_nosniff(api: ApiClient) -> None:
 @pytest.fixture
 async def proxied(aiohttp_client: AppClient, api_settings: ApiSettings) -> ApiClient:
     """Behind a proxy: X-Forwarded-For says which client each request is."""
-    settings = dataclasses.replace(api_settings, trust_forwarded_for=True)
+    settings = api_settings.model_copy(update={"trust_forwarded_for": True})
     return await aiohttp_client(create_app(settings))
 
 

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import dataclasses
 import os
 import threading
 from collections import Counter
@@ -46,6 +45,7 @@ from schemathesis.config import SchemathesisConfig
 
 from aioapi.app import create_app
 from aioapi.handlers.meta import openapi_body
+from aioapi.routes import ROUTES
 from aioapi.settings import ApiSettings
 from tests.api_fixtures import bearer, build_catalogue, make_token
 from tests.ports import free_port
@@ -147,7 +147,7 @@ def token(transactional_db: None) -> str:
 def server(token: str, api_settings: ApiSettings) -> Iterator[ThreadedServer]:
     # The failed-authentication limit would turn Schemathesis' own invalid-token
     # probes into 429s for every later write; it has tests of its own.
-    settings = dataclasses.replace(api_settings, auth_failures_per_minute=1_000_000)
+    settings = api_settings.model_copy(update={"auth_failures_per_minute": 1000000})
     server = ThreadedServer(create_app(settings))
     server.start()
     yield server
@@ -166,7 +166,7 @@ def examples() -> Iterator[Counter[str]]:
 # tested checks it), loaded at import: Schemathesis' lazy ``from_fixture`` loader does not
 # run on pytest 9.2, which no longer has the ``Node._nodeid`` it rewrites. The change
 # feed is an endless stream: one request would never finish.
-DOCUMENT = orjson.loads(openapi_body())
+DOCUMENT = orjson.loads(openapi_body(ROUTES))
 schema = schemathesis.openapi.from_dict(
     DOCUMENT, config=SchemathesisConfig.from_dict(CONFIG)
 ).exclude(path="/api/events")

@@ -18,6 +18,7 @@ from aioapi.changefeed import END
 from aioapi.db import ping_primary
 from aioapi.keys import BRIDGE, CHANGE_FEED, SETTINGS
 from movies.problems import Problem
+from movies.rendering import NO_STORE
 from movies.schemas import NoQuery, parse_id, parse_query
 
 CONTENT_TYPE = "text/event-stream"
@@ -40,7 +41,7 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(
         headers={
             hdrs.CONTENT_TYPE: CONTENT_TYPE,
-            hdrs.CACHE_CONTROL: "no-store",
+            hdrs.CACHE_CONTROL: NO_STORE,
             # nginx would otherwise buffer the stream.
             "X-Accel-Buffering": "no",
         }

@@ -21,17 +21,14 @@ from aiohttp.web import ContentCoding
 
 from aioapi.handlers.meta import NOSNIFF
 from aioapi.keys import BRIDGE, EXPORT_SLOTS, SETTINGS
+from aioapi.responses import CLIENT_CLOSED
 from aioapi.streaming import ClientStalled, stream_from_thread, write_or_stall
 from movies.export import DOWNLOADS, export_chunks
 from movies.export_slots import ExportSlot
+from movies.rendering import NO_STORE
 from movies.schemas import MovieExportQuery, parse_query
 
 logger = logging.getLogger(__name__)
-
-# nginx's status for "the client went away before the answer".
-CLIENT_CLOSED = 499
-# An export is a snapshot of a moment: no cache should keep or revalidate it.
-EXPORT_CACHE_CONTROL = "no-store"
 
 
 async def export_movies(request: web.Request) -> web.StreamResponse:
@@ -46,7 +43,8 @@ async def export_movies(request: web.Request) -> web.StreamResponse:
     headers: dict[str, str] = {
         hdrs.CONTENT_TYPE: download.content_type,
         hdrs.CONTENT_DISPOSITION: download.disposition,
-        hdrs.CACHE_CONTROL: EXPORT_CACHE_CONTROL,
+        # An export is a snapshot of a moment: no cache should keep or revalidate it.
+        hdrs.CACHE_CONTROL: NO_STORE,
         # gzip or not, by Accept-Encoding (a CORS app adds Origin to it).
         hdrs.VARY: hdrs.ACCEPT_ENCODING,
         NOSNIFF[0]: NOSNIFF[1],

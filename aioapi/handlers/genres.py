@@ -9,10 +9,12 @@ from aioapi.keys import BRIDGE
 from aioapi.responses import cacheable
 from movies import selectors
 from movies.rendering import dumps
+from movies.shapes import GenreList
 
 
 @cached()
 async def list_genres(request: web.Request) -> web.Response:
     """``GET /api/genres``: all genres by name (a short list: not paginated)."""
     genres = await request.app[BRIDGE].run(selectors.list_genres)
-    return cacheable(request, dumps({"items": genres}))
+    body: GenreList = {"items": genres}
+    return cacheable(request, dumps(body))

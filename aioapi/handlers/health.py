@@ -16,9 +16,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from aioapi.db import ping_primary
 from aioapi.keys import BRIDGE, METRICS, SETTINGS
 from aioapi.responses import uncached
-from movies.problems import Problem
+from movies.problems import database_too_slow
 from movies.rendering import dumps
-from movies.views import DB_RETRY_AFTER_SECONDS
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -33,9 +32,7 @@ async def readyz(request: web.Request) -> web.Response:
         async with asyncio.timeout(timeout):
             await request.app[BRIDGE].run(ping_primary)
     except TimeoutError:
-        problem = Problem(503, f"The database did not answer within {timeout:g} s.")
-        problem.headers["Retry-After"] = DB_RETRY_AFTER_SECONDS
-        raise problem from None
+        raise database_too_slow(timeout) from None
     return uncached(dumps({"status": "ready"}))
 
 

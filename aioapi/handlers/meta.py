@@ -10,8 +10,10 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
+from collections.abc import Iterable
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 from swagger_ui.core import ApplicationDocument
@@ -20,6 +22,9 @@ from aioapi.keys import DOCS_HTML, OPENAPI_BODY
 from aioapi.openapi import build_openapi
 from aioapi.responses import cacheable
 from movies.rendering import dumps
+
+if TYPE_CHECKING:
+    from aioapi.routes import Route
 
 OPENAPI_PATH = "/api/openapi.json"
 DOCS_PATH = "/api/docs"
@@ -106,8 +111,9 @@ class _InlineScripts(HTMLParser):
             self._current = None
 
 
-def openapi_body() -> bytes:
-    return dumps(build_openapi())
+def openapi_body(routes: Iterable[Route]) -> bytes:
+    """The OpenAPI document of ``routes`` (aioapi.routes.ROUTES), rendered once."""
+    return dumps(build_openapi(routes))
 
 
 def docs_page() -> tuple[bytes, Path]:

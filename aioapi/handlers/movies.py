@@ -14,7 +14,7 @@ from aioapi.keys import BRIDGE
 from aioapi.responses import cacheable, json_body
 from movies import selectors, services
 from movies.problems import not_found
-from movies.rendering import JSON_CONTENT_TYPE, dumps, etag, movie_list_body
+from movies.rendering import JSON_CONTENT_TYPE, NO_STORE, dumps, etag, movie_list_body
 from movies.schemas import MovieCreate, MovieFields, MovieListQuery, parse_id
 
 DETAIL_ROUTE = "movie-detail"
@@ -42,7 +42,9 @@ async def create_movie(request: web.Request) -> web.Response:
     """``POST /api/movies``: 201 with the new film, its Location and ETag."""
     caller = await require_permission(request, "movies.add_movie")
     fields = await json_body(request, MovieCreate)
-    movie = await request.app[BRIDGE].run(services.create_movie, fields, caller.user_id)
+    movie = await request.app[BRIDGE].run(
+        services.create_movie, fields=fields, user_id=caller.user_id
+    )
     location = request.app.router[DETAIL_ROUTE].url_for(id=str(movie["id"]))
     return _written(dumps(movie), status=201, location=str(location))
 
@@ -54,7 +56,11 @@ async def update_movie(request: web.Request) -> web.Response:
     fields = await json_body(request, MovieFields)
     if_match = _if_match(request)
     movie = await request.app[BRIDGE].run(
-        services.update_movie, movie_id, fields, caller.user_id, if_match
+        services.update_movie,
+        movie_id=movie_id,
+        fields=fields,
+        user_id=caller.user_id,
+        if_match=if_match,
     )
     return _written(dumps(movie))
 
@@ -64,7 +70,9 @@ async def delete_movie(request: web.Request) -> web.Response:
     caller = await require_permission(request, "movies.delete_movie")
     movie_id = _movie_id(request)
     if_match = _if_match(request)
-    await request.app[BRIDGE].run(services.delete_movie, movie_id, caller.user_id, if_match)
+    await request.app[BRIDGE].run(
+        services.delete_movie, movie_id=movie_id, user_id=caller.user_id, if_match=if_match
+    )
     return web.Response(status=204)
 
 
@@ -83,7 +91,7 @@ def _if_match(request: web.Request) -> str | None:
 def _written(body: bytes, *, status: int = 200, location: str | None = None) -> web.Response:
     # The ETag of a write's answer is the one a GET would give, so a client can
     # send it straight back as If-Match.
-    headers = {"ETag": etag(body), "Cache-Control": "no-store"}
+    headers = {"ETag": etag(body), "Cache-Control": NO_STORE}
     if location is not None:
         headers["Location"] = location
     return web.Response(status=status, body=body, content_type=JSON_CONTENT_TYPE, headers=headers)

@@ -13,16 +13,8 @@ stores nothing (``online`` is false); on every (re)connect it is emptied, since
 notifications may have been missed. An answer computed while an invalidation
 arrived is not stored (the ``generation`` check): it may predate the change.
 
-Tags of an entry (:func:`entry_tags`):
-
-=================== ======================================================
-``/api/movies``      ``movie-lists``
-``/api/movies/{id}`` ``movie:{id}``, ``cast:{p}`` for each person credited,
-                     ``genre-names``
-``/api/genres``      ``genre-list``
-``/api/people``      ``people-lists``
-``/api/people/{id}`` ``person:{id}``, ``movie:{m}`` for each film listed
-=================== ======================================================
+Tags of an entry: each cached route of aioapi.routes names its :data:`TagRule`
+(:func:`always` for a list, :func:`movie_detail_tags`, :func:`person_detail_tags`).
 
 Tags a change drops (:func:`change_tags`):
 
@@ -45,7 +37,7 @@ refused at start-up.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Hashable, Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass
 
 import orjson
@@ -60,10 +52,8 @@ MOVIE_LISTS = "movie-lists"
 GENRE_LIST = "genre-list"
 PEOPLE_LISTS = "people-lists"
 GENRE_NAMES = "genre-names"
-# Route names (aioapi.routes) of the answers that may be cached.
-CACHED_ROUTES = frozenset(
-    {"movie-list", "movie-detail", "genre-list", "person-list", "person-detail"}
-)
+# The tags of an answer, from its body (aioapi.routes declares one per cached route).
+TagRule = Callable[[bytes], frozenset[str]]
 # What an entry costs besides its bytes (objects, the key, index slots): an
 # estimate, so that many small entries cannot exceed the bound unnoticed.
 ENTRY_OVERHEAD_BYTES = 512
@@ -193,24 +183,26 @@ class ResponseCache:
                     del self._tagged[tag]
 
 
-def entry_tags(route: str, body: bytes) -> frozenset[str]:
-    """The tags of an answer of ``route`` (see the table above)."""
-    if route == "movie-list":
-        return frozenset({MOVIE_LISTS})
-    if route == "genre-list":
-        return frozenset({GENRE_LIST})
-    if route == "person-list":
-        return frozenset({PEOPLE_LISTS})
+def always(*tags: str) -> TagRule:
+    """The same tags for every answer (a list: any change of its kind may alter it)."""
+    fixed = frozenset(tags)
+    return lambda body: fixed
+
+
+def movie_detail_tags(body: bytes) -> frozenset[str]:
+    """A film: ``movie:{id}``, ``cast:{p}`` for each person credited, ``genre-names``."""
     data = orjson.loads(body)
-    if route == "movie-detail":
-        credited = {person["id"] for person in (*data["directors"], *data["cast"])}
-        return frozenset(
-            {movie_tag(data["id"]), GENRE_NAMES, *(cast_tag(person) for person in credited)}
-        )
-    if route == "person-detail":
-        films = {credit["movie"]["id"] for credit in data["filmography"]}
-        return frozenset({person_tag(data["id"]), *(movie_tag(film) for film in films)})
-    raise ValueError(f"answers of route {route!r} are not cached")
+    credited = {person["id"] for person in (*data["directors"], *data["cast"])}
+    return frozenset(
+        {movie_tag(data["id"]), GENRE_NAMES, *(cast_tag(person) for person in credited)}
+    )
+
+
+def person_detail_tags(body: bytes) -> frozenset[str]:
+    """A person: ``person:{id}``, ``movie:{m}`` for each film of the filmography."""
+    data = orjson.loads(body)
+    films = {credit["movie"]["id"] for credit in data["filmography"]}
+    return frozenset({person_tag(data["id"]), *(movie_tag(film) for film in films)})
 
 
 def change_tags(change: Change) -> set[str] | None:
