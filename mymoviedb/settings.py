@@ -199,6 +199,10 @@ X_FRAME_OPTIONS = "DENY"
 # movies.latency; used only by bench/ to model a database across a network.
 SIMULATED_DB_LATENCY_MS: float = env.float("SIMULATED_DB_LATENCY_MS", default=0.0)
 
+# Where curators' browsers reach the API, for the admin's links to it: empty when
+# nginx serves both under one host (deploy/nginx.conf), as /api/ of the admin's own.
+API_PUBLIC_URL: str = env.str("API_PUBLIC_URL", default="").rstrip("/")
+
 # HTTP caching of API and comparison-view responses.
 API_CACHE_CONTROL: str = env.str("API_CACHE_CONTROL", default="public, max-age=0, must-revalidate")
 

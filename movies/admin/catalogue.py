@@ -8,11 +8,14 @@ selected rows instead of every choice.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import admin
 from django.db import models
 from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 from django.utils.text import smart_split, unescape_string_literal
 
 from movies.admin.lists import DecadeFilter, EstimatedCountPaginator, GenreFilter
@@ -80,7 +83,11 @@ class CreditInline(PreloadedAutocompleteInline, admin.TabularInline):
 
 @admin.register(Movie)
 class MovieAdmin(admin.ModelAdmin):
-    list_display = ["title", "year", "rating", "runtime_minutes", "genre_names", "updated_at"]
+    list_display = [
+        "poster_thumbnail", "title", "year", "rating", "runtime_minutes", "genre_names",
+        "updated_at",
+    ]  # fmt: skip
+    list_display_links = ["poster_thumbnail", "title"]
     # Only the columns with a (column, id) index: sorting the rest means
     # sorting the whole table.
     sortable_by = ["title", "year", "rating", "updated_at"]
@@ -97,11 +104,11 @@ class MovieAdmin(admin.ModelAdmin):
     # Posters are served over HTTPS; also Django 6's default for a bare domain.
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     inlines = [CreditInline]
-    readonly_fields = ["source_key", "created_at", "updated_at"]
+    readonly_fields = ["poster_preview", "api_link", "source_key", "created_at", "updated_at"]
     fieldsets = [
         ("Film", {"fields": ["title", "synopsis", "genres"]}),
         ("Release", {"fields": ["year", "release_date", "runtime_minutes", "rating"]}),
-        ("Links", {"fields": ["wikipedia_slug", "poster_url"]}),
+        ("Links", {"fields": ["api_link", "wikipedia_slug", "poster_url", "poster_preview"]}),
         ("Timestamps", {"fields": ["source_key", "created_at", "updated_at"]}),
     ]
 
@@ -136,6 +143,32 @@ class MovieAdmin(admin.ModelAdmin):
     @admin.display(description="genres")
     def genre_names(self, movie: Movie) -> str:
         return ", ".join(genre.name for genre in movie.genres.all())
+
+    @admin.display(description="poster")
+    def poster_thumbnail(self, movie: Movie) -> SafeString | str:
+        return poster_image(movie, height=48)
+
+    @admin.display(description="poster")
+    def poster_preview(self, movie: Movie) -> SafeString | str:
+        return poster_image(movie, height=240) or "No poster URL."
+
+    @admin.display(description="in the API")
+    def api_link(self, movie: Movie) -> SafeString | str:
+        if movie.pk is None:
+            return "Saved films are served by the API."
+        url = f"{settings.API_PUBLIC_URL}/api/movies/{movie.pk}"
+        return format_html('<a href="{}" class="api-link" target="_blank">{}</a>', url, url)
+
+
+def poster_image(movie: Movie, *, height: int) -> SafeString | str:
+    """The film's poster at ``height`` pixels, loaded lazily: a page of 50 films
+    fetches only the posters scrolled into view."""
+    if not movie.poster_url:
+        return ""
+    return format_html(
+        '<img src="{}" alt="Poster of {}" height="{}" loading="lazy" class="poster">',
+        movie.poster_url, movie.title, height,
+    )  # fmt: skip
 
 
 @admin.register(Credit)
