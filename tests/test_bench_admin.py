@@ -26,7 +26,7 @@ def catalogue() -> Movie:
     """Synthetic films, and one that every search finds, with the most credits of all."""
     generate_catalogue(300, seed=5, people=50)
     film = Movie.objects.create(title=f"The {bench_admin.TWO_WORDS.title()}", year=1994)
-    film.genres.add(Genre.objects.order_by("name").first())
+    film.genres.add(Genre.objects.order_by("name")[0])
     for n in range(40):
         who = Person.objects.create(name=f"Ada Player {n}", key=f"ada player {n}")
         Credit.objects.create(movie=film, person=who, billing_order=n)

@@ -11,7 +11,7 @@ those users' rights.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib import admin, messages
@@ -23,6 +23,10 @@ from django.utils import timezone
 
 from movies.models import ApiToken
 from movies.tokens import issue_token
+
+if TYPE_CHECKING:
+    # django-stubs' name for what get_fieldsets returns (not in Django itself).
+    from django.contrib.admin.options import _FieldsetSpec
 
 ADD_FIELDS = ("user", "name")
 ADD_DESCRIPTION = (
@@ -54,9 +58,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def get_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> tuple[str, ...]:
         return ADD_FIELDS if obj is None else CHANGE_FIELDS
 
-    def get_fieldsets(
-        self, request: HttpRequest, obj: ApiToken | None = None
-    ) -> list[tuple[str | None, dict[str, Any]]]:
+    def get_fieldsets(self, request: HttpRequest, obj: ApiToken | None = None) -> _FieldsetSpec:
         if obj is not None:
             return super().get_fieldsets(request, obj)
         return [(None, {"fields": ADD_FIELDS, "description": ADD_DESCRIPTION})]
