@@ -6,7 +6,7 @@ INSTALLED := $(VENV)/.installed
 SHARED_DATA := ../shared/data/wikipedia-movies.json.gz
 SAMPLE_DATA := movies/fixtures/sample-movies.json
 # The demo runs with development settings; production settings live in deploy/.
-DEV_ENV := DEBUG=1
+DEV_ENV := DEBUG=1 API_PUBLIC_URL=http://127.0.0.1:8080
 
 .PHONY: run setup data test lint bench bench-quick clean
 

@@ -195,6 +195,10 @@ SECURE_HSTS_PRELOAD: bool = env.bool("SECURE_HSTS_PRELOAD", default=False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 
+# Where curators' browsers reach the API, for the admin's links to it: empty when
+# nginx serves both under one host (deploy/nginx.conf), as /api/ of the admin's own.
+API_PUBLIC_URL: str = env.str("API_PUBLIC_URL", default="").rstrip("/")
+
 # HTTP caching of API and comparison-view responses.
 API_CACHE_CONTROL: str = env.str("API_CACHE_CONTROL", default="public, max-age=0, must-revalidate")
 

@@ -8,9 +8,10 @@ from collections.abc import Iterator
 import pytest
 from django.db import connection
 
-# The aioapi tests' fixtures (catalogue, app client, tokens), and the throw-away
-# PostgreSQL cluster with real servers on it (tests/live.py).
-pytest_plugins = ["tests.api_fixtures", "tests.live"]
+# The aioapi tests' fixtures (catalogue, app client, tokens), the throw-away
+# PostgreSQL cluster with real servers on it (tests/live.py), and a browser on
+# those servers (tests/browser.py).
+pytest_plugins = ["tests.api_fixtures", "tests.live", "tests.browser"]
 
 
 def is_postgresql() -> bool:

@@ -70,6 +70,7 @@ class Stack:
     curator: str  # the demo curator's username
     password: str
     token: str
+    database: str = DATABASE
     servers: list[Server] = field(default_factory=list)
 
     def start(
@@ -85,7 +86,7 @@ class Stack:
         port = free_port()
         command = [str(BIN / "gunicorn"), "--config", "deploy/gunicorn_api.conf.py"]
         settings = {"GUNICORN_API_BIND": f"127.0.0.1:{port}", "GUNICORN_API_WORKERS": str(workers)}
-        settings["DATABASE_URL"] = self.cluster.url(application_name=name)
+        settings["DATABASE_URL"] = self.cluster.url(self.database, application_name=name)
         return self.start(name, command, port, settings | env)
 
     def admin(self, name: str = "admin", workers: int = 1, threads: int = 2) -> Server:
@@ -96,7 +97,7 @@ class Stack:
             "GUNICORN_ADMIN_BIND": f"127.0.0.1:{port}",
             "GUNICORN_ADMIN_WORKERS": str(workers),
             "GUNICORN_ADMIN_THREADS": str(threads),
-            "DATABASE_URL": self.cluster.url(application_name=name),
+            "DATABASE_URL": self.cluster.url(self.database, application_name=name),
         }
         return self.start(name, command, port, settings)
 
@@ -222,15 +223,14 @@ def pg_cluster() -> Iterator[Cluster]:
     yield from make_cluster()
 
 
-@pytest.fixture(scope="session")
-def live_stack(pg_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """``mymoviedb_faults`` migrated, the sample catalogue and a demo curator in it."""
-    pg_cluster.psql(f"CREATE DATABASE {DATABASE}", database="postgres")
-    workdir = tmp_path_factory.mktemp("live")
-    env = {
+def make_stack(cluster: Cluster, database: str, workdir: Path, **env: str) -> Stack:
+    """``database`` created on ``cluster``, migrated, with the sample catalogue and a
+    demo curator; ``env`` adds to (or overrides) the servers' environment."""
+    cluster.psql(f"CREATE DATABASE {database}", database="postgres")
+    environment = {
         **{key: value for key, value in os.environ.items() if not key.startswith("GUNICORN")},
         "DJANGO_SETTINGS_MODULE": "mymoviedb.settings",
-        "DATABASE_URL": pg_cluster.url(),
+        "DATABASE_URL": cluster.url(database),
         "SECRET_KEY": "live-test-only-" + "x" * 40,
         "DEBUG": "0",
         "SECURE_SSL_REDIRECT": "0",
@@ -243,14 +243,21 @@ def live_stack(pg_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) ->
         "GUNICORN_API_ACCESS_LOG": "",
         "GUNICORN_ADMIN_ACCESS_LOG": "",
         "GUNICORN_LOG_LEVEL": "warning",
+        **env,
     }
-    env.pop("TEST_DATABASE_NAME", None)
-    manage(env, "migrate", "--no-input", "-v0")
-    manage(env, "import_movies", str(SAMPLE))
-    printed = manage(env, "create_demo_curator", "--username", "curator")
+    environment.pop("TEST_DATABASE_NAME", None)
+    manage(environment, "migrate", "--no-input", "-v0")
+    manage(environment, "import_movies", str(SAMPLE))
+    printed = manage(environment, "create_demo_curator", "--username", "curator")
     match = re.search(r"user: (\S+)  password: (\S+)\nAPI token: (\S+)", printed)
     assert match is not None, printed
-    stack = Stack(pg_cluster, workdir, env, match[1], match[2], match[3])
+    return Stack(cluster, workdir, environment, match[1], match[2], match[3], database)
+
+
+@pytest.fixture(scope="session")
+def live_stack(pg_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """``mymoviedb_faults`` migrated, the sample catalogue and a demo curator in it."""
+    stack = make_stack(pg_cluster, DATABASE, tmp_path_factory.mktemp("live"))
     try:
         yield stack
     finally:

@@ -19,7 +19,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from movies.admin import lists
+from movies.admin import catalogue, lists
 from movies.admin.lists import DecadeFilter, EstimatedCountPaginator
 from movies.models import MIN_YEAR, ApiToken, Credit, Genre, Movie, Person
 from movies.tokens import authenticate_token, digest
@@ -162,9 +162,17 @@ def test_movie_changelist_newest_first_with_genre_names(admin_client: Client, fi
         ("nosuchfilm", []),
     ],
 )
+@pytest.mark.parametrize("credited_inline_max", [catalogue.CREDITED_INLINE_MAX, 0])
 def test_movie_search_by_title_and_people(
-    admin_client: Client, films: Any, query: str, expected: list[str]
+    admin_client: Client,
+    films: Any,
+    query: str,
+    expected: list[str],
+    credited_inline_max: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # 0: every search takes the UNION, as one matching many people's films does.
+    monkeypatch.setattr(catalogue, "CREDITED_INLINE_MAX", credited_inline_max)
     response = admin_client.get(MOVIE_CHANGELIST, {"q": query})
     cl = response.context["cl"]
     assert [m.title for m in cl.result_list] == expected
@@ -544,6 +552,24 @@ def test_paginator_uses_the_planner_estimate_for_a_large_unfiltered_table(
     assert not [q["sql"] for q in queries if "COUNT(" in q["sql"].upper()]
     # A filter means an exact count again.
     assert EstimatedCountPaginator(Movie.objects.filter(year=2000), 2).count == 1
+
+
+@pytest.mark.postgres(reason="the planner's row estimate")
+def test_paginator_estimates_a_filtered_list_past_the_exact_count(
+    films: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(lists, "EXACT_COUNT_UP_TO", 2)
+    with CaptureQueriesContext(connection) as queries:
+        two = EstimatedCountPaginator(Movie.objects.filter(year__gt=1958), 2).count
+    assert two == 2
+    # The count stops reading at the limit and asks for no plan.
+    [count] = [q["sql"] for q in queries]
+    assert "LIMIT 3" in count
+    with CaptureQueriesContext(connection) as queries:
+        many = EstimatedCountPaginator(Movie.objects.filter(year__lt=1960), 2).count
+    # At least the rows the capped count saw, whatever the planner guessed.
+    assert many >= 3
+    assert [q["sql"].split()[0] for q in queries] == ["SELECT", "EXPLAIN"]
 
 
 # --- API tokens ---------------------------------------------------------------------------

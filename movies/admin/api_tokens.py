@@ -11,8 +11,9 @@ those users' rights.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.db.models import ForeignKey, QuerySet
@@ -23,7 +24,15 @@ from django.utils import timezone
 from movies.models import ApiToken
 from movies.tokens import issue_token
 
+if TYPE_CHECKING:
+    # django-stubs' name for what get_fieldsets returns (not in Django itself).
+    from django.contrib.admin.options import _FieldsetSpec
+
 ADD_FIELDS = ("user", "name")
+ADD_DESCRIPTION = (
+    "A token lets a program write to the catalogue through the API with the rights of "
+    "the user it is issued to. It is shown once, after saving; only a digest is kept."
+)
 CHANGE_FIELDS = ("name", "user", "prefix", "created_at", "last_used_at", "revoked_at")
 
 
@@ -49,6 +58,11 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def get_fields(self, request: HttpRequest, obj: ApiToken | None = None) -> tuple[str, ...]:
         return ADD_FIELDS if obj is None else CHANGE_FIELDS
 
+    def get_fieldsets(self, request: HttpRequest, obj: ApiToken | None = None) -> _FieldsetSpec:
+        if obj is not None:
+            return super().get_fieldsets(request, obj)
+        return [(None, {"fields": ADD_FIELDS, "description": ADD_DESCRIPTION})]
+
     def get_readonly_fields(
         self, request: HttpRequest, obj: ApiToken | None = None
     ) -> tuple[str, ...]:
@@ -72,6 +86,7 @@ class ApiTokenAdmin(admin.ModelAdmin):
         obj.pk = token.pk
         obj.refresh_from_db()
         messages.success(request, f"Copy this token now, it will not be shown again: {raw}")
+        messages.info(request, token_usage())
 
     @admin.action(description="Revoke selected tokens", permissions=["change"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
@@ -81,3 +96,13 @@ class ApiTokenAdmin(admin.ModelAdmin):
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
         # Most tokens are for the curator issuing them.
         return {"user": request.user.pk, **super().get_changeform_initial_data(request)}
+
+
+def token_usage() -> str:
+    """Where and how a token is used, shown beside the newly issued one."""
+    api = f"{settings.API_PUBLIC_URL}/api"
+    return (
+        f"Send it in the header “Authorization: Bearer <token>” with POST, PATCH and "
+        f"DELETE requests to {api}/movies (reads need no token); the API's documentation "
+        f"is at {api}/docs. It acts with its user's permissions until revoked here."
+    )

@@ -7,6 +7,7 @@ filters that make Django add ``DISTINCT`` to the whole result.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.contrib import admin
@@ -23,22 +24,42 @@ from movies.models import MIN_YEAR, Genre, Movie
 # Below this many rows an exact COUNT(*) is cheap and the planner's estimate is
 # at its least accurate (it is -1 for a table never analysed).
 ESTIMATE_ABOVE_ROWS = 100_000
+# A filtered or searched list is counted exactly up to this many rows; past it,
+# the count would read every match (a common word, a big genre: tens of
+# thousands of films), so the planner's estimate of the filtered query numbers
+# the pages instead.
+EXACT_COUNT_UP_TO = 1_000
 
 
 class EstimatedCountPaginator(Paginator):
-    """Count an unfiltered PostgreSQL table from the planner's estimate.
+    """Count a large PostgreSQL list from the planner's estimates.
 
     ``COUNT(*)`` has to visit every row, which at a million films costs more than
-    rendering the page. ``pg_class.reltuples`` is kept up to date by autovacuum
-    and ANALYZE, and is close enough to number the pages of the whole list. A
-    filtered or searched list, a small table and other databases get the exact
-    count.
+    rendering the page. An unfiltered table is counted from ``pg_class.reltuples``,
+    kept up to date by autovacuum and ANALYZE. A filtered or searched list is
+    counted exactly while it has at most ``EXACT_COUNT_UP_TO`` rows (the count
+    stops reading there), and from the planner's estimate of its query past
+    that. Either is close enough to number the pages. A small table and other
+    databases get the exact count.
     """
 
     @cached_property
     def count(self) -> int:
         estimate = self._estimated_count()
-        return estimate if estimate is not None else super().count
+        if estimate is not None:
+            return estimate
+        queryset = self.object_list
+        if not isinstance(queryset, QuerySet) or connections[queryset.db].vendor != "postgresql":
+            return super().count
+        return self._capped_count(queryset.order_by())
+
+    @staticmethod
+    def _capped_count(queryset: QuerySet[Any]) -> int:
+        capped = queryset[: EXACT_COUNT_UP_TO + 1].count()
+        if capped <= EXACT_COUNT_UP_TO:
+            return capped
+        plan = json.loads(queryset.explain(format="json"))
+        return max(capped, int(plan[0]["Plan"]["Plan Rows"]))
 
     def _estimated_count(self) -> int | None:
         queryset = self.object_list

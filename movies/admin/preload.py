@@ -34,6 +34,14 @@ class PreloadedAutocompleteSelect(AutocompleteSelect):
     """An ``AutocompleteSelect`` that labels its selection from ``chosen``."""
 
     chosen: Chosen | None = None
+    # The autocomplete view's URL, resolved once per formset instead of once per
+    # row (a reverse() each: a tenth of a 60-credit page's time).
+    url: str | None = None
+
+    def get_url(self) -> str:
+        if self.url is None:
+            self.url = super().get_url()
+        return self.url
 
     def optgroups(
         self, name: str, value: Sequence[str], attr: dict[str, Any] | None = None
@@ -69,8 +77,9 @@ class PreloadingInlineFormSet(BaseInlineFormSet):  # type: ignore[type-arg]
     """Fetches, for each preloaded field, the objects chosen in every row at once."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
         self._chosen: dict[str, dict[str, Model]] = {}
+        self._urls: dict[str, str] = {}
+        super().__init__(*args, **kwargs)
 
     def add_fields(self, form: forms.ModelForm[Any], index: int | None) -> None:
         super().add_fields(form, index)
@@ -81,6 +90,9 @@ class PreloadingInlineFormSet(BaseInlineFormSet):  # type: ignore[type-arg]
                 widget = getattr(field.widget, "widget", field.widget)
                 if isinstance(widget, PreloadedAutocompleteSelect):
                     widget.chosen = field.chosen
+                    if name not in self._urls:
+                        self._urls[name] = widget.get_url()
+                    widget.url = self._urls[name]
 
     def chosen_objects(self, name: str) -> dict[str, Model]:
         """The objects chosen in field ``name`` of all rows, by value: one query."""

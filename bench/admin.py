@@ -1,0 +1,334 @@
+"""``python -m bench.admin``: the curator admin's pages timed at a million films.
+
+Loads (or reuses, see bench/catalogue.py) a catalogue of the reference file plus
+``--synthetic`` generated films on PostgreSQL, logs in as a curator (staff, in
+the Curators group, not a superuser) and requests each page through Django's
+whole stack in this process (middleware, sessions, templates; no network and no
+Gunicorn around it): server-side time, the number of queries and their time.
+Every page is checked first (status, and a search that must find films finds
+some), then warmed up, then timed ``--rounds`` times in turn.
+
+Results go to ``bench/results/<date>-admin/`` as results.json and report.md.
+Heavy: run it under ``flock /tmp/heavy.lock``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+TARGET_MEDIAN_MS = 300.0
+TARGET_P95_MS = 600.0
+DEFAULT_DATABASE = "postgres://postgres@127.0.0.1:5432/mymoviedb_admin1m"
+RESULTS = Path(__file__).resolve().parent / "results"
+CURATOR = "bench-curator"
+# Words of the synthetic titles (movies/synthetic/factory.py): common, and a pair.
+ONE_WORD = "harbor"
+TWO_WORDS = "silent harbor"
+NO_MATCH = "qzxjv"
+# A first name of thousands of synthetic people: the search's slow path (a UNION).
+COMMON_NAME = "ada"
+DEEP_PAGE = 500
+
+
+@dataclass(frozen=True)
+class Page:
+    """One request a curator makes; ``found`` says whether its list must be empty."""
+
+    name: str
+    path: str
+    method: str = "GET"
+    status: int = 200
+    found: bool | None = None  # for changelists: results expected (True) or none (False)
+    targeted: bool = True  # False: measured and shown, outside the issue's list of pages
+
+
+@dataclass
+class Timing:
+    name: str
+    path: str
+    method: str
+    targeted: bool = True
+    milliseconds: list[float] = field(default_factory=list)
+    queries: int = 0
+    sql_milliseconds: float = 0.0
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.milliseconds)
+
+    @property
+    def p95_ms(self) -> float:
+        # With few samples, the inclusive method interpolates toward the slowest.
+        return statistics.quantiles(self.milliseconds, n=20, method="inclusive")[18]
+
+    @property
+    def within_target(self) -> bool:
+        return self.median_ms <= TARGET_MEDIAN_MS and self.p95_ms <= TARGET_P95_MS
+
+    def record(self) -> dict[str, Any]:
+        return {
+            **asdict(self),
+            "median_ms": round(self.median_ms, 1),
+            "p95_ms": round(self.p95_ms, 1),
+            "max_ms": round(max(self.milliseconds), 1),
+            "within_target": self.within_target,
+        }
+
+
+@dataclass(frozen=True)
+class Landmarks:
+    """What the pages are about, looked up in the catalogue being measured."""
+
+    busiest_film: int  # the film with the most credits
+    credits: int
+    genre: str  # a genre slug
+    deep_page: int  # page 500 of the film list, or its last page if it has fewer
+
+
+def landmarks() -> Landmarks:
+    from django.contrib import admin
+    from django.db.models import Count
+
+    from movies.models import Credit, Genre, Movie
+
+    busiest = (
+        Credit.objects.values("movie_id").annotate(n=Count("*")).order_by("-n", "movie_id").first()
+    )
+    if busiest is None:
+        raise SystemExit("the catalogue has no credits: load films first")
+    genre = Genre.objects.order_by("name").values_list("slug", flat=True).first()
+    per_page = admin.site.get_model_admin(Movie).list_per_page
+    last_page = -(-Movie.objects.count() // per_page)
+    return Landmarks(busiest["movie_id"], busiest["n"], genre or "", min(DEEP_PAGE, last_page))
+
+
+def pages(marks: Landmarks) -> list[Page]:
+    films = "/admin/movies/movie/"
+    change = f"{films}{marks.busiest_film}/change/"
+    autocomplete = "/admin/autocomplete/?app_label=movies&model_name=credit&field_name=person"
+    return [
+        Page("changelist, first page", films, found=True),
+        Page(f"changelist, page {marks.deep_page}", f"{films}?p={marks.deep_page}", found=True),
+        Page("search, one word", f"{films}?q={ONE_WORD}", found=True),
+        Page("search, two words", f"{films}?q={TWO_WORDS.replace(' ', '+')}", found=True),
+        Page("search, no match", f"{films}?q={NO_MATCH}", found=False),
+        Page("search, a common name", f"{films}?q={COMMON_NAME}", found=True, targeted=False),
+        Page("filter, decade", f"{films}?decade=1990", found=True),
+        Page("filter, genre", f"{films}?genre={marks.genre}", found=True),
+        Page("filter, decade and genre", f"{films}?decade=1990&genre={marks.genre}", found=True),
+        Page(f"change page ({marks.credits} credits)", change),
+        Page("person autocomplete", f"{autocomplete}&term=ada"),
+        Page("save (change page)", change, method="POST", status=302),
+    ]
+
+
+def form_data(response: Any) -> dict[str, Any]:
+    """The POST a browser would send from a change page, as the page rendered it."""
+    forms = [response.context["adminform"].form]
+    for inline in response.context["inline_admin_formsets"]:
+        forms += [inline.formset.management_form, *inline.formset.forms]
+    data: dict[str, Any] = {}
+    for form in forms:
+        for bound in form:
+            value = bound.value()
+            if isinstance(value, bool):
+                if value:
+                    data[bound.html_name] = "on"
+            elif isinstance(value, list | tuple):
+                data[bound.html_name] = [str(v) for v in value]
+            elif value is not None:
+                data[bound.html_name] = str(value)
+    return data
+
+
+def request(client: Any, page: Page, saves: Iterator[dict[str, Any]]) -> Any:
+    if page.method == "POST":
+        return client.post(page.path, next(saves))
+    return client.get(page.path)
+
+
+def check(page: Page, response: Any) -> None:
+    """A page that answers wrongly is not timed: the benchmark stops, saying why."""
+    if response.status_code != page.status:
+        raise SystemExit(f"{page.name}: {page.path} answered {response.status_code}")
+    if page.found is not None:
+        count = response.context["cl"].result_count
+        if bool(count) != page.found:
+            raise SystemExit(f"{page.name}: {page.path} listed {count} films")
+
+
+def alternating_saves(client: Any, path: str) -> Iterator[dict[str, Any]]:
+    """Change-page POSTs that rename the film and rename it back, turn by turn."""
+    data = form_data(client.get(path))
+    title = data["title"]
+    while True:
+        yield {**data, "title": f"{title} (saved)"}
+        yield {**data, "title": title}
+
+
+def measure(
+    client: Any, marks: Landmarks, *, rounds: int, warmup: int, say: Callable[[str], None]
+) -> list[Timing]:
+    """Each page ``warmup`` times untimed, then ``rounds`` times timed, in turn."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    plan = pages(marks)
+    saves = alternating_saves(client, next(p.path for p in plan if p.method == "POST"))
+    timings = {p.name: Timing(p.name, p.path, p.method, p.targeted) for p in plan}
+    for page in plan:
+        check(page, request(client, page, saves))
+    for _ in range(warmup):
+        for page in plan:
+            request(client, page, saves)
+    for number in range(rounds):
+        for page in plan:
+            with CaptureQueriesContext(connection) as captured:
+                started = time.perf_counter()
+                response = request(client, page, saves)
+                elapsed = (time.perf_counter() - started) * 1000
+            check(page, response)
+            timing = timings[page.name]
+            timing.milliseconds.append(elapsed)
+            # The same page makes the same queries every time; keep the last round's.
+            timing.queries = len(captured.captured_queries)
+            timing.sql_milliseconds = sum(float(q["time"]) for q in captured) * 1000
+        say(f"round {number + 1}/{rounds} done")
+    return list(timings.values())
+
+
+def curator_client() -> Any:
+    """A test client logged in as a curator (created or reset in the Curators group)."""
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from movies.management.commands.create_demo_curator import curators_group
+
+    user, _ = get_user_model().objects.get_or_create(username=CURATOR, defaults={"is_staff": True})
+    user.groups.add(curators_group())
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def within(page: dict[str, Any]) -> str:
+    verdict = "yes" if page["within_target"] else "**no**"
+    return verdict if page.get("targeted", True) else f"{verdict} (not a target page)"
+
+
+def report(document: dict[str, Any]) -> str:
+    lines = [
+        f"# Curator admin at {document['catalogue']['movies']:,} films ({document['date']})",
+        "",
+        f"Command: `{document['command']}`",
+        "",
+        f"Target: median ≤ {TARGET_MEDIAN_MS:.0f} ms and p95 ≤ {TARGET_P95_MS:.0f} ms per page, "
+        "server-side (Django's whole stack in one process, no network), "
+        f"{document['rounds']} rounds after {document['warmup']} warm-up.",
+        "",
+        "| page | median ms | p95 ms | max ms | queries | SQL ms | within |",
+        "|---|--:|--:|--:|--:|--:|---|",
+    ]
+    for page in document["pages"]:
+        lines.append(
+            f"| {page['name']} | {page['median_ms']:.1f} | {page['p95_ms']:.1f} | "
+            f"{page['max_ms']:.1f} | {page['queries']} | {page['sql_milliseconds']:.1f} | "
+            f"{within(page)} |"
+        )
+    catalogue = ", ".join(f"{k} {v:,}" for k, v in document["catalogue"].items())
+    lines += [
+        "",
+        f"Catalogue: {catalogue}. PostgreSQL: {document['versions']['postgresql']}.",
+        f"Machine: {document['machine']['cpu_model']}, {document['machine']['cores']} cores, "
+        f"load at start {document['machine']['load_average_at_start']}.",
+        "",
+        "Paths: "
+        + "; ".join(f"{p['name']}: `{p['method']} {p['path']}`" for p in document["pages"]),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.admin", description=__doc__)
+    parser.add_argument("--database-url", default=DEFAULT_DATABASE, help="(%(default)s)")
+    parser.add_argument("--source", default=None, help="reference file (bench's default)")
+    parser.add_argument("--synthetic", type=int, default=1_000_000, help="(%(default)s)")
+    parser.add_argument("--seed", type=int, default=1, help="(%(default)s)")
+    parser.add_argument("--rounds", type=int, default=20, help="(%(default)s)")
+    parser.add_argument("--warmup", type=int, default=2, help="(%(default)s)")
+    parser.add_argument("--results-dir", type=Path, default=None)
+    args = parser.parse_args(argv)
+
+    from bench.catalogue import CatalogueSpec, prepare, server_version
+    from bench.cli import DEFAULT_SOURCE
+    from bench.facts import machine, versions
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": args.database_url,
+        "DJANGO_SETTINGS_MODULE": "mymoviedb.settings",
+        "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-admin-only-" + "x" * 40),
+        "DEBUG": "0",
+        "ALLOWED_HOSTS": "testserver",
+        "SECURE_SSL_REDIRECT": "0",
+        # No static files are served here; an empty directory keeps WhiteNoise quiet.
+        "STATIC_ROOT": tempfile.mkdtemp(prefix="bench-admin-static-"),
+    }
+    spec = CatalogueSpec(args.source or str(DEFAULT_SOURCE), args.synthetic, args.seed)
+    counts = prepare(args.database_url, spec, env, recreate=False, say=print)
+    os.environ.update(env)
+    import django
+
+    django.setup()
+    from django.test.utils import setup_test_environment
+
+    # Lets the client see each response's template context (the changelist's
+    # result count, the change form to save): the test runner's instrumentation.
+    setup_test_environment()
+    import psycopg
+
+    with psycopg.connect(args.database_url) as conn:
+        postgres = server_version(conn)
+    client = curator_client()
+    marks = landmarks()
+    print(f"timing {args.rounds} rounds; busiest film {marks.busiest_film} ({marks.credits})")
+    timings = measure(client, marks, rounds=args.rounds, warmup=args.warmup, say=print)
+    today = date.today().isoformat()
+    document = {
+        "date": today,
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": " ".join(["python -m bench.admin", *(sys.argv[1:] if argv is None else argv)]),
+        "target": {"median_ms": TARGET_MEDIAN_MS, "p95_ms": TARGET_P95_MS},
+        "rounds": args.rounds,
+        "warmup": args.warmup,
+        "catalogue": counts,
+        "catalogue_spec": asdict(spec),
+        "landmarks": asdict(marks),
+        "machine": machine(),
+        "versions": versions({"postgresql": postgres}),
+        "pages": [timing.record() for timing in timings],
+        "all_within_target": all(t.within_target for t in timings if t.targeted),
+    }
+    outdir = args.results_dir or RESULTS / f"{today}-admin"
+    outdir.mkdir(parents=True, exist_ok=True)
+    (outdir / "results.json").write_text(json.dumps(document, indent=2) + "\n")
+    (outdir / "report.md").write_text(report(document))
+    print(report(document))
+    print(f"written to {outdir}")
+    return 0 if document["all_within_target"] else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
