@@ -309,8 +309,9 @@ def _start_response(status: str, headers: list[tuple[str, str]], exc_info: Any =
 
 
 def run_sql(using: str, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
-    """Run SQL made beforehand on a Django cursor; rows as dicts, as ``values()`` gives."""
-    with connections[using].cursor() as cursor:
+    """Run SQL made beforehand on the cursor movies.prepared runs its statements on
+    (bound on the server, binary rows); rows as dicts, as ``values()`` gives."""
+    with prepared.statement_cursor(connections[using]) as cursor:
         cursor.execute(sql, params)
         names = [column[0] for column in cursor.description]
         return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]

@@ -230,13 +230,13 @@ def run(
     statement = STATEMENTS.statement(key, using, build, limit=limit, offset=offset > 0)
     connection = connections[using]
     params = statement.params(values or {}, connection, offset)
-    with _cursor(connection) as cursor:
+    with statement_cursor(connection) as cursor:
         cursor.execute(statement.sql, params)
         raw = cursor.fetchall()
     return statement.rows(raw, connection)
 
 
-def _cursor(connection: BaseDatabaseWrapper) -> CursorWrapper:
+def statement_cursor(connection: BaseDatabaseWrapper) -> CursorWrapper:
     """A Django cursor (query logging, execute wrappers, Django's exceptions) that, on
     PostgreSQL, binds its parameters on the server, so that psycopg can PREPARE the
     statement (``DB_PREPARE_THRESHOLD``, mymoviedb/settings.py). Django's own cursors
