@@ -15,16 +15,16 @@ often: the database then skips parsing and planning it, which for a film's
 detail was most of its CPU (bench/results/2026-12-05-lean*/). Its rows come
 back in PostgreSQL's binary format: psycopg's C loaders read a timestamptz from
 eight bytes instead of Django's Python loader parsing its text (the list page's
-``updated_at``: ~25 µs of a ~230 µs list call, bench.budget).
+``updated_at``: ~70 µs of a ~200 µs ``selectors.list_movies``, in one process).
 
 * LIMIT is written into the SQL as a number, so each page size is its own
   statement (the API caps it: at most ``MAX_LIMIT`` + 1 per shape). A bound
   LIMIT left PostgreSQL's generic plan guessing 10 % of the table, far costlier
-  than any plan for one page, so it planned every execution anew (~120 µs of
-  its CPU per list page, pgbench) and preparing saved nothing. OFFSET is bound,
+  than any plan for one page, so it planned every execution anew (~150 µs of
+  its CPU per list page) and preparing saved nothing. OFFSET is bound,
   and left out when it is 0 (first pages and every cursor page): a deep offset
   is planned per execution, as the ORM's own queries are.
-* Statements are cached per (shape, alias) in a bounded LRU map
+* Statements are cached per (shape, alias, LIMIT, OFFSET or not) in a bounded LRU map
   (``PREPARED_STATEMENTS_MAX``); its hits, misses, compiles and size are exported
   on aioapi's ``/metrics``.
 * Only values a ``Param`` stands for vary. Anything else in the shape's builder
