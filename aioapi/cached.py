@@ -21,7 +21,7 @@ from aiohttp import hdrs, web
 from multidict import CIMultiDict
 
 from aioapi.keys import CACHE, CACHE_TAGS, SETTINGS
-from aioapi.response_cache import Entry, Key
+from aioapi.response_cache import Entry, Key, TagRule
 from movies.rendering import etag_matches
 from movies.schemas import NoQuery, QueryModel, parse_id, parse_query
 
@@ -92,7 +92,8 @@ async def _serve(
     conditional = hdrs.IF_NONE_MATCH in request.headers
     # Ask for the whole body even when the client holds it: it fills the cache.
     response = await handler(_unconditional(request) if conditional else request)
-    entry = _entry(request, response)
+    # The key's first part is the route, which names the rule tagging its answers.
+    entry = _entry(response, request.app[CACHE_TAGS][key[0]])
     if entry is None:
         return response
     cache.put(key, entry, generation)
@@ -110,14 +111,13 @@ def _unconditional(request: web.Request) -> web.Request:
     return request.clone(headers=headers)
 
 
-def _entry(request: web.Request, response: web.StreamResponse) -> Entry | None:
+def _entry(response: web.StreamResponse, tags_of: TagRule) -> Entry | None:
     if response.status != 200 or not isinstance(response, web.Response):
         return None
     body, tag = response.body, response.headers.get(hdrs.ETAG)
     if not isinstance(body, bytes) or tag is None:
         return None
-    tags = request.app[CACHE_TAGS][_route(request)](body)
-    return Entry(body, tag, response.content_type, tags)
+    return Entry(body, tag, response.content_type, tags_of(body))
 
 
 def _answer(request: web.Request, entry: Entry) -> web.Response:
