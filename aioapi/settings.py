@@ -4,7 +4,7 @@ Each field is a variable ``API_<FIELD>`` (:meth:`ApiSettings.variable` names it)
 typed, with the default used when it is unset; pydantic-settings reads and
 validates them. Django's own settings (database, ``API_CACHE_CONTROL``) stay in
 ``mymoviedb.settings``. A malformed value stops start-up with a message naming
-the variable. ``.env.example`` shows these defaults; tests/test_settings_example.py
+the variable. ``.env.example`` shows these defaults; tests/test_aioapi_settings.py
 checks that it does.
 """
 

@@ -4,14 +4,13 @@ default the code uses (its header promises that its commented lines show them)."
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from aioapi.settings import ApiSettings
+from tests.test_deploy_compose import ENV_EXAMPLE
 
-EXAMPLE = Path(__file__).resolve().parent.parent / ".env.example"
 SECTION = "# --- The API process (aioapi/settings.py)"
 LINE = re.compile(r"^# ?(?P<name>API_[A-Z_]+)=(?P<value>.*)$")
 # from_env turns the cache on by default on PostgreSQL, what compose.yml runs (and
@@ -23,7 +22,7 @@ EFFECTIVE = {"export_max_concurrent": lambda settings: settings.export_limit}
 
 def example_lines() -> dict[str, list[str]]:
     """Each commented ``API_*=value`` line of the API section, by variable."""
-    text = EXAMPLE.read_text()
+    text = ENV_EXAMPLE.read_text()
     section = text[text.index(SECTION) :].split("\n# ---", 1)[0]
     found: dict[str, list[str]] = {}
     for line in section.splitlines():
