@@ -15,7 +15,6 @@ Heavy: run it under ``flock /tmp/heavy.lock``.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -30,7 +29,6 @@ from typing import Any
 TARGET_MEDIAN_MS = 300.0
 TARGET_P95_MS = 600.0
 DEFAULT_DATABASE = "postgres://postgres@127.0.0.1:5432/mymoviedb_admin1m"
-RESULTS = Path(__file__).resolve().parent / "results"
 CURATOR = "bench-curator"
 # Words of the synthetic titles (movies/synthetic/factory.py): common, and a pair.
 ONE_WORD = "harbor"
@@ -274,6 +272,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bench.catalogue import CatalogueSpec, prepare, server_version
     from bench.cli import DEFAULT_SOURCE
     from bench.facts import machine, versions
+    from bench.reliability import results_dir, write_results
 
     env = {
         **os.environ,
@@ -321,11 +320,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "pages": [timing.record() for timing in timings],
         "all_within_target": all(t.within_target for t in timings if t.targeted),
     }
-    outdir = args.results_dir or RESULTS / f"{today}-admin"
-    outdir.mkdir(parents=True, exist_ok=True)
-    (outdir / "results.json").write_text(json.dumps(document, indent=2) + "\n")
-    (outdir / "report.md").write_text(report(document))
-    print(report(document))
+    if args.results_dir is None:
+        outdir = results_dir("admin")
+    else:
+        outdir = args.results_dir
+        outdir.mkdir(parents=True, exist_ok=True)
+    text = report(document)
+    write_results(outdir, document, text)
+    print(text)
     print(f"written to {outdir}")
     return 0 if document["all_within_target"] else 1
 
