@@ -40,16 +40,16 @@ class Scenario:
 SCENARIOS: dict[str, Scenario] = {
     scenario.name: scenario
     for scenario in (
-        Scenario("list-10", "first page of 10 films by title (2 queries)", "get.lua"),
-        Scenario("list-100", "first page of 100 films by title (2 queries)", "get.lua"),
+        Scenario("list-10", "first page of 10 films by title (1 query)", "get.lua"),
+        Scenario("list-100", "first page of 100 films by title (1 query)", "get.lua"),
         Scenario(
             "list-filtered",
-            "drama, 1990-2010, newest first, 20 per page (2 queries)",
+            "drama, 1990-2010, newest first, 20 per page (1 query)",
             "get.lua",
         ),
         Scenario(
             "detail",
-            "one of 500 random films with genres, directors and cast (3 queries)",
+            "one of 500 random films with genres, directors and cast (1 query)",
             "paths.lua",
         ),
         Scenario("search", "full-text search for common words, 10 per page", "paths.lua"),

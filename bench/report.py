@@ -264,7 +264,7 @@ def markdown(document: Mapping[str, Any], chart_files: Sequence[str]) -> str:
         *_problems(document),
         "## Headline: list 10",
         "",
-        "Ceilings: raw pool = the same two SQL statements on psycopg's async pool without "
+        "Ceilings: raw pool = the same SQL statement on psycopg's async pool without "
         "the ORM, in the same condition; constant = aioapi's `/healthz` (no database), "
         "measured on loopback.",
         "",

@@ -38,3 +38,17 @@ class ValueArray(Subquery):
     def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, Any]:
         template = "(SELECT json_group_array(value) FROM (%(subquery)s))"
         return self.as_sql(compiler, connection, template=template, **extra)
+
+
+class JsonRowArray(ValueArray):
+    """Several columns of each row of an ordered subquery, as one list of lists.
+
+    The queryset selects one column named ``value``, a ``JSONArray`` of the
+    columns wanted: PostgreSQL returns ``jsonb[]``, whose elements psycopg
+    decodes; SQLite's ``json()`` keeps each element JSON rather than quoting it
+    as text (a value's JSON subtype does not survive the subquery).
+    """
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, Any]:
+        template = "(SELECT json_group_array(json(value)) FROM (%(subquery)s))"
+        return self.as_sql(compiler, connection, template=template, **extra)

@@ -400,11 +400,11 @@ def test_cursor_pages_and_details_reuse_their_statements(films: Catalogue) -> No
     compiles = statements.compiles
     selectors.list_movies(list_query(films, {"cursor": second.next_cursor, "limit": 2}))
     selectors.get_movie(films.movies["Alien"].pk)
-    assert statements.compiles == compiles + 2  # the film, then its credits
+    assert statements.compiles == compiles + 1  # the film with its genres and credits
     selectors.get_movie(films.movies["Heat"].pk)
     selectors.get_person(films.people["Harrison Ford"].pk)
     selectors.get_person(films.people[NOBODY].pk)
-    assert statements.compiles == compiles + 3
+    assert statements.compiles == compiles + 2
 
 
 def execute(statement: prepared.Statement, values: dict[str, Any]) -> list[prepared.Row]:
@@ -505,8 +505,8 @@ def test_a_hot_statement_is_prepared_on_the_server(films: Catalogue) -> None:
     for _ in range(threshold + 1):
         assert selectors.get_movie(movie) is not None
     after = [sql for sql in prepared_on_this_connection() if sql not in before]
-    # The film and its credits: both statements, with server-side placeholders.
-    assert len(after) == 2, after
+    # The film's one statement, with a server-side placeholder.
+    assert len(after) == 1, after
     assert all('FROM "movies_' in sql and "$1" in sql for sql in after), after
 
 
