@@ -2,10 +2,13 @@
 
 Each API worker holds one psycopg ``AsyncConnection`` (autocommit, so LISTEN
 takes effect at once), apart from Django's pool and the ORM bridge: it waits on
-the event loop, costs no thread, and is never handed to a request. Connection
-parameters are Django's for the ``default`` database (writes, and so their
-NOTIFY, go there). Behind PgBouncer in transaction mode LISTEN does not work:
-point ``default`` at PostgreSQL itself, or turn the cache off.
+the event loop, costs no thread, and is never handed to a request. It connects
+to the primary, where writes, and so their NOTIFY, go: ``DATABASE_DIRECT_URL``
+when set, else Django's ``default`` database. PgBouncer in transaction mode
+hands each transaction to any server connection, so a LISTEN through it would
+hear nothing: with ``DATABASE_URL`` on PgBouncer, ``DATABASE_DIRECT_URL`` must
+name PostgreSQL itself (the local cluster, deploy/cluster.py, and compose.yml
+do so).
 
 On every (re)connect the cache is emptied and the event window forgotten,
 since notifications sent meanwhile are lost; while disconnected the cache
@@ -24,6 +27,7 @@ from typing import Any
 
 import psycopg
 from aiohttp import web
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -52,6 +56,13 @@ def connection_params(alias: str = DEFAULT_DB_ALIAS) -> dict[str, Any]:
         params.pop(name, None)
     params["application_name"] = APPLICATION_NAME
     return params
+
+
+def listen_params() -> dict[str, Any]:
+    """Where LISTEN goes: ``DATABASE_DIRECT_URL`` (a libpq URI) or the ``default`` database."""
+    if settings.DATABASE_DIRECT_URL:
+        return {"conninfo": settings.DATABASE_DIRECT_URL, "application_name": APPLICATION_NAME}
+    return connection_params()
 
 
 class ChangeListener:
@@ -189,7 +200,7 @@ def open_change_listener(app: web.Application) -> ChangeListener | None:
     settings = app[SETTINGS]
     cache = ResponseCache(settings.cache_max_bytes) if settings.cache else None
     feed = ChangeFeed(settings.events_window)
-    listener = ChangeListener(connection_params(), cache=cache, feed=feed)
+    listener = ChangeListener(listen_params(), cache=cache, feed=feed)
     feed.wake = listener.start
     app[CHANGE_FEED] = feed
     registry = app[METRICS].registry

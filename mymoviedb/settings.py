@@ -167,6 +167,9 @@ for _index, _url in enumerate(env.list("DATABASE_REPLICA_URLS", default=[])):
     DATABASES[f"replica_{_index}"] = _database_from_url(_url)
 if len(DATABASES) > 1:
     DATABASE_ROUTERS = ["mymoviedb.routers.ReplicaRouter"]
+# PostgreSQL itself when DATABASE_URL is PgBouncer: LISTEN (aioapi.listener) needs a
+# session of its own, which transaction pooling does not keep. Empty: DATABASE_URL.
+DATABASE_DIRECT_URL: str = env.str("DATABASE_DIRECT_URL", default="")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
