@@ -49,6 +49,8 @@ import psycopg
 from channels.db import database_sync_to_async
 from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
 
+from mymoviedb import replication
+
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -218,6 +220,7 @@ class OrmBridge:
         # Call from a thread without a running loop (Django refuses to close a
         # connection on the loop's thread). All aliases, not only the ones this
         # thread has used: the pools are shared by every thread.
+        replication.monitor.close()
         for connection in connections.all():
             close_pool = getattr(connection, "close_pool", None)
             if close_pool is not None:

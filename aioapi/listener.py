@@ -37,6 +37,7 @@ from aioapi.changefeed import ChangeFeed
 from aioapi.keys import CACHE, CHANGE_FEED, METRICS, SETTINGS
 from aioapi.response_cache import CacheCollector, ResponseCache
 from movies.changes import CHANNEL, Change
+from mymoviedb.replication import libpq_params
 
 logger = logging.getLogger(__name__)
 
@@ -45,17 +46,11 @@ BACKOFF_FIRST_SECONDS = 0.1
 BACKOFF_MAX_SECONDS = 5.0
 PING_EVERY_SECONDS = 15.0
 PING_TIMEOUT_SECONDS = 5.0
-# Options of Django's connection that are not libpq's (or are sync-only).
-NOT_LIBPQ = ("cursor_factory", "context", "prepare_threshold")
 
 
 def connection_params(alias: str = DEFAULT_DB_ALIAS) -> dict[str, Any]:
     """libpq parameters of Django's ``alias`` database, for a connection of our own."""
-    params = dict(connections[alias].get_connection_params())
-    for name in NOT_LIBPQ:
-        params.pop(name, None)
-    params["application_name"] = APPLICATION_NAME
-    return params
+    return libpq_params(alias, APPLICATION_NAME)
 
 
 def listen_params() -> dict[str, Any]:
