@@ -37,7 +37,8 @@ from aioapi.changefeed import ChangeFeed
 from aioapi.keys import CACHE, CHANGE_FEED, METRICS, SETTINGS
 from aioapi.response_cache import CacheCollector, ResponseCache
 from movies.changes import CHANNEL, Change
-from mymoviedb.replication import libpq_params
+from mymoviedb.replication import libpq_params, parse_lsn
+from mymoviedb.routers import replica_aliases
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +74,9 @@ class ChangeListener:
     ) -> None:
         self.params = params
         self.cache = cache
+        # With read replicas, a miss after an invalidation must not read an older
+        # replica: the cache learns the primary's position after each NOTIFY.
+        self.track_position = cache is not None and bool(replica_aliases())
         self.feed = feed
         self.channel = channel
         self.connected = False
@@ -116,12 +120,22 @@ class ChangeListener:
 
     async def _receive(self, conn: psycopg.AsyncConnection[Any]) -> None:
         while True:
-            async for notify in conn.notifies(timeout=PING_EVERY_SECONDS):
+            # One at a time when the cache needs the position after each (below).
+            stop_after = 1 if self.track_position else None
+            async for notify in conn.notifies(timeout=PING_EVERY_SECONDS, stop_after=stop_after):
                 self._apply(notify.payload)
             # psycopg keeps notifications that arrive during this query for the
             # next notifies() call.
             async with asyncio.timeout(PING_TIMEOUT_SECONDS):
-                await conn.execute("SELECT 1")
+                if not self.track_position:
+                    await conn.execute("SELECT 1")
+                    continue
+                # Read after the NOTIFY arrived, so after its commit: at or past it.
+                cursor = await conn.execute("SELECT pg_current_wal_lsn()::text")
+                row = await cursor.fetchone()
+            lsn = parse_lsn(row[0]) if row is not None else None
+            if self.cache is not None and lsn is not None:
+                self.cache.raise_floor(lsn)
 
     def _connected(self) -> None:
         self.connects += 1

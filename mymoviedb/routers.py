@@ -64,6 +64,18 @@ def is_pinned() -> bool:
     return _pinned.get()
 
 
+def min_lsn() -> int | None:
+    """The oldest primary WAL position this request's reads may see, if bounded."""
+    return _min_lsn.get()
+
+
+def require_lsn(lsn: int) -> None:
+    """Read nothing older than ``lsn`` for the rest of this request (0: no bound)."""
+    current = _min_lsn.get()
+    if lsn and (current is None or lsn > current):
+        _min_lsn.set(lsn)
+
+
 def reset() -> None:
     """Forget this context's writes, token and chosen replica: a new request starts."""
     _pinned.set(False)

@@ -12,11 +12,13 @@ import json
 import time
 from collections.abc import Callable, Iterator
 
+import orjson
 import pytest
 
 from deploy.cluster import LocalCluster, down, up
 from deploy.postgres import Cluster
 from deploy.processes import listens
+from tests.live import Reply, fetch
 from tests.pgcluster import require_server
 
 # The delayed standby's lag: long enough to see it, short enough for CI.
@@ -66,3 +68,16 @@ def body(raw: bytes) -> dict[str, object]:
     loaded = json.loads(raw)
     assert isinstance(loaded, dict)
     return loaded
+
+
+def rename(cluster: LocalCluster, port: int, movie_id: int, title: str) -> Reply:
+    """PATCH a film's title through the API on ``port``, as the demo curator (200 or a failure)."""
+    reply = fetch(
+        port,
+        f"/api/movies/{movie_id}",
+        "PATCH",
+        orjson.dumps({"title": title}),
+        {"Authorization": f"Bearer {cluster.curator.token}", "Content-Type": "application/json"},
+    )
+    assert reply.status == 200, reply.body
+    return reply

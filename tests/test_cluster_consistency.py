@@ -10,12 +10,10 @@ from __future__ import annotations
 
 import time
 
-import orjson
-
 from deploy.cluster import DELAYED, LocalCluster
 from deploy.processes import Server
-from tests.cluster import APPLY_DELAY_SECONDS, body
-from tests.live import Reply, fetch
+from tests.cluster import APPLY_DELAY_SECONDS, body, rename
+from tests.live import fetch
 
 TOKEN = "X-Consistency-Token"
 
@@ -27,18 +25,6 @@ def delayed_api(cluster: LocalCluster, name: str, max_lag_seconds: float) -> Ser
         DATABASE_REPLICA_MAX_LAG_SECONDS=str(max_lag_seconds),
         API_CACHE="0",
     )
-
-
-def rename(cluster: LocalCluster, api: Server, movie_id: int, title: str) -> Reply:
-    reply = fetch(
-        api.port,
-        f"/api/movies/{movie_id}",
-        "PATCH",
-        orjson.dumps({"title": title}),
-        {"Authorization": f"Bearer {cluster.curator.token}", "Content-Type": "application/json"},
-    )
-    assert reply.status == 200, reply.body
-    return reply
 
 
 def title_of(api: Server, movie_id: int, headers: dict[str, str] | None = None) -> str:
@@ -53,7 +39,7 @@ def test_a_read_with_the_token_is_never_older_than_the_write(local_cluster: Loca
     movie_id = 3
     old = title_of(api, movie_id)
     new = f"Read your writes {time.monotonic_ns()}"
-    written = rename(local_cluster, api, movie_id, new)
+    written = rename(local_cluster, api.port, movie_id, new)
     token = written.headers[TOKEN]
     [[primary_lsn]] = local_cluster.primary.psql("SELECT pg_current_wal_lsn()")
     assert token.count("/") == 1 and len(token) <= len(primary_lsn)
