@@ -127,6 +127,10 @@ class Replica:
         finally:
             self._lock.release()
 
+    def mark_unreachable(self) -> None:
+        """A read failed on this replica: skip it until the next measurement."""
+        self.status = Status(UNREACHABLE_LSN, math.inf, time.monotonic())
+
     def close(self) -> None:
         """Close the measuring connection (the next measurement opens another)."""
         with self._lock:

@@ -28,20 +28,23 @@ or not answering, is skipped; with none left, the primary serves.
 
 from __future__ import annotations
 
+import functools
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from django.conf import settings
 from django.core.signals import request_started
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, OperationalError, connections
 from django.db.models import Model
 
 from mymoviedb.replication import monitor
 
 REPLICA_PREFIX = "replica_"
+P = ParamSpec("P")
+R = TypeVar("R")
 
 # Per-request state; each context (thread or task) sees its own values.
 _pinned: ContextVar[bool] = ContextVar("mymoviedb_db_pinned", default=False)
@@ -100,6 +103,30 @@ def request_scope(min_lsn: int | None = None) -> Iterator[None]:
 
 def _reset_on_request_started(**_kwargs: Any) -> None:
     reset()
+
+
+def falling_back(function: Callable[P, R]) -> Callable[P, R]:
+    """``function``, run again on the primary if its reads failed on a replica.
+
+    A replica that stopped (or cancelled a query for a conflict with recovery)
+    costs the request nothing: a unit of work that has not written yet is run
+    once more with its reads on the primary, and the replica counts as
+    unreachable until the monitor's next measurement finds it back."""
+
+    @functools.wraps(function)
+    def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return function(*args, **kwargs)
+        except OperationalError:
+            replica = _replica.get()
+            if replica is None or replica == DEFAULT_DB_ALIAS or _pinned.get():
+                raise
+            monitor.replica(replica).mark_unreachable()
+            connections[replica].close()
+            _replica.set(DEFAULT_DB_ALIAS)
+            return function(*args, **kwargs)
+
+    return call
 
 
 # Connected at import: Django imports the router before the first query it routes,
