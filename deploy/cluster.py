@@ -163,10 +163,8 @@ class LocalCluster:
         main = render_nginx(self.root, "nginx", variables)
         command = [nginx, "-p", str(self.root), "-e", str(self.root / "nginx-error.log"),
                    "-c", str(main)]  # fmt: skip
-        server = self.start_server("nginx", command, https, ready=listens)
-        self.ports["nginx-http"] = http
-        self.ports["nginx-https"] = self.ports.pop("nginx")
-        self.servers["nginx-https"] = self.servers.pop("nginx")
+        server = self.start_server("nginx-https", command, https, ready=listens)
+        self.ports["nginx-http"] = http  # the same process: its pid is nginx-https's
         return server
 
     def stop(self) -> None:
