@@ -17,6 +17,7 @@ from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler, Middleware
 
 from aioapi.access_log import JsonAccessLogger
+from aioapi.consistency import TOKEN_HEADER, consistency_middleware
 from aioapi.db import OrmBridge
 from aioapi.handlers.events import close_streams
 from aioapi.handlers.meta import docs_page, openapi_body
@@ -41,8 +42,10 @@ from movies.export_slots import ExportSlots
 
 logger = logging.getLogger(__name__)
 
-CORS_REQUEST_HEADERS = ("Authorization", "Content-Type", "If-Match", "If-None-Match")
-CORS_RESPONSE_HEADERS = ("ETag", "Location", "Retry-After", "WWW-Authenticate")
+CORS_REQUEST_HEADERS = (
+    "Authorization", "Content-Type", "If-Match", "If-None-Match", TOKEN_HEADER,
+)  # fmt: skip
+CORS_RESPONSE_HEADERS = ("ETag", "Location", "Retry-After", "WWW-Authenticate", TOKEN_HEADER)
 CORS_VARY = "Origin"
 
 
@@ -56,7 +59,7 @@ def create_app(
     """
     settings = settings or ApiSettings.from_env()
     app = web.Application(
-        middlewares=[metrics_middleware, problem_middleware],
+        middlewares=[metrics_middleware, problem_middleware, consistency_middleware],
         client_max_size=settings.max_body_bytes,
         handler_args=_handler_args(settings),
     )

@@ -7,8 +7,11 @@ model (``@cached_query``), whether or not the app has a cache. A hit is
 answered here, on the loop, with the stored body and ETag (or a 304), before
 the handler and its thread hop. A miss runs the handler; a 200 is stored with
 the tags its route declares (aioapi.routes, checked at start-up against
-:func:`is_cached`). When the app has no cache, or it is offline, the handler
-runs as if undecorated.
+:func:`is_cached`). With read replicas, a miss reads nothing older than the
+primary's position when the last invalidation was heard (the cache's floor),
+so a lagging replica cannot put invalidated bytes back; a read whose
+consistency token is past the floor skips the stored answer. When the app has
+no cache, or it is offline, the handler runs as if undecorated.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from aioapi.keys import CACHE, CACHE_TAGS, SETTINGS
 from aioapi.response_cache import Entry, Key, TagRule
 from movies.rendering import etag_matches
 from movies.schemas import NoQuery, QueryModel, parse_id, parse_query
+from mymoviedb import routers
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 QueryHandler = Callable[[web.Request, QueryModel], Awaitable[web.StreamResponse]]
@@ -85,10 +89,15 @@ async def _serve(
     if cache is None or not cache.online:
         return await handler(request)
     key = make_key()
-    entry = cache.get(key)
+    # A consistency token past what the cache has heard of may name a write whose
+    # invalidation has not arrived yet: answer it from the database.
+    token = routers.min_lsn()
+    entry = cache.get(key) if token is None or token <= cache.floor_lsn else None
     if entry is not None:
         return _answer(request, entry)
     generation = cache.generation
+    # What this miss stores must not be older than the last invalidation.
+    routers.require_lsn(cache.floor_lsn)
     conditional = hdrs.IF_NONE_MATCH in request.headers
     # Ask for the whole body even when the client holds it: it fills the cache.
     response = await handler(_unconditional(request) if conditional else request)

@@ -27,8 +27,9 @@ bench/results/2026-12-0[56]-lean*/):
   :class:`DatabaseUnavailable` (a 503 through the middleware) instead of
   waiting out a connect or pool timeout, and the probe retries every
   ``PROBE_INTERVAL_SECONDS`` until it succeeds. Closed, it costs one bool check
-  a call. It guards the primary only: a replica that is down fails the reads
-  routed to it as before, and never refuses writes.
+  a call. It guards the primary only: a call whose reads fail on a replica
+  runs again on the primary (``mymoviedb.routers.falling_back``), and the
+  replica is skipped until it answers again.
 * Callers pass plain functions (selectors, services) that return evaluated
   data, so no lazy QuerySet crosses back to the loop.
 """
@@ -48,6 +49,8 @@ from typing import Any, ParamSpec, TypeVar
 import psycopg
 from channels.db import database_sync_to_async
 from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
+
+from mymoviedb import replication, routers
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -203,7 +206,9 @@ class OrmBridge:
         # cost bench.budget's profile showed on every call when it was made per call.
         call = self._wrappers.get(function)
         if call is None:
-            call = database_sync_to_async(function, thread_sensitive=False, executor=self._executor)
+            call = database_sync_to_async(
+                routers.falling_back(function), thread_sensitive=False, executor=self._executor
+            )
             self._wrappers[function] = call
         return call
 
@@ -218,6 +223,7 @@ class OrmBridge:
         # Call from a thread without a running loop (Django refuses to close a
         # connection on the loop's thread). All aliases, not only the ones this
         # thread has used: the pools are shared by every thread.
+        replication.monitor.close()
         for connection in connections.all():
             close_pool = getattr(connection, "close_pool", None)
             if close_pool is not None:

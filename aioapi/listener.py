@@ -2,10 +2,13 @@
 
 Each API worker holds one psycopg ``AsyncConnection`` (autocommit, so LISTEN
 takes effect at once), apart from Django's pool and the ORM bridge: it waits on
-the event loop, costs no thread, and is never handed to a request. Connection
-parameters are Django's for the ``default`` database (writes, and so their
-NOTIFY, go there). Behind PgBouncer in transaction mode LISTEN does not work:
-point ``default`` at PostgreSQL itself, or turn the cache off.
+the event loop, costs no thread, and is never handed to a request. It connects
+to the primary, where writes, and so their NOTIFY, go: ``DATABASE_DIRECT_URL``
+when set, else Django's ``default`` database. PgBouncer in transaction mode
+hands each transaction to any server connection, so a LISTEN through it would
+hear nothing: with ``DATABASE_URL`` on PgBouncer, ``DATABASE_DIRECT_URL`` must
+name PostgreSQL itself (the local cluster, deploy/cluster.py, and compose.yml
+do so).
 
 On every (re)connect the cache is emptied and the event window forgotten,
 since notifications sent meanwhile are lost; while disconnected the cache
@@ -24,6 +27,7 @@ from typing import Any
 
 import psycopg
 from aiohttp import web
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -33,6 +37,8 @@ from aioapi.changefeed import ChangeFeed
 from aioapi.keys import CACHE, CHANGE_FEED, METRICS, SETTINGS
 from aioapi.response_cache import CacheCollector, ResponseCache
 from movies.changes import CHANNEL, Change
+from mymoviedb.replication import libpq_params, parse_lsn
+from mymoviedb.routers import replica_aliases
 
 logger = logging.getLogger(__name__)
 
@@ -41,17 +47,18 @@ BACKOFF_FIRST_SECONDS = 0.1
 BACKOFF_MAX_SECONDS = 5.0
 PING_EVERY_SECONDS = 15.0
 PING_TIMEOUT_SECONDS = 5.0
-# Options of Django's connection that are not libpq's (or are sync-only).
-NOT_LIBPQ = ("cursor_factory", "context", "prepare_threshold")
 
 
 def connection_params(alias: str = DEFAULT_DB_ALIAS) -> dict[str, Any]:
     """libpq parameters of Django's ``alias`` database, for a connection of our own."""
-    params = dict(connections[alias].get_connection_params())
-    for name in NOT_LIBPQ:
-        params.pop(name, None)
-    params["application_name"] = APPLICATION_NAME
-    return params
+    return libpq_params(alias, APPLICATION_NAME)
+
+
+def listen_params() -> dict[str, Any]:
+    """Where LISTEN goes: ``DATABASE_DIRECT_URL`` (a libpq URI) or the ``default`` database."""
+    if settings.DATABASE_DIRECT_URL:
+        return {"conninfo": settings.DATABASE_DIRECT_URL, "application_name": APPLICATION_NAME}
+    return connection_params()
 
 
 class ChangeListener:
@@ -67,6 +74,9 @@ class ChangeListener:
     ) -> None:
         self.params = params
         self.cache = cache
+        # With read replicas, a miss after an invalidation must not read an older
+        # replica: the cache learns the primary's position after each NOTIFY.
+        self.track_position = cache is not None and bool(replica_aliases())
         self.feed = feed
         self.channel = channel
         self.connected = False
@@ -110,12 +120,22 @@ class ChangeListener:
 
     async def _receive(self, conn: psycopg.AsyncConnection[Any]) -> None:
         while True:
-            async for notify in conn.notifies(timeout=PING_EVERY_SECONDS):
+            # One at a time when the cache needs the position after each (below).
+            stop_after = 1 if self.track_position else None
+            async for notify in conn.notifies(timeout=PING_EVERY_SECONDS, stop_after=stop_after):
                 self._apply(notify.payload)
             # psycopg keeps notifications that arrive during this query for the
             # next notifies() call.
             async with asyncio.timeout(PING_TIMEOUT_SECONDS):
-                await conn.execute("SELECT 1")
+                if not self.track_position:
+                    await conn.execute("SELECT 1")
+                    continue
+                # Read after the NOTIFY arrived, so after its commit: at or past it.
+                cursor = await conn.execute("SELECT pg_current_wal_lsn()::text")
+                row = await cursor.fetchone()
+            lsn = parse_lsn(row[0]) if row is not None else None
+            if self.cache is not None and lsn is not None:
+                self.cache.raise_floor(lsn)
 
     def _connected(self) -> None:
         self.connects += 1
@@ -189,7 +209,7 @@ def open_change_listener(app: web.Application) -> ChangeListener | None:
     settings = app[SETTINGS]
     cache = ResponseCache(settings.cache_max_bytes) if settings.cache else None
     feed = ChangeFeed(settings.events_window)
-    listener = ChangeListener(connection_params(), cache=cache, feed=feed)
+    listener = ChangeListener(listen_params(), cache=cache, feed=feed)
     feed.wake = listener.start
     app[CHANGE_FEED] = feed
     registry = app[METRICS].registry

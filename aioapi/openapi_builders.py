@@ -22,6 +22,7 @@ from openapi_pydantic.util import PydanticSchema
 from pydantic import BaseModel
 
 from aioapi import openapi_models as bodies
+from aioapi.consistency import TOKEN_HEADER
 from movies.problems import PROBLEM_CONTENT_TYPE
 from movies.schemas import MAX_ID
 
@@ -48,6 +49,8 @@ HEADERS: dict[str, str] = {
     "Retry-After": "Seconds to wait before retrying.",
     "WWW-Authenticate": "The Bearer challenge.",
     "Content-Disposition": "attachment, with a file name.",
+    TOKEN_HEADER: "Sent when the API reads from replicas: the primary's WAL position after "
+    "this write. Send it back on later reads to see this write (read-your-writes).",
 }
 READ_ERRORS = (400, 503)
 WRITE_ERRORS = (400, 401, 403, 413, 415, 422, 429, 503)
@@ -70,7 +73,14 @@ def read(
     tag: str = "catalogue",
     media_type: str = JSON,
 ) -> Operation:
-    conditional = [header_parameter("If-None-Match", "ETags the client already holds.")]
+    conditional = [
+        header_parameter("If-None-Match", "ETags the client already holds."),
+        header_parameter(
+            TOKEN_HEADER,
+            "A write's token: the answer is read no earlier than that write (from a replica "
+            "that has replayed it, or the primary). Anything else: the primary answers.",
+        ),
+    ]
     responses: dict[str, Response | Reference] = {
         "200": _body_response(summary, model, ("ETag", "Cache-Control"), media_type),
         "304": Response(description="Not modified: If-None-Match holds the current ETag.",
@@ -97,11 +107,11 @@ def write(
     parameters: list[Parameter | Reference] | None = None,
 ) -> Operation:
     status, model = ok
-    headers = ("ETag", "Location") if status == 201 else ("ETag",)
+    headers = ("ETag", "Location", TOKEN_HEADER) if status == 201 else ("ETag", TOKEN_HEADER)
     success = (
         _body_response(summary, model, headers, JSON)
         if model is not None
-        else Response(description="Deleted.")
+        else Response(description="Deleted.", headers=response_headers((TOKEN_HEADER,)))
     )
     request_body = None
     if body is not None:

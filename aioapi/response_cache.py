@@ -105,6 +105,10 @@ class ResponseCache:
         self.bytes = 0
         # Moves on with every invalidation: an answer computed across one is not stored.
         self.generation = 0
+        # With read replicas: the primary's WAL position when the last invalidation
+        # was heard. An answer read from an older replica would put the invalidated
+        # bytes back, so a miss reads nothing older (aioapi.cached).
+        self.floor_lsn = 0
         self.online = False
         self.hits = self.misses = self.stores = 0
         self.evictions = self.invalidations = self.flushes = 0
@@ -151,6 +155,14 @@ class ResponseCache:
                 dropped += 1
         self.invalidations += dropped
         return dropped
+
+    def raise_floor(self, lsn: int) -> None:
+        """Every invalidation so far was committed at or before ``lsn`` (the primary's
+        position, read after it was heard): later misses read nothing older. Answers
+        being computed from before, possibly on a lagging replica, are not stored."""
+        if lsn > self.floor_lsn:
+            self.floor_lsn = lsn
+            self.generation += 1
 
     def clear(self) -> None:
         """Drop everything (a reconnect, or an ``all`` change)."""

@@ -17,26 +17,39 @@ A "request" is one context (:mod:`contextvars`):
 
 Each request also sticks to one replica, chosen at its first read, so two reads
 in one request never see the replicas' different lags out of order.
+
+Across requests (mymoviedb/replication.py measures the replicas): a request
+may carry a consistency token, the primary's WAL position after an earlier
+write (:func:`request_scope`'s ``min_lsn``; aioapi's ``X-Consistency-Token``);
+its reads go to a replica that has replayed that far, else to the primary.
+Without one, a replica lagging more than ``DATABASE_REPLICA_MAX_LAG_SECONDS``,
+or not answering, is skipped; with none left, the primary serves.
 """
 
 from __future__ import annotations
 
+import functools
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, ParamSpec, TypeVar
 
 from django.conf import settings
 from django.core.signals import request_started
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, OperationalError, connections
 from django.db.models import Model
 
+from mymoviedb.replication import monitor
+
 REPLICA_PREFIX = "replica_"
+P = ParamSpec("P")
+R = TypeVar("R")
 
 # Per-request state; each context (thread or task) sees its own values.
 _pinned: ContextVar[bool] = ContextVar("mymoviedb_db_pinned", default=False)
 _replica: ContextVar[str | None] = ContextVar("mymoviedb_db_replica", default=None)
+_min_lsn: ContextVar[int | None] = ContextVar("mymoviedb_db_min_lsn", default=None)
 
 
 def replica_aliases() -> list[str]:
@@ -54,26 +67,66 @@ def is_pinned() -> bool:
     return _pinned.get()
 
 
+def min_lsn() -> int | None:
+    """The oldest primary WAL position this request's reads may see, if bounded."""
+    return _min_lsn.get()
+
+
+def require_lsn(lsn: int) -> None:
+    """Read nothing older than ``lsn`` for the rest of this request (0: no bound)."""
+    current = _min_lsn.get()
+    if lsn and (current is None or lsn > current):
+        _min_lsn.set(lsn)
+
+
 def reset() -> None:
-    """Forget this context's writes and chosen replica: a new request starts."""
+    """Forget this context's writes, token and chosen replica: a new request starts."""
     _pinned.set(False)
     _replica.set(None)
+    _min_lsn.set(None)
 
 
 @contextmanager
-def request_scope() -> Iterator[None]:
-    """Run a block as one fresh request; the caller's state is restored afterwards."""
+def request_scope(min_lsn: int | None = None) -> Iterator[None]:
+    """Run a block as one fresh request, reading nothing older than ``min_lsn`` (a
+    primary WAL position) if given; the caller's state is restored afterwards."""
     pinned_token = _pinned.set(False)
     replica_token = _replica.set(None)
+    min_lsn_token = _min_lsn.set(min_lsn)
     try:
         yield
     finally:
+        _min_lsn.reset(min_lsn_token)
         _replica.reset(replica_token)
         _pinned.reset(pinned_token)
 
 
 def _reset_on_request_started(**_kwargs: Any) -> None:
     reset()
+
+
+def falling_back(function: Callable[P, R]) -> Callable[P, R]:
+    """``function``, run again on the primary if its reads failed on a replica.
+
+    A replica that stopped (or cancelled a query for a conflict with recovery)
+    costs the request nothing: a unit of work that has not written yet is run
+    once more with its reads on the primary, and the replica counts as
+    unreachable until the monitor's next measurement finds it back."""
+
+    @functools.wraps(function)
+    def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return function(*args, **kwargs)
+        except OperationalError:
+            replica = _replica.get()
+            if replica is None or replica == DEFAULT_DB_ALIAS or _pinned.get():
+                raise
+            monitor.replica(replica).mark_unreachable()
+            connections[replica].close()
+            _replica.set(DEFAULT_DB_ALIAS)
+            return function(*args, **kwargs)
+
+    return call
 
 
 # Connected at import: Django imports the router before the first query it routes,
@@ -86,9 +139,11 @@ class ReplicaRouter:
 
     def __init__(self) -> None:
         self.replicas = replica_aliases()
+        self.max_lag_seconds: float = settings.DATABASE_REPLICA_MAX_LAG_SECONDS
 
     def db_for_read(self, model: type[Model], **hints: Any) -> str:
-        """A replica, unless this request wrote or runs inside a transaction."""
+        """A replica recent enough for this request, unless it wrote or runs inside a
+        transaction; the primary when no replica is recent enough."""
         if not self.replicas or _pinned.get():
             return DEFAULT_DB_ALIAS
         # Reads inside atomic() belong to that transaction (select-then-update).
@@ -96,9 +151,16 @@ class ReplicaRouter:
             return DEFAULT_DB_ALIAS
         replica = _replica.get()
         if replica is None:
-            replica = random.choice(self.replicas)
+            replica = self._choose()
             _replica.set(replica)
         return replica
+
+    def _choose(self) -> str:
+        min_lsn = _min_lsn.get()
+        for alias in random.sample(self.replicas, len(self.replicas)):
+            if monitor.serves(alias, min_lsn=min_lsn, max_lag_seconds=self.max_lag_seconds):
+                return alias
+        return DEFAULT_DB_ALIAS
 
     def db_for_write(self, model: type[Model], **hints: Any) -> str:
         """Always the primary; pins the rest of the request to it."""

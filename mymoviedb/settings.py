@@ -167,6 +167,12 @@ for _index, _url in enumerate(env.list("DATABASE_REPLICA_URLS", default=[])):
     DATABASES[f"replica_{_index}"] = _database_from_url(_url)
 if len(DATABASES) > 1:
     DATABASE_ROUTERS = ["mymoviedb.routers.ReplicaRouter"]
+# A replica further behind than this (measured: mymoviedb/replication.py) gets no
+# reads that carry no consistency token; the primary or another replica serves them.
+DATABASE_REPLICA_MAX_LAG_SECONDS: float = env.float("DATABASE_REPLICA_MAX_LAG_SECONDS", default=5.0)
+# PostgreSQL itself when DATABASE_URL is PgBouncer: LISTEN (aioapi.listener) needs a
+# session of its own, which transaction pooling does not keep. Empty: DATABASE_URL.
+DATABASE_DIRECT_URL: str = env.str("DATABASE_DIRECT_URL", default="")
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

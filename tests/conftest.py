@@ -11,7 +11,7 @@ from django.db import connection
 # The aioapi tests' fixtures (catalogue, app client, tokens), the throw-away
 # PostgreSQL cluster with real servers on it (tests/live.py), and a browser on
 # those servers (tests/browser.py).
-pytest_plugins = ["tests.api_fixtures", "tests.live", "tests.browser"]
+pytest_plugins = ["tests.api_fixtures", "tests.live", "tests.browser", "tests.cluster"]
 
 
 def is_postgresql() -> bool:

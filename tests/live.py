@@ -10,12 +10,6 @@ from __future__ import annotations
 
 import http.client
 import http.cookies
-import os
-import re
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,39 +19,20 @@ from urllib.parse import urlencode
 
 import pytest
 
+from deploy.processes import (
+    BIN,
+    REPO,
+    SAMPLE,
+    Server,
+    django_environment,
+    manage,
+    seed_database,
+    start_server,
+)
 from tests.pgcluster import DATABASE, Cluster, make_cluster
 from tests.ports import free_port
 
-REPO = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
-SAMPLE = REPO / "movies" / "fixtures" / "sample-movies.json"
-
-
-@dataclass
-class Server:
-    """A server process started in its own session, with its output in a file."""
-
-    name: str
-    process: subprocess.Popen[bytes]
-    log: Path
-    port: int
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")
-
-    def stop(self, timeout: float = 30) -> int:
-        """SIGTERM, then SIGKILL to the whole group if it does not exit in time."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            return self.process.wait()
+__all__ = ["BIN", "REPO", "SAMPLE", "Server", "manage", "start_server"]  # for the fault tests
 
 
 @dataclass
@@ -105,40 +80,6 @@ class Stack:
         for server in self.servers:
             server.stop()
         self.servers.clear()
-
-
-def start_server(
-    name: str, command: list[str], port: int, env: dict[str, str], workdir: Path
-) -> Server:
-    """Start a server in the repository, its output in ``workdir/<name>.log``, and wait
-    (60 s at most) until it answers ``/healthz`` or listens."""
-    log = workdir / f"{name}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-    server = Server(name, process, log, port)
-    deadline = time.monotonic() + 60
-    while not _answers(port):
-        if process.poll() is not None or time.monotonic() > deadline:
-            server.stop()
-            raise AssertionError(f"{name} exited or never answered:\n{server.output()}")
-        time.sleep(0.1)
-    return server
-
-
-def _answers(port: int) -> bool:
-    # /healthz on aioapi (200 once a worker has built its app); any HTTP answer from
-    # the admin, whose /healthz is a 404.
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=2) as connection:
-            connection.sendall(
-                b"GET /healthz HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-            )
-            return connection.recv(12).startswith(b"HTTP/1.1")
-    except OSError:
-        return False
 
 
 @dataclass(frozen=True)
@@ -204,19 +145,6 @@ class AdminSession:
         return reply
 
 
-def manage(env: dict[str, str], *args: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, f"manage.py {args}: {result.stdout}{result.stderr}"
-    return result.stdout
-
-
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[Cluster]:
     """The session's throw-away PostgreSQL cluster (tests may stop it; they restart it)."""
@@ -227,31 +155,11 @@ def make_stack(cluster: Cluster, database: str, workdir: Path, **env: str) -> St
     """``database`` created on ``cluster``, migrated, with the sample catalogue and a
     demo curator; ``env`` adds to (or overrides) the servers' environment."""
     cluster.psql(f"CREATE DATABASE {database}", database="postgres")
-    environment = {
-        **{key: value for key, value in os.environ.items() if not key.startswith("GUNICORN")},
-        "DJANGO_SETTINGS_MODULE": "mymoviedb.settings",
-        "DATABASE_URL": cluster.url(database),
-        "SECRET_KEY": "live-test-only-" + "x" * 40,
-        "DEBUG": "0",
-        "SECURE_SSL_REDIRECT": "0",
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        # Plain HTTP on loopback: the admin's cookies must come back without TLS.
-        "SESSION_COOKIE_SECURE": "0",
-        "CSRF_COOKIE_SECURE": "0",
-        "MYMOVIEDB_VAR_DIR": str(workdir / "var"),
-        "PYTHONPATH": str(REPO),
-        "GUNICORN_API_ACCESS_LOG": "",
-        "GUNICORN_ADMIN_ACCESS_LOG": "",
-        "GUNICORN_LOG_LEVEL": "warning",
-        **env,
-    }
-    environment.pop("TEST_DATABASE_NAME", None)
-    manage(environment, "migrate", "--no-input", "-v0")
-    manage(environment, "import_movies", str(SAMPLE))
-    printed = manage(environment, "create_demo_curator", "--username", "curator")
-    match = re.search(r"user: (\S+)  password: (\S+)\nAPI token: (\S+)", printed)
-    assert match is not None, printed
-    return Stack(cluster, workdir, environment, match[1], match[2], match[3], database)
+    environment = django_environment(cluster.url(database), workdir, **env)
+    curator = seed_database(environment)
+    return Stack(
+        cluster, workdir, environment, curator.username, curator.password, curator.token, database
+    )
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,7 +25,7 @@ from django.test import Client, override_settings
 from django.urls import path
 
 from movies.models import Genre
-from mymoviedb import routers
+from mymoviedb import replication, routers
 
 REPLICA = "replica_0"
 
@@ -32,6 +33,13 @@ pytestmark = pytest.mark.skipif(
     REPLICA not in settings.DATABASES, reason="run only with DATABASE_REPLICA_URLS set"
 )
 two_databases = pytest.mark.django_db(databases=[DEFAULT_DB_ALIAS, REPLICA], transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def close_replica_monitor() -> Iterator[None]:
+    """The monitor's connection to the replica would keep its test database from being dropped."""
+    yield
+    replication.monitor.close()
 
 
 def _seed() -> None:
@@ -158,7 +166,15 @@ def test_relations_across_primary_and_replica_are_allowed() -> None:
     assert router.allow_migrate(REPLICA, "movies") is None
 
 
-def test_a_request_sticks_to_one_replica_until_it_writes() -> None:
+class EveryReplicaServes:
+    """Eight replicas that do not exist cannot be measured: each is declared recent."""
+
+    def serves(self, alias: str, *, min_lsn: int | None, max_lag_seconds: float) -> bool:
+        return True
+
+
+def test_a_request_sticks_to_one_replica_until_it_writes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(routers, "monitor", EveryReplicaServes())
     router = routers.ReplicaRouter()
     router.replicas = [f"replica_{index}" for index in range(8)]
     chosen: set[str] = set()
@@ -171,3 +187,18 @@ def test_a_request_sticks_to_one_replica_until_it_writes() -> None:
             assert router.db_for_read(Genre) == DEFAULT_DB_ALIAS
     # Requests spread over the replicas (all 20 draws from 8 equal: p = 8**-19).
     assert len(chosen) > 1
+
+
+@two_databases
+def test_a_token_past_the_replica_reads_from_the_primary() -> None:
+    """The stand-in replica is another database of the same server, so it reports the
+    primary's own WAL position: a token beyond it can only be served by the primary."""
+    _seed()
+    now = replication.primary_lsn()
+    with routers.request_scope(min_lsn=now):
+        assert _visible() == ["replica"]
+    with routers.request_scope(min_lsn=now + (1 << 40)):
+        assert _visible() == ["primary"]
+    assert replication.parse_lsn(replication.format_lsn(now)) == now
+    assert replication.parse_lsn("16/B374D848") == 0x16_B374D848
+    assert replication.parse_lsn("16/") is None

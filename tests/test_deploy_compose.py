@@ -90,10 +90,28 @@ def test_compose_matches_the_compose_specification() -> None:
 
 
 def test_the_topology_has_its_services(services: dict[str, dict[str, Any]]) -> None:
-    assert set(services) == {"db", "pgbouncer", "migrate", "admin", "api", "nginx"}
+    assert set(services) == {"db", "db-standby", "pgbouncer", "migrate", "admin", "api", "nginx"}
     # Optional extras are behind a profile, so a plain `up` does not start them.
     assert services["pgbouncer"]["profiles"] == ["pgbouncer"]
-    assert all("profiles" not in services[name] for name in services if name != "pgbouncer")
+    assert services["db-standby"]["profiles"] == ["replicas"]
+    extras = {"pgbouncer", "db-standby"}
+    assert all("profiles" not in services[name] for name in services if name not in extras)
+
+
+def test_the_standby_is_a_basebackup_of_db_with_a_replication_rule(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """As deploy/cluster.py makes its standbys; the scripts at least parse as sh."""
+    standby, db = services["db-standby"], services["db"]
+    assert standby["image"] == db["image"]
+    scripts = [REPO / mount.split(":")[0] for mount in standby["volumes"] + db["volumes"]
+               if mount.startswith("./")]  # fmt: skip
+    assert [path.name for path in scripts] == ["standby.sh", "replication-hba.sh"]
+    for script in scripts:
+        subprocess.run(["sh", "-n", str(script)], check=True)
+    assert "pg_basebackup -h db" in scripts[0].read_text()
+    assert "-R" in scripts[0].read_text().split()
+    assert "host replication all all scram-sha-256" in scripts[1].read_text()
 
 
 def test_depends_on_targets_exist_and_can_meet_their_condition(
@@ -113,7 +131,7 @@ def test_depends_on_targets_exist_and_can_meet_their_condition(
             else:
                 assert condition == "service_started", condition
             checked += 1
-    assert checked == 6
+    assert checked == 7
 
 
 def test_env_files_exist_or_are_made_from_the_example(

@@ -31,6 +31,7 @@ from urllib.parse import urlencode
 import pytest
 import yaml
 
+from deploy.processes import render_nginx, self_signed_certificate
 from tests.ports import free_port
 from tests.test_deploy_compose import COMPOSE, read_env_example
 
@@ -259,47 +260,6 @@ needs_nginx = pytest.mark.skipif(
 )
 
 
-def render_nginx(workdir: Path, name: str, variables: dict[str, str]) -> Path:
-    """deploy/nginx.conf through envsubst with only MYMOVIEDB_* names, like the image."""
-    names = " ".join(f"${{{key}}}" for key in variables)
-    rendered = subprocess.run(
-        ["envsubst", names],
-        input=(REPO / "deploy" / "nginx.conf").read_text(),
-        env={**os.environ, **variables},
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    assert "${MYMOVIEDB_" not in rendered
-    site = workdir / f"{name}-site.conf"
-    site.write_text(rendered)
-    # What the stock nginx.conf (Debian's or the image's) provides around conf.d/.
-    temp = workdir / f"{name}-temp"
-    temp.mkdir(mode=0o755)
-    main = workdir / f"{name}.conf"
-    main.write_text(
-        f"""
-worker_processes 1;
-pid {workdir / name}.pid;
-error_log {workdir / name}-error.log info;
-daemon off;
-events {{ worker_connections 256; }}
-http {{
-    include /etc/nginx/mime.types;
-    default_type application/octet-stream;
-    sendfile on;
-    client_body_temp_path {temp}/body;
-    proxy_temp_path {temp}/proxy;
-    fastcgi_temp_path {temp}/fastcgi;
-    uwsgi_temp_path {temp}/uwsgi;
-    scgi_temp_path {temp}/scgi;
-    include {site};
-}}
-"""
-    )
-    return main
-
-
 @dataclass
 class Stack:
     admin: Server
@@ -362,14 +322,7 @@ def stack(django_env: dict[str, str], launcher: Launcher) -> Stack:
     workdir = launcher.workdir
     if not all(shutil.which(tool) for tool in ("nginx", "envsubst", "openssl")):
         pytest.skip("needs nginx, envsubst and openssl")
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
-        + ["-nodes", "-days", "1", "-subj", "/CN=localhost"]
-        + ["-addext", "subjectAltName=DNS:localhost"]
-        + ["-keyout", str(workdir / "key.pem"), "-out", str(workdir / "cert.pem")],
-        check=True,
-        capture_output=True,
-    )
+    self_signed_certificate(workdir)
     admin = start_admin(django_env, launcher)
     api = start_api(django_env, launcher)
     nginx, https_port, http_port = start_nginx(launcher, "nginx", admin.port, api.port)

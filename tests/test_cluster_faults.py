@@ -1,0 +1,147 @@
+"""Faults on the local cluster under load: a standby stops and returns, PgBouncer restarts.
+
+Each test drives requests from a background thread while the fault happens,
+records every answer with its time, and checks the whole record: which
+statuses, when, and that no acknowledged write was lost. The figures are
+printed (``pytest -s``) for deploy/README.md.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from deploy.cluster import STANDBY, LocalCluster
+from tests.cluster import rename, sql_value, wait_for
+from tests.live import Reply, fetch
+
+PROBLEM = "application/problem+json"
+
+
+@dataclass(frozen=True)
+class Answer:
+    at: float  # time.monotonic() when the request started
+    status: int
+    content_type: str
+    seconds: float
+
+
+@contextmanager
+def load(request: Callable[[int], Reply], pause: float = 0.02) -> Iterator[list[Answer]]:
+    """``request(n)`` in a loop on a thread of its own until the block ends."""
+    answers: list[Answer] = []
+    stop = threading.Event()
+
+    def run() -> None:
+        n = 0
+        while not stop.is_set():
+            started = time.monotonic()
+            try:
+                reply = request(n)
+                answer = Answer(started, reply.status, reply.headers.get("Content-Type", ""),
+                                reply.seconds)  # fmt: skip
+            except OSError:
+                answer = Answer(started, 0, "", time.monotonic() - started)
+            answers.append(answer)
+            n += 1
+            time.sleep(pause)
+
+    thread = threading.Thread(target=run, name="load")
+    thread.start()
+    try:
+        yield answers
+    finally:
+        stop.set()
+        thread.join(timeout=30)
+
+
+def readers_on(cluster: LocalCluster, name: str) -> int:
+    """Client connections of the API (not the monitor's, not psql) on standby ``name``."""
+    return int(
+        sql_value(
+            cluster.standbys[name],
+            "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend' "
+            "AND datname = 'mymoviedb' AND application_name NOT IN "
+            "('mymoviedb-replica-monitor', 'psql') AND pid <> pg_backend_pid()",
+        )
+    )
+
+
+def test_reads_survive_a_standby_stopping_and_use_it_again_when_back(
+    local_cluster: LocalCluster,
+) -> None:
+    # Uncached, with the streaming standby as its only replica: every read reaches it.
+    api = local_cluster.start_api(
+        "fault-reads", DATABASE_REPLICA_URLS=local_cluster.standbys[STANDBY].url(), API_CACHE="0"
+    )
+    standby = local_cluster.standbys[STANDBY]
+    with load(lambda n: fetch(api.port, f"/api/movies/{n % 40 + 1}"), pause=0.01) as answers:
+        wait_for(lambda: readers_on(local_cluster, STANDBY) > 0, timeout=5)
+        time.sleep(0.5)
+        stopped = time.monotonic()
+        standby.stop("fast")
+        time.sleep(2)
+        standby.start()
+        started = time.monotonic()
+        back = wait_for(lambda: readers_on(local_cluster, STANDBY) > 0, timeout=5, step=0.1)
+        time.sleep(0.5)
+    during = [a for a in answers if stopped <= a.at < started]
+    statuses = sorted({a.status for a in answers})
+    slowest = max(a.seconds for a in during)
+    print(f"\nstandby stop: {len(answers)} reads, statuses {statuses}, {len(during)} while down, "
+          f"slowest {slowest * 1000:.0f} ms; used again {back:.2f} s after it started")  # fmt: skip
+    assert statuses == [200]
+    assert len(during) > 20
+    # Moved at once: no read waits for a timeout while the standby is down.
+    assert slowest < 2.0
+    assert back < 2.0
+
+
+def test_a_pgbouncer_restart_costs_503s_only_in_its_window_and_no_write(
+    local_cluster: LocalCluster,
+) -> None:
+    port = local_cluster.ports["api-0"]
+    acknowledged: dict[int, str] = {}
+
+    def write(n: int) -> Reply:
+        movie_id, title = 20 + n % 10, f"Through a restart {n}"
+        reply = fetch(
+            port,
+            f"/api/movies/{movie_id}",
+            "PATCH",
+            f'{{"title": "{title}"}}'.encode(),
+            {"Authorization": f"Bearer {local_cluster.curator.token}",
+             "Content-Type": "application/json"},
+        )  # fmt: skip
+        if reply.status == 200:
+            acknowledged[movie_id] = title
+        return reply
+
+    rename(local_cluster, port, 20, "Before the restart")
+    with load(write) as answers:
+        time.sleep(0.5)
+        stopped = time.monotonic()
+        local_cluster.servers["pgbouncer"].stop()
+        time.sleep(1.0)
+        local_cluster.start_pgbouncer()
+        restarted = time.monotonic()
+        time.sleep(2.5)
+    failed = [a for a in answers if a.status != 200]
+    window = restarted - stopped
+    after = [a.at - restarted for a in failed]
+    print(f"\npgbouncer restart: window {window:.2f} s, {len(answers)} writes, "
+          f"{len(failed)} answered 503, the last {max(after, default=0):+.2f} s after "
+          f"PgBouncer was back")  # fmt: skip
+    assert {(a.status, a.content_type) for a in failed} <= {(503, PROBLEM)}
+    # In flight or sent while PgBouncer was down, none before.
+    assert all(stopped <= a.at + a.seconds for a in failed)
+    # Back within a second of PgBouncer listening again (the breaker probes every 0.25 s).
+    assert max(after, default=0) < 1.0
+    assert answers[-1].status == 200
+    # No acknowledged write lost.
+    primary = local_cluster.primary
+    for movie_id, title in acknowledged.items():
+        assert sql_value(primary, f"SELECT title FROM movies_movie WHERE id = {movie_id}") == title
