@@ -162,17 +162,26 @@ def test_movie_changelist_newest_first_with_genre_names(admin_client: Client, fi
         ("nosuchfilm", []),
     ],
 )
-@pytest.mark.parametrize("credited_inline_max", [catalogue.CREDITED_INLINE_MAX, 0])
+@pytest.mark.parametrize(
+    ("credited_inline_max", "hashed_people_max"),
+    [
+        (catalogue.CREDITED_INLINE_MAX, catalogue.HASHED_PEOPLE_MAX),  # a list of film ids
+        (0, catalogue.HASHED_PEOPLE_MAX),  # a subquery under OR, as "ada" takes
+        (0, 0),  # a UNION, as a search matching very many people takes
+    ],
+    ids=["id-list", "or-subquery", "union"],
+)
 def test_movie_search_by_title_and_people(
     admin_client: Client,
     films: Any,
     query: str,
     expected: list[str],
     credited_inline_max: int,
+    hashed_people_max: int,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # 0: every search takes the UNION, as one matching many people's films does.
     monkeypatch.setattr(catalogue, "CREDITED_INLINE_MAX", credited_inline_max)
+    monkeypatch.setattr(catalogue, "HASHED_PEOPLE_MAX", hashed_people_max)
     response = admin_client.get(MOVIE_CHANGELIST, {"q": query})
     cl = response.context["cl"]
     assert [m.title for m in cl.result_list] == expected
