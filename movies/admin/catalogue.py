@@ -19,7 +19,8 @@ from django.utils.safestring import SafeString
 from django.utils.text import smart_split, unescape_string_literal
 
 from movies.admin.lists import DecadeFilter, EstimatedCountPaginator, GenreFilter
-from movies.admin.preload import PreloadedAutocompleteInline
+from movies.admin.preload import PreloadedAutocompleteInline, PreloadingInlineFormSet
+from movies.admin.rows import LeanRowsFormSet
 from movies.models import Credit, Genre, Movie, Person
 
 # Films credited to the people a search matches, up to this many, are passed to
@@ -78,9 +79,14 @@ class PersonAdmin(admin.ModelAdmin):
     list_per_page = 50
 
 
+class CreditFormSet(LeanRowsFormSet, PreloadingInlineFormSet):
+    """A film's credits: a few templates per row, and one query for all their people."""
+
+
 # Preloaded: one query labels the people of every row, not one per credit.
 class CreditInline(PreloadedAutocompleteInline, admin.TabularInline):
     model = Credit
+    formset = CreditFormSet
     fields = ["person", "role", "billing_order", "character_name"]
     autocomplete_fields = ["person"]
     extra = 1
