@@ -188,6 +188,30 @@ def test_movie_search_by_title_and_people(
     assert cl.result_count == len(expected)
 
 
+@pytest.mark.postgres(reason="the planner's row estimate")
+@pytest.mark.parametrize("filtered", [False, True])
+def test_a_search_known_to_find_many_films_is_not_counted_again(
+    admin_client: Client, films: Any, monkeypatch: pytest.MonkeyPatch, filtered: bool
+) -> None:
+    # As "ada" at a million films: more credited films than the exact count reads.
+    monkeypatch.setattr(catalogue, "CREDITED_INLINE_MAX", 1)
+    monkeypatch.setattr(lists, "EXACT_COUNT_UP_TO", 1)
+    params = {"q": "stewart", **({"decade": "1950"} if filtered else {})}
+    with CaptureQueriesContext(connection) as queries:
+        response = admin_client.get(MOVIE_CHANGELIST, params)
+    cl = response.context["cl"]
+    assert [m.title for m in cl.result_list] == ["The Man from Laramie", "Rear Window", "Vertigo"]
+    film_counts = [
+        q["sql"]
+        for q in queries
+        if q["sql"].startswith("SELECT COUNT(*)") and "movies_movie" in q["sql"]
+    ]
+    if filtered:  # a filter may leave few of the credited films: counted as usual
+        assert len(film_counts) == 1 and cl.result_count >= 2
+    else:  # two credited films are known: the planner's estimate, at least 2
+        assert film_counts == [] and cl.result_count >= 2
+
+
 def test_movie_search_runs_no_distinct(admin_client: Client, films: Any) -> None:
     with CaptureQueriesContext(connection) as queries:
         titles(admin_client, q="stewart")

@@ -18,7 +18,12 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.text import smart_split, unescape_string_literal
 
-from movies.admin.lists import DecadeFilter, EstimatedCountPaginator, GenreFilter
+from movies.admin.lists import (
+    DecadeFilter,
+    EstimatedCountPaginator,
+    GenreFilter,
+    holding_at_least,
+)
 from movies.admin.preload import PreloadedAutocompleteInline, PreloadingInlineFormSet
 from movies.admin.rows import LeanRowsFormSet
 from movies.models import Credit, Genre, Movie, Person
@@ -165,11 +170,16 @@ class MovieAdmin(admin.ModelAdmin):
         if len(few) <= CREDITED_INLINE_MAX:
             return queryset.filter(titled | Q(pk__in=few)), False
         if people.order_by()[: HASHED_PEOPLE_MAX + 1].count() <= HASHED_PEOPLE_MAX:
-            return queryset.filter(titled | Q(pk__in=credited_ids)), False
-        # A UNION, not "title matches OR id IN (subquery)": under OR, PostgreSQL
-        # rescans the subquery for every film once it outgrows work_mem.
-        found = Movie.objects.filter(titled).values("pk").order_by().union(credited_ids)
-        return queryset.filter(pk__in=found), False
+            found = queryset.filter(titled | Q(pk__in=credited_ids))
+        else:
+            # A UNION, not "title matches OR id IN (subquery)": under OR, PostgreSQL
+            # rescans the subquery for every film once it outgrows work_mem.
+            union = Movie.objects.filter(titled).values("pk").order_by().union(credited_ids)
+            found = queryset.filter(pk__in=union)
+        if queryset.query.where:  # a filtered list may hold few of the credited films
+            return found, False
+        # The paginator need not count what the credits already show.
+        return holding_at_least(found, len(set(few))), False
 
     @admin.display(description="genres")
     def genre_names(self, movie: Movie) -> str:
