@@ -162,21 +162,54 @@ def test_movie_changelist_newest_first_with_genre_names(admin_client: Client, fi
         ("nosuchfilm", []),
     ],
 )
-@pytest.mark.parametrize("credited_inline_max", [catalogue.CREDITED_INLINE_MAX, 0])
+@pytest.mark.parametrize(
+    ("credited_inline_max", "hashed_people_max"),
+    [
+        (catalogue.CREDITED_INLINE_MAX, catalogue.HASHED_PEOPLE_MAX),  # a list of film ids
+        (0, catalogue.HASHED_PEOPLE_MAX),  # a subquery under OR, as "ada" takes
+        (0, 0),  # a UNION, as a search matching very many people takes
+    ],
+    ids=["id-list", "or-subquery", "union"],
+)
 def test_movie_search_by_title_and_people(
     admin_client: Client,
     films: Any,
     query: str,
     expected: list[str],
     credited_inline_max: int,
+    hashed_people_max: int,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # 0: every search takes the UNION, as one matching many people's films does.
     monkeypatch.setattr(catalogue, "CREDITED_INLINE_MAX", credited_inline_max)
+    monkeypatch.setattr(catalogue, "HASHED_PEOPLE_MAX", hashed_people_max)
     response = admin_client.get(MOVIE_CHANGELIST, {"q": query})
     cl = response.context["cl"]
     assert [m.title for m in cl.result_list] == expected
     assert cl.result_count == len(expected)
+
+
+@pytest.mark.postgres(reason="the planner's row estimate")
+@pytest.mark.parametrize("filtered", [False, True])
+def test_a_search_known_to_find_many_films_is_not_counted_again(
+    admin_client: Client, films: Any, monkeypatch: pytest.MonkeyPatch, filtered: bool
+) -> None:
+    # As "ada" at a million films: more credited films than the exact count reads.
+    monkeypatch.setattr(catalogue, "CREDITED_INLINE_MAX", 1)
+    monkeypatch.setattr(lists, "EXACT_COUNT_UP_TO", 1)
+    params = {"q": "stewart", **({"decade": "1950"} if filtered else {})}
+    with CaptureQueriesContext(connection) as queries:
+        response = admin_client.get(MOVIE_CHANGELIST, params)
+    cl = response.context["cl"]
+    assert [m.title for m in cl.result_list] == ["The Man from Laramie", "Rear Window", "Vertigo"]
+    film_counts = [
+        q["sql"]
+        for q in queries
+        if q["sql"].startswith("SELECT COUNT(*)") and "movies_movie" in q["sql"]
+    ]
+    if filtered:  # a filter may leave few of the credited films: counted as usual
+        assert len(film_counts) == 1 and cl.result_count >= 2
+    else:  # two credited films are known: the planner's estimate, at least 2
+        assert film_counts == [] and cl.result_count >= 2
 
 
 def test_movie_search_runs_no_distinct(admin_client: Client, films: Any) -> None:

@@ -18,13 +18,24 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.text import smart_split, unescape_string_literal
 
-from movies.admin.lists import DecadeFilter, EstimatedCountPaginator, GenreFilter
-from movies.admin.preload import PreloadedAutocompleteInline
+from movies.admin.lists import (
+    DecadeFilter,
+    EstimatedCountPaginator,
+    GenreFilter,
+    holding_at_least,
+)
+from movies.admin.preload import PreloadedAutocompleteInline, PreloadingInlineFormSet
+from movies.admin.rows import LeanRowsFormSet
 from movies.models import Credit, Genre, Movie, Person
 
 # Films credited to the people a search matches, up to this many, are passed to
 # the film query as a list of ids (see MovieAdmin.get_search_results).
 CREDITED_INLINE_MAX = 5_000
+# Past that, a search matching up to this many people keeps its credits in a
+# subquery that PostgreSQL hashes once: ~20 credits a person, so ~100,000 film
+# ids, which fit in twice the default work_mem (hash_mem_multiplier). Beyond it
+# the planner would rescan the subquery for every film, and a UNION is used.
+HASHED_PEOPLE_MAX = 5_000
 
 
 def search_words(search_term: str) -> list[str]:
@@ -73,9 +84,14 @@ class PersonAdmin(admin.ModelAdmin):
     list_per_page = 50
 
 
+class CreditFormSet(LeanRowsFormSet, PreloadingInlineFormSet):
+    """A film's credits: a few templates per row, and one query for all their people."""
+
+
 # Preloaded: one query labels the people of every row, not one per credit.
 class CreditInline(PreloadedAutocompleteInline, admin.TabularInline):
     model = Credit
+    formset = CreditFormSet
     fields = ["person", "role", "billing_order", "character_name"]
     autocomplete_fields = ["person"]
     extra = 1
@@ -134,24 +150,36 @@ class MovieAdmin(admin.ModelAdmin):
         when they are few, the list is "title matches OR id in that list", a
         filter the planner can check while it walks the list's sort index, and a
         common title word costs a few milliseconds instead of a join with every
-        film. Past CREDITED_INLINE_MAX films it is a UNION of two subqueries, which
-        finds the same films without duplicates. Unlike Django's search, the
-        words are not mixed across fields ("stewart laramie" finds nothing):
-        per-word unions cost seconds as soon as one word is common ("the", "7").
+        film. Past CREDITED_INLINE_MAX films (a common first name: "ada" is
+        in 4,000 names and 90,000 credits), the credits stay a subquery under
+        the same OR while the people are at most HASHED_PEOPLE_MAX: PostgreSQL
+        hashes it once and still walks the sort index, stopping at the page's
+        last film. Past that it is a UNION of two subqueries, which finds the
+        same films without duplicates. Unlike Django's search, the words are not
+        mixed across fields ("stewart laramie" finds nothing): per-word unions
+        cost seconds as soon as one word is common ("the", "7").
         """
         words = search_words(search_term)
         if not words:
             return queryset, False
         titled = Q(*[Q(title__icontains=w) for w in words])
+        people = Person.objects.filter(*[Q(name__icontains=w) for w in words])
         credited = Credit.objects.filter(*[Q(person__name__icontains=w) for w in words])
         credited_ids = credited.order_by().values_list("movie_id", flat=True)
         few = list(credited_ids[: CREDITED_INLINE_MAX + 1])
         if len(few) <= CREDITED_INLINE_MAX:
             return queryset.filter(titled | Q(pk__in=few)), False
-        # A UNION, not "title matches OR id IN (subquery)": under OR, PostgreSQL
-        # rescans the subquery for every film once it outgrows work_mem.
-        found = Movie.objects.filter(titled).values("pk").order_by().union(credited_ids)
-        return queryset.filter(pk__in=found), False
+        if people.order_by()[: HASHED_PEOPLE_MAX + 1].count() <= HASHED_PEOPLE_MAX:
+            found = queryset.filter(titled | Q(pk__in=credited_ids))
+        else:
+            # A UNION, not "title matches OR id IN (subquery)": under OR, PostgreSQL
+            # rescans the subquery for every film once it outgrows work_mem.
+            union = Movie.objects.filter(titled).values("pk").order_by().union(credited_ids)
+            found = queryset.filter(pk__in=union)
+        if queryset.query.where:  # a filtered list may hold few of the credited films
+            return found, False
+        # The paginator need not count what the credits already show.
+        return holding_at_least(found, len(set(few))), False
 
     @admin.display(description="genres")
     def genre_names(self, movie: Movie) -> str:

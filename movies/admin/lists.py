@@ -29,6 +29,18 @@ ESTIMATE_ABOVE_ROWS = 100_000
 # thousands of films), so the planner's estimate of the filtered query numbers
 # the pages instead.
 EXACT_COUNT_UP_TO = 1_000
+# Where holding_at_least() notes, on a list's SQL query, how many rows the list
+# is known to hold; every clone of the query copies it.
+_AT_LEAST = "mymoviedb_rows_at_least"
+
+
+def holding_at_least(queryset: QuerySet[Any], rows: int) -> QuerySet[Any]:
+    """``queryset``, known to hold at least ``rows`` rows. Past EXACT_COUNT_UP_TO,
+    EstimatedCountPaginator then skips its capped count, which would read
+    EXACT_COUNT_UP_TO rows only to find what the caller already knows."""
+    marked = queryset.all()
+    setattr(marked.query, _AT_LEAST, rows)
+    return marked
 
 
 class EstimatedCountPaginator(Paginator):
@@ -39,8 +51,9 @@ class EstimatedCountPaginator(Paginator):
     kept up to date by autovacuum and ANALYZE. A filtered or searched list is
     counted exactly while it has at most ``EXACT_COUNT_UP_TO`` rows (the count
     stops reading there), and from the planner's estimate of its query past
-    that. Either is close enough to number the pages. A small table and other
-    databases get the exact count.
+    that, or from the estimate at once for a list marked by ``holding_at_least``
+    as longer. Either is close enough to number the pages. A small table and
+    other databases get the exact count.
     """
 
     @cached_property
@@ -51,15 +64,22 @@ class EstimatedCountPaginator(Paginator):
         queryset = self.object_list
         if not isinstance(queryset, QuerySet) or connections[queryset.db].vendor != "postgresql":
             return super().count
+        at_least = getattr(queryset.query, _AT_LEAST, 0)
+        if at_least > EXACT_COUNT_UP_TO:
+            return self._planned_count(queryset.order_by(), at_least)
         return self._capped_count(queryset.order_by())
 
-    @staticmethod
-    def _capped_count(queryset: QuerySet[Any]) -> int:
+    @classmethod
+    def _capped_count(cls, queryset: QuerySet[Any]) -> int:
         capped = queryset[: EXACT_COUNT_UP_TO + 1].count()
         if capped <= EXACT_COUNT_UP_TO:
             return capped
+        return cls._planned_count(queryset, capped)
+
+    @staticmethod
+    def _planned_count(queryset: QuerySet[Any], at_least: int) -> int:
         plan = json.loads(queryset.explain(format="json"))
-        return max(capped, int(plan[0]["Plan"]["Plan Rows"]))
+        return max(at_least, int(plan[0]["Plan"]["Plan Rows"]))
 
     def _estimated_count(self) -> int | None:
         queryset = self.object_list

@@ -24,6 +24,8 @@ from django.db.models import ForeignKey, Model
 from django.forms.models import BaseInlineFormSet, ModelChoiceIterator
 from django.http import HttpRequest
 
+from movies.admin.rows import LEAN_SELECT
+
 # The objects chosen in one field of a formset, by the value as submitted or
 # rendered (a string); called only when a row needs them.
 Chosen = Callable[[], Mapping[str, Model]]
@@ -34,6 +36,9 @@ class PreloadedAutocompleteSelect(AutocompleteSelect):
     """An ``AutocompleteSelect`` that labels its selection from ``chosen``."""
 
     chosen: Chosen | None = None
+    # Set here, not through a renderer: the admin's RelatedFieldWidgetWrapper
+    # renders the widget it wraps with the default renderer.
+    template_name = LEAN_SELECT
     # The autocomplete view's URL, resolved once per formset instead of once per
     # row (a reverse() each: a tenth of a 60-credit page's time).
     url: str | None = None
@@ -46,18 +51,20 @@ class PreloadedAutocompleteSelect(AutocompleteSelect):
     def optgroups(
         self, name: str, value: Sequence[str], attr: dict[str, Any] | None = None
     ) -> OptionGroups:
-        if self.chosen is None or not value:
+        if self.chosen is None:
             return super().optgroups(name, value, attr)
-        # Django's own groups for no selection: the blank option if there is
-        # one, and no query (a filter on no values never reaches the database).
-        groups = super().optgroups(name, [], attr)
-        options = groups[0][1]
+        # Django's groups, built here: its own optgroups filters the queryset by
+        # the selected values even when there are none, and compiling that
+        # query (never sent) cost ~0.5 ms a row.
+        options: list[dict[str, Any]] = []
+        if not self.is_required and not self.allow_multiple_selected:
+            options.append(self.create_option(name, "", "", False, 0))
         label = cast(ModelChoiceIterator, self.choices).field.label_from_instance
         for selected in value:
             obj = self.chosen().get(str(selected))
             if obj is not None:
                 options.append(self.create_option(name, selected, label(obj), True, len(options)))
-        return groups
+        return [(None, options, 0)]
 
 
 class PreloadedModelChoiceField(forms.ModelChoiceField):  # type: ignore[type-arg]
