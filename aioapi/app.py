@@ -39,6 +39,7 @@ from aioapi.ratelimit import FailedAuthLimiter
 from aioapi.routes import ROUTES, cache_tags, check_routes, route_definitions
 from aioapi.settings import ApiSettings
 from movies.export_slots import ExportSlots
+from mymoviedb.routers import replica_aliases
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +60,7 @@ def create_app(
     """
     settings = settings or ApiSettings.from_env()
     app = web.Application(
-        middlewares=[metrics_middleware, problem_middleware, consistency_middleware],
+        middlewares=_middlewares(),
         client_max_size=settings.max_body_bytes,
         handler_args=_handler_args(settings),
     )
@@ -194,3 +195,10 @@ def _vary_with(current: str | None, field: str) -> str:
     if "*" in names or field.lower() in names:
         return current
     return f"{current}, {field}"
+
+
+def _middlewares() -> list[Middleware]:
+    # Consistency tokens route reads among replicas: without replicas every read is the
+    # primary's, and the middleware would only cost each request a coroutine layer.
+    replicated = [consistency_middleware] if replica_aliases() else []
+    return [metrics_middleware, problem_middleware, *replicated]

@@ -23,6 +23,11 @@ from tests.pgcluster import require_server
 
 # The delayed standby's lag: long enough to see it, short enough for CI.
 APPLY_DELAY_SECONDS = 2.0
+# The cluster is PostgreSQL servers of its own, whatever DATABASE_URL names: its tests
+# run once, in the PostgreSQL suite, not again in the SQLite one (CI runs both).
+IN_POSTGRES_SUITE = pytest.mark.postgres(
+    reason="the local cluster of deploy/cluster.py runs with the PostgreSQL suite"
+)
 
 
 @pytest.fixture(scope="session")

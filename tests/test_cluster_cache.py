@@ -10,8 +10,10 @@ import http.client
 import time
 
 from deploy.cluster import DELAYED, LocalCluster
-from tests.cluster import APPLY_DELAY_SECONDS, body, rename
+from tests.cluster import APPLY_DELAY_SECONDS, IN_POSTGRES_SUITE, body, rename
 from tests.live import fetch
+
+pytestmark = IN_POSTGRES_SUITE
 
 
 def test_no_cached_answer_is_older_than_the_invalidation_it_followed(

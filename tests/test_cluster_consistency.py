@@ -12,10 +12,12 @@ import time
 
 from deploy.cluster import DELAYED, LocalCluster
 from deploy.processes import Server
-from tests.cluster import APPLY_DELAY_SECONDS, body, rename
+from tests.cluster import APPLY_DELAY_SECONDS, IN_POSTGRES_SUITE, body, rename
 from tests.live import fetch
 
 TOKEN = "X-Consistency-Token"
+
+pytestmark = IN_POSTGRES_SUITE
 
 
 def delayed_api(cluster: LocalCluster, name: str, max_lag_seconds: float) -> Server:

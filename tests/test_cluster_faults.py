@@ -15,10 +15,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from deploy.cluster import STANDBY, LocalCluster
-from tests.cluster import rename, sql_value, wait_for
+from tests.cluster import IN_POSTGRES_SUITE, rename, sql_value, wait_for
 from tests.live import Reply, fetch
 
 PROBLEM = "application/problem+json"
+
+pytestmark = IN_POSTGRES_SUITE
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,10 @@ from __future__ import annotations
 import time
 
 from deploy.cluster import DELAYED, STANDBY, LocalCluster, status
-from tests.cluster import APPLY_DELAY_SECONDS, body, sql_value, wait_for
+from tests.cluster import APPLY_DELAY_SECONDS, IN_POSTGRES_SUITE, body, sql_value, wait_for
 from tests.live import fetch
+
+pytestmark = IN_POSTGRES_SUITE
 
 
 def test_a_write_on_the_primary_reaches_each_standby_after_its_delay(

@@ -8,11 +8,14 @@ import re
 import ssl
 
 from deploy.cluster import LocalCluster
+from tests.cluster import IN_POSTGRES_SUITE
 from tests.live import AdminSession, fetch
 
 LIST_METRIC = re.compile(
     r'^api_http_requests_total\{method="GET",route="/api/movies",status="200"\} (\S+)$', re.M
 )
+
+pytestmark = IN_POSTGRES_SUITE
 
 
 def list_requests(port: int) -> float:
