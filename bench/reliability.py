@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import re
 import secrets
 import signal
@@ -30,24 +29,13 @@ import psycopg
 from bench.catalogue import CatalogueSpec, database_name, prepare, server_version
 from bench.facts import machine, versions
 from bench.servers import REPO
+from deploy.ports import free_port
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/mymoviedb_reliability"
 SHARED_CATALOGUE = REPO.parent / "shared" / "data" / "wikipedia-movies.json.gz"
 RESULTS = REPO / "bench" / "results"
-PORTS = range(23000, 24000)
 MIB = 1024 * 1024
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    for port in random.sample(PORTS, 100):
-        with socket.socket() as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 23000-23999")
 
 
 def base_env(database_url: str) -> dict[str, str]:
