@@ -92,7 +92,7 @@ def count_queries(function: Callable[[], Any]) -> int:
     return len(queries)
 
 
-def test_detail_takes_two_statements_whatever_the_cast(films: Catalogue) -> None:
+def test_detail_takes_one_statement_whatever_the_cast(films: Catalogue) -> None:
     small = films.movies["Witness"]
     big = Movie.objects.create(title="Crowded", year=2001)
     people = Person.objects.bulk_create(
@@ -101,10 +101,14 @@ def test_detail_takes_two_statements_whatever_the_cast(films: Catalogue) -> None
     Credit.objects.bulk_create(
         Credit(movie=big, person=person, billing_order=n) for n, person in enumerate(people)
     )
-    assert count_queries(lambda: selectors.get_movie(small.pk)) == 2
-    assert count_queries(lambda: selectors.get_movie(big.pk)) == 2
-    assert len(selectors.get_movie(big.pk)["cast"]) == 60  # type: ignore[index]
-    assert count_queries(lambda: selectors.get_movie(10**9)) == 1  # no film: no credits query
+    # Compiling the shape first asks SQLite once whether it has JSON functions
+    # (Django's feature check): a query per connection, not per film.
+    selectors.get_movie(small.pk)
+    assert count_queries(lambda: selectors.get_movie(small.pk)) == 1
+    assert count_queries(lambda: selectors.get_movie(big.pk)) == 1
+    cast = selectors.get_movie(big.pk)["cast"]  # type: ignore[index]
+    assert [member["name"] for member in cast] == [f"Extra {n}" for n in range(60)]  # billing order
+    assert count_queries(lambda: selectors.get_movie(10**9)) == 1
 
 
 def test_list_takes_one_statement_whatever_the_page(films: Catalogue) -> None:
