@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterator
 import orjson
 import pytest
 
-from deploy.cluster import LocalCluster, down, up
+from deploy.cluster import DELAYED, LocalCluster, down, up
 from deploy.postgres import Cluster
-from deploy.processes import listens
+from deploy.processes import Server, listens
 from tests.live import Reply, fetch
 from tests.pgcluster import require_server
 
@@ -86,3 +86,15 @@ def rename(cluster: LocalCluster, port: int, movie_id: int, title: str) -> Reply
     )
     assert reply.status == 200, reply.body
     return reply
+
+
+def start_api_on_delayed_standby(cluster: LocalCluster, name: str, **env: str) -> Server:
+    """An API process whose only replica is the delayed standby, never skipped for lag:
+    after an idle spell the standby's measured lag (the age of the last commit it
+    replayed) passes the default 5 s bound at once, and the primary would answer."""
+    return cluster.start_api(
+        name,
+        DATABASE_REPLICA_URLS=cluster.standbys[DELAYED].url(),
+        DATABASE_REPLICA_MAX_LAG_SECONDS="3600",
+        **env,
+    )

@@ -9,8 +9,14 @@ from __future__ import annotations
 import http.client
 import time
 
-from deploy.cluster import DELAYED, LocalCluster
-from tests.cluster import APPLY_DELAY_SECONDS, IN_POSTGRES_SUITE, body, rename
+from deploy.cluster import LocalCluster
+from tests.cluster import (
+    APPLY_DELAY_SECONDS,
+    IN_POSTGRES_SUITE,
+    body,
+    rename,
+    start_api_on_delayed_standby,
+)
 from tests.live import fetch
 
 pytestmark = IN_POSTGRES_SUITE
@@ -19,12 +25,8 @@ pytestmark = IN_POSTGRES_SUITE
 def test_no_cached_answer_is_older_than_the_invalidation_it_followed(
     local_cluster: LocalCluster,
 ) -> None:
-    # Cache on, and the delayed standby as its only replica, never skipped for lag.
-    api = local_cluster.start_api(
-        "cached-delayed",
-        DATABASE_REPLICA_URLS=local_cluster.standbys[DELAYED].url(),
-        DATABASE_REPLICA_MAX_LAG_SECONDS="3600",
-    )
+    # Cache on, and the delayed standby as its only replica.
+    api = start_api_on_delayed_standby(local_cluster, "cached-delayed")
     path = "/api/movies/6"
     old = body(fetch(api.port, path).body)["title"]
     assert body(fetch(api.port, path).body)["title"] == old  # now cached

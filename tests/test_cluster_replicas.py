@@ -10,7 +10,14 @@ from __future__ import annotations
 import time
 
 from deploy.cluster import DELAYED, STANDBY, LocalCluster, status
-from tests.cluster import APPLY_DELAY_SECONDS, IN_POSTGRES_SUITE, body, sql_value, wait_for
+from tests.cluster import (
+    APPLY_DELAY_SECONDS,
+    IN_POSTGRES_SUITE,
+    body,
+    sql_value,
+    start_api_on_delayed_standby,
+    wait_for,
+)
 from tests.live import fetch
 
 pytestmark = IN_POSTGRES_SUITE
@@ -41,16 +48,8 @@ def test_a_write_on_the_primary_reaches_each_standby_after_its_delay(
 def test_an_api_on_the_delayed_standby_serves_the_old_row_until_it_replays(
     local_cluster: LocalCluster,
 ) -> None:
-    # Without its response cache: this write sends no NOTIFY to invalidate it. With
-    # no lag bound to speak of: after an idle spell the standby's measured lag (the
-    # age of the last commit it replayed) passes the default 5 s at once, and the
-    # primary would answer instead.
-    api = local_cluster.start_api(
-        "delayed-only",
-        DATABASE_REPLICA_URLS=local_cluster.standbys[DELAYED].url(),
-        API_CACHE="0",
-        DATABASE_REPLICA_MAX_LAG_SECONDS="3600",
-    )
+    # Without its response cache: this write sends no NOTIFY to invalidate it.
+    api = start_api_on_delayed_standby(local_cluster, "delayed-only", API_CACHE="0")
     primary = local_cluster.primary
     [[movie_id, old_title]] = primary.psql(
         "SELECT id, title FROM movies_movie ORDER BY id OFFSET 1 LIMIT 1"
