@@ -19,9 +19,12 @@ from django.db import connection
 from django.db.models import Count, QuerySet
 
 from movies import prepared, selectors
+from movies.cursors import Cursor
 from movies.models import Credit, Genre, Movie, Person
 from movies.prepared import Param, StatementCache
 from movies.schemas import MovieListQuery, MovieSort, PeopleListQuery
+from movies.selectors import films as film_selectors
+from movies.shapes import Page
 from tests.api_fixtures import Catalogue, build_catalogue
 
 pytestmark = pytest.mark.django_db
@@ -82,22 +85,23 @@ def person(catalogue: Catalogue, name: str) -> Person:
 # --- the references: the selectors as they were before movies.prepared --------
 
 
-def plain_list_movies(query: MovieListQuery) -> selectors.Page:
+def plain_list_movies(query: MovieListQuery) -> Page:
     cursor = query.after
     field = query.sort.lstrip("-")
     descending = query.sort.startswith("-")
     backwards = cursor is not None and cursor.backwards
     scan_descending = descending != backwards
-    nulls_first = backwards and field in selectors.NULLABLE_SORT_FIELDS
+    nulls_first = backwards and field in film_selectors.NULLABLE_SORT_FIELDS
     movies = selectors.filtered_movies(query)
     if cursor is not None:
         # _after is typed for Params now; literal values build the Q the old code built.
-        after = selectors._after(field, cursor.value, cursor.id, scan_descending, nulls_first)  # type: ignore[arg-type]
+        after = film_selectors._after(field, cursor.value, cursor.id, scan_descending, nulls_first)  # type: ignore[arg-type]
         movies = movies.filter(after)
-    movies = movies.order_by(*selectors._ordering(field, scan_descending, nulls_first))
+    movies = movies.order_by(*film_selectors._ordering(field, scan_descending, nulls_first))
     start = query.offset if cursor is None else 0
-    hidden = [field] if field not in selectors.LIST_FIELDS else []
-    rows = list(movies.values(*selectors.LIST_FIELDS, *hidden)[start : start + query.limit + 1])
+    hidden = [field] if field not in film_selectors.LIST_FIELDS else []
+    fields = (*film_selectors.LIST_FIELDS, *hidden)
+    rows = list(movies.values(*fields)[start : start + query.limit + 1])
     has_more = len(rows) > query.limit
     rows = rows[: query.limit]
     if backwards:
@@ -119,18 +123,18 @@ def plain_list_movies(query: MovieListQuery) -> selectors.Page:
         row["genres"] = names[row["id"]]
 
     def boundary(row: dict[str, Any], backwards: bool) -> str:
-        return selectors.Cursor(query.sort, sort_values[row["id"]], row["id"], backwards).encode()
+        return Cursor(query.sort, sort_values[row["id"]], row["id"], backwards).encode()
 
     if not rows:
-        return selectors.Page(items=[])
+        return Page(items=[])
     first, last = rows[0], rows[-1]
     if backwards:
-        return selectors.Page(
+        return Page(
             items=rows,
             next_cursor=boundary(last, False),
             previous_cursor=boundary(first, True) if has_more else None,
         )
-    return selectors.Page(
+    return Page(
         items=rows,
         next_cursor=boundary(last, False) if has_more else None,
         previous_cursor=boundary(first, True) if cursor is not None else None,
@@ -139,7 +143,7 @@ def plain_list_movies(query: MovieListQuery) -> selectors.Page:
 
 
 def plain_get_movie(movie_id: int) -> dict[str, Any] | None:
-    movie = Movie.objects.filter(pk=movie_id).values(*selectors.DETAIL_FIELDS).first()
+    movie = Movie.objects.filter(pk=movie_id).values(*film_selectors.DETAIL_FIELDS).first()
     if movie is None:
         return None
     movie["genres"] = list(
@@ -165,14 +169,14 @@ def plain_list_genres() -> list[dict[str, Any]]:
     return cast(list[dict[str, Any]], list(genres.values("slug", "name", "movie_count")))
 
 
-def plain_list_people(query: PeopleListQuery) -> selectors.Page:
+def plain_list_people(query: PeopleListQuery) -> Page:
     people = Person.objects.order_by("name", "id")
     if query.q is not None:
         people = people.filter(name__icontains=query.q)
     page = people.values("id", "name")[query.offset : query.offset + query.limit + 1]
     rows = cast(list[dict[str, Any]], list(page))
     has_more = len(rows) > query.limit
-    return selectors.Page(
+    return Page(
         items=rows[: query.limit],
         next_offset=query.offset + query.limit if has_more else None,
         previous_offset=max(0, query.offset - query.limit) if query.offset else None,
@@ -217,7 +221,7 @@ def token(cursor: str | None) -> Any:
     return cursor, orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
 
 
-def exact_page(page: selectors.Page) -> Any:
+def exact_page(page: Page) -> Any:
     return {
         "items": exact(page.items),
         "next_cursor": token(page.next_cursor),
@@ -274,7 +278,7 @@ def list_query(films: Catalogue, params: dict[str, Any]) -> MovieListQuery:
     return MovieListQuery.model_validate(values)
 
 
-def assert_same_list_page(films: Catalogue, params: dict[str, Any]) -> selectors.Page:
+def assert_same_list_page(films: Catalogue, params: dict[str, Any]) -> Page:
     query = list_query(films, params)
     page = selectors.list_movies(query)
     assert exact_page(page) == exact_page(plain_list_movies(query)), params

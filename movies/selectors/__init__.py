@@ -1,0 +1,27 @@
+"""Every ORM read of the catalogue. Each selector returns evaluated data (dicts,
+lists, dataclasses), never a QuerySet, so that nothing lazy can escape the
+thread it runs on; both servers call these same functions.
+
+The hot reads are written with the ORM as always, but compiled once per query
+shape and run with each request's values bound (movies/prepared.py): a shape's
+key names everything that changes the SQL text, a ``Param`` every value that
+only changes its parameters.
+"""
+
+from movies.selectors.films import (
+    filtered_movies,
+    get_movie,
+    list_movies,
+    sort_order,
+)
+from movies.selectors.people import get_person, list_genres, list_people
+
+__all__ = [
+    "filtered_movies",
+    "get_movie",
+    "get_person",
+    "list_genres",
+    "list_movies",
+    "list_people",
+    "sort_order",
+]
