@@ -1,13 +1,20 @@
-"""The local cluster's front half: nginx balancing the API processes, and the admin
-and the API working through PgBouncer in transaction mode."""
+"""The local cluster's front half: nginx balancing the API processes, the admin and
+the API working through PgBouncer in transaction mode, and exports streaming
+beside it."""
 
 from __future__ import annotations
 
 import http.client
 import re
 import ssl
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
-from deploy.cluster import LocalCluster
+import psutil
+
+from deploy.cluster import DELAYED, STANDBY, LocalCluster
+from deploy.postgres import Cluster
+from deploy.processes import Server
 from tests.cluster import IN_POSTGRES_SUITE
 from tests.live import AdminSession, fetch
 
@@ -50,10 +57,75 @@ def test_the_admin_works_through_pgbouncer(local_cluster: LocalCluster) -> None:
     assert f"{count} movies".encode() in page.body
 
 
-def test_an_export_works_through_pgbouncer(local_cluster: LocalCluster) -> None:
+def test_exports_stream_from_a_server_side_cursor_on_a_direct_connection(
+    local_cluster: LocalCluster,
+) -> None:
+    """Through PgBouncer Django cannot keep a server-side cursor and would fetch the
+    whole export at once: the primary's exports must DECLARE theirs on the direct
+    connection, the replicas' on the replica, each a connection of the API worker."""
+    servers = {"primary": local_cluster.primary, **local_cluster.standbys}
     [[count]] = local_cluster.primary.psql("SELECT count(*) FROM movies_movie")
-    reply = fetch(local_cluster.ports["api-0"], "/api/movies/export?format=ndjson")
-    assert reply.status == 200
-    *films, trailer = reply.body.splitlines()
-    assert len(films) == int(count)
-    assert trailer == b'{"_trailer":{"complete":true,"rows":%d}}' % int(count)
+    on_pgbouncer = local_cluster.start_api("export-on-pgbouncer", DATABASE_REPLICA_URLS="")
+    cases = [(on_pgbouncer, {"primary"}), (local_cluster.servers["api-0"], {STANDBY, DELAYED})]
+    try:
+        with statements_logged(servers.values()):
+            for api, expected in cases:
+                offsets = {name: server.log.stat().st_size for name, server in servers.items()}
+                reply = fetch(api.port, "/api/movies/export?format=ndjson")
+                assert reply.status == 200
+                *films, trailer = reply.body.splitlines()
+                assert len(films) == int(count)
+                assert trailer == b'{"_trailer":{"complete":true,"rows":%d}}' % int(count)
+                declared = {
+                    name: cursor_backends(server, offsets[name]) for name, server in servers.items()
+                }
+                # Without a server-side cursor there is no DECLARE on any server.
+                [(name, pids)] = [(name, pids) for name, pids in declared.items() if pids] or [
+                    ("none", set())
+                ]
+                assert name in expected, declared
+                ports = {
+                    int(port)
+                    for [port] in servers[name].psql(
+                        "SELECT client_port FROM pg_stat_activity "
+                        f"WHERE pid IN ({','.join(map(str, pids))})"
+                    )
+                }
+                assert ports and ports <= worker_ports(api), (ports, worker_ports(api))
+    finally:
+        on_pgbouncer.stop()
+
+
+DECLARE = re.compile(r"\[(\d+)\] LOG:  (?:statement|execute [^:]*): DECLARE ")
+
+
+@contextmanager
+def statements_logged(servers: Iterable[Cluster]) -> Iterator[None]:
+    """``log_statement = 'all'`` on ``servers`` for the block (a reload; standbys too,
+    where ALTER SYSTEM is refused)."""
+    servers = list(servers)
+    for server in servers:
+        with (server.data / "postgresql.auto.conf").open("a") as auto_conf:
+            auto_conf.write("log_statement = 'all'\n")
+        server.run("pg_ctl", "-D", str(server.data), "reload")
+    try:
+        yield
+    finally:
+        for server in servers:
+            conf = server.data / "postgresql.auto.conf"
+            conf.write_text(conf.read_text().replace("log_statement = 'all'\n", ""))
+            server.run("pg_ctl", "-D", str(server.data), "reload")
+
+
+def cursor_backends(server: Cluster, offset: int) -> set[int]:
+    """The backends whose DECLARE ``server`` logged after ``offset``."""
+    with server.log.open("rb") as log:
+        log.seek(offset)
+        text = log.read().decode(errors="replace")
+    return {int(pid) for pid in DECLARE.findall(text)}
+
+
+def worker_ports(api: Server) -> set[int]:
+    """The local ports of the API worker's TCP connections."""
+    [worker] = psutil.Process(api.process.pid).children()
+    return {connection.laddr.port for connection in worker.net_connections(kind="tcp")}
