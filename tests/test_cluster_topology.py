@@ -7,16 +7,18 @@ from __future__ import annotations
 import http.client
 import re
 import ssl
+import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
 import psutil
+import psycopg
 
 from deploy.cluster import DELAYED, STANDBY, LocalCluster
 from deploy.postgres import Cluster
 from deploy.processes import Server
-from tests.cluster import IN_POSTGRES_SUITE
-from tests.live import AdminSession, fetch
+from tests.cluster import IN_POSTGRES_SUITE, wait_for
+from tests.live import AdminSession, Reply, fetch
 
 LIST_METRIC = re.compile(
     r'^api_http_requests_total\{method="GET",route="/api/movies",status="200"\} (\S+)$', re.M
@@ -57,43 +59,64 @@ def test_the_admin_works_through_pgbouncer(local_cluster: LocalCluster) -> None:
     assert f"{count} movies".encode() in page.body
 
 
-def test_exports_stream_from_a_server_side_cursor_on_a_direct_connection(
+def test_an_export_behind_pgbouncer_streams_from_a_direct_connection_to_the_primary(
     local_cluster: LocalCluster,
 ) -> None:
     """Through PgBouncer Django cannot keep a server-side cursor and would fetch the
-    whole export at once: the primary's exports must DECLARE theirs on the direct
-    connection, the replicas' on the replica, each a connection of the API worker."""
-    servers = {"primary": local_cluster.primary, **local_cluster.standbys}
-    [[count]] = local_cluster.primary.psql("SELECT count(*) FROM movies_movie")
-    on_pgbouncer = local_cluster.start_api("export-on-pgbouncer", DATABASE_REPLICA_URLS="")
-    cases = [(on_pgbouncer, {"primary"}), (local_cluster.servers["api-0"], {STANDBY, DELAYED})]
+    whole export at once: the primary's exports DECLARE theirs on a connection of the
+    API worker's own. Caught mid-export (its genre query waits for a lock the test
+    holds), since that connection closes when the export ends."""
+    primary = local_cluster.primary
+    api = local_cluster.start_api("export-on-pgbouncer", DATABASE_REPLICA_URLS="")
+    replies: list[Reply] = []
     try:
-        with statements_logged(servers.values()):
-            for api, expected in cases:
-                offsets = {name: server.log.stat().st_size for name, server in servers.items()}
-                reply = fetch(api.port, "/api/movies/export?format=ndjson")
-                assert reply.status == 200
-                *films, trailer = reply.body.splitlines()
-                assert len(films) == int(count)
-                assert trailer == b'{"_trailer":{"complete":true,"rows":%d}}' % int(count)
-                declared = {
-                    name: cursor_backends(server, offsets[name]) for name, server in servers.items()
-                }
-                # Without a server-side cursor there is no DECLARE on any server.
-                [(name, pids)] = [(name, pids) for name, pids in declared.items() if pids] or [
-                    ("none", set())
-                ]
-                assert name in expected, declared
-                ports = {
-                    int(port)
-                    for [port] in servers[name].psql(
-                        "SELECT client_port FROM pg_stat_activity "
-                        f"WHERE pid IN ({','.join(map(str, pids))})"
-                    )
-                }
-                assert ports and ports <= worker_ports(api), (ports, worker_ports(api))
+        with statements_logged([primary]), psycopg.connect(primary.url()) as locker:
+            offset = primary.log.stat().st_size
+            locker.execute("LOCK TABLE movies_movie_genres IN ACCESS EXCLUSIVE MODE")
+            export = threading.Thread(target=lambda: replies.append(fetch(api.port, EXPORT)))
+            export.start()
+            waiting = "SELECT pid, client_port FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            wait_for(lambda: bool(primary.psql(waiting)), timeout=10)
+            [[pid, port]] = primary.psql(waiting)
+            ports = worker_ports(api)
+            locker.rollback()
+            export.join(timeout=20)
+        assert int(pid) in cursor_backends(primary, offset)
+        assert int(port) in ports, (port, ports)
     finally:
-        on_pgbouncer.stop()
+        api.stop()
+    assert_whole_export(local_cluster, replies)
+
+
+def test_an_export_from_the_replicas_streams_from_a_cursor_on_a_standby(
+    local_cluster: LocalCluster,
+) -> None:
+    api = local_cluster.servers["api-0"]
+    standbys = local_cluster.standbys
+    with statements_logged(standbys.values()):
+        offsets = {name: server.log.stat().st_size for name, server in standbys.items()}
+        replies = [fetch(api.port, EXPORT)]
+    declared = {name: cursor_backends(server, offsets[name]) for name, server in standbys.items()}
+    # Without a server-side cursor there is no DECLARE on either standby.
+    [(name, pids)] = [(name, pids) for name, pids in declared.items() if pids] or [("-", set())]
+    assert name in {STANDBY, DELAYED}, declared
+    # The replica's connection stays open after the export: it is the worker's.
+    listed = ",".join(map(str, pids))
+    rows = standbys[name].psql(f"SELECT client_port FROM pg_stat_activity WHERE pid IN ({listed})")
+    assert {int(port) for [port] in rows} <= worker_ports(api)
+    assert_whole_export(local_cluster, replies)
+
+
+EXPORT = "/api/movies/export?format=ndjson"
+
+
+def assert_whole_export(cluster: LocalCluster, replies: list[Reply]) -> None:
+    [[count]] = cluster.primary.psql("SELECT count(*) FROM movies_movie")
+    [reply] = replies
+    assert reply.status == 200
+    *films, trailer = reply.body.splitlines()
+    assert len(films) == int(count)
+    assert trailer == b'{"_trailer":{"complete":true,"rows":%d}}' % int(count)
 
 
 DECLARE = re.compile(r"\[(\d+)\] LOG:  (?:statement|execute [^:]*): DECLARE ")
