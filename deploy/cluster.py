@@ -200,8 +200,14 @@ ignore_startup_parameters = extra_float_digits,options
 """
 
 
-def up(*, api_processes: int = 2, apply_delay_seconds: float = 2.0) -> LocalCluster:
-    """Start the whole topology (see the module's docstring); stopped again on failure."""
+def up(
+    *,
+    api_processes: int = 2,
+    apply_delay_seconds: float = 2.0,
+    api_env: dict[str, str] | None = None,
+) -> LocalCluster:
+    """Start the whole topology (see the module's docstring); stopped again on failure.
+    ``api_env`` adds to the API processes' environment (bench.cluster_capacity: no cache)."""
     bindir = postgres_bindir()
     if bindir is None:
         raise RuntimeError("needs the PostgreSQL server binaries: apt-get install postgresql")
@@ -238,7 +244,7 @@ def up(*, api_processes: int = 2, apply_delay_seconds: float = 2.0) -> LocalClus
             STATIC_ROOT=str(root / "static"),
         )
         for index in range(api_processes):
-            cluster.start_api(f"api-{index}")
+            cluster.start_api(f"api-{index}", **(api_env or {}))
         cluster.start_admin()
         cluster.start_nginx()
     except BaseException:

@@ -4,7 +4,8 @@ Both servers send the bytes of :func:`export_chunks`: aioapi from an ORM thread
 through aioapi.streaming, the Django comparison view through a
 ``StreamingHttpResponse``. Rows come from a server-side cursor on PostgreSQL
 (``.iterator()``), ``CHUNK_ROWS`` at a time, so memory stays flat whatever the
-row count; each chunk costs one more query, for the genres of its films.
+row count; each chunk costs one more query, for the genres of its films. Behind
+PgBouncer the cursor is opened on a direct connection (routers.streaming_alias).
 
 Every format says whether it is complete, so a file cut short never looks whole:
 
@@ -33,12 +34,13 @@ from itertools import islice
 from typing import Any, cast
 
 import orjson
-from django.db import connections, router, transaction
+from django.db import connections, transaction
 
 from movies.export_genres import GenreNames
 from movies.models import Movie
 from movies.schemas import ExportFormat, MovieExportQuery
 from movies.selectors import filtered_movies, sort_order
+from mymoviedb.routers import streaming_alias
 
 # Rows per FETCH of the server-side cursor, per genre query and per chunk sent.
 CHUNK_ROWS = 2000
@@ -190,7 +192,7 @@ def export_chunks(query: MovieExportQuery, *, chunk_rows: int | None = None) -> 
     status. An error after that is reported in the stream, then re-raised.
     """
     chunk_rows = chunk_rows or CHUNK_ROWS
-    alias = router.db_for_read(Movie)
+    alias = streaming_alias(Movie)
     encoder = ENCODERS[query.format]()
     with _read_snapshot(alias):
         genres = GenreNames(alias)

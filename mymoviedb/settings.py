@@ -79,12 +79,13 @@ TEMPLATES = [
 ]
 
 
-def _database_from_url(url: str) -> dict[str, Any]:
+def _database_from_url(url: str, *, transaction_pooled: bool = False) -> dict[str, Any]:
     """Build one database from a URL (``DATABASE_URL`` or a replica), pooled on PostgreSQL.
 
     Both servers reuse connections: a new PostgreSQL connection costs ~5 ms here,
     more than a whole list query. The pool hands a connection to a thread for one
     request (or one bridged ORM call) and takes it back afterwards.
+    ``transaction_pooled``: the URL is PgBouncer in transaction mode, not PostgreSQL.
     """
     database = env.db_url_config(url)
     engine = database["ENGINE"]
@@ -127,16 +128,17 @@ def _database_from_url(url: str) -> dict[str, Any]:
             # it only with DB_CONN_HEALTH_CHECKS (a round trip per request).
             database["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=600)
             database["CONN_HEALTH_CHECKS"] = env.bool("DB_CONN_HEALTH_CHECKS", default=False)
-        # PgBouncer in transaction mode cannot keep a server-side cursor open.
-        behind_pgbouncer = env.bool("DB_DISABLE_SERVER_SIDE_CURSORS", default=False)
-        database["DISABLE_SERVER_SIDE_CURSORS"] = behind_pgbouncer
+        # PgBouncer in transaction mode cannot keep a server-side cursor open. Only
+        # the aliases behind it lose them: exports stream from the others
+        # (mymoviedb.routers.streaming_alias).
+        database["DISABLE_SERVER_SIDE_CURSORS"] = transaction_pooled
         # Server-side prepared statements for movies.prepared's statements (Django's
         # own cursors bind on the client and are never prepared): psycopg PREPAREs
         # one the Nth time a connection runs it, and PostgreSQL then skips parsing
         # and planning it. Off behind PgBouncer, whose transaction mode would hand
         # the next query to a server that never saw the PREPARE.
         options["prepare_threshold"] = _prepare_threshold(
-            env.str("DB_PREPARE_THRESHOLD", default="off" if behind_pgbouncer else "2")
+            env.str("DB_PREPARE_THRESHOLD", default="off" if transaction_pooled else "2")
         )
         database["OPTIONS"] = options
     return database
@@ -157,14 +159,19 @@ def _prepare_threshold(text: str) -> int | None:
 DATABASES = {
     # An empty DATABASE_URL counts as unset: the SQLite file under var/.
     "default": _database_from_url(
-        env.str("DATABASE_URL", default="") or f"sqlite:///{VAR_DIR / 'mymoviedb.sqlite3'}"
+        env.str("DATABASE_URL", default="") or f"sqlite:///{VAR_DIR / 'mymoviedb.sqlite3'}",
+        transaction_pooled=env.bool("DB_DISABLE_SERVER_SIDE_CURSORS", default=False),
     )
 }
 DATABASES["default"]["TEST"] = {"NAME": env.str("TEST_DATABASE_NAME", default=None)}
 # Read replicas (deploy/README.md): "replica_0", "replica_1", ... take the reads
 # that mymoviedb.routers.ReplicaRouter sends them; every write goes to "default".
+# Straight to PostgreSQL unless DB_REPLICA_DISABLE_SERVER_SIDE_CURSORS says they
+# too are behind a transaction pooler.
 for _index, _url in enumerate(env.list("DATABASE_REPLICA_URLS", default=[])):
-    DATABASES[f"replica_{_index}"] = _database_from_url(_url)
+    DATABASES[f"replica_{_index}"] = _database_from_url(
+        _url, transaction_pooled=env.bool("DB_REPLICA_DISABLE_SERVER_SIDE_CURSORS", default=False)
+    )
 if len(DATABASES) > 1:
     DATABASE_ROUTERS = ["mymoviedb.routers.ReplicaRouter"]
 # A replica further behind than this (measured: mymoviedb/replication.py) gets no
@@ -173,6 +180,19 @@ DATABASE_REPLICA_MAX_LAG_SECONDS: float = env.float("DATABASE_REPLICA_MAX_LAG_SE
 # PostgreSQL itself when DATABASE_URL is PgBouncer: LISTEN (aioapi.listener) needs a
 # session of its own, which transaction pooling does not keep. Empty: DATABASE_URL.
 DATABASE_DIRECT_URL: str = env.str("DATABASE_DIRECT_URL", default="")
+# Behind PgBouncer, the primary's exports stream from this alias, on DATABASE_DIRECT_URL,
+# where a server-side cursor keeps memory flat (mymoviedb.routers.streaming_alias). It
+# holds a connection only while exports run: its pool keeps none open, and without a
+# pool (the API's default) each export connects and closes (~5 ms, next to seconds).
+# Tests share the default test database.
+DATABASE_DIRECT_ALIAS = "direct"
+if DATABASE_DIRECT_URL and DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"]:
+    _direct = DATABASES[DATABASE_DIRECT_ALIAS] = _database_from_url(DATABASE_DIRECT_URL)
+    if "pool" in _direct["OPTIONS"]:
+        _direct["OPTIONS"]["pool"]["min_size"] = 0
+    else:
+        _direct["CONN_MAX_AGE"] = 0
+    _direct["TEST"] = {"MIRROR": "default"}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -78,16 +78,21 @@ def test_router_on_two_real_databases() -> None:
 
 
 def test_settings_add_replica_aliases_and_router() -> None:
+    """Behind PgBouncer only ``default`` loses server-side cursors (and prepared
+    statements): the replicas and the direct alias for exports are PostgreSQL itself."""
     code = (
         "import django; django.setup(); from django.conf import settings as s; "
         "print(sorted(s.DATABASES), s.DATABASE_ROUTERS, "
         "s.DATABASES['replica_1']['OPTIONS']['pool']['max_size'], "
-        "s.DATABASES['replica_1']['DISABLE_SERVER_SIDE_CURSORS'])"
+        "[(alias, d['DISABLE_SERVER_SIDE_CURSORS'], d['OPTIONS']['prepare_threshold']) "
+        "for alias, d in s.DATABASES.items()], "
+        "s.DATABASES['direct']['HOST'], s.DATABASES['direct']['OPTIONS']['pool']['min_size'])"
     )
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "mymoviedb.settings",
-        "DATABASE_URL": "postgres://u@db.invalid:5432/primary",
+        "DATABASE_URL": "postgres://u@pgbouncer.invalid:6432/primary",
+        "DATABASE_DIRECT_URL": "postgres://u@db.invalid:5432/primary",
         "DATABASE_REPLICA_URLS": "postgres://u@r0.invalid/a,postgres://u@r1.invalid/b",
         "DB_POOL_MAX_SIZE": "7",
         "DB_DISABLE_SERVER_SIDE_CURSORS": "1",
@@ -97,8 +102,30 @@ def test_settings_add_replica_aliases_and_router() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == (
-        "['default', 'replica_0', 'replica_1'] ['mymoviedb.routers.ReplicaRouter'] 7 True"
+        "['default', 'direct', 'replica_0', 'replica_1'] ['mymoviedb.routers.ReplicaRouter'] 7 "
+        "[('default', True, None), ('replica_0', False, 2), ('replica_1', False, 2), "
+        "('direct', False, 2)] db.invalid 0"
     )
+
+
+def test_replicas_behind_a_transaction_pooler_lose_server_side_cursors_too() -> None:
+    code = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print([(alias, d['DISABLE_SERVER_SIDE_CURSORS'], d['OPTIONS']['prepare_threshold']) "
+        "for alias, d in s.DATABASES.items()])"
+    )
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "mymoviedb.settings",
+        "DATABASE_URL": "postgres://u@db.invalid:5432/primary",
+        "DATABASE_REPLICA_URLS": "postgres://u@r0-pgbouncer.invalid/a",
+        "DB_REPLICA_DISABLE_SERVER_SIDE_CURSORS": "1",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[('default', False, 2), ('replica_0', True, None)]"
 
 
 def test_no_router_without_replicas() -> None:

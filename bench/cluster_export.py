@@ -1,0 +1,204 @@
+"""``python -m bench.cluster_export``: an export's memory through the local cluster.
+
+Starts ``python -m deploy.cluster``'s topology (deploy/cluster.py), loads
+``--films`` synthetic films into its primary (``generate_movies --seed 1``,
+then ``VACUUM ANALYZE``) and waits for both standbys to replay them. Then it
+downloads ``/api/movies/export?format=ndjson`` from two API processes, each
+with one Gunicorn worker whose peak RSS is sampled every 10 ms
+(bench/export_bench.py's sampler):
+
+* ``replicas``: the cluster's own API process, reading from the standbys;
+* ``pgbouncer``: an API process started without replicas, so its reads go to
+  ``DATABASE_URL``, PgBouncer in transaction mode.
+
+Meanwhile every PostgreSQL server of the cluster is asked, every 20 ms, for a
+backend running ``DECLARE`` or ``FETCH`` (a server-side cursor streaming the
+rows); which servers showed one is recorded. Each download must end with its
+completion mark for exactly the films loaded. Results go to
+``bench/results/<UTC date>-<label>/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+import psycopg
+
+from bench.export_bench import MIB, PeakRss, check_complete, download
+from bench.reliability import results_dir, write_results
+from bench.report import table
+from deploy.cluster import DATABASE, LocalCluster, up
+from deploy.postgres import Cluster
+from deploy.processes import REPO, Server, django_environment, manage
+
+# A backend streaming from a server-side cursor shows one of these as its query.
+CURSOR_QUERY = "SELECT count(*) FROM pg_stat_activity WHERE query ~ '^(DECLARE|FETCH)'"
+
+
+@dataclass(frozen=True)
+class ExportRun:
+    api: str  # "replicas" or "pgbouncer"
+    films: int
+    total_s: float
+    idle_rss_mb: float
+    peak_rss_mb: float
+    cursor_seen_on: list[str]  # the cluster's servers that showed DECLARE/FETCH
+
+
+def fill(cluster: LocalCluster, films: int) -> None:
+    """``films`` synthetic films on the primary, vacuumed, replayed by both standbys."""
+    env = django_environment(cluster.primary.url(), cluster.root)
+    manage(env, "generate_movies", "--count", str(films), "--seed", "1", "--quiet")
+    cluster.primary.psql("VACUUM ANALYZE")
+    [[target]] = cluster.primary.psql("SELECT pg_current_wal_lsn()")
+    for standby in cluster.standbys.values():
+        # Polled from here: a waiting query on a standby would be cancelled by the
+        # replay of the vacuum (a conflict with recovery).
+        replayed = f"SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn"
+        while standby.psql(replayed) != [["t"]]:
+            time.sleep(0.2)
+
+
+def worker(server: Server) -> psutil.Process:
+    """The one Gunicorn worker of an API process: it serves the requests."""
+    [child] = psutil.Process(server.process.pid).children()
+    return child
+
+
+@contextmanager
+def cursor_watch(servers: dict[str, Cluster]) -> Iterator[set[str]]:
+    """The names of the ``servers`` seen running a server-side cursor during the block."""
+    seen: set[str] = set()
+    done = threading.Event()
+
+    def watch() -> None:
+        connections = {
+            name: psycopg.connect(server.url(), autocommit=True) for name, server in servers.items()
+        }
+        try:
+            while not done.wait(0.02):
+                for name, connection in connections.items():
+                    row = connection.execute(CURSOR_QUERY).fetchone()
+                    if row and row[0]:
+                        seen.add(name)
+        finally:
+            for connection in connections.values():
+                connection.close()
+
+    thread = threading.Thread(target=watch, name="cursor-watch", daemon=True)
+    thread.start()
+    try:
+        yield seen
+    finally:
+        done.set()
+        thread.join(timeout=10)
+
+
+def measure(cluster: LocalCluster, api: str, server: Server, films: int) -> ExportRun:
+    process = worker(server)
+    target = Path("/dev/shm" if Path("/dev/shm").is_dir() else "/tmp") / "cluster-export.ndjson"
+    idle = process.memory_info().rss
+    sampler = PeakRss(process)
+    sampler.start()
+    try:
+        with cursor_watch({"primary": cluster.primary, **cluster.standbys}) as seen:
+            timings = download(f"{server.base}/api/movies/export?format=ndjson", target)
+    finally:
+        peak = sampler.stop()
+    try:
+        check_complete(target, "ndjson", films)
+    finally:
+        target.unlink(missing_ok=True)
+    return ExportRun(
+        api=api,
+        films=films,
+        total_s=round(float(timings["time_total"]), 2),
+        idle_rss_mb=round(idle / MIB, 1),
+        peak_rss_mb=round(max(peak, idle) / MIB, 1),
+        cursor_seen_on=sorted(seen),
+    )
+
+
+def run(films: int, repeat: int) -> list[ExportRun]:
+    cluster = up(api_processes=1)
+    try:
+        fill(cluster, films)
+        [[count]] = cluster.primary.psql("SELECT count(*) FROM movies_movie")
+        apis = {
+            "replicas": cluster.servers["api-0"],
+            "pgbouncer": cluster.start_api("api-pgbouncer", DATABASE_REPLICA_URLS=""),
+        }
+        runs = []
+        for api, server in apis.items():
+            measure(cluster, api, server, int(count))  # warms the database's caches
+            for _ in range(repeat):
+                runs.append(measure(cluster, api, server, int(count)))
+                print(json.dumps(asdict(runs[-1])), flush=True)
+        return runs
+    finally:
+        cluster.stop()
+
+
+def report(document: dict[str, Any]) -> str:
+    columns = [
+        ("API process", lambda r: r["api"]),
+        ("films", lambda r: f"{r['films']:,}"),
+        ("total (s)", lambda r: f"{r['total_s']:.2f}"),
+        ("idle RSS (MB)", lambda r: f"{r['idle_rss_mb']:.0f}"),
+        ("peak RSS (MB)", lambda r: f"{r['peak_rss_mb']:.0f}"),
+        ("server-side cursor seen on", lambda r: ", ".join(r["cursor_seen_on"]) or "none"),
+    ]
+    return "\n".join(
+        [
+            "# An export through the local cluster",
+            "",
+            f"Date (UTC): {document['started_utc']}  ",
+            f"Command: `{document['command']}`  ",
+            f"Commit: {document['commit']}",
+            "",
+            *table(columns, document["runs"]),
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.cluster_export", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--films", type=int, default=200_000, help="films (%(default)s)")
+    parser.add_argument("--repeat", type=int, default=2, help="downloads per API (%(default)s)")
+    parser.add_argument("--label", default="cluster-export", help="results directory suffix")
+    args = parser.parse_args(argv)
+    started = dt.datetime.now(dt.UTC)
+    runs = run(args.films, args.repeat)
+    document = {
+        "command": " ".join(["python -m bench.cluster_export", *(argv or sys.argv[1:])]),
+        "started_utc": started.isoformat(timespec="seconds"),
+        "commit": subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ).stdout.strip(),
+        "database": DATABASE,
+        "runs": [asdict(run) for run in runs],
+    }
+    directory = results_dir(args.label, started)
+    text = report(document)
+    write_results(directory, document, text)
+    print(text)
+    print(f"Written to {directory.relative_to(REPO)}/")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
