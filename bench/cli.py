@@ -58,7 +58,8 @@ def parser() -> argparse.ArgumentParser:
     cpus = tuple(sorted(os.sched_getaffinity(0)))
     p = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Compare Django under Gunicorn with aioapi, fairly, with wrk. "
+        description="Compare Django under Gunicorn (WSGI, ASGI, a DRF API) with aioapi, "
+        "fairly, with wrk. "
         "See bench/README.md.",
     )
     add = p.add_argument
