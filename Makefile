@@ -44,7 +44,7 @@ lint: $(INSTALLED)
 	$(BIN)/ruff format --check .
 	$(DEV_ENV) $(BIN)/mypy .
 
-## bench: the wrk comparison of Django (Gunicorn) and aioapi (aiohttp) on PostgreSQL
+## bench: the wrk comparison of Django (Gunicorn: WSGI, ASGI, DRF) and aioapi (aiohttp) on PostgreSQL
 bench: $(INSTALLED)
 	$(BIN)/python -m bench
 

@@ -58,7 +58,8 @@ def parser() -> argparse.ArgumentParser:
     cpus = tuple(sorted(os.sched_getaffinity(0)))
     p = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Compare Django under Gunicorn with aioapi, fairly, with wrk. "
+        description="Compare Django under Gunicorn (WSGI, ASGI, a DRF API) with aioapi, "
+        "fairly, with wrk. "
         "See bench/README.md.",
     )
     add = p.add_argument
@@ -138,7 +139,7 @@ def parser() -> argparse.ArgumentParser:
     )
     srv("--pool-size", type=int, help="DB pool per worker (default: the larger thread count)")
     srv("--keep-alive", type=int, default=75, help="keep-alive seconds (%(default)s)")
-    srv("--port-base", type=int, default=20100, help="first of three ports (%(default)s)")
+    srv("--port-base", type=int, default=20100, help="first of six ports (%(default)s)")
 
     load = p.add_argument_group("load").add_argument
     load("--wrk-threads", type=int, default=2, help="(%(default)s)")

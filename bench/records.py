@@ -80,6 +80,8 @@ def server_record(spec: ServerSpec, cpus: tuple[int, ...]) -> dict[str, Any]:
         "title": spec.title,
         "command": shlex.join(spec.command(cpus)),
         "settings": dict(spec.settings),
+        "verification": spec.verification,
+        "note": spec.note,
         "starts": {},
     }
 

@@ -238,6 +238,8 @@ def _context(document: Mapping[str, Any]) -> list[str]:
             f"- **{name}** ({server['title']}): `{server['command']}`",
             f"  - settings: `{json.dumps(server['settings'])}`",
         ]
+        if server.get("note"):  # e.g. drf: a different implementation, not the server alone
+            out.append(f"  - **note**: {server['note']}")
     out += ["", "Every start's exact command line and environment is in results.json.", ""]
     out += ["## Software", ""]
     out += [f"- {name}: {version}" for name, version in document["versions"].items()]

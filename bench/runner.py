@@ -20,7 +20,18 @@ from tqdm import tqdm
 from bench import catalogue, records, tasks, verify, wrk
 from bench.catalogue import CatalogueSpec
 from bench.monitor import RunMonitor
-from bench.plan import AIOAPI, DJANGO, DJANGO_SYNC, RAW_POOL, SCENARIOS, Plan, Run, condition_name
+from bench.plan import (
+    AIOAPI,
+    DJANGO,
+    DJANGO_SYNC,
+    DRF,
+    DRF_SCENARIOS,
+    RAW_POOL,
+    SCENARIOS,
+    Plan,
+    Run,
+    condition_name,
+)
 from bench.records import Measured
 from bench.servers import ManagedServer, ServerOptions, ServerSpec, server_specs
 from bench.workload import HttpRequest, Inputs, Workload, build
@@ -68,6 +79,8 @@ def serves(spec: ServerSpec, scenario: str) -> bool:
         return scenario == "list-10"
     if spec.name == DJANGO_SYNC:
         return scenario == "list-10"  # verified against the same reference as the others
+    if spec.name == DRF:
+        return scenario in DRF_SCENARIOS
     return scenario != "constant" or spec.name == AIOAPI
 
 
@@ -201,7 +214,9 @@ class Bench:
                 continue
             workload = build(name, spec, self.inputs, self.workdir, etag=etag)
             answers = verify.fetch(spec.port, workload.reads)
-            checked = reference.check(name, spec.name, workload.reads, answers, scenario.expect)
+            checked = reference.check(
+                name, spec.name, workload.reads, answers, scenario.expect, spec.verification
+            )
             if workload.writes and spec.name in _writers(self.config.plan, latency):
                 checked += "; " + self._verify_write(spec, workload.writes[0])
             entry = {"server": spec.name, "scenario": name, "checked": checked}

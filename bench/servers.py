@@ -13,17 +13,16 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 
+from bench import contenders
 from bench.plan import AIOAPI, DJANGO, DJANGO_SYNC, RAW_POOL
+from bench.serverspec import ServerOptions, ServerSpec, base_env, gthread_argv, gunicorn_argv
 
 REPO = Path(__file__).resolve().parent.parent
 # The worker deploy/gunicorn_api.conf.py runs: aiohttp's asyncio worker that keeps
@@ -36,106 +35,20 @@ class ServerError(RuntimeError):
     """A server did not start, or died."""
 
 
-@dataclass(frozen=True)
-class ServerOptions:
-    """The knobs a user sets on the command line; results.json records them."""
-
-    cpus: tuple[int, ...]
-    workers: int
-    django_threads: int
-    api_db_threads: int
-    api_db_max_pending: int
-    api_db_funnel: bool
-    api_cache: bool
-    pool_size: int
-    keepalive: int
-    host: str
-    port_base: int
-    # The same on both servers. "persistent": one connection per thread kept open
-    # (DB_POOL=0, aioapi's deployed policy); "pool": Django's psycopg pool, a
-    # checkout per request or bridge call (the admin's).
-    db_connections: str = "persistent"
-
-
-@dataclass(frozen=True)
-class ServerSpec:
-    """One server: how to start it, where its resources are, what it was given."""
-
-    name: str
-    title: str
-    argv: tuple[str, ...]
-    env: Mapping[str, str]
-    port: int
-    list_path: str
-    detail_path: str | None  # formatted with id=
-    ready_path: str
-    workers: int
-    settings: Mapping[str, object] = field(default_factory=dict)
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def command(self, cpus: tuple[int, ...]) -> list[str]:
-        return ["taskset", "--cpu-list", ",".join(map(str, cpus)), *self.argv]
-
-
-def gunicorn_argv(
-    app: str, worker_class: str, options: ServerOptions, port: int, workers: int | None = None
-) -> list[str]:
-    """Gunicorn flags shared by every server, stated in full."""
-    return [
-        sys.executable, "-m", "gunicorn", app,
-        "--bind", f"{options.host}:{port}",
-        "--worker-class", worker_class,
-        "--workers", str(workers or options.workers),
-        "--keep-alive", str(options.keepalive),
-        "--backlog", "2048",
-        # No recycling mid-run: a worker restart is not what is being measured.
-        "--max-requests", "0",
-        "--timeout", "60",
-        "--graceful-timeout", "5",
-        "--log-level", "warning",
-        "--no-control-socket",
-    ]  # fmt: skip
-
-
-def base_env(database_url: str, latency_ms: float, options: ServerOptions) -> dict[str, str]:
-    """The environment both Django-based servers read: production mode, same pool."""
-    return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": os.environ.get("HOME", "/tmp"),
-        "LANG": "C.UTF-8",
-        "DJANGO_SETTINGS_MODULE": "mymoviedb.settings",
-        "DATABASE_URL": database_url,
-        "DEBUG": "0",
-        "SECRET_KEY": "bench-only-" + os.urandom(24).hex(),
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SECURE_SSL_REDIRECT": "0",
-        # With the pool, a fixed size: no connection is opened mid-run.
-        "DB_POOL": "1" if options.db_connections == "pool" else "0",
-        "DB_POOL_MIN_SIZE": str(options.pool_size),
-        "DB_POOL_MAX_SIZE": str(options.pool_size),
-        "SIMULATED_DB_LATENCY_MS": f"{latency_ms:g}",
-        "LOG_LEVEL": "WARNING",
-    }
-
-
 def server_specs(
     database_url: str, latency_ms: float, options: ServerOptions
 ) -> dict[str, ServerSpec]:
-    """The servers of a condition: Django, aioapi, the raw psycopg ceiling, and the
-    optional classic Django (sync workers, 2 x cores + 1)."""
+    """The servers of a condition: Django, the same views async under uvicorn, a typical
+    DRF API, aioapi, the raw psycopg ceiling, and the optional classic Django (sync
+    workers, 2 x cores + 1); one port each from ``options.port_base``."""
     env = base_env(database_url, latency_ms, options)
     common = {"workers": options.workers, "cpus": list(options.cpus), "pool": options.pool_size}
-    django_port, api_port, raw_port, sync_port = (options.port_base + i for i in range(4))
+    ports = (options.port_base + i for i in range(6))
+    django_port, api_port, raw_port, sync_port, asgi_port, drf_port = ports
     django = ServerSpec(
         name=DJANGO,
         title="Django under Gunicorn (gthread)",
-        argv=(
-            *gunicorn_argv("mymoviedb.wsgi:application", "gthread", options, django_port),
-            "--threads",
-            str(options.django_threads),
-        ),  # fmt: skip
+        argv=tuple(gthread_argv(options, django_port)),
         env=env,
         port=django_port,
         list_path="/movies/",
@@ -199,7 +112,9 @@ def server_specs(
         workers=sync_workers,
         settings={"workers": sync_workers, "cpus": list(options.cpus), "pool": 1},
     )
-    return {spec.name: spec for spec in (django, aioapi, raw, sync)}
+    asgi = contenders.django_asgi(env, options, asgi_port)
+    drf = contenders.drf(env, options, drf_port)
+    return {spec.name: spec for spec in (django, asgi, drf, aioapi, raw, sync)}
 
 
 def port_is_free(port: int) -> bool:

@@ -1,7 +1,10 @@
 """Verification before load: every server must give the same status and bytes.
 
 The first server verified in a condition sets the reference answers of each
-scenario; every later server must match them exactly, or the bench stops.
+scenario; every later server must match them exactly, or the bench stops. A
+server that renders the films its own way (drf: its own JSON) is checked by
+order instead: for every request, the same status and the same films (id and
+title) in the same order as the reference's answer.
 """
 
 from __future__ import annotations
@@ -10,7 +13,11 @@ import http.client
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
+import orjson
+
+from bench.serverspec import Verification
 from bench.workload import HttpRequest
 
 CONTEXT_BYTES = 60
@@ -107,6 +114,47 @@ def differences(
     return problems
 
 
+def films(body: bytes) -> list[tuple[Any, Any]]:
+    """(id, title) of every film of a body: a page's ``items`` (ours) or ``results``
+    (DRF's), or the one film of a detail."""
+    try:
+        document = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return []
+    if not isinstance(document, dict):
+        return []
+    page = document.get("items", document.get("results"))
+    entries = page if isinstance(page, list) else [document]
+    return [(e.get("id"), e.get("title")) for e in entries if isinstance(e, dict)]
+
+
+def order_differences(
+    reference: tuple[str, Sequence[HttpRequest], Sequence[Answer]],
+    candidate: tuple[str, Sequence[HttpRequest], Sequence[Answer]],
+) -> list[str]:
+    """Every request whose status or films (in order) differ between two servers."""
+    ref_server, ref_requests, ref_answers = reference
+    server, requests, answers = candidate
+    if len(ref_answers) != len(answers):
+        return [f"{ref_server} got {len(ref_answers)} requests, {server} {len(answers)}"]
+    problems = []
+    rows = zip(ref_requests, ref_answers, requests, answers, strict=True)
+    for ref_request, ref, request, answer in rows:
+        where = f"{ref_server} {ref_request.path} vs {server} {request.path}"
+        expected, got = films(ref.body), films(answer.body)
+        if ref.status != answer.status:
+            problems.append(f"{where}: status {ref.status} vs {answer.status}")
+        elif not expected or expected != got:
+            pairs = enumerate(zip(expected, got, strict=False))
+            at = next((i for i, (x, y) in pairs if x != y), min(len(expected), len(got)))
+            problems.append(
+                f"{where}: films differ from position {at} "
+                f"({len(expected)} vs {len(got)} films): "
+                f"{expected[at : at + 3]} vs {got[at : at + 3]}"
+            )
+    return problems
+
+
 class Reference:
     """The answers each scenario got from the first server verified in a condition."""
 
@@ -120,22 +168,50 @@ class Reference:
         requests: Sequence[HttpRequest],
         answers: Sequence[Answer],
         expect: Sequence[int],
+        by: Verification = "bytes",
     ) -> str:
         """Record or compare; raise :class:`VerificationError` on any problem.
 
+        ``by="order"`` compares the films only, and needs a reference recorded
+        before (by a server checked by bytes); it never becomes the reference.
         Returns what was checked, for the log and results.json.
         """
         problems = status_problems(server, requests, answers, expect)
+        if by == "order":
+            return self._check_order(scenario, server, requests, answers, problems)
         if not problems and scenario in self._answers:
             problems = differences(self._answers[scenario], (server, requests, answers))
         if problems:
-            shown = "\n".join(problems[:5])
-            more = f"\n... and {len(problems) - 5} more" if len(problems) > 5 else ""
-            raise VerificationError(f"scenario {scenario}: {shown}{more}")
+            raise VerificationError(f"scenario {scenario}: {_shown(problems)}")
         if scenario in self._answers:
             return f"{len(answers)} identical to {self._answers[scenario][0]}"
         self._answers[scenario] = (server, requests, answers)
         return f"{len(answers)} answers recorded as the reference"
 
+    def _check_order(
+        self,
+        scenario: str,
+        server: str,
+        requests: Sequence[HttpRequest],
+        answers: Sequence[Answer],
+        problems: list[str],
+    ) -> str:
+        if scenario not in self._answers:
+            raise VerificationError(
+                f"scenario {scenario}: {server} is verified by the order of its films "
+                "against a server checked by bytes, and none was verified before it in "
+                "this condition: run it with django, django-asgi or aioapi"
+            )
+        reference = self._answers[scenario]
+        problems = problems or order_differences(reference, (server, requests, answers))
+        if problems:
+            raise VerificationError(f"scenario {scenario}: {_shown(problems)}")
+        return f"{len(answers)} with the films of {reference[0]}, in the same order"
+
     def clear(self) -> None:
         self._answers.clear()
+
+
+def _shown(problems: list[str]) -> str:
+    more = f"\n... and {len(problems) - 5} more" if len(problems) > 5 else ""
+    return "\n".join(problems[:5]) + more

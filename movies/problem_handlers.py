@@ -1,4 +1,5 @@
-"""Django's error handlers: problem+json under ``/movies/``, Django's pages elsewhere.
+"""Django's error handlers: problem+json under the comparison views' prefixes,
+Django's pages elsewhere.
 
 ``mymoviedb/urls.py`` installs them as ``handler400/403/404/500``. Django calls
 them only for errors (and, for 404 and 500, only with ``DEBUG=0``: with it the
@@ -17,11 +18,11 @@ from django.views import defaults
 from movies.problems import Problem, internal_error, no_resource
 from movies.views import problem_response
 
-PREFIX = "/movies/"
+PREFIXES = ("/movies/", "/async/movies/")
 
 
 def _on_api_path(request: HttpRequest) -> bool:
-    return request.path_info.startswith(PREFIX)
+    return request.path_info.startswith(PREFIXES)
 
 
 def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:

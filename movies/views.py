@@ -2,12 +2,16 @@
 
 They parse, select and render with exactly the code aioapi uses, so for the same
 query string both servers return the same status and the same bytes; only the
-server around them differs. That is what bench/ compares.
+server around them differs. That is what bench/ compares. The async twins in
+``movies/async_views.py`` go through the same :func:`read_view` rules and the
+same parsing helpers below; only the call to the selector differs.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import inspect
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
@@ -23,10 +27,12 @@ from movies.problems import (
 )
 from movies.rendering import JSON_CONTENT_TYPE, dumps, etag, etag_matches, movie_list_body
 from movies.schemas import MovieListQuery, NoQuery, parse_id, parse_query
+from movies.shapes import MovieDetail
 
 READ_METHODS = ("GET", "HEAD")
+DATABASE_ERRORS = (OperationalError, InterfaceError)
 
-View = Callable[..., bytes]
+Render = Callable[..., bytes] | Callable[..., Awaitable[bytes]]
 
 
 def problem_response(problem: Problem) -> HttpResponse:
@@ -38,27 +44,58 @@ def problem_response(problem: Problem) -> HttpResponse:
     return response
 
 
-def _read_view(render: View) -> Callable[..., HttpResponse]:
-    """Wrap a body renderer with the API's method, error and conditional-GET rules."""
+def _refused(request: HttpRequest) -> HttpResponse | None:
+    if request.method not in READ_METHODS:
+        return problem_response(method_not_allowed(str(request.method), READ_METHODS))
+    return None
 
-    def view(request: HttpRequest, **kwargs: str) -> HttpResponse:
-        if request.method not in READ_METHODS:
-            return problem_response(method_not_allowed(str(request.method), READ_METHODS))
-        try:
-            body = render(request, **kwargs)
-        except Problem as problem:
-            return problem_response(problem)
-        except (OperationalError, InterfaceError) as error:
-            return problem_response(database_unavailable(error))
-        tag = etag(body)
-        if etag_matches(request.headers.get("If-None-Match"), tag):
-            response = HttpResponse(status=304)
-        else:
-            response = HttpResponse(body, content_type=JSON_CONTENT_TYPE)
-        response["ETag"] = tag
-        response["Cache-Control"] = settings.API_CACHE_CONTROL
-        return response
 
+def _failed(error: Exception) -> HttpResponse:
+    """The answer to what a renderer raised: its problem, or 503 for the database."""
+    if isinstance(error, Problem):
+        return problem_response(error)
+    return problem_response(database_unavailable(error))
+
+
+def _answer(request: HttpRequest, body: bytes) -> HttpResponse:
+    """200 with the body, or 304 when the client's ETag matches; both carry the ETag."""
+    tag = etag(body)
+    if etag_matches(request.headers.get("If-None-Match"), tag):
+        response = HttpResponse(status=304)
+    else:
+        response = HttpResponse(body, content_type=JSON_CONTENT_TYPE)
+    response["ETag"] = tag
+    response["Cache-Control"] = settings.API_CACHE_CONTROL
+    return response
+
+
+def read_view(render: Render) -> Callable[..., Any]:
+    """Wrap a body renderer, sync or async, with the API's method, error and
+    conditional-GET rules; an async renderer gives an async view."""
+    if inspect.iscoroutinefunction(render):
+
+        async def async_view(request: HttpRequest, **kwargs: str) -> HttpResponse:
+            if (refused := _refused(request)) is not None:
+                return refused
+            try:
+                body = await cast("Callable[..., Awaitable[bytes]]", render)(request, **kwargs)
+            except (Problem, *DATABASE_ERRORS) as error:
+                return _failed(error)
+            return _answer(request, body)
+
+        view: Callable[..., Any] = async_view
+    else:
+
+        def sync_view(request: HttpRequest, **kwargs: str) -> HttpResponse:
+            if (refused := _refused(request)) is not None:
+                return refused
+            try:
+                body = cast("Callable[..., bytes]", render)(request, **kwargs)
+            except (Problem, *DATABASE_ERRORS) as error:
+                return _failed(error)
+            return _answer(request, body)
+
+        view = sync_view
     view.__name__ = render.__name__
     view.__doc__ = render.__doc__
     # No cookies, no session: CSRF protects nothing here, and its check would answer
@@ -75,20 +112,33 @@ def query_pairs(request: HttpRequest) -> Iterator[tuple[str, str]]:
             yield name, value
 
 
-@_read_view
-def movie_list(request: HttpRequest) -> bytes:
-    """``GET /movies/``: the same list as ``GET /api/movies``."""
-    query = parse_query(MovieListQuery, query_pairs(request))
-    return movie_list_body(selectors.list_movies(query), query)
+def list_query(request: HttpRequest) -> MovieListQuery:
+    """The list's query string, validated (a :class:`Problem` if it is not valid)."""
+    return parse_query(MovieListQuery, query_pairs(request))
 
 
-@_read_view
-def movie_detail(request: HttpRequest, movie_id: str) -> bytes:
-    """``GET /movies/{id}/``: the same film as ``GET /api/movies/{id}``."""
+def detail_key(request: HttpRequest, movie_id: str) -> int | None:
+    """The film's id from the path, ``None`` if no film can have it."""
     if request.GET:  # takes none, as aioapi's route: any given is a 400
         parse_query(NoQuery, query_pairs(request))
-    key = parse_id(movie_id)
-    movie = selectors.get_movie(key) if key is not None else None
+    return parse_id(movie_id)
+
+
+def detail_body(movie: MovieDetail | None) -> bytes:
     if movie is None:
         raise not_found("Movie")
     return dumps(movie)
+
+
+@read_view
+def movie_list(request: HttpRequest) -> bytes:
+    """``GET /movies/``: the same list as ``GET /api/movies``."""
+    query = list_query(request)
+    return movie_list_body(selectors.list_movies(query), query)
+
+
+@read_view
+def movie_detail(request: HttpRequest, movie_id: str) -> bytes:
+    """``GET /movies/{id}/``: the same film as ``GET /api/movies/{id}``."""
+    key = detail_key(request, movie_id)
+    return detail_body(selectors.get_movie(key) if key is not None else None)

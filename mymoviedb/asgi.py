@@ -1,9 +1,11 @@
-"""ASGI entry point of the Django side; nothing in this repository serves it.
+"""ASGI entry point of the Django side: what bench/'s ``django-asgi`` contender serves.
 
-Kept as Django's ``startproject`` lays a project out (and STYLE.md lists it), so an
-ASGI server can run the admin without new code. The admin is deployed under
-Gunicorn through ``mymoviedb.wsgi``; the public API is the aiohttp process in
-``aioapi``.
+Laid out as Django's ``startproject`` does. bench/ runs it under Gunicorn with
+uvicorn's worker (``uvicorn_worker.UvicornWorker``, as Django's "How to use Django
+with Uvicorn" deploys it) to measure the async comparison views under
+``/async/movies/`` (movies/async_views.py) against the same views under WSGI. The
+admin is deployed under Gunicorn through ``mymoviedb.wsgi``; the public API is the
+aiohttp process in ``aioapi``.
 """
 
 import os

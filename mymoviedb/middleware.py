@@ -1,16 +1,15 @@
 """Django middleware: a database outage is a clear 503 with Retry-After, never a 500.
 
-The comparison views (the ``movies`` namespace) answer in the API's problem shape,
+The comparison views (the ``movies`` app, sync or async) answer in the API's problem shape,
 like aioapi's middleware does; the admin gets a short HTML page. Either way a
 client or a load balancer knows the failure is temporary and when to retry.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
+from django.utils.deprecation import MiddlewareMixin
 
 from movies.problems import database_unavailable
 from movies.rendering import NO_STORE
@@ -24,14 +23,12 @@ UNAVAILABLE_PAGE = """<!doctype html>
 """
 
 
-class DatabaseUnavailableMiddleware:
-    """Answer an ``OperationalError`` or ``InterfaceError`` of a view with 503."""
+class DatabaseUnavailableMiddleware(MiddlewareMixin):
+    """Answer an ``OperationalError`` or ``InterfaceError`` of a view with 503.
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        return self.get_response(request)
+    Sync and async (the mixin): under ASGI a sync-only middleware would put every
+    request through a thread and back (Django's "Asynchronous support").
+    """
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         """Only for view errors: Django runs this hook, not ``__call__``, around them.
@@ -43,7 +40,7 @@ class DatabaseUnavailableMiddleware:
             return None
         problem = database_unavailable(exception)  # logs it
         match = request.resolver_match
-        if match is not None and match.namespace == "movies":
+        if match is not None and match.app_name == "movies":
             return problem_response(problem)
         response = HttpResponse(UNAVAILABLE_PAGE, status=503, content_type=HTML_CONTENT_TYPE)
         for name, value in problem.headers.items():

@@ -43,13 +43,12 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.postgres",
+    "rest_framework",  # /drf/movies/: bench's typical-DRF contender (movies/drf/)
     "movies",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    # Serves the admin's static files under Gunicorn; nginx serves them in deploy/.
-    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -59,6 +58,11 @@ MIDDLEWARE = [
     # A down database is a 503 with Retry-After, not a 500 (admin and /movies/).
     "mymoviedb.middleware.DatabaseUnavailableMiddleware",
 ]
+# Serves the admin's static files under Gunicorn; nginx serves them in deploy/.
+# WhiteNoise's middleware is sync only: under ASGI it would send every request to a
+# thread and back, so bench's ASGI server turns it off (it serves no static file).
+if env.bool("SERVE_STATIC", default=True):
+    MIDDLEWARE.insert(1, "whitenoise.middleware.WhiteNoiseMiddleware")
 
 ROOT_URLCONF = "mymoviedb.urls"
 WSGI_APPLICATION = "mymoviedb.wsgi.application"
@@ -253,6 +257,17 @@ if EXPORT_WRITE_TIMEOUT_SECONDS <= 0:
 PREPARED_STATEMENTS_MAX: int = env.int("PREPARED_STATEMENTS_MAX", default=1024)
 if PREPARED_STATEMENTS_MAX < 1:
     raise ImproperlyConfigured("PREPARED_STATEMENTS_MAX must be at least 1.")
+
+# The DRF API (movies/drf/): JSON only (no browsable API), anonymous and read-only,
+# DRF's LimitOffsetPagination with its defaults (no max_limit) and the API's page size.
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 20,  # movies.schemas.DEFAULT_LIMIT (tests/test_drf.py checks they agree)
+}
 
 LOGGING = {
     "version": 1,

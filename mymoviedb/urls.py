@@ -9,6 +9,10 @@ admin.site.site_title = "mymoviedb"
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("movies/", include("movies.urls")),
+    # bench/'s other contenders: the same views async (served by mymoviedb.asgi),
+    # and a typical Django REST framework API of the same films.
+    path("async/movies/", include("movies.async_urls", namespace="async-movies")),
+    path("drf/movies/", include("movies.drf.urls")),
 ]
 
 # Errors under /movies/ in the API's problem shape; the admin's stay HTML pages.

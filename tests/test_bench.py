@@ -177,15 +177,15 @@ def test_default_plan_runs_by_condition_then_server():
     sweep = [r.connections for r in default.runs_of(10.0, plan.DJANGO) if r.scenario == "list-10"]
     assert sweep == list(plan.SWEEP)
     assert {r.server for r in default.runs if r.scenario == "write-mix"} == {plan.AIOAPI}
-    assert default.estimate_seconds() < 14 * 60
+    assert default.estimate_seconds() < 30 * 60
 
 
-def test_quick_plan_fits_in_three_minutes():
+def test_quick_plan_fits_in_five_minutes():
     quick = plan.build_plan(
         "quick", plan.quick_rows(), primer=plan.QUICK_PRIMER, warmup=plan.QUICK_WARMUP
     )
 
-    assert quick.estimate_seconds() < 3 * 60
+    assert quick.estimate_seconds() < 5 * 60
     assert quick.conditions() == [0.0, 10.0]
 
 
@@ -198,7 +198,9 @@ def test_plan_filters_and_overrides():
     assert {(r.scenario, r.latency_ms, r.connections, r.duration) for r in narrowed.runs} == {
         ("list-10", 0.0, 8, 1)
     }
-    assert [r.server for r in narrowed.runs] == [plan.DJANGO, plan.AIOAPI, plan.RAW_POOL]
+    assert [r.server for r in narrowed.runs] == [
+        plan.DJANGO, plan.DJANGO_ASGI, plan.DRF, plan.AIOAPI, plan.RAW_POOL
+    ]  # fmt: skip
     with pytest.raises(ValueError, match="unknown scenario"):
         plan.build_plan("x", plan.default_rows(), scenarios=["nope"])
 
@@ -267,7 +269,7 @@ def test_servers_share_cpus_workers_and_pool():
         assert spec.command(OPTIONS.cpus)[:3] == ["taskset", "--cpu-list", "0"]
         assert spec.env["SIMULATED_DB_LATENCY_MS"] == "10"
         assert spec.env["DEBUG"] == "0"
-    for name in (plan.DJANGO, plan.AIOAPI, plan.RAW_POOL):
+    for name in (plan.DJANGO, plan.DJANGO_ASGI, plan.DRF, plan.AIOAPI, plan.RAW_POOL):
         assert specs[name].argv[specs[name].argv.index("--workers") + 1] == "1"
         assert specs[name].env["DB_POOL_MAX_SIZE"] == "4"
     sync = specs[plan.DJANGO_SYNC]
@@ -468,6 +470,7 @@ def test_bench_runs_end_to_end(tmp_path, smoke_database_url):
         "--database-url", smoke_database_url, "--recreate-db",
         "--source", str(REPO / "movies" / "fixtures" / "sample-movies.json"), "--synthetic", "0",
         "--cpus", "0", "--port-base", "20900", "--results-dir", str(tmp_path),
+        "--servers", "django,aioapi,raw-pool",  # the others: tests/test_bench_contenders.py
     ]  # fmt: skip
     completed = subprocess.run(
         command, cwd=REPO, capture_output=True, text=True, timeout=120, check=False
