@@ -13,6 +13,7 @@ up. Either is the size's result, and the larger sizes are not tried.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import threading
@@ -51,6 +52,10 @@ class Way:
     path: str  # the row's name: "export", "pages", "one page"
     kind: Kind
     url: str  # export: its path; pages: the first page (with its limit); page: the list
+    # Appended to ``url`` for the warm-up. An export's warm-up reads a small export
+    # whole: one abandoned mid-stream could still hold the process's export slot
+    # (EXPORT_MAX_CONCURRENT, 1 by default) when the measured request arrives.
+    warmup_query: str = ""
 
     def fetch(self, client: Client, films: int) -> Fetched:
         if self.kind == "export":
@@ -142,8 +147,9 @@ def measure(
     try:
         server.start()
         server.wait_ready()
+        warmup = dataclasses.replace(way, url=way.url + way.warmup_query)
         with Client(spec.port, time.monotonic() + WARMUP_SECONDS) as client:
-            way.fetch(client, min(films, WARMUP_FILMS))
+            warmup.fetch(client, min(films, WARMUP_FILMS))
         row["idle_rss_mib"] = round(rss_mib(server.processes()), 1)
         watch = RssWatch(server.processes, bounds.memory_mib, kill_group(server))
         with watch, Client(spec.port, time.monotonic() + bounds.seconds) as client:
