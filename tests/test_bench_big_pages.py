@@ -86,15 +86,16 @@ async def test_walk_export_and_one_page_on_aioapi(api: ApiClient, catalogue: Cat
     export = await (await api.get("/api/movies/export")).read()
     lines = export.splitlines(keepends=True)
     assert len(lines) == len(FILMS) + 1 and lines[-1].startswith(b'{"_trailer"')
+    # Asked for more films than there are: every film, the completion mark is no film.
+    beyond = await asyncio.to_thread(through, port, export_rows, "/api/movies/export", 100)
+    assert (beyond.films, beyond.bytes) == (len(FILMS), len(export))
+    # Last: an export abandoned mid-stream holds the server's one slot a moment longer.
     first_five = await asyncio.to_thread(through, port, export_rows, "/api/movies/export", 5)
     assert (first_five.films, first_five.bytes, first_five.requests) == (
         5,
         len(b"".join(lines[:5])),
         1,
     )
-    # Asked for more films than there are: every film, the completion mark is no film.
-    beyond = await asyncio.to_thread(through, port, export_rows, "/api/movies/export", 100)
-    assert (beyond.films, beyond.bytes) == (len(FILMS), len(export))
 
     page = await (await api.get("/api/movies?limit=6")).read()
     one = await asyncio.to_thread(through, port, one_page, "/api/movies", 6)
@@ -210,3 +211,17 @@ def test_bad_input_is_a_readable_error_with_exit_status_2(
 def test_sizes_are_read_as_the_talk_writes_them() -> None:
     assert big_pages.size_list("1k,10k,100k,1M") == [1_000, 10_000, 100_000, 1_000_000]
     assert big_pages.size_list("1_000, 500,1000") == [500, 1_000]
+
+
+def test_a_contender_missing_from_the_build_is_said_and_skipped() -> None:
+    options = big_pages.options(big_pages.parser().parse_args([]))
+    specs = big_pages.server_specs("postgres://postgres@127.0.0.1:5432/unused", 0.0, options)
+    present = {name: spec for name, spec in specs.items() if name != big_pages.DRF}
+    said: list[str] = []
+    chosen, missing = big_pages.available(["django", big_pages.DRF], present, said.append)
+    assert [(w.server, w.path) for w, _ in chosen] == [("django", "export"), ("django", "pages")]
+    assert missing == [big_pages.DRF]
+    assert said == [
+        f"{big_pages.DRF} one page: not in this build (no such server in"
+        " bench.servers.server_specs); skipped"
+    ]
