@@ -10,10 +10,14 @@ and software it was measured on, and every table is drawn by one library.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
+import signal
 import subprocess
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,7 +25,7 @@ from typing import Any
 import psycopg
 from tabulate import tabulate
 
-from bench.catalogue import database_name, server_version
+from bench.catalogue import database_name, ensure_database, manage, server_version
 from bench.facts import machine, versions
 from bench.servers import REPO, ServerOptions, base_env
 from bench.wrk import wrk_version
@@ -55,6 +59,59 @@ def server_env(
     if pool_size is None:
         env = {key: value for key, value in env.items() if key not in POOL_KEYS}
     return env | {"PYTHONPATH": str(REPO), "API_ACCESS_LOG": "off"} | settings
+
+
+def synthetic_catalogue(database_url: str, *, films: int, seed: int, env: Mapping[str, str]) -> int:
+    """Create and migrate the database, and fill it with ``films`` synthetic films
+    (``generate_movies``, then ``VACUUM ANALYZE``) unless it holds films already;
+    return how many it holds."""
+    ensure_database(database_url, recreate=False)
+    manage(["migrate", "--no-input", "-v0"], env)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM movies_movie").fetchone()
+        if row is not None and row[0]:
+            return int(row[0])
+    manage(["generate_movies", "--count", str(films), "--seed", str(seed), "--quiet"], env)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        # A freshly loaded table has no visibility map yet: every index scan would
+        # visit the heap until autovacuum gets to it. Measure the settled state.
+        conn.execute("VACUUM ANALYZE")
+    return films
+
+
+@contextlib.contextmanager
+def serving(
+    name: str,
+    argv: Sequence[str],
+    env: Mapping[str, str],
+    ready: Callable[[], bool],
+    *,
+    timeout: float = 60,
+    stop_timeout: float = 30,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Start ``argv`` in its own session, wait until ``ready()`` (connection errors
+    count as not yet), yield the process; stop its whole group on the way out."""
+    process = subprocess.Popen(list(argv), cwd=REPO, env=dict(env), start_new_session=True)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                raise SystemExit(f"{name} exited with {process.returncode}")
+            with contextlib.suppress(OSError):
+                if ready():
+                    break
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{name} did not become ready within {timeout:g} s")
+            time.sleep(0.2)
+        yield process
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=stop_timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
 
 
 def results_dir(label: str, started: datetime | None = None, base: Path = RESULTS) -> Path:
