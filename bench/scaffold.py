@@ -115,8 +115,13 @@ def serving(
 
 
 def results_dir(label: str, started: datetime | None = None, base: Path = RESULTS) -> Path:
-    """``<base>/<UTC date the run started (default: now)>-<label>/``, created."""
-    path = base / f"{started or datetime.now(UTC):%Y-%m-%d}-{label}"
+    """``<base>/<UTC date the run started (default: now)>-<label>/``, created; a
+    folder of that name already there (a committed result) is never written into:
+    the time of day is added to the new one's name."""
+    started = started or datetime.now(UTC)
+    path = base / f"{started:%Y-%m-%d}-{label}"
+    if path.exists():
+        path = base / f"{started:%Y-%m-%d-%H%M%S}-{label}"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -152,6 +157,13 @@ def run_facts(database_url: str) -> dict[str, Any]:
         "machine": machine(),
         "versions": versions({"postgresql": postgres, "wrk": wrk_version()}),
     }
+
+
+def fmt(value: float | None, digits: int = 0, suffix: str = "") -> str:
+    """A number for a table; an en dash when it was not measured."""
+    if value is None:
+        return "–"
+    return f"{value:,.{digits}f}{suffix}"
 
 
 def markdown_table(
