@@ -206,12 +206,12 @@ def main(argv: list[str] | None = None) -> int:
     django.setup()  # before anything imports a model
     from django.conf import settings
 
-    from bench import budget_parts
+    from bench import budget_parts, budget_timing
 
     # Before the first connection: the connection handler reads DATABASES once.
     pool_size = int(env["DB_POOL_MAX_SIZE"])
     settings.DATABASES.update(
-        budget_parts.connection_variants(settings.DATABASES["default"], pool_size)
+        budget_timing.connection_variants(settings.DATABASES["default"], pool_size)
     )
     from django.db import DatabaseError, connection
 

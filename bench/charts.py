@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from matplotlib import colormaps
+from matplotlib import rcParams
 from matplotlib.figure import Figure
 
 from bench.plan import RAW_POOL
@@ -21,7 +21,8 @@ MARKERS = "osD^vPX*<>"
 
 def styles(servers: list[str]) -> dict[str, dict[str, Any]]:
     """A colour and marker per server, in results order; the ceiling dashed."""
-    colours = colormaps["tab10"].colors
+    # matplotlib's default colour cycle (tab10): ten colours, then they repeat.
+    colours = rcParams["axes.prop_cycle"].by_key()["color"]
     return {
         server: {
             "color": colours[i % len(colours)],

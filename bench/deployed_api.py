@@ -40,7 +40,7 @@ QUIET = {"GUNICORN_API_ACCESS_LOG": "", "GUNICORN_LOG_LEVEL": "warning"}
 
 def api_env(database_url: str) -> dict[str, str]:
     """The bench servers' environment, the deployed pool, Gunicorn quiet."""
-    return server_env(database_url, **QUIET)
+    return server_env(database_url, pool_size=None) | QUIET
 
 
 def prepare_catalogue(database_url: str, say: Callable[[str], None]) -> dict[str, int]:

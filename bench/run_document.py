@@ -20,6 +20,11 @@ from bench.scaffold import fmt
 NARROWING = ("scenarios", "servers", "conditions", "connections", "duration")
 
 
+def narrowed(args: argparse.Namespace) -> bool:
+    """Whether the command line narrowed its plan (then it is not a full run)."""
+    return any(getattr(args, name) for name in NARROWING)
+
+
 def document(
     args: argparse.Namespace,
     argv: list[str],
@@ -35,7 +40,7 @@ def document(
         "label": args.label or config.plan.name,
         "plan": config.plan.name,
         # The whole plan, nothing narrowed: what bench/results/LATEST.md points to.
-        "full": not any(getattr(args, name) for name in NARROWING),
+        "full": not narrowed(args),
         "rounds": config.plan.rounds,
         "started_at": started.isoformat(timespec="seconds"),
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
