@@ -270,7 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from bench.catalogue import CatalogueSpec, prepare, server_version
     from bench.cli import DEFAULT_SOURCE
     from bench.facts import machine, versions
-    from bench.reliability import results_dir, write_results
+    from bench.scaffold import results_dir, write_results
 
     env = {
         **os.environ,

@@ -36,7 +36,7 @@ from bench.big_pages_run import Bounds, Way, run_way
 from bench.catalogue import CatalogueError, CatalogueSpec, database_name, prepare, server_version
 from bench.facts import machine, versions
 from bench.plan import AIOAPI, DJANGO
-from bench.reliability import results_dir
+from bench.scaffold import results_dir
 from bench.servers import REPO, ServerOptions, ServerSpec, base_env, server_specs
 
 DEFAULT_DATABASE = "postgres://postgres@127.0.0.1:5432/mymoviedb_bigpages"

@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from bench.big_pages_run import MIB, OK
-from bench.reliability import write_results
-from bench.report import Column, fmt, table
+from bench.headline import Column, table
+from bench.scaffold import fmt, write_results
 
 # Published figures, not measured here: kept apart from ours and labelled as theirs.
 TALK_FIGURES = (

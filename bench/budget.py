@@ -12,7 +12,6 @@ Exit status 2 when the database cannot serve a full page (fewer than 11 films).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shlex
 import sys
@@ -23,9 +22,10 @@ from typing import Any
 
 import django
 
-from bench import cli, facts, records
+from bench import cli, facts, records, scaffold
+from bench.headline import table
 from bench.plan import AIOAPI
-from bench.report import fmt, table
+from bench.scaffold import RESULTS, fmt, results_dir, write_results
 from bench.servers import server_specs
 
 MIN_FILMS = 11  # a full page of 10 and the one that makes its next link
@@ -75,14 +75,14 @@ def parser() -> argparse.ArgumentParser:
     add("--repeat", type=int, default=REPEAT, help="repeats; min and median kept (%(default)s)")
     add("--cpu", type=int, default=0, help="the one CPU this process runs on (%(default)s)")
     add("--label", default="budget", help="results folder suffix (%(default)s)")
-    add("--results-dir", type=Path, default=cli.RESULTS, help="(%(default)s)")
+    add("--results-dir", type=Path, default=RESULTS, help="(%(default)s)")
     return p
 
 
 def server_env(database_url: str) -> dict[str, str]:
     """The environment of aioapi in the default bench: Django's (DEBUG off, the fixed
     pool) plus the bridge's API_* settings."""
-    options = cli.config_from(cli.parser().parse_args([])).options
+    options = scaffold.default_options()
     return dict(server_specs(database_url, 0.0, options)[AIOAPI].env)
 
 
@@ -190,9 +190,7 @@ def share(value: float | None, whole: float | None) -> str:
 
 
 def write(doc: dict[str, Any], outdir: Path) -> None:
-    outdir.mkdir(parents=True, exist_ok=True)
-    (outdir / "budget.json").write_text(json.dumps(doc, indent=2) + "\n")
-    (outdir / "budget.md").write_text(markdown(doc))
+    write_results(outdir, doc, markdown(doc), names=("budget.json", "budget.md"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -208,12 +206,12 @@ def main(argv: list[str] | None = None) -> int:
     django.setup()  # before anything imports a model
     from django.conf import settings
 
-    from bench import budget_parts
+    from bench import budget_parts, budget_timing
 
     # Before the first connection: the connection handler reads DATABASES once.
     pool_size = int(env["DB_POOL_MAX_SIZE"])
     settings.DATABASES.update(
-        budget_parts.connection_variants(settings.DATABASES["default"], pool_size)
+        budget_timing.connection_variants(settings.DATABASES["default"], pool_size)
     )
     from django.db import DatabaseError, connection
 
@@ -249,7 +247,7 @@ def main(argv: list[str] | None = None) -> int:
         started=started,
         machine=machine,
     )
-    outdir = cli.results_dir(args.results_dir, args.label, started)
+    outdir = results_dir(args.label, started, base=args.results_dir)
     write(doc, outdir)
     print(markdown(doc))
     print(f"results: {outdir}/budget.md")

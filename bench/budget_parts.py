@@ -12,105 +12,43 @@ from __future__ import annotations
 import asyncio
 import io
 import statistics
-import time
 import warnings
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import uvloop
 from aiohttp import web
 from aiohttp.test_utils import make_mocked_request
 from django.core.wsgi import get_wsgi_application
-from django.db import close_old_connections, connections, router
-from django.db.models import OuterRef, QuerySet
+from django.db import connections, router
 
 from aioapi.app import create_app
 from aioapi.db import OrmBridge
 from aioapi.settings import ApiSettings
-from movies import prepared, selectors
+from bench.budget_timing import (
+    CHECKED_POOL,
+    PERSISTENT,
+    POOLED,
+    VARIANTS,
+    Batch,
+    Part,
+    Timing,
+    cpu_per_call,
+    cycled,
+    list_statement,
+    noop,
+    on_loop,
+    repeated,
+    run_sql,
+)
+from movies import selectors
 from movies.models import Movie
 from movies.rendering import movie_list_body
 from movies.schemas import MovieListQuery, parse_query
-from movies.selectors import films
 
 # What the benchmark's list scenario asks both servers for.
 LIST_QUERY = {"limit": 10}
-Batch = Callable[[int], None]  # runs a part n times
-
-
-@dataclass(frozen=True)
-class Part:
-    """One step of a request, as a table row: what it is and how to run it n times."""
-
-    key: str
-    title: str
-    what: str
-    batch: Batch | None
-    skipped: str | None = None  # why it was not measured here
-
-
-@dataclass(frozen=True)
-class Timing:
-    """CPU µs per call of one part: the least and the median of the repeats."""
-
-    key: str
-    title: str
-    what: str
-    min_us: float | None
-    median_us: float | None
-    repeats_us: list[float]
-    skipped: str | None
-
-
-def cpu_per_call(batch: Batch, number: int, repeat: int) -> list[float]:
-    """µs of process CPU per call, one figure per repeat of ``number`` calls.
-
-    One untimed batch first: connections, pools and Django's caches warm up there.
-    The garbage collector stays on, as it is in a server.
-    """
-    batch(min(number, 20))
-    figures = []
-    for _ in range(repeat):
-        started = time.process_time()
-        batch(number)
-        figures.append((time.process_time() - started) * 1e6 / number)
-    return figures
-
-
-# Connection policies compared beside the servers' own (budget.py adds these aliases
-# on PostgreSQL before the first connection): Django's pool, the same with its
-# checkout check, and a persistent connection per thread with no health check.
-POOLED = "budget_pool"
-CHECKED_POOL = "budget_pool_checked"
-PERSISTENT = "budget_persistent"
-VARIANTS = (POOLED, CHECKED_POOL, PERSISTENT)
-
-
-def connection_variants(default: dict[str, Any], pool_size: int) -> dict[str, dict[str, Any]]:
-    """Copies of the ``default`` database settings for POOLED, CHECKED_POOL and
-    PERSISTENT, whichever policy ``default`` has; none off PostgreSQL."""
-    if not default["ENGINE"].endswith("postgresql"):
-        return {}
-    options = {k: v for k, v in default.get("OPTIONS", {}).items() if k != "pool"}
-    pool = default.get("OPTIONS", {}).get("pool") or {
-        "min_size": pool_size,
-        "max_size": pool_size,
-        "timeout": 2.0,
-    }
-    pooled = {
-        **default,
-        "OPTIONS": {**options, "pool": pool},
-        "CONN_MAX_AGE": 0,
-        "CONN_HEALTH_CHECKS": False,
-    }
-    return {
-        POOLED: pooled,
-        CHECKED_POOL: {**pooled, "CONN_HEALTH_CHECKS": True},
-        PERSISTENT: {**default, "OPTIONS": options, "CONN_MAX_AGE": None,
-                     "CONN_HEALTH_CHECKS": False},
-    }  # fmt: skip
 
 
 def measure(number: int, repeat: int) -> list[Timing]:
@@ -168,10 +106,9 @@ def parts(
     pairs = [(name, str(value)) for name, value in LIST_QUERY.items()]
     connection = connections[using]
     page = selectors.list_movies(query)
-    # The statement list_movies runs for this query (its shape: no filter, no cursor).
-    statement = prepared.compile_statement(
-        list_queryset(query, using), using, limit=query.limit + 1
-    )
+    # The statement list_movies runs for this query, taken from the selector itself.
+    selected = list_statement(query)
+    statement = selected.statement
     statement_params = statement.params({}, connection)
     variants = {alias for alias in VARIANTS if alias in connections}
     with warnings.catch_warnings():
@@ -192,7 +129,7 @@ def parts(
         selectors.list_movies(query)
 
     def compile_list() -> None:
-        prepared.compile_statement(list_queryset(query, using), using, limit=query.limit + 1)
+        selected.compile(using)
 
     def django_view() -> None:
         response = wsgi(dict(environ, **{"wsgi.input": io.BytesIO()}), _start_response)
@@ -283,14 +220,6 @@ def parts(
     ]  # fmt: skip
 
 
-def list_queryset(query: MovieListQuery, using: str) -> QuerySet[Movie, dict[str, Any]]:
-    """The QuerySet list_movies compiles for a first page (no cursor), unevaluated."""
-    movies = selectors.filtered_movies(query).using(using)
-    movies = movies.order_by(*selectors.sort_order(query.sort))
-    genres = films._genre_names(OuterRef("pk"))
-    return movies.values(*films.LIST_FIELDS, genre_names=genres)
-
-
 def _wsgi_environ(path: str, query_string: str) -> dict[str, Any]:
     return {
         "REQUEST_METHOD": "GET",
@@ -307,47 +236,3 @@ def _wsgi_environ(path: str, query_string: str) -> dict[str, Any]:
 
 def _start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
     assert status.startswith("200"), status
-
-
-def run_sql(using: str, sql: str, params: Sequence[Any]) -> list[dict[str, Any]]:
-    """Run SQL made beforehand on the cursor movies.prepared runs its statements on
-    (bound on the server, binary rows); rows as dicts, as ``values()`` gives."""
-    with prepared.statement_cursor(connections[using]) as cursor:
-        cursor.execute(sql, params)
-        names = [column[0] for column in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
-def noop() -> None:
-    """Nothing: what a thread hop costs on its own."""
-
-
-def repeated(call: Callable[[], object]) -> Batch:
-    def batch(n: int) -> None:
-        for _ in range(n):
-            call()
-
-    return batch
-
-
-def cycled(call: Callable[[], None]) -> Callable[[], None]:
-    """``call`` between two close_old_connections(): a connection per call."""
-
-    def with_checkout() -> None:
-        close_old_connections()
-        call()
-        close_old_connections()
-
-    return with_checkout
-
-
-def on_loop(
-    loop: asyncio.AbstractEventLoop, call: Callable[[], Coroutine[Any, Any, None]]
-) -> Batch:
-    """Await ``call`` n times in one coroutine: one run_until_complete per batch."""
-
-    async def many(n: int) -> None:
-        for _ in range(n):
-            await call()
-
-    return lambda n: loop.run_until_complete(many(n))

@@ -23,21 +23,18 @@ import datetime as dt
 import json
 import os
 import shutil
-import signal
 import statistics
-import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg import sql
 
+from bench import scaffold
 from bench.facts import machine, versions
-from bench.reliability import results_dir, write_results
+from bench.scaffold import markdown_table, results_dir, write_results
 from bench.wrk import WrkResult, run, wrk_command, wrk_version
 
 REPO = Path(__file__).resolve().parent.parent
@@ -49,45 +46,16 @@ SEED = 42
 
 
 def server_env(database_url: str, cache: bool) -> dict[str, str]:
-    return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": os.environ.get("HOME", "/tmp"),
-        "LANG": "C.UTF-8",
-        "PYTHONPATH": str(REPO),
-        "DJANGO_SETTINGS_MODULE": "mymoviedb.settings",
-        "DATABASE_URL": database_url,
-        "DEBUG": "0",
-        "SECRET_KEY": "cache-bench-" + os.urandom(24).hex(),
-        "SECURE_SSL_REDIRECT": "0",
-        # As bench/README.md's fairness rules: 16 ORM threads, a fixed pool of 16.
-        "API_DB_THREADS": "16",
-        "DB_POOL_MIN_SIZE": "16",
-        "DB_POOL_MAX_SIZE": "16",
-        "API_ACCESS_LOG": "off",
-        "LOG_LEVEL": "WARNING",
-        "API_CACHE": "1" if cache else "0",
-    }
+    """As bench/README.md's fairness rules: 16 ORM threads, a fixed pool of 16."""
+    return scaffold.server_env(
+        database_url, pool_size=16, API_DB_THREADS="16", API_CACHE="1" if cache else "0"
+    )
 
 
 def prepare(database_url: str) -> int:
     """Create, migrate and fill the database unless it holds films; return their count."""
-    name = str(psycopg.conninfo.conninfo_to_dict(database_url)["dbname"])
-    maintenance = psycopg.conninfo.make_conninfo(database_url, dbname="postgres")
-    with psycopg.connect(maintenance, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     env = {**server_env(database_url, cache=False), "DEBUG": "1"}
-    manage = [sys.executable, str(REPO / "manage.py")]
-    subprocess.run([*manage, "migrate", "--no-input", "-v0"], env=env, check=True)
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        row = conn.execute("SELECT count(*) FROM movies_movie").fetchone()
-        if row is not None and row[0]:
-            return int(row[0])
-    generate = ["generate_movies", "--count", str(FILMS), "--seed", str(SEED), "--quiet"]
-    subprocess.run([*manage, *generate], env=env, check=True)
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("VACUUM ANALYZE")
-    return FILMS
+    return scaffold.synthetic_catalogue(database_url, films=FILMS, seed=SEED, env=env)
 
 
 def pinned(cpu: int, command: list[str]) -> list[str]:
@@ -109,34 +77,17 @@ def metric(base: str, name: str) -> float:
 
 @contextlib.contextmanager
 def serving(port: int, env: dict[str, str]) -> Iterator[tuple[str, list[str]]]:
-    """Start aioapi in its own session; yield its base URL and command line."""
+    """Start aioapi (its cache online when on); yield its base URL and command line."""
     command = pinned(0, [sys.executable, "-m", "aioapi", "--port", str(port), "--uvloop"])
-    process = subprocess.Popen(command, cwd=REPO, env=env, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if process.poll() is not None:
-                raise SystemExit(f"aioapi exited with {process.returncode}")
-            try:
-                if fetch(base, "/readyz")[0] == 200 and (
-                    env["API_CACHE"] == "0" or metric(base, "api_cache_online") == 1
-                ):
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit("aioapi did not become ready within 60 s")
-            time.sleep(0.2)
+
+    def ready() -> bool:
+        return fetch(base, "/readyz")[0] == 200 and (
+            env["API_CACHE"] == "0" or metric(base, "api_cache_online") == 1
+        )
+
+    with scaffold.serving("aioapi", command, env, ready):
         yield base, command
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def load(base: str, path: str, args: argparse.Namespace, seconds: int) -> tuple[WrkResult, str]:
@@ -232,28 +183,39 @@ def report(document: dict[str, Any]) -> str:
         f"Load average at start / end: {document['machine']['load_average_at_start']} / "
         f"{document['load_average_end']}",
         "",
-        "| server | path | requests/s (median) |",
-        "|---|---|---:|",
-        f"| API_CACHE=1 | `{CEILING}` | {s['healthz_rps_cache_on_server']:,.0f} |",
-        f"| API_CACHE=1 | `{LIST}` | {s['list_rps_cached']:,.0f} |",
-        f"| API_CACHE=0 | `{CEILING}` | {s['healthz_rps_cache_off_server']:,.0f} |",
-        f"| API_CACHE=0 | `{LIST}` | {s['list_rps_uncached']:,.0f} |",
-        "",
+        *markdown_table(
+            ["server", "path", "requests/s (median)"],
+            [
+                ["API_CACHE=1", f"`{CEILING}`", f"{s['healthz_rps_cache_on_server']:,.0f}"],
+                ["API_CACHE=1", f"`{LIST}`", f"{s['list_rps_cached']:,.0f}"],
+                ["API_CACHE=0", f"`{CEILING}`", f"{s['healthz_rps_cache_off_server']:,.0f}"],
+                ["API_CACHE=0", f"`{LIST}`", f"{s['list_rps_uncached']:,.0f}"],
+            ],
+            ("left", "left", "right"),
+        ),
         f"- cached list / `/healthz`: **{s['cached_over_healthz']:.0%}** "
         f"(target ≥ {TARGET_RATIO:.0%}): {'met' if s['target_met'] else 'NOT MET'}",
         f"- cached / uncached list: {s['cached_over_uncached']}×",
         f"- runs with errors: {s['runs_with_errors']}",
         "",
-        "| server | path | round | requests/s | p50 ms | p99 ms | problems |",
-        "|---|---|---:|---:|---:|---:|---|",
+        *markdown_table(
+            ["server", "path", "round", "requests/s", "p50 ms", "p99 ms", "problems"],
+            [
+                [
+                    r["server"],
+                    f"`{r['path']}`",
+                    r["round"],
+                    f"{r['requests_per_s']:,.0f}",
+                    f"{r['latency_ms']['p50']:.2f}",
+                    f"{r['latency_ms']['p99']:.2f}",
+                    ", ".join(r["problems"]) or "-",
+                ]
+                for r in document["runs"]
+            ],
+            ("left", "left", "right", "right", "right", "right", "left"),
+        ),
     ]
-    for r in document["runs"]:
-        lines.append(
-            f"| {r['server']} | `{r['path']}` | {r['round']} | {r['requests_per_s']:,.0f}"
-            f" | {r['latency_ms']['p50']:.2f} | {r['latency_ms']['p99']:.2f}"
-            f" | {', '.join(r['problems']) or '-'} |"
-        )
-    lines += ["", f"Servers: `{'`, `'.join(document['servers'])}`", ""]
+    lines += [f"Servers: `{'`, `'.join(document['servers'])}`", ""]
     return "\n".join(lines)
 
 

@@ -1,7 +1,8 @@
 """PNG charts of a results document: one per scenario, requests/s and p99 latency
-against connections, both servers (and the ceiling) on each plot, a column per
-condition; with rounds, the medians of the rounds. matplotlib's object API writes
-files without any GUI backend."""
+against connections, every server results.json holds (and the ceiling) on each
+plot, a column per condition; with rounds, the medians of the rounds. Each server
+keeps one colour and marker on every chart of a run. matplotlib's object API
+writes files without any GUI backend."""
 
 from __future__ import annotations
 
@@ -9,16 +10,34 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from matplotlib import rcParams
 from matplotlib.figure import Figure
 
 from bench.plan import RAW_POOL
 from bench.summary import combined
+
+MARKERS = "osD^vPX*<>"
+
+
+def styles(servers: list[str]) -> dict[str, dict[str, Any]]:
+    """A colour and marker per server, in results order; the ceiling dashed."""
+    # matplotlib's default colour cycle (tab10): ten colours, then they repeat.
+    colours = rcParams["axes.prop_cycle"].by_key()["color"]
+    return {
+        server: {
+            "color": colours[i % len(colours)],
+            "marker": MARKERS[i % len(MARKERS)],
+            "linestyle": "--" if server == RAW_POOL else "-",
+        }
+        for i, server in enumerate(servers)
+    }
 
 
 def draw(document: Mapping[str, Any], outdir: Path) -> list[str]:
     """Write ``<scenario>.png`` for each scenario of the runs; return the file names."""
     names = []
     medians = combined(document["runs"])
+    style = styles(list(dict.fromkeys(r["server"] for r in medians)))
     for scenario in dict.fromkeys(r["scenario"] for r in medians):
         runs = [r for r in medians if r["scenario"] == scenario]
         conditions = list(dict.fromkeys(r["condition"] for r in runs))
@@ -35,9 +54,8 @@ def draw(document: Mapping[str, Any], outdir: Path) -> list[str]:
                 )
                 if points:
                     xs = [p[0] for p in points]
-                    style = "--" if server == RAW_POOL else "-"
-                    rps.plot(xs, [p[1] for p in points], style, marker="o", label=server)
-                    p99.plot(xs, [p[2] for p in points], style, marker="o", label=server)
+                    rps.plot(xs, [p[1] for p in points], label=server, **style[server])
+                    p99.plot(xs, [p[2] for p in points], label=server, **style[server])
             rps.set_title(f"{scenario} · {condition}", fontsize=10)
             rps.set_ylabel("requests/s")
             rps.set_ylim(bottom=0)

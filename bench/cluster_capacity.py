@@ -37,9 +37,9 @@ import psycopg
 from bench import wrk
 from bench.catalogue import sample_movie_ids
 from bench.cluster_export import fill
+from bench.headline import table
 from bench.monitor import RunMonitor
-from bench.reliability import results_dir, write_results
-from bench.report import table
+from bench.scaffold import results_dir, write_results
 from deploy.cluster import DATABASE, LocalCluster, up
 from deploy.processes import REPO
 

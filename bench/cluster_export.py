@@ -37,8 +37,8 @@ import psutil
 import psycopg
 
 from bench.export_bench import MIB, PeakRss, check_complete, download
-from bench.reliability import results_dir, write_results
-from bench.report import table
+from bench.headline import table
+from bench.scaffold import results_dir, write_results
 from deploy.cluster import DATABASE, LocalCluster, up
 from deploy.postgres import Cluster
 from deploy.processes import REPO, Server, django_environment, manage

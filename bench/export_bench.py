@@ -17,30 +17,24 @@ import contextlib
 import datetime as dt
 import json
 import os
-import platform
 import signal
-import statistics
 import subprocess
 import sys
 import threading
-import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import psutil
 import psycopg
-from psycopg import sql
 
-from bench.reliability import results_dir, write_results
+from bench import scaffold
+from bench.export_report import MIB, report, summarise, targets
+from bench.scaffold import results_dir, run_facts, write_results
 
 REPO = Path(__file__).resolve().parent.parent
-MIB = 1024 * 1024
-TARGET_SECONDS = 5.0
-TARGET_RSS_MB = 150.0
 COMPLETE_MARKS = {
     "ndjson": b'{"_trailer":{"complete":true,"rows":%d}}\n',
     "json": b"]",
@@ -98,47 +92,18 @@ def servers(port_base: int) -> list[Server]:
 
 
 def server_env(database_url: str) -> dict[str, str]:
-    return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": os.environ.get("HOME", "/tmp"),
-        "LANG": "C.UTF-8",
-        "PYTHONPATH": str(REPO),
-        "DJANGO_SETTINGS_MODULE": "mymoviedb.settings",
-        "DATABASE_URL": database_url,
-        "DEBUG": "0",
-        "SECRET_KEY": "export-bench-" + os.urandom(24).hex(),
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SECURE_SSL_REDIRECT": "0",
-        "DB_POOL_MIN_SIZE": "2",
-        "DB_POOL_MAX_SIZE": "4",
-        "API_ACCESS_LOG": "off",
-        "LOG_LEVEL": "WARNING",
-    }
+    """The bench servers' environment, with a small pool: one download at a time."""
+    return scaffold.server_env(database_url, pool_size=4, DB_POOL_MIN_SIZE="2")
 
 
 def prepare_database(base_url: str, name: str, films: int) -> str:
     """Create, migrate and fill ``name`` with ``films`` synthetic films (idempotent)."""
-    url = psycopg.conninfo.make_conninfo(base_url, dbname=name)
-    maintenance = psycopg.conninfo.make_conninfo(base_url, dbname="postgres")
-    with psycopg.connect(maintenance, autocommit=True) as conn:
-        if not conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone():
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    env = {**server_env(django_url(url)), "DEBUG": "1"}
-    manage = [sys.executable, str(REPO / "manage.py")]
-    subprocess.run([*manage, "migrate", "--no-input", "-v0"], env=env, check=True)
-    subprocess.run(
-        [*manage, "generate_movies", "--count", str(films), "--seed", "1", "--quiet"],
-        env=env,
-        check=True,
-    )
-    with psycopg.connect(url, autocommit=True) as conn:
-        count = conn.execute("SELECT count(*) FROM movies_movie").fetchone()
-        if count is None or count[0] != films:
-            raise SystemExit(f"{name} holds {count} films, not {films}: drop it and rerun.")
-        # A freshly loaded table has no visibility map yet: every index scan would
-        # visit the heap until autovacuum gets to it. Measure the settled state.
-        conn.execute("VACUUM ANALYZE")
-    return django_url(url)
+    url = django_url(psycopg.conninfo.make_conninfo(base_url, dbname=name))
+    env = {**server_env(url), "DEBUG": "1"}
+    count = scaffold.synthetic_catalogue(url, films=films, seed=1, env=env)
+    if count != films:
+        raise SystemExit(f"{name} holds {count} films, not {films}: drop it and rerun.")
+    return url
 
 
 def django_url(conninfo: str) -> str:
@@ -151,33 +116,19 @@ def django_url(conninfo: str) -> str:
 
 @contextlib.contextmanager
 def running(server: Server, env: dict[str, str]) -> Iterator[psutil.Process]:
-    """Start ``server`` in its own session; yield the process that serves requests."""
-    process = subprocess.Popen(server.argv, cwd=REPO, env=env, start_new_session=True)
-    try:
-        url = f"http://127.0.0.1:{server.port}{server.ready_path}"
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise SystemExit(f"{server.name} exited with {process.returncode}")
-            try:
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"{server.name} did not answer {url} within 30 s") from None
-                time.sleep(0.2)
+    """Start ``server``; yield the process that serves requests."""
+    url = f"http://127.0.0.1:{server.port}{server.ready_path}"
+
+    def ready() -> bool:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+
+    with scaffold.serving(
+        server.name, server.argv, env, ready, timeout=30, stop_timeout=15
+    ) as process:
         parent = psutil.Process(process.pid)
         children = parent.children()
         yield children[0] if children else parent  # Gunicorn: its one worker
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 class PeakRss(threading.Thread):
@@ -257,96 +208,6 @@ def measure(
     )
 
 
-def summarise(runs: list[Run]) -> list[dict[str, Any]]:
-    groups: dict[tuple[str, int, str, str], list[Run]] = {}
-    for run in runs:
-        groups.setdefault((run.server, run.films, run.format, run.sort), []).append(run)
-    return [
-        {
-            "server": server,
-            "films": films,
-            "format": fmt,
-            "sort": sort,
-            "runs": len(group),
-            "ttfb_s_median": round(statistics.median(r.ttfb_s for r in group), 4),
-            "total_s_best": min(r.total_s for r in group),
-            "total_s_median": round(statistics.median(r.total_s for r in group), 3),
-            "rows_per_s_median": round(statistics.median(r.rows_per_s for r in group)),
-            "bytes": group[0].bytes,
-            "peak_rss_mb_max": max(r.peak_rss_mb for r in group),
-            "idle_rss_mb": group[0].idle_rss_mb,
-        }
-        for (server, films, fmt, sort), group in groups.items()
-    ]
-
-
-def targets(summary: list[dict[str, Any]]) -> dict[str, Any]:
-    def row(films: int) -> dict[str, Any] | None:
-        for item in summary:
-            key = (item["server"], item["films"], item["format"], item["sort"])
-            if key == ("aioapi", films, "ndjson", "id"):
-                return item
-        return None
-
-    million, small = row(1_000_000), row(100_000)
-    result: dict[str, Any] = {}
-    if million is not None:
-        result["aioapi_1m_ndjson_median_s"] = million["total_s_median"]
-        result["aioapi_1m_ndjson_under_5_s"] = million["total_s_median"] < TARGET_SECONDS
-    aioapi_peaks = [item["peak_rss_mb_max"] for item in summary if item["server"] == "aioapi"]
-    if aioapi_peaks:
-        result["aioapi_peak_rss_mb"] = max(aioapi_peaks)
-        result["aioapi_peak_rss_under_150_mb"] = max(aioapi_peaks) < TARGET_RSS_MB
-    if million is not None and small is not None:
-        result["aioapi_peak_rss_mb_100k_vs_1m"] = [
-            small["peak_rss_mb_max"],
-            million["peak_rss_mb_max"],
-        ]
-    return result
-
-
-def environment(database_url: str) -> dict[str, Any]:
-    with psycopg.connect(psycopg.conninfo.make_conninfo(database_url, dbname="postgres")) as conn:
-        row = conn.execute("SHOW server_version").fetchone()
-    packages = ("Django", "aiohttp", "psycopg", "orjson", "uvloop", "gunicorn", "channels")
-    return {
-        "python": platform.python_version(),
-        "postgresql": row[0] if row else None,
-        "packages": {name: metadata.version(name) for name in packages},
-        "cpu": platform.processor() or platform.machine(),
-        "cores": psutil.cpu_count(),
-        "memory_gb": round(psutil.virtual_memory().total / 1024**3, 1),
-        "kernel": platform.release(),
-    }
-
-
-def report(document: dict[str, Any]) -> str:
-    lines = [
-        "# Streaming export benchmark",
-        "",
-        f"Date (UTC): {document['started_utc']}  ",
-        f"Command: `{document['command']}`  ",
-        f"Load average at start / end: {document['load_average']['start']} / "
-        f"{document['load_average']['end']}",
-        "",
-        "| server | films | format | sort | TTFB (s) | total median (s) | best (s) | rows/s"
-        " | MB | idle RSS (MB) | peak RSS (MB) |",
-        "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for item in document["summary"]:
-        lines.append(
-            f"| {item['server']} | {item['films']:,} | {item['format']} | {item['sort']}"
-            f" | {item['ttfb_s_median']:.3f} | {item['total_s_median']:.2f}"
-            f" | {item['total_s_best']:.2f} | {item['rows_per_s_median']:,}"
-            f" | {item['bytes'] / MIB:.0f} | {item['idle_rss_mb']:.0f}"
-            f" | {item['peak_rss_mb_max']:.0f} |"
-        )
-    lines += ["", "Targets (aioapi, NDJSON, id order):", ""]
-    lines += [f"- {name}: {value}" for name, value in document["targets"].items()]
-    lines += ["", f"Environment: `{json.dumps(document['environment'])}`", ""]
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.export_bench", description=__doc__)
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
@@ -384,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": " ".join(["python -m bench.export_bench", *(argv or sys.argv[1:])]),
         "started_utc": started.isoformat(timespec="seconds"),
         "load_average": {"start": load_start, "end": [round(v, 2) for v in os.getloadavg()]},
-        "environment": environment(args.database_url),
+        "facts": run_facts(args.database_url),
         "settings": {"repeat": args.repeat, "database_prefix": args.database_prefix},
         "runs": [asdict(run) for run in runs],
         "summary": summary,

@@ -29,16 +29,14 @@ from typing import Any
 
 import psutil
 
-from bench.reliability import (
+from bench.deployed_api import (
     DEFAULT_DATABASE_URL,
     ApiServer,
     backends,
-    facts,
     prepare_catalogue,
-    results_dir,
     rss_mib,
-    write_results,
 )
+from bench.scaffold import markdown_table, results_dir, run_facts, write_results
 from bench.wrk import SCRIPTS, WrkResult, run, wrk_command
 
 PATH = "/api/movies?limit=10"
@@ -129,15 +127,37 @@ def report(results: dict[str, Any]) -> str:
             "",
             f"Server: `{results['server_command']}` with {results['server_settings']}",
             "",
-            "| connections | requests | req/s | p50 ms | p99 ms | max ms | connect | read "
-            "| write | timeout | non-2xx |",
-            "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-            f"| {results['options']['connections']} | {measured['requests']} "
-            f"| {measured['requests_per_s']:.0f} | {measured['latency_ms']['p50']:.1f} "
-            f"| {measured['latency_ms']['p99']:.1f} | {measured['latency_ms']['max']:.1f} "
-            f"| {errors['connect']} | {errors['read']} | {errors['write']} "
-            f"| {errors['timeout']} | {measured['non_2xx']} |",
-            "",
+            *markdown_table(
+                [
+                    "connections",
+                    "requests",
+                    "req/s",
+                    "p50 ms",
+                    "p99 ms",
+                    "max ms",
+                    "connect",
+                    "read",
+                    "write",
+                    "timeout",
+                    "non-2xx",
+                ],
+                [
+                    [
+                        results["options"]["connections"],
+                        measured["requests"],
+                        f"{measured['requests_per_s']:.0f}",
+                        f"{measured['latency_ms']['p50']:.1f}",
+                        f"{measured['latency_ms']['p99']:.1f}",
+                        f"{measured['latency_ms']['max']:.1f}",
+                        errors["connect"],
+                        errors["read"],
+                        errors["write"],
+                        errors["timeout"],
+                        measured["non_2xx"],
+                    ]
+                ],
+                ["right"] * 11,
+            ),  # fmt: skip
             f"- Statuses: {measured['statuses']}.",
             f"- Connections the workers held at once (max): {sampled['server_connections_max']}.",
             f"- PostgreSQL backends of the database: max {sampled['backends_max']}, mean "
@@ -201,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
         "server_settings": server.settings,
         "options": vars(args),
         "catalogue": catalogue,
-        "facts": facts(args.database_url),
+        "facts": run_facts(args.database_url),
         "measured": {
             "requests": result.requests,
             "requests_per_s": round(result.requests_per_s, 1),

@@ -1,83 +1,35 @@
-"""report.md from a results document: errors first, the headline, the targets,
-every run, then what was run on what.
+"""report.md from a results document: the one-screen answer (bench/answer.py),
+errors, the list-10 headline, the targets, every run, then what was run on what.
 
 It reads the document only, so ``python -m bench.report bench/results/<folder>``
-rebuilds report.md and the charts from a committed results.json.
+rebuilds report.md and the charts from a committed results.json, and
+``python -m bench.report --latest`` rewrites bench/results/LATEST.md.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import charts, summary
+from bench import answer, charts, latest, summary
+from bench.headline import (
+    Column,
+    Row,
+    headline_columns,
+    round_ratios,
+    spread,
+    table,
+)
+from bench.scaffold import RESULTS, fmt
 
-Row = Mapping[str, Any]
 # A one-minute load average above this at the start means other work competed.
 BUSY_LOAD = 1.0
 # Other processes using more cores than this on average during a run make it noisy.
 NOISY_CORES = 0.25
-Column = tuple[str, Callable[[Row], str]]
-
-
-def fmt(value: float | None, digits: int = 0, suffix: str = "") -> str:
-    """A number for a table; an en dash when it was not measured."""
-    if value is None:
-        return "–"
-    return f"{value:,.{digits}f}{suffix}"
-
-
-def table(columns: Sequence[Column], rows: Iterable[Row]) -> list[str]:
-    lines = ["| " + " | ".join(name for name, _ in columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(row) for _, cell in columns) + " |" for row in rows]
-    return [*lines, ""]
-
-
-def spread(value: float | None, low: float | None, high: float | None) -> str:
-    """``465 (356–512)``: a median and the range of its rounds; ``465`` without rounds."""
-    if value is None or low is None or high is None:
-        return fmt(value)
-    return f"{fmt(value)} ({fmt(low)}–{fmt(high)})"
-
-
-def _rps_of(name: str) -> Callable[[Row], str]:
-    return lambda h: spread(h[f"{name}_rps"], h.get(f"{name}_rps_min"), h.get(f"{name}_rps_max"))
-
-
-def _round_ratio_range(h: Row) -> str:
-    low, high = h.get("round_ratio_min"), h.get("round_ratio_max")
-    return "–" if low is None or high is None else f"{low:.2f}–{high:.2f}"
-
-
-HEADLINE: list[Column] = [
-    ("condition", lambda h: h["condition"]),
-    ("conn.", lambda h: str(h["connections"])),
-    ("Django req/s", _rps_of("django")),
-    ("aioapi req/s", _rps_of("aioapi")),
-    ("aioapi/Django", lambda h: fmt(h["aioapi_over_django"], 2, "×")),
-    ("Django p99 ms", lambda h: fmt(h["django_p99_ms"], 1)),
-    ("aioapi p99 ms", lambda h: fmt(h["aioapi_p99_ms"], 1)),
-    ("Django CPU ms/req", lambda h: fmt(h.get("django_cpu_ms_per_request"), 2)),
-    ("aioapi CPU ms/req", lambda h: fmt(h.get("aioapi_cpu_ms_per_request"), 2)),
-    ("raw pool req/s", lambda h: fmt(h["raw_pool_rps"])),
-    ("constant req/s", lambda h: fmt(h["constant_rps"])),
-    ("Django/raw", lambda h: fmt(h["django_of_raw_pool"], 2)),
-    ("aioapi/raw", lambda h: fmt(h["aioapi_of_raw_pool"], 2)),
-    ("Django/const.", lambda h: fmt(h["django_of_constant"], 3)),
-    ("aioapi/const.", lambda h: fmt(h["aioapi_of_constant"], 3)),
-]
-# With rounds: the range of the ratios of each round's paired runs, after the ratio.
-ROUND_RATIOS: Column = ("aioapi/Django per round", _round_ratio_range)
-
-
-def headline_columns(rows: Sequence[Row]) -> list[Column]:
-    if not any("round_ratios" in h for h in rows):
-        return HEADLINE
-    at = [name for name, _ in HEADLINE].index("aioapi/Django") + 1
-    return [*HEADLINE[:at], ROUND_RATIOS, *HEADLINE[at:]]
 
 
 VERDICTS = {True: "met", False: "**missed**", None: "not measured"}
@@ -208,35 +160,13 @@ def _order(medians: Sequence[Row], run: Row) -> tuple[int]:
     return (keys.index(summary.key(run)),)
 
 
-def _round_ratios(document: Mapping[str, Any]) -> list[str]:
-    """One line per headline row: aioapi/Django in each round, so its stability shows."""
-    rows = [h for h in document["headline"] if h.get("round_ratios")]
-    if not rows:
-        return []
-    width = max(len(h["round_ratios"]) for h in rows)
-    columns: list[Column] = [
-        ("condition", lambda h: h["condition"]),
-        ("conn.", lambda h: str(h["connections"])),
-        ("ratio of medians", lambda h: fmt(h["aioapi_over_django"], 2, "×")),
-        *((f"round {i + 1}", lambda h, i=i: _nth(h["round_ratios"], i)) for i in range(width)),
-    ]
-    intro = (
-        "aioapi/Django req/s of each round's paired runs (the same round, both servers "
-        "started afresh), next to the ratio of the medians:"
-    )
-    return [intro, "", *table(columns, rows)]
-
-
-def _nth(values: Sequence[float], i: int) -> str:
-    return fmt(values[i], 2, "×") if i < len(values) else "–"
-
-
 def _context(document: Mapping[str, Any]) -> list[str]:
     out = ["## Servers", ""]
     for name, server in document["servers"].items():
         out += [
             f"- **{name}** ({server['title']}): `{server['command']}`",
             f"  - settings: `{json.dumps(server['settings'])}`",
+            *([f"  - note: {server['note']}"] if server.get("note") else []),
         ]
         if server.get("note"):  # e.g. drf: a different implementation, not the server alone
             out.append(f"  - **note**: {server['note']}")
@@ -254,8 +184,9 @@ def markdown(document: Mapping[str, Any], chart_files: Sequence[str]) -> str:
     """The whole report.md."""
     machine = document["machine"]
     out = [
-        f"# Django (Gunicorn) vs aioapi (aiohttp): {document['label']}",
+        f"# {' vs '.join(answer.contenders(document)) or 'Benchmark'}: {document['label']}",
         "",
+        *answer.markdown(document),
         f"Measured {document['started_at']} to {document['finished_at']} (UTC) on "
         f"{machine['cpu_model']}, {machine['cores']} cores, {machine['memory_gib']} GiB, "
         f"kernel {machine['kernel']}.",
@@ -271,7 +202,7 @@ def markdown(document: Mapping[str, Any], chart_files: Sequence[str]) -> str:
         "measured on loopback.",
         "",
         *table(headline_columns(document["headline"]), document["headline"]),
-        *_round_ratios(document),
+        *round_ratios(document),
         "## Targets",
         "",
         *table(TARGETS, document["targets"]),
@@ -290,16 +221,28 @@ def write(document: Mapping[str, Any], outdir: Path) -> None:
     (outdir / "report.md").write_text(markdown(document, names))
 
 
-def main(argv: Sequence[str]) -> int:
-    """Rebuild report.md and the charts of a results folder from its results.json."""
-    if len(argv) != 1:
-        print("usage: python -m bench.report bench/results/<folder>", file=sys.stderr)
-        return 2
-    outdir = Path(argv[0])
+def rebuild(outdir: Path) -> None:
+    """report.md and the charts of ``outdir`` from its results.json."""
     document = json.loads((outdir / "results.json").read_text())
     document["headline"] = summary.headline(document)
     document["targets"] = summary.targets(document)
     write(document, outdir)
+
+
+def main(argv: Sequence[str]) -> int:
+    """Rebuild a results folder's report.md and charts, or bench/results/LATEST.md."""
+    p = argparse.ArgumentParser(prog="python -m bench.report", description=main.__doc__)
+    p.add_argument("folder", nargs="?", type=Path, help="bench/results/<folder>")
+    p.add_argument("--latest", action="store_true", help="rewrite LATEST.md")
+    p.add_argument("--results-dir", type=Path, default=RESULTS, help="(%(default)s)")
+    args = p.parse_args(argv)
+    if args.folder is None and not args.latest:
+        p.error("name a results folder, or --latest")
+    if args.folder is not None:
+        rebuild(args.folder)
+    if args.latest:
+        written = latest.write(args.results_dir)
+        print(f"{written}" if written else f"no full run under {args.results_dir}")
     return 0
 
 

@@ -33,21 +33,18 @@ import aiohttp
 import orjson
 import psycopg
 
-from bench.reliability import (
+from bench.deployed_api import (
     DEFAULT_DATABASE_URL,
     ApiServer,
     backends,
-    facts,
     issue_token,
     prepare_catalogue,
-    results_dir,
     rss_mib,
-    write_results,
 )
+from bench.scaffold import results_dir, run_facts, write_results
+from bench.soak_report import FLAT_MIB, report, verdict
 
 SORTS = ("title", "-title", "year", "-year", "rating", "-rating", "id", "-id", "-updated_at")
-# Growth allowed after the warm-up besides the response cache (pools, allocator).
-FLAT_MIB = 8.0
 SEED = 7
 
 
@@ -217,70 +214,6 @@ async def soak(
     return {"tally": tally, "samples": samples, "elapsed_s": round(elapsed, 1)}
 
 
-def verdict(samples: list[dict[str, Any]], warm_up: float, allowed_mib: float) -> dict[str, Any]:
-    """Before (first sample after the warm-up) and after (last sample), per worker.
-
-    A worker may grow by what its response cache may hold (it fills up to its
-    bound, then evicts) plus FLAT_MIB; a leak keeps growing past that.
-    """
-    before = next(sample for sample in samples if sample["t_s"] >= warm_up)
-    after = samples[-1]
-    growth = {
-        pid: round(after["worker_rss_mib"].get(pid, 0.0) - rss, 1)
-        for pid, rss in before["worker_rss_mib"].items()
-    }
-    same_workers = set(before["worker_rss_mib"]) == set(after["worker_rss_mib"])
-    flat_rss = same_workers and all(value <= allowed_mib for value in growth.values())
-    flat_backends = sum(after["backends"].values()) <= sum(before["backends"].values())
-    return {
-        "before": before,
-        "after": after,
-        "rss_growth_mib": growth,
-        "same_workers": same_workers,
-        "flat_rss": flat_rss,
-        "flat_backends": flat_backends,
-        "criterion": f"each worker grows at most {allowed_mib:g} MiB after the warm-up "
-        f"({FLAT_MIB:g} MiB, plus the response cache's bound when it is on), and the "
-        "backends after are no more than before",
-    }
-
-
-def report(result: dict[str, Any], judged: dict[str, Any], command: str) -> str:
-    tally: Tally = result["tally"]
-    before, after = judged["before"], judged["after"]
-    lines = [
-        "# Soak: aioapi under Gunicorn, mixed load",
-        "",
-        f"Command: `{command}`",
-        "",
-        f"- Ran {result['elapsed_s']} s; {tally.requests} reads and {tally.writes} "
-        f"authenticated PATCHes; statuses {dict(sorted(tally.statuses.items()))}.",
-        f"- Socket errors or timeouts: {sum(tally.errors.values())} {dict(tally.errors)}; "
-        f"unexpected statuses: {sum(tally.unexpected.values())} {dict(tally.unexpected)}.",
-        f"- Verdict: RSS {'flat' if judged['flat_rss'] else 'NOT flat'}, backends "
-        f"{'flat' if judged['flat_backends'] else 'NOT flat'} ({judged['criterion']}).",
-        "",
-        "| | t (s) | RSS per worker (MiB) | PostgreSQL backends |",
-        "|---|---:|---|---|",
-        f"| before (after warm-up) | {before['t_s']} | {before['worker_rss_mib']} "
-        f"| {before['backends']} |",
-        f"| after | {after['t_s']} | {after['worker_rss_mib']} | {after['backends']} |",
-        "",
-        f"RSS growth per worker: {judged['rss_growth_mib']} MiB.",
-        "",
-        "## Samples",
-        "",
-        "| t (s) | requests | RSS per worker (MiB) | backends |",
-        "|---:|---:|---|---|",
-        *(
-            f"| {s['t_s']} | {s['requests']} | {s['worker_rss_mib']} | {s['backends']} |"
-            for s in result["samples"]
-        ),
-        "",
-    ]
-    return "\n".join(lines)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench.soak",
@@ -335,7 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         "server_settings": server.settings,
         "options": vars(args),
         "catalogue": counts,
-        "facts": facts(args.database_url),
+        "facts": run_facts(args.database_url),
         "elapsed_s": result["elapsed_s"],
         "reads": tally.requests,
         "writes": tally.writes,

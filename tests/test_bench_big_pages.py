@@ -27,6 +27,7 @@ from bench.big_pages_run import OK, OVER_MEMORY, SKIPPED, TIMED_OUT, Bounds, Way
 from bench.servers import ServerSpec
 from tests.api_fixtures import FILMS, ApiClient, Catalogue
 from tests.ports import free_port
+from tests.test_bench import squeezed
 
 pytestmark = pytest.mark.filterwarnings("ignore:No directory at:UserWarning")
 FAR = 30.0  # a deadline no test reaches unless something hangs
@@ -170,7 +171,7 @@ def test_the_time_bound_is_a_result(tmp_path: Path) -> None:
     assert rows[0]["seconds"] == 0.5
     # Warm-up (5 s: the slow path sleeps on every request) plus the bound, not the sleep twice.
     assert time.monotonic() - started < 9
-    report = markdown(document(rows))
+    report = squeezed(markdown(document(rows)))
     assert f"| pages | one page | {TIMED_OUT} | {SKIPPED}: {TIMED_OUT} at 3 films |" in report
 
 

@@ -10,12 +10,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from django.db import connection
+from django.db import connection, connections, router
 
-from bench import budget, budget_parts, facts
+from bench import budget, budget_parts, budget_timing, facts
 from bench.servers import REPO
+from movies import prepared, selectors
 from movies.models import Movie
+from movies.schemas import MovieListQuery
 from tests.api_fixtures import build_catalogue
+from tests.test_bench import squeezed
 
 # The bridge's threads use their own connections: they must see committed films.
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -61,7 +64,7 @@ def test_every_part_is_timed_and_listed(films: None) -> None:
         started=datetime.now(UTC),
         machine=facts.machine(),
     )
-    text = budget.markdown(doc)
+    text = squeezed(budget.markdown(doc))
     for t in timings:
         assert f"| `{t.key}` {t.title} |" in text
     for d in doc["derived"]:
@@ -71,6 +74,33 @@ def test_every_part_is_timed_and_listed(films: None) -> None:
         missing = bool(VARIANT_PARTS & set(d["parts"]))
         assert (d["us"] is None) == missing, d["figure"]
     assert "(not measured: no budget_pool alias (bench.budget adds it on PostgreSQL))" in text
+
+
+def test_the_budget_times_the_sql_the_selector_sends(films: None) -> None:
+    """The list statement the budget runs raw and compiles is the one
+    selectors.list_movies sends: taken from the selector, never written again."""
+    query = MovieListQuery.model_validate(budget_parts.LIST_QUERY)
+    using = router.db_for_read(Movie)
+    shared = prepared.STATEMENTS
+    selected = budget_timing.list_statement(query)
+    selectors.list_movies(query)  # compiled once: the next call only runs it
+    sent: list[tuple[str, list[object]]] = []
+
+    def capture(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        sent.append((sql, list(params)))
+        return execute(sql, params, many, context)
+
+    with connections[using].execute_wrapper(capture):
+        selectors.list_movies(query)
+
+    statement = selected.statement
+    assert sent == [(statement.sql, statement.params({}, connections[using]))]
+    assert (statement.sql, statement.names) == (
+        selected.compile(using).sql,
+        selected.compile(using).names,
+    )
+    assert selected.limit == query.limit + 1 and selected.offset is False
+    assert prepared.STATEMENTS is shared  # the selectors' cache is put back
 
 
 @pytest.fixture

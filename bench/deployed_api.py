@@ -1,16 +1,17 @@
-"""Shared by bench/overload.py and bench/soak.py: database, API server, samples, results.
+"""aioapi as deployed (Gunicorn with deploy/gunicorn_api.conf.py), for the
+reliability scripts bench/overload.py and bench/soak.py: its catalogue, a token,
+the server, and what to sample of it (worker RSS, PostgreSQL backends).
 
-Both scripts run aioapi under Gunicorn with deploy/gunicorn_api.conf.py on their
-own PostgreSQL database (``mymoviedb_reliability`` by default), which holds the
-shared Wikipedia catalogue; bench.catalogue creates, migrates and loads it once.
+Both scripts run it on their own PostgreSQL database (``mymoviedb_reliability`` by
+default), which holds the shared Wikipedia catalogue; bench.catalogue creates,
+migrates and loads it once. The environment, results folder and facts are
+bench/scaffold.py's.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import secrets
 import signal
 import socket
 import subprocess
@@ -19,41 +20,27 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import psutil
 import psycopg
 
-from bench.catalogue import CatalogueSpec, database_name, prepare, server_version
-from bench.facts import machine, versions
+from bench.catalogue import CatalogueSpec, prepare
+from bench.scaffold import server_env
 from bench.servers import REPO
 from deploy.ports import free_port
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/mymoviedb_reliability"
 SHARED_CATALOGUE = REPO.parent / "shared" / "data" / "wikipedia-movies.json.gz"
-RESULTS = REPO / "bench" / "results"
 MIB = 1024 * 1024
 BIN = Path(sys.executable).parent
+# Gunicorn's own logs quiet, as the bench's servers; the pool is left as deployed.
+QUIET = {"GUNICORN_API_ACCESS_LOG": "", "GUNICORN_LOG_LEVEL": "warning"}
 
 
-def base_env(database_url: str) -> dict[str, str]:
-    """Production settings (DEBUG off), quiet logs, the bench database."""
-    env = {key: value for key, value in os.environ.items() if not key.startswith("GUNICORN")}
-    return env | {
-        "DJANGO_SETTINGS_MODULE": "mymoviedb.settings",
-        "DATABASE_URL": database_url,
-        "DEBUG": "0",
-        "SECRET_KEY": "bench-only-" + secrets.token_hex(24),
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SECURE_SSL_REDIRECT": "0",
-        "LOG_LEVEL": "WARNING",
-        "API_ACCESS_LOG": "off",
-        "GUNICORN_API_ACCESS_LOG": "",
-        "GUNICORN_LOG_LEVEL": "warning",
-        "PYTHONPATH": str(REPO),
-    }
+def api_env(database_url: str) -> dict[str, str]:
+    """The bench servers' environment, the deployed pool, Gunicorn quiet."""
+    return server_env(database_url, pool_size=None) | QUIET
 
 
 def prepare_catalogue(database_url: str, say: Callable[[str], None]) -> dict[str, int]:
@@ -61,7 +48,7 @@ def prepare_catalogue(database_url: str, say: Callable[[str], None]) -> dict[str
     if not SHARED_CATALOGUE.exists():
         sys.exit(f"the shared catalogue is missing: {SHARED_CATALOGUE}")
     spec = CatalogueSpec(source=str(SHARED_CATALOGUE), synthetic=0, seed=0)
-    return prepare(database_url, spec, base_env(database_url), recreate=False, say=say)
+    return prepare(database_url, spec, api_env(database_url), recreate=False, say=say)
 
 
 def issue_token(database_url: str, username: str) -> str:
@@ -69,7 +56,7 @@ def issue_token(database_url: str, username: str) -> str:
     printed = subprocess.run(
         [sys.executable, "manage.py", "create_demo_curator", "--username", username],
         cwd=REPO,
-        env=base_env(database_url),
+        env=api_env(database_url),
         capture_output=True,
         text=True,
         check=True,
@@ -99,7 +86,7 @@ class ApiServer:
             process = subprocess.Popen(
                 command,
                 cwd=REPO,
-                env=base_env(database_url) | settings,
+                env=api_env(database_url) | settings,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
@@ -165,41 +152,3 @@ def backends(database_url: str) -> dict[str, int]:
             " WHERE datname = current_database() AND pid <> pg_backend_pid() GROUP BY 1"
         ).fetchall()
     return dict(Counter({str(state): int(count) for state, count in rows}))
-
-
-def facts(database_url: str) -> dict[str, Any]:
-    """Machine, versions and commit, recorded with every result."""
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        postgres = server_version(conn)
-    wrk = subprocess.run(["wrk", "-v"], capture_output=True, text=True, check=False)
-    commit = subprocess.run(
-        ["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, check=False
-    ).stdout.strip()
-    dirty = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.strip()
-    return {
-        "date_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-        "commit": commit + (" (with uncommitted changes)" if dirty else ""),
-        "database": database_name(database_url),
-        "machine": machine(),
-        "versions": versions(
-            {"postgresql": postgres, "wrk": (wrk.stdout or wrk.stderr).strip().splitlines()[0]}
-        ),
-    }
-
-
-def results_dir(label: str, started: datetime | None = None) -> Path:
-    """bench/results/<UTC date the run started (default: now)>-<label>/, created."""
-    path = RESULTS / f"{started or datetime.now(UTC):%Y-%m-%d}-{label}"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-def write_results(directory: Path, results: dict[str, Any], report: str) -> None:
-    (directory / "results.json").write_text(json.dumps(results, indent=2) + "\n")
-    (directory / "report.md").write_text(report)
