@@ -219,43 +219,6 @@ def curator_client() -> Any:
     return client
 
 
-def within(page: dict[str, Any]) -> str:
-    return "yes" if page["within_target"] else "**no**"
-
-
-def report(document: dict[str, Any]) -> str:
-    lines = [
-        f"# Curator admin at {document['catalogue']['movies']:,} films ({document['date']})",
-        "",
-        f"Command: `{document['command']}`",
-        "",
-        f"Target: median ≤ {TARGET_MEDIAN_MS:.0f} ms and p95 ≤ {TARGET_P95_MS:.0f} ms per page, "
-        "server-side (Django's whole stack in one process, no network), "
-        f"{document['rounds']} rounds after {document['warmup']} warm-up.",
-        "",
-        "| page | median ms | p95 ms | max ms | queries | SQL ms | within |",
-        "|---|--:|--:|--:|--:|--:|---|",
-    ]
-    for page in document["pages"]:
-        lines.append(
-            f"| {page['name']} | {page['median_ms']:.1f} | {page['p95_ms']:.1f} | "
-            f"{page['max_ms']:.1f} | {page['queries']} | {page['sql_milliseconds']:.1f} | "
-            f"{within(page)} |"
-        )
-    catalogue = ", ".join(f"{k} {v:,}" for k, v in document["catalogue"].items())
-    lines += [
-        "",
-        f"Catalogue: {catalogue}. PostgreSQL: {document['versions']['postgresql']}.",
-        f"Machine: {document['machine']['cpu_model']}, {document['machine']['cores']} cores, "
-        f"load at start {document['machine']['load_average_at_start']}.",
-        "",
-        "Paths: "
-        + "; ".join(f"{p['name']}: `{p['method']} {p['path']}`" for p in document["pages"]),
-        "",
-    ]
-    return "\n".join(lines)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.admin", description=__doc__)
     parser.add_argument("--database-url", default=DEFAULT_DATABASE, help="(%(default)s)")
@@ -267,6 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--results-dir", type=Path, default=None)
     args = parser.parse_args(argv)
 
+    from bench.admin_report import report
     from bench.catalogue import CatalogueSpec, prepare, server_version
     from bench.cli import DEFAULT_SOURCE
     from bench.facts import machine, versions

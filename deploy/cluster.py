@@ -37,7 +37,14 @@ from pathlib import Path
 from typing import Any
 
 from deploy.ports import free_port
-from deploy.postgres import Cluster, as_user, give_to, postgres_bindir, server_user
+from deploy.postgres import (
+    Cluster,
+    as_user,
+    give_to,
+    pgbouncer_ini,
+    postgres_bindir,
+    server_user,
+)
 from deploy.processes import (
     BIN,
     Curator,
@@ -176,28 +183,6 @@ class LocalCluster:
             if cluster.running():
                 cluster.stop("immediate")
         shutil.rmtree(self.root, ignore_errors=True)
-
-
-def pgbouncer_ini(primary_port: int, port: int) -> str:
-    """PgBouncer's configuration: every database of the primary, transaction pooling.
-
-    ``auth_type = any`` with a fixed ``user``: the primary trusts loopback, so
-    there is no password to check. ``ignore_startup_parameters`` lets psycopg's
-    connection options through."""
-    return f"""
-[databases]
-* = host=127.0.0.1 port={primary_port} user=postgres
-
-[pgbouncer]
-listen_addr = 127.0.0.1
-listen_port = {port}
-unix_socket_dir =
-auth_type = any
-pool_mode = transaction
-max_client_conn = 1000
-default_pool_size = 20
-ignore_startup_parameters = extra_float_digits,options
-"""
 
 
 def up(

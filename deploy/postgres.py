@@ -3,7 +3,8 @@
 Used by the local cluster (deploy/cluster.py) and the tests' throw-away clusters
 (tests/pgcluster.py). Each server lives in a directory of its own and listens on
 loopback only; a standby is a copy of its primary made with ``pg_basebackup -R``,
-so it streams from it as a hot standby.
+so it streams from it as a hot standby; :func:`pgbouncer_ini` is the PgBouncer
+configuration the local cluster puts in front of a primary.
 
 initdb refuses to run as root: as root, every server binary runs as the
 ``postgres`` system user that Debian's package creates (:func:`server_user`).
@@ -154,3 +155,25 @@ class Cluster:
         address += ["-d", database or self.database]
         out = self.run("psql", "-Xq", *address, "-v", "ON_ERROR_STOP=1", "-AtF", "\t", "-c", sql)
         return [line.split("\t") for line in out.splitlines() if line]
+
+
+def pgbouncer_ini(primary_port: int, port: int) -> str:
+    """PgBouncer's configuration: every database of the primary, transaction pooling.
+
+    ``auth_type = any`` with a fixed ``user``: the primary trusts loopback, so
+    there is no password to check. ``ignore_startup_parameters`` lets psycopg's
+    connection options through."""
+    return f"""
+[databases]
+* = host=127.0.0.1 port={primary_port} user=postgres
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {port}
+unix_socket_dir =
+auth_type = any
+pool_mode = transaction
+max_client_conn = 1000
+default_pool_size = 20
+ignore_startup_parameters = extra_float_digits,options
+"""
