@@ -34,7 +34,7 @@ import psycopg
 
 from bench import scaffold
 from bench.facts import machine, versions
-from bench.scaffold import markdown_table, results_dir, write_results
+from bench.scaffold import markdown_table, publish
 from bench.wrk import WrkResult, run, wrk_command, wrk_version
 
 REPO = Path(__file__).resolve().parent.parent
@@ -269,11 +269,7 @@ def main(argv: list[str] | None = None) -> int:
         "runs": runs,
         "summary": summarise(runs),
     }
-    directory = results_dir(args.label, started)
-    text = report(document)
-    write_results(directory, document, text)
-    print(text)
-    print(f"Written to {directory.relative_to(REPO)}/")
+    publish(args.label, started, document, report(document))
     return 0 if document["summary"]["target_met"] else 1
 
 

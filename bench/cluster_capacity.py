@@ -39,9 +39,8 @@ from bench.catalogue import sample_movie_ids
 from bench.cluster_export import fill
 from bench.headline import table
 from bench.monitor import RunMonitor
-from bench.scaffold import results_dir, write_results
+from bench.scaffold import commit, publish
 from deploy.cluster import DATABASE, LocalCluster, up
-from deploy.processes import REPO
 
 DETAIL_SAMPLE = 500
 BACKENDS = (
@@ -244,18 +243,12 @@ def main(argv: list[str] | None = None) -> int:
     document = {
         "command": " ".join(["python -m bench.cluster_capacity", *(argv or sys.argv[1:])]),
         "started_utc": started.isoformat(timespec="seconds"),
-        "commit": subprocess.run(
-            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-        ).stdout.strip(),
+        "commit": commit(),
         "cores": psutil.cpu_count(),
         "wrk": wrk.wrk_version(),
         "runs": [asdict(run) for run in runs],
     }
-    directory = results_dir(args.label, started)
-    text = report(document)
-    write_results(directory, document, text)
-    print(text)
-    print(f"Written to {directory.relative_to(REPO)}/")
+    publish(args.label, started, document, report(document))
     return 0
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import subprocess
 import sys
 import threading
 import time
@@ -38,10 +37,10 @@ import psycopg
 
 from bench.export_bench import MIB, PeakRss, check_complete, download
 from bench.headline import table
-from bench.scaffold import results_dir, write_results
+from bench.scaffold import commit, publish
 from deploy.cluster import DATABASE, LocalCluster, up
 from deploy.postgres import Cluster
-from deploy.processes import REPO, Server, django_environment, manage
+from deploy.processes import Server, django_environment, manage
 
 # A backend streaming from a server-side cursor shows one of these as its query.
 CURSOR_QUERY = "SELECT count(*) FROM pg_stat_activity WHERE query ~ '^(DECLARE|FETCH)'"
@@ -186,17 +185,11 @@ def main(argv: list[str] | None = None) -> int:
     document = {
         "command": " ".join(["python -m bench.cluster_export", *(argv or sys.argv[1:])]),
         "started_utc": started.isoformat(timespec="seconds"),
-        "commit": subprocess.run(
-            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
-        ).stdout.strip(),
+        "commit": commit(),
         "database": DATABASE,
         "runs": [asdict(run) for run in runs],
     }
-    directory = results_dir(args.label, started)
-    text = report(document)
-    write_results(directory, document, text)
-    print(text)
-    print(f"Written to {directory.relative_to(REPO)}/")
+    publish(args.label, started, document, report(document))
     return 0
 
 

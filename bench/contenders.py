@@ -9,7 +9,13 @@
 from __future__ import annotations
 
 from bench.plan import DJANGO_ASGI, DRF
-from bench.serverspec import ServerOptions, ServerSpec, gthread_argv, gunicorn_argv
+from bench.serverspec import (
+    ServerOptions,
+    ServerSpec,
+    gthread_argv,
+    gunicorn_argv,
+    shared_settings,
+)
 
 # Uvicorn's worker for Gunicorn, in its maintained home (uvicorn.workers is
 # deprecated since uvicorn 0.30 and warns); Django's deployment guide names it.
@@ -55,9 +61,7 @@ def django_asgi(env: dict[str, str], options: ServerOptions, port: int) -> Serve
         ready_path="/async/movies/?limit=1",
         workers=options.workers,
         settings={
-            "workers": options.workers,
-            "cpus": list(options.cpus),
-            "pool": options.pool_size,
+            **shared_settings(options),
             "db_connections": "pool",
             "pool_timeout_s": ASGI_POOL_TIMEOUT_SECONDS,
             "threads": "one per request (asgiref's ThreadSensitiveContext)",
@@ -78,12 +82,7 @@ def drf(env: dict[str, str], options: ServerOptions, port: int) -> ServerSpec:
         detail_path="/drf/movies/{id}/",
         ready_path="/drf/movies/?limit=1",
         workers=options.workers,
-        settings={
-            "workers": options.workers,
-            "cpus": list(options.cpus),
-            "pool": options.pool_size,
-            "threads": options.django_threads,
-        },
+        settings={**shared_settings(options), "threads": options.django_threads},
         verification="order",
         note=DRF_NOTE,
     )

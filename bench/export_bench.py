@@ -32,7 +32,7 @@ import psycopg
 
 from bench import scaffold
 from bench.export_report import MIB, report, summarise, targets
-from bench.scaffold import results_dir, run_facts, write_results
+from bench.scaffold import publish, run_facts
 
 REPO = Path(__file__).resolve().parent.parent
 COMPLETE_MARKS = {
@@ -251,11 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         "summary": summary,
         "targets": targets(summary),
     }
-    directory = results_dir(args.label, started)
-    text = report(document)
-    write_results(directory, document, text)
-    print(text)
-    print(f"Written to {directory.relative_to(REPO)}/")
+    publish(args.label, started, document, report(document))
     return 0
 
 

@@ -139,6 +139,21 @@ def write_results(
     (directory / names[1]).write_text(report)
 
 
+def publish(label: str, started: datetime, document: Mapping[str, Any], report: str) -> Path:
+    """Write a side script's run to its results folder, print the report and where
+    it went; the folder."""
+    directory = results_dir(label, started)
+    write_results(directory, document, report)
+    print(report)
+    print(f"Written to {directory.relative_to(REPO)}/")
+    return directory
+
+
+def commit() -> str:
+    """The checked-out commit, short, for a result recorded without run_facts."""
+    return _git("rev-parse", "--short", "HEAD")
+
+
 def _git(*args: str) -> str:
     return subprocess.run(
         ["git", *args], cwd=REPO, capture_output=True, text=True, check=False

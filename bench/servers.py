@@ -22,7 +22,14 @@ import psutil
 
 from bench import contenders
 from bench.plan import AIOAPI, DJANGO, DJANGO_SYNC, RAW_POOL
-from bench.serverspec import ServerOptions, ServerSpec, base_env, gthread_argv, gunicorn_argv
+from bench.serverspec import (
+    ServerOptions,
+    ServerSpec,
+    base_env,
+    gthread_argv,
+    gunicorn_argv,
+    shared_settings,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 # The worker deploy/gunicorn_api.conf.py runs: aiohttp's asyncio worker that keeps
@@ -42,7 +49,7 @@ def server_specs(
     DRF API, aioapi, the raw psycopg ceiling, and the optional classic Django (sync
     workers, 2 x cores + 1); one port each from ``options.port_base``."""
     env = base_env(database_url, latency_ms, options)
-    common = {"workers": options.workers, "cpus": list(options.cpus), "pool": options.pool_size}
+    common = shared_settings(options)
     ports = (options.port_base + i for i in range(6))
     django_port, api_port, raw_port, sync_port, asgi_port, drf_port = ports
     django = ServerSpec(

@@ -84,6 +84,11 @@ def gunicorn_argv(
     ]  # fmt: skip
 
 
+def shared_settings(options: ServerOptions) -> dict[str, object]:
+    """What every server records in results.json: its workers, CPUs and pool size."""
+    return {"workers": options.workers, "cpus": list(options.cpus), "pool": options.pool_size}
+
+
 def base_env(database_url: str, latency_ms: float, options: ServerOptions) -> dict[str, str]:
     """The environment both Django-based servers read: production mode, same pool."""
     return {

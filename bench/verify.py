@@ -10,7 +10,7 @@ title) in the same order as the reference's answer.
 from __future__ import annotations
 
 import http.client
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -86,11 +86,14 @@ def status_problems(
     ]
 
 
-def differences(
-    reference: tuple[str, Sequence[HttpRequest], Sequence[Answer]],
-    candidate: tuple[str, Sequence[HttpRequest], Sequence[Answer]],
-) -> list[str]:
-    """Every request whose status, body or ETag differs between two servers."""
+Served = tuple[str, Sequence[HttpRequest], Sequence[Answer]]  # (server, requests, answers)
+# One answer against the reference's: what differs, or None. Its first argument
+# names the two requests, the next two the servers.
+Comparison = Callable[[str, str, str, Answer, Answer], str | None]
+
+
+def _compare(reference: Served, candidate: Served, compare: Comparison) -> list[str]:
+    """Pair the two servers' answers request by request and ``compare`` each pair."""
     ref_server, ref_requests, ref_answers = reference
     server, requests, answers = candidate
     if len(ref_answers) != len(answers):
@@ -101,17 +104,30 @@ def differences(
         where = f"{ref_server} {ref_request.path} vs {server} {request.path}"
         if ref.status != answer.status:
             problems.append(f"{where}: status {ref.status} vs {answer.status}")
-        elif ref.body != answer.body:
-            at = first_difference(ref.body, answer.body)
-            problems.append(
-                f"{where}: bodies differ at byte {at} "
-                f"({len(ref.body)} vs {len(answer.body)} bytes)\n"
-                f"  {ref_server}: ...{_excerpt(ref.body, at)}...\n"
-                f"  {server}: ...{_excerpt(answer.body, at)}..."
-            )
-        elif ref.etag != answer.etag:
-            problems.append(f"{where}: ETag {ref.etag} vs {answer.etag}")
+        elif (problem := compare(where, ref_server, server, ref, answer)) is not None:
+            problems.append(problem)
     return problems
+
+
+def _same_bytes(
+    where: str, ref_server: str, server: str, ref: Answer, answer: Answer
+) -> str | None:
+    if ref.body != answer.body:
+        at = first_difference(ref.body, answer.body)
+        return (
+            f"{where}: bodies differ at byte {at} "
+            f"({len(ref.body)} vs {len(answer.body)} bytes)\n"
+            f"  {ref_server}: ...{_excerpt(ref.body, at)}...\n"
+            f"  {server}: ...{_excerpt(answer.body, at)}..."
+        )
+    if ref.etag != answer.etag:
+        return f"{where}: ETag {ref.etag} vs {answer.etag}"
+    return None
+
+
+def differences(reference: Served, candidate: Served) -> list[str]:
+    """Every request whose status, body or ETag differs between two servers."""
+    return _compare(reference, candidate, _same_bytes)
 
 
 def films(body: bytes) -> list[tuple[Any, Any]]:
@@ -128,31 +144,23 @@ def films(body: bytes) -> list[tuple[Any, Any]]:
     return [(e.get("id"), e.get("title")) for e in entries if isinstance(e, dict)]
 
 
-def order_differences(
-    reference: tuple[str, Sequence[HttpRequest], Sequence[Answer]],
-    candidate: tuple[str, Sequence[HttpRequest], Sequence[Answer]],
-) -> list[str]:
+def _same_films(
+    where: str, _ref_server: str, _server: str, ref: Answer, answer: Answer
+) -> str | None:
+    expected, got = films(ref.body), films(answer.body)
+    if expected and expected == got:
+        return None
+    pairs = enumerate(zip(expected, got, strict=False))
+    at = next((i for i, (x, y) in pairs if x != y), min(len(expected), len(got)))
+    return (
+        f"{where}: films differ from position {at} ({len(expected)} vs {len(got)} films): "
+        f"{expected[at : at + 3]} vs {got[at : at + 3]}"
+    )
+
+
+def order_differences(reference: Served, candidate: Served) -> list[str]:
     """Every request whose status or films (in order) differ between two servers."""
-    ref_server, ref_requests, ref_answers = reference
-    server, requests, answers = candidate
-    if len(ref_answers) != len(answers):
-        return [f"{ref_server} got {len(ref_answers)} requests, {server} {len(answers)}"]
-    problems = []
-    rows = zip(ref_requests, ref_answers, requests, answers, strict=True)
-    for ref_request, ref, request, answer in rows:
-        where = f"{ref_server} {ref_request.path} vs {server} {request.path}"
-        expected, got = films(ref.body), films(answer.body)
-        if ref.status != answer.status:
-            problems.append(f"{where}: status {ref.status} vs {answer.status}")
-        elif not expected or expected != got:
-            pairs = enumerate(zip(expected, got, strict=False))
-            at = next((i for i, (x, y) in pairs if x != y), min(len(expected), len(got)))
-            problems.append(
-                f"{where}: films differ from position {at} "
-                f"({len(expected)} vs {len(got)} films): "
-                f"{expected[at : at + 3]} vs {got[at : at + 3]}"
-            )
-    return problems
+    return _compare(reference, candidate, _same_films)
 
 
 class Reference:
