@@ -107,6 +107,8 @@ def base_env(database_url: str, latency_ms: float, options: ServerOptions) -> di
         "DB_POOL_MAX_SIZE": str(options.pool_size),
         "SIMULATED_DB_LATENCY_MS": f"{latency_ms:g}",
         "LOG_LEVEL": "WARNING",
+        # Routes /async/movies/ and /drf/movies/ (off by default: mymoviedb/urls.py).
+        "BENCH_CONTENDERS": "1",
     }
 
 

@@ -79,3 +79,25 @@ def test_it_is_read_only_and_json_only(films: Catalogue) -> None:
     assert response.status_code == 405
     response = client.get("/drf/movies/?limit=1", headers={"Accept": "text/html"})
     assert response.status_code == 406  # no browsable API
+
+
+def test_the_contenders_routes_exist_only_when_asked(settings: Any) -> None:
+    """Off by default (DRF's page takes any limit); the tests run with them on."""
+    import importlib
+
+    from django.urls import clear_url_caches
+
+    from mymoviedb import urls
+
+    def routed() -> set[str]:
+        clear_url_caches()
+        return {str(pattern.pattern) for pattern in importlib.reload(urls).urlpatterns}
+
+    try:
+        settings.BENCH_CONTENDERS = False
+        assert {"async/movies/", "drf/movies/"}.isdisjoint(routed())
+        settings.BENCH_CONTENDERS = True
+        assert {"async/movies/", "drf/movies/", "movies/"} <= routed()
+    finally:
+        settings.BENCH_CONTENDERS = True
+        routed()
