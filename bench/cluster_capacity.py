@@ -23,9 +23,8 @@ import datetime as dt
 import ssl
 import subprocess
 import sys
-import threading
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -39,7 +38,7 @@ from bench.catalogue import sample_movie_ids
 from bench.cluster_export import fill
 from bench.headline import table
 from bench.monitor import RunMonitor
-from bench.scaffold import commit, publish
+from bench.scaffold import commit, polling, publish
 from deploy.cluster import DATABASE, LocalCluster, up
 
 DETAIL_SAMPLE = 500
@@ -102,35 +101,19 @@ def connection_peaks(cluster: LocalCluster) -> Iterator[dict[str, int]]:
     """Peaks of client backends per PostgreSQL server and of PgBouncer's server
     connections during the block, sampled every 0.25 s."""
     peaks: dict[str, int] = {}
-    done = threading.Event()
     servers = {"primary": cluster.primary, **cluster.standbys}
 
-    def sample() -> None:
-        connections = {
-            name: psycopg.connect(s.url(), autocommit=True) for name, s in servers.items()
-        }
-        try:
-            while not done.wait(0.25):
-                for name, connection in connections.items():
-                    row = connection.execute(BACKENDS, (DATABASE,)).fetchone()
-                    peaks[name] = max(peaks.get(name, 0), int(row[0]) if row else 0)
-                pools = pgbouncer_pools(cluster)
-                used = sum(pools.get(key, 0) for key in ("sv_active", "sv_used", "sv_idle"))
-                peaks["pgbouncer"] = max(peaks.get("pgbouncer", 0), used)
-                peaks["pgbouncer_active"] = max(
-                    peaks.get("pgbouncer_active", 0), pools.get("sv_active", 0)
-                )
-        finally:
-            for connection in connections.values():
-                connection.close()
+    def sample(connections: Mapping[str, psycopg.Connection[Any]]) -> None:
+        for name, connection in connections.items():
+            row = connection.execute(BACKENDS, (DATABASE,)).fetchone()
+            peaks[name] = max(peaks.get(name, 0), int(row[0]) if row else 0)
+        pools = pgbouncer_pools(cluster)
+        used = sum(pools.get(key, 0) for key in ("sv_active", "sv_used", "sv_idle"))
+        peaks["pgbouncer"] = max(peaks.get("pgbouncer", 0), used)
+        peaks["pgbouncer_active"] = max(peaks.get("pgbouncer_active", 0), pools.get("sv_active", 0))
 
-    thread = threading.Thread(target=sample, name="connection-peaks", daemon=True)
-    thread.start()
-    try:
+    with polling({name: s.url() for name, s in servers.items()}, 0.25, sample, "connection-peaks"):
         yield peaks
-    finally:
-        done.set()
-        thread.join(timeout=10)
 
 
 def verify(base: str, paths: list[str], cafile: Path) -> None:

@@ -24,9 +24,8 @@ import argparse
 import datetime as dt
 import json
 import sys
-import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -37,7 +36,7 @@ import psycopg
 
 from bench.export_bench import MIB, PeakRss, check_complete, download
 from bench.headline import table
-from bench.scaffold import commit, publish
+from bench.scaffold import commit, polling, publish
 from deploy.cluster import DATABASE, LocalCluster, up
 from deploy.postgres import Cluster
 from deploy.processes import Server, django_environment, manage
@@ -80,29 +79,15 @@ def worker(server: Server) -> psutil.Process:
 def cursor_watch(servers: dict[str, Cluster]) -> Iterator[set[str]]:
     """The names of the ``servers`` seen running a server-side cursor during the block."""
     seen: set[str] = set()
-    done = threading.Event()
 
-    def watch() -> None:
-        connections = {
-            name: psycopg.connect(server.url(), autocommit=True) for name, server in servers.items()
-        }
-        try:
-            while not done.wait(0.02):
-                for name, connection in connections.items():
-                    row = connection.execute(CURSOR_QUERY).fetchone()
-                    if row and row[0]:
-                        seen.add(name)
-        finally:
-            for connection in connections.values():
-                connection.close()
+    def watch(connections: Mapping[str, psycopg.Connection[Any]]) -> None:
+        for name, connection in connections.items():
+            row = connection.execute(CURSOR_QUERY).fetchone()
+            if row and row[0]:
+                seen.add(name)
 
-    thread = threading.Thread(target=watch, name="cursor-watch", daemon=True)
-    thread.start()
-    try:
+    with polling({name: s.url() for name, s in servers.items()}, 0.02, watch, "cursor-watch"):
         yield seen
-    finally:
-        done.set()
-        thread.join(timeout=10)
 
 
 def measure(cluster: LocalCluster, api: str, server: Server, films: int) -> ExportRun:

@@ -16,6 +16,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -112,6 +113,35 @@ def serving(
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+@contextlib.contextmanager
+def polling(
+    urls: Mapping[str, str],
+    every: float,
+    poll: Callable[[Mapping[str, psycopg.Connection[Any]]], None],
+    name: str,
+) -> Iterator[None]:
+    """Call ``poll`` with one autocommit connection per named URL every ``every``
+    seconds, on a thread of its own, until the block ends (a sampler's loop)."""
+    done = threading.Event()
+
+    def run() -> None:
+        with contextlib.ExitStack() as stack:
+            connections = {
+                key: stack.enter_context(psycopg.connect(url, autocommit=True))
+                for key, url in urls.items()
+            }
+            while not done.wait(every):
+                poll(connections)
+
+    thread = threading.Thread(target=run, name=name, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join(timeout=10)
 
 
 def results_dir(label: str, started: datetime | None = None, base: Path = RESULTS) -> Path:
