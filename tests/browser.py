@@ -26,6 +26,7 @@ from typing import Any
 import orjson
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.remote.webelement import WebElement
@@ -66,6 +67,27 @@ def chromium() -> tuple[str, str]:
             pytest.fail(f"CI must run the browser tests: {reason}", pytrace=False)
         pytest.skip(reason)
     return browser, driver
+
+
+def _left_the_document(old: WebElement) -> Any:
+    """A wait condition: ``old`` belongs to a page that has been replaced.
+
+    Selenium's ``staleness_of`` knows only the stale-element error; asked in the
+    middle of the navigation, chromedriver may answer "Node with given id does not
+    belong to the document" instead (a flaky CI failure), which says the same."""
+
+    def replaced(_driver: Any) -> bool:
+        try:
+            old.is_enabled()
+        except StaleElementReferenceException:
+            return True
+        except WebDriverException as error:
+            if "does not belong to the document" in str(error):
+                return True
+            raise
+        return False
+
+    return replaced
 
 
 @dataclass
@@ -178,7 +200,7 @@ class Browser:
         """Click ``css`` and wait for the page it loads."""
         old = self.find("html")
         self.find(css).click()
-        self.wait_until(expected_conditions.staleness_of(old), f"no new page after {css}")
+        self.wait_until(_left_the_document(old), f"no new page after {css}")
 
     def messages(self) -> list[str]:
         return [element.text for element in self.find_all("ul.messagelist li")]
