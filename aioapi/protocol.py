@@ -9,9 +9,10 @@ connection until the keep-alive timeout. :class:`ApiRequestHandler` does both,
 and :class:`ApiAppRunner` is the runner that makes its connections; both entry
 points (``python -m aioapi`` and the Gunicorn worker) serve through it.
 
-The subclass reaches into aiohttp's connection protocol (``RequestHandler`` of
-aiohttp 3.14: ``_ErrInfo``, ``_messages``, ``_waiter``, ``_request_count``), so
-tests/test_hostile_http.py drives a real server over raw sockets to pin it.
+The subclasses reach into aiohttp's connection protocol (``RequestHandler`` of
+aiohttp 3.14: ``_ErrInfo``, ``_messages``, ``_waiter``, ``_request_count``,
+``_task_handler``), so tests/test_hostile_http.py and tests/test_deploy_reload.py
+drive real servers over real sockets to pin it.
 """
 
 from __future__ import annotations
@@ -237,6 +238,27 @@ class ApiServer(web.Server):
     def __init__(self, *args: Any, header_timeout: float, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.header_timeout = header_timeout
+        # Set while no connection is open: a draining worker waits for it (aioapi.worker).
+        self.no_connections = asyncio.Event()
+        self.no_connections.set()
+
+    def connection_made(self, handler: RequestHandler, transport: asyncio.Transport) -> None:
+        super().connection_made(handler, transport)
+        self.no_connections.clear()
+
+    def connection_lost(self, handler: RequestHandler, exc: BaseException | None = None) -> None:
+        super().connection_lost(handler, exc)
+        # aiohttp forgets a connection whose handler task still runs when that task
+        # ends, through a callback added just now: look after it, in the same order.
+        task = handler._task_handler
+        if task is not None and handler in self.connections:
+            task.add_done_callback(lambda _: self._note_when_none())
+        else:
+            self._note_when_none()
+
+    def _note_when_none(self) -> None:
+        if not self.connections:
+            self.no_connections.set()
 
     def __call__(self) -> ApiRequestHandler:
         return ApiRequestHandler(

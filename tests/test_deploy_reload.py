@@ -33,6 +33,8 @@ MAX_REQUESTS = 5_000_000
 MAX_SECONDS = 90.0
 REPLACE_SECONDS = 30.0
 RECYCLE_AFTER = 3000
+IDLE_THROUGH_DRAIN_SECONDS = 3.0
+STREAM_END_SECONDS = 5.0
 PATHS = ("/api/movies?limit=10", "/api/movies?limit=5&sort=-year", "/api/genres")
 
 
@@ -149,6 +151,51 @@ async def test_sighup_and_rolling_sigterm_lose_no_request(api: Server) -> None:
     # The load went on through every step (it was not over before the signals).
     assert min(served) > 100, served
     print(f"\nreload under load: {load.ok} requests, 0 failed; workers", first, reloaded, rolled)
+
+
+async def test_a_draining_worker_keeps_an_idle_connection_until_its_next_request(
+    api: Server,
+) -> None:
+    # Closing a keep-alive connection its client holds idle races with the client's
+    # next request (a reset). A draining worker waits for the client instead: here
+    # longer than the fixed 2 s drain that closed it, and lost requests in CI.
+    master = api.process.pid
+    old = workers_of(master)
+    connector = aiohttp.TCPConnector(limit=1)  # one connection, reused
+    async with aiohttp.ClientSession(connector=connector) as session:
+        session._retry_connection = False  # a reset must fail here, not be resent
+        async with session.get(api.base + "/api/genres") as before:
+            assert before.status == 200 and "close" not in before.headers.get("Connection", "")
+            await before.read()
+        os.kill(master, signal.SIGHUP)
+        await asyncio.sleep(IDLE_THROUGH_DRAIN_SECONDS)
+        assert old & workers_of(master), "the old workers left while a client held one"
+        async with session.get(api.base + "/api/genres") as after:
+            assert after.status == 200
+            # Answered by the draining worker on the same connection, which ends with it.
+            assert after.headers["Connection"] == "close"
+            await after.read()
+    assert not await replaced(master, old) & old
+
+
+async def test_a_draining_worker_ends_its_event_streams_at_once(api: Server) -> None:
+    # An event stream never goes idle: the drain would wait for it until half the
+    # graceful timeout (15 s). It ends at once; its client reconnects elsewhere.
+    master = api.process.pid
+    old = workers_of(master)
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(api.base + "/api/events") as stream,
+    ):
+        assert stream.status == 200
+        assert await stream.content.readuntil(b"\n\n") == b"retry: 2000\n\n"
+        os.kill(master, signal.SIGHUP)
+        started = time.monotonic()
+        async with asyncio.timeout(STREAM_END_SECONDS):
+            await stream.read()  # to its end
+        assert stream.content.at_eof()
+    assert not await replaced(master, old) & old
+    assert time.monotonic() - started < STREAM_END_SECONDS
 
 
 async def test_recycling_after_max_requests_loses_no_request(recycling_api: Server) -> None:
