@@ -128,6 +128,11 @@ class Plan:
     def runs_of(self, latency_ms: float, server: str) -> list[Run]:
         return [r for r in self.runs if r.latency_ms == latency_ms and r.server == server]
 
+    def writers(self, latency_ms: float) -> set[str]:
+        """The servers whose write-mix runs at ``latency_ms`` (their PATCH is verified)."""
+        runs = (r for r in self.runs if r.latency_ms == latency_ms)
+        return {r.server for r in runs if r.scenario == "write-mix"}
+
     def scenarios(self) -> list[str]:
         return _unique(run.scenario for run in self.runs)
 
@@ -147,6 +152,13 @@ def _unique(items: Iterable[T]) -> list[T]:
 def serving(scenario: str, servers: Sequence[str] = CONTENDERS) -> tuple[str, ...]:
     """Those of ``servers`` that serve ``scenario``."""
     return tuple(s for s in servers if s != DRF or scenario in DRF_SCENARIOS)
+
+
+def serves(server: str, scenario: str) -> bool:
+    """Whether ``server`` can answer ``scenario``'s reads (all are verified where possible)."""
+    if server in (RAW_POOL, DJANGO_SYNC):
+        return scenario == "list-10"  # django-sync: verified against the same reference
+    return server in serving(scenario, SERVERS) and (scenario != "constant" or server == AIOAPI)
 
 
 def default_rows() -> tuple[Row, ...]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from bench.monitor import Usage
@@ -90,3 +90,17 @@ def start_line(spec: ServerSpec, cpus: tuple[int, ...]) -> str:
     """The exact shell line that started a server (the secret key shown as hidden)."""
     env = [f"{k}={v}" for k, v in _shown(spec.env).items()]
     return shlex.join(["env", *env, *spec.command(cpus)])
+
+
+@dataclass
+class Outcome:
+    """Everything measured, as results.json stores it."""
+
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    warmups: list[dict[str, Any]] = field(default_factory=list)
+    verification: list[dict[str, Any]] = field(default_factory=list)
+    servers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    catalogue: dict[str, int] = field(default_factory=dict)
+    inputs: dict[str, Any] = field(default_factory=dict)
+    postgres: dict[str, Any] = field(default_factory=dict)
+    leftovers: list[str] = field(default_factory=list)

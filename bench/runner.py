@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,19 +20,8 @@ from tqdm import tqdm
 from bench import catalogue, records, tasks, verify, wrk
 from bench.catalogue import CatalogueSpec
 from bench.monitor import RunMonitor
-from bench.plan import (
-    AIOAPI,
-    DJANGO,
-    DJANGO_SYNC,
-    DRF,
-    DRF_SCENARIOS,
-    RAW_POOL,
-    SCENARIOS,
-    Plan,
-    Run,
-    condition_name,
-)
-from bench.records import Measured
+from bench.plan import DJANGO, SCENARIOS, Plan, Run, condition_name, serves
+from bench.records import Measured, Outcome
 from bench.servers import ManagedServer, ServerOptions, ServerSpec, server_specs
 from bench.workload import HttpRequest, Inputs, Workload, build
 
@@ -57,31 +46,6 @@ class BenchConfig:
     wrk_threads: int
     wrk_timeout: int
     seed: int
-
-
-@dataclass
-class Outcome:
-    """Everything measured, as results.json stores it."""
-
-    runs: list[dict[str, Any]] = field(default_factory=list)
-    warmups: list[dict[str, Any]] = field(default_factory=list)
-    verification: list[dict[str, Any]] = field(default_factory=list)
-    servers: dict[str, dict[str, Any]] = field(default_factory=dict)
-    catalogue: dict[str, int] = field(default_factory=dict)
-    inputs: dict[str, Any] = field(default_factory=dict)
-    postgres: dict[str, Any] = field(default_factory=dict)
-    leftovers: list[str] = field(default_factory=list)
-
-
-def serves(spec: ServerSpec, scenario: str) -> bool:
-    """Whether ``spec`` can answer ``scenario``'s reads (all are verified where possible)."""
-    if spec.name == RAW_POOL:
-        return scenario == "list-10"
-    if spec.name == DJANGO_SYNC:
-        return scenario == "list-10"  # verified against the same reference as the others
-    if spec.name == DRF:
-        return scenario in DRF_SCENARIOS
-    return scenario != "constant" or spec.name == AIOAPI
 
 
 class Bench:
@@ -210,14 +174,14 @@ class Bench:
         workloads: dict[str, Workload] = {}
         etag = verify.fetch(spec.port, [self._list_10(spec)])[0].etag
         for name, scenario in SCENARIOS.items():
-            if not serves(spec, name) or (name == "write-mix" and self.inputs.token is None):
+            if not serves(spec.name, name) or (name == "write-mix" and self.inputs.token is None):
                 continue
             workload = build(name, spec, self.inputs, self.workdir, etag=etag)
             answers = verify.fetch(spec.port, workload.reads)
             checked = reference.check(
                 name, spec.name, workload.reads, answers, scenario.expect, spec.verification
             )
-            if workload.writes and spec.name in _writers(self.config.plan, latency):
+            if workload.writes and spec.name in self.config.plan.writers(latency):
                 checked += "; " + self._verify_write(spec, workload.writes[0])
             entry = {"server": spec.name, "scenario": name, "checked": checked}
             self.outcome.verification.append({"condition": condition_name(latency), **entry})
@@ -324,7 +288,3 @@ class Bench:
             self.outcome.leftovers.append(f"{left} connection(s) to {self.database} still open")
         self._conn.close()
         self._conn = None
-
-
-def _writers(plan: Plan, latency: float) -> set[str]:
-    return {r.server for r in plan.runs if r.latency_ms == latency and r.scenario == "write-mix"}
