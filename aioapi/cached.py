@@ -25,8 +25,9 @@ from multidict import CIMultiDict
 
 from aioapi.keys import CACHE, CACHE_TAGS, SETTINGS
 from aioapi.response_cache import Entry, Key, TagRule
+from movies.parsing import QueryModel, parse_id, parse_query
 from movies.rendering import etag_matches
-from movies.schemas import NoQuery, QueryModel, parse_id, parse_query
+from movies.schemas import NoQuery
 from mymoviedb import routers
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -2,8 +2,8 @@
 
 Each operation is declared with its route (aioapi.routes); this module assembles
 them into paths. Parameters and request bodies come from the very pydantic
-classes that validate them (movies.schemas); response bodies from
-aioapi.openapi_models. Every error status an operation can answer is listed,
+classes that validate them (movies.schemas, applied by movies.parsing); response
+bodies from aioapi.openapi_models. Every error status an operation can answer is listed,
 with the problem shape.
 """
 
@@ -28,11 +28,9 @@ from aioapi.openapi_builders import (
     response_headers,
 )
 from movies.export import COMPLETENESS, DOWNLOADS
-from movies.schemas import (
-    EVENT_ID_PATTERN,
-    MAX_ID,
-    MovieExportQuery,
-)
+from movies.models import MAX_ID
+from movies.parsing import EVENT_ID_PATTERN
+from movies.schemas import MovieExportQuery
 
 if TYPE_CHECKING:
     from aioapi.routes import Route

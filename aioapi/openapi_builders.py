@@ -23,8 +23,8 @@ from pydantic import BaseModel
 
 from aioapi import openapi_models as bodies
 from aioapi.consistency import TOKEN_HEADER
+from movies.models import MAX_ID
 from movies.problems import PROBLEM_CONTENT_TYPE
-from movies.schemas import MAX_ID
 
 JSON = "application/json"
 BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]

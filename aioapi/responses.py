@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
-
 from aiohttp import HttpVersion11, hdrs, web
 from aiohttp.compression_utils import HAS_BROTLI, HAS_ZSTD
 from aiohttp.http_exceptions import ContentEncodingError
 from aiohttp.web_protocol import RequestPayloadError
-from pydantic import BaseModel
 
 from aioapi.keys import SETTINGS
+from movies.parsing import BodyModel, parse_body
 from movies.problems import Problem
 from movies.rendering import JSON_CONTENT_TYPE, NO_STORE, etag, etag_matches
-from movies.schemas import parse_body
-
-BodyModel = TypeVar("BodyModel", bound=BaseModel)
 
 # nginx's status for "the client went away before the answer": never sent, but
 # counted in the metrics and the access log as nginx counts it.

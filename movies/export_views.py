@@ -35,9 +35,10 @@ from django.views.decorators.csrf import csrf_exempt
 
 from movies.export import DOWNLOADS, export_chunks
 from movies.export_slots import ExportSlot, ExportSlots
+from movies.parsing import parse_query
 from movies.problems import Problem, database_unavailable, method_not_allowed
 from movies.rendering import NO_STORE
-from movies.schemas import MovieExportQuery, parse_query
+from movies.schemas import MovieExportQuery
 from movies.views import READ_METHODS, problem_response, query_pairs
 
 logger = logging.getLogger(__name__)

@@ -1,16 +1,12 @@
 """Request schemas shared by both servers: what the code validates and what
-OpenAPI documents come from these same classes.
-
-Query strings are parsed here from (name, value) pairs, so aiohttp's MultiDict
-and Django's QueryDict give the same result and the same errors.
+OpenAPI documents come from these same classes (movies.parsing applies them).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
 from datetime import date
-from typing import Annotated, Any, Literal, Self, TypeVar
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     AfterValidator,
@@ -18,14 +14,11 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
-    ValidationError,
     model_validator,
 )
-from pydantic_core import ErrorDetails
 
 from movies.cursors import CURSOR_PATTERN, Cursor, decode_cursor
 from movies.fields import (
-    CANONICAL_INTEGER,
     SLUG_PATTERN,
     Id,
     Integer,
@@ -37,8 +30,6 @@ from movies.fields import (
     Year,
 )
 from movies.importing.normalise import normalise_genre
-from movies.models import MAX_ID
-from movies.problems import Problem, invalid_parameters
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
@@ -59,11 +50,13 @@ SORT_DESCRIPTION = (
 )
 
 
-class _Query(BaseModel):
+class QueryParameters(BaseModel):
+    """What every query model is: unknown parameters refused, values frozen."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class NoQuery(_Query):
+class NoQuery(QueryParameters):
     """The query of a route that takes no parameters: any one given is a 400."""
 
 
@@ -123,7 +116,7 @@ def _check_year_range(year_min: int | None, year_max: int | None) -> None:
         )
 
 
-class MovieListQuery(_Query):
+class MovieListQuery(QueryParameters):
     """Filters, sort and pagination of ``GET /api/movies``."""
 
     limit: Integer = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size.")
@@ -165,7 +158,7 @@ class MovieListQuery(_Query):
 ExportFormat = Literal["ndjson", "json", "csv"]
 
 
-class MovieExportQuery(_Query):
+class MovieExportQuery(QueryParameters):
     """Filters and sort of ``GET /api/movies/export``: the list's, without paging."""
 
     genre: GenreFilter = None
@@ -187,7 +180,7 @@ class MovieExportQuery(_Query):
         return self
 
 
-class PeopleListQuery(_Query):
+class PeopleListQuery(QueryParameters):
     """Search and pagination of ``GET /api/people``."""
 
     limit: Integer = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size.")
@@ -248,69 +241,3 @@ class MovieCreate(MovieFields):
 
     title: Line = Field(min_length=1, max_length=300)
     year: Year
-
-
-QueryModel = TypeVar("QueryModel", bound=_Query)
-BodyModel = TypeVar("BodyModel", bound=BaseModel)
-
-
-def _field_errors(error: ValidationError, unknown: str) -> list[dict[str, str]]:
-    details = error.errors(include_url=False, include_input=False)
-    return [entry for detail in details for entry in _describe(detail, unknown)]
-
-
-def _describe(detail: ErrorDetails, unknown: str) -> list[dict[str, str]]:
-    """The error entries of one failure: one per parameter or field it is about."""
-    reason = detail["msg"].removeprefix("Value error, ")
-    conflict = detail.get("ctx", {}).get("error")
-    if isinstance(conflict, ParameterConflict):
-        return [{"name": name, "reason": reason} for name in conflict.names]
-    name = ".".join(str(part) for part in detail["loc"]) or "(body)"
-    if detail["type"] == "extra_forbidden":
-        return [{"name": name, "reason": unknown}]
-    return [{"name": name, "reason": reason}]
-
-
-def parse_query(model: type[QueryModel], items: Iterable[tuple[str, str]]) -> QueryModel:
-    """Validate query-string pairs into ``model``; a problem names each bad parameter."""
-    values: dict[str, str] = {}
-    repeated: list[dict[str, str]] = []
-    for name, value in items:
-        if name in values:
-            repeated.append({"name": name, "reason": "given more than once"})
-        values[name] = value
-    if repeated:
-        raise invalid_parameters(repeated)
-    try:
-        return model.model_validate(values)
-    except ValidationError as error:
-        raise invalid_parameters(_field_errors(error, "unknown parameter")) from None
-
-
-def parse_body(model: type[BodyModel], raw: bytes) -> BodyModel:
-    """Validate a JSON request body; malformed JSON and bad fields are 400s."""
-    try:
-        return model.model_validate_json(raw, strict=True)
-    except ValidationError as error:
-        details = error.errors(include_url=False, include_input=False)
-        if any(detail["type"] == "json_invalid" for detail in details):
-            raise Problem(400, "The request body is not valid JSON.") from None
-        if any(detail["type"] == "model_type" and not detail["loc"] for detail in details):
-            raise Problem(400, "The request body must be a JSON object.") from None
-        errors = _field_errors(error, "unknown field")
-        raise invalid_parameters(errors, location="body") from None
-
-
-# A path id or an event id as this API writes them: a positive integer, plain digits.
-EVENT_ID_PATTERN = "^[1-9][0-9]{0,18}$"
-
-
-def parse_id(raw: str) -> int | None:
-    """A path id: a positive 64-bit integer in plain digits, else ``None`` (a 404).
-
-    One spelling per id: "036249" or "+1" names no resource, as "abc" does not.
-    """
-    if not CANONICAL_INTEGER.fullmatch(raw) or len(raw) > 19:
-        return None
-    value = int(raw)
-    return value if 1 <= value <= MAX_ID else None

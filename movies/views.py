@@ -18,6 +18,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 
 from movies import selectors
+from movies.parsing import parse_id, parse_query
 from movies.problems import (
     PROBLEM_CONTENT_TYPE,
     Problem,
@@ -26,7 +27,7 @@ from movies.problems import (
     not_found,
 )
 from movies.rendering import JSON_CONTENT_TYPE, dumps, etag, etag_matches, movie_list_body
-from movies.schemas import MovieListQuery, NoQuery, parse_id, parse_query
+from movies.schemas import MovieListQuery, NoQuery
 from movies.shapes import MovieDetail
 
 READ_METHODS = ("GET", "HEAD")

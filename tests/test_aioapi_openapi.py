@@ -13,7 +13,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 from aioapi.app import create_app
-from movies.schemas import MAX_ID
+from movies.models import MAX_ID
 from tests.api_fixtures import ApiClient, Catalogue, bearer, json_of
 
 DOC_URI = "urn:mymoviedb:openapi"

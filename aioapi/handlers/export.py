@@ -25,8 +25,9 @@ from aioapi.responses import CLIENT_CLOSED
 from aioapi.streaming import ClientStalled, stream_from_thread, write_or_stall
 from movies.export import DOWNLOADS, export_chunks
 from movies.export_slots import ExportSlot
+from movies.parsing import parse_query
 from movies.rendering import NO_STORE
-from movies.schemas import MovieExportQuery, parse_query
+from movies.schemas import MovieExportQuery
 
 logger = logging.getLogger(__name__)
 

@@ -13,9 +13,10 @@ from aioapi.cached import cached, cached_query
 from aioapi.keys import BRIDGE
 from aioapi.responses import cacheable, json_body
 from movies import selectors, services
+from movies.parsing import parse_id
 from movies.problems import not_found
 from movies.rendering import JSON_CONTENT_TYPE, NO_STORE, dumps, etag, movie_list_body
-from movies.schemas import MovieCreate, MovieFields, MovieListQuery, parse_id
+from movies.schemas import MovieCreate, MovieFields, MovieListQuery
 
 DETAIL_ROUTE = "movie-detail"
 

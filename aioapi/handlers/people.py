@@ -8,9 +8,10 @@ from aioapi.cached import cached, cached_query
 from aioapi.keys import BRIDGE
 from aioapi.responses import cacheable
 from movies import selectors
+from movies.parsing import parse_id
 from movies.problems import not_found
 from movies.rendering import dumps, people_list_body
-from movies.schemas import PeopleListQuery, parse_id
+from movies.schemas import PeopleListQuery
 
 
 @cached_query(PeopleListQuery)
