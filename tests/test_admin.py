@@ -210,6 +210,17 @@ def test_a_search_known_to_find_many_films_is_not_counted_again(
         assert len(film_counts) == 1 and cl.result_count >= 2
     else:  # two credited films are known: the planner's estimate, at least 2
         assert film_counts == [] and cl.result_count >= 2
+    # Either way past EXACT_COUNT_UP_TO, so a planner's number, which can be off
+    # severalfold: the curator reads it as one.
+    page = response.content.decode()
+    assert f"about {cl.result_count} results" in page
+    assert f"about {cl.result_count} movies" in page
+
+
+def test_an_exact_count_is_shown_as_it_is(admin_client: Client, films: Any) -> None:
+    page = admin_client.get(MOVIE_CHANGELIST, {"q": "stewart"}).content.decode()
+    assert "3 results" in page and "3 movies" in page
+    assert not re.search(r"about \d", page)
 
 
 def test_movie_search_runs_no_distinct(admin_client: Client, films: Any) -> None:
@@ -565,8 +576,9 @@ def test_credit_changelist_filters_by_role_and_searches_people(
 
 
 def test_paginator_counts_exactly_on_small_or_filtered_tables(films: Any) -> None:
-    assert EstimatedCountPaginator(Movie.objects.all(), 2).count == 5
-    assert EstimatedCountPaginator(Movie.objects.filter(year__lt=1960), 2).count == 3
+    for films_of, expected in ((Movie.objects.all(), 5), (Movie.objects.filter(year__lt=1960), 3)):
+        paginator = EstimatedCountPaginator(films_of, 2)
+        assert paginator.count == expected and not paginator.estimated
 
 
 @pytest.mark.postgres(reason="the planner's row estimate")
@@ -578,9 +590,10 @@ def test_paginator_uses_the_planner_estimate_for_a_large_unfiltered_table(
         # The estimate is whatever ANALYZE last saw: make it differ from the truth.
         cursor.execute("ANALYZE movies_movie")
         Movie.objects.create(title="Not yet analysed", year=2000)
+    paginator = EstimatedCountPaginator(Movie.objects.all(), 2)
     with CaptureQueriesContext(connection) as queries:
-        count = EstimatedCountPaginator(Movie.objects.all(), 2).count
-    assert count == 5
+        count = paginator.count
+    assert count == 5 and paginator.estimated
     assert Movie.objects.count() == 6
     assert not [q["sql"] for q in queries if "COUNT(" in q["sql"].upper()]
     # A filter means an exact count again.

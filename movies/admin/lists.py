@@ -54,12 +54,18 @@ class EstimatedCountPaginator(Paginator):
     that, or from the estimate at once for a list marked by ``holding_at_least``
     as longer. Either is close enough to number the pages. A small table and
     other databases get the exact count.
+
+    ``estimated`` says which it was, so the changelist can say "about" before a
+    planner's number (movies/templates/admin/movies/): it can be off severalfold.
     """
+
+    estimated = False
 
     @cached_property
     def count(self) -> int:
         estimate = self._estimated_count()
         if estimate is not None:
+            self.estimated = True
             return estimate
         queryset = self.object_list
         if not isinstance(queryset, QuerySet) or connections[queryset.db].vendor != "postgresql":
@@ -69,15 +75,14 @@ class EstimatedCountPaginator(Paginator):
             return self._planned_count(queryset.order_by(), at_least)
         return self._capped_count(queryset.order_by())
 
-    @classmethod
-    def _capped_count(cls, queryset: QuerySet[Any]) -> int:
+    def _capped_count(self, queryset: QuerySet[Any]) -> int:
         capped = queryset[: EXACT_COUNT_UP_TO + 1].count()
         if capped <= EXACT_COUNT_UP_TO:
             return capped
-        return cls._planned_count(queryset, capped)
+        return self._planned_count(queryset, capped)
 
-    @staticmethod
-    def _planned_count(queryset: QuerySet[Any], at_least: int) -> int:
+    def _planned_count(self, queryset: QuerySet[Any], at_least: int) -> int:
+        self.estimated = True
         plan = json.loads(queryset.explain(format="json"))
         return max(at_least, int(plan[0]["Plan"]["Plan Rows"]))
 
