@@ -264,12 +264,7 @@ def status(state: dict[str, Any]) -> list[str]:
         if not listens(postgres["port"]):
             lines.append(f"{name:12} :{postgres['port']:<5} DOWN")
             continue
-        [[lsn, lag]] = server.psql(
-            "SELECT coalesce(pg_last_wal_replay_lsn(), pg_current_wal_lsn()), "
-            "coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp())::text, '-')"
-            if name != "primary"
-            else "SELECT pg_current_wal_lsn(), '-'"
-        )
+        lsn, lag = server.replay_status(standby=name != "primary")
         lines.append(
             f"{name:12} :{postgres['port']:<5} up  lsn {lsn}  last replayed commit {lag} s ago"
         )

@@ -156,6 +156,16 @@ class Cluster:
         out = self.run("psql", "-Xq", *address, "-v", "ON_ERROR_STOP=1", "-AtF", "\t", "-c", sql)
         return [line.split("\t") for line in out.splitlines() if line]
 
+    def replay_status(self, *, standby: bool) -> tuple[str, str]:
+        """(WAL position, seconds since the last replayed commit or "-") for ``status``."""
+        [[lsn, lag]] = self.psql(
+            "SELECT coalesce(pg_last_wal_replay_lsn(), pg_current_wal_lsn()), "
+            "coalesce(extract(epoch FROM now() - pg_last_xact_replay_timestamp())::text, '-')"
+            if standby
+            else "SELECT pg_current_wal_lsn(), '-'"
+        )
+        return lsn, lag
+
 
 def pgbouncer_ini(primary_port: int, port: int) -> str:
     """PgBouncer's configuration: every database of the primary, transaction pooling.
