@@ -59,30 +59,38 @@ class EstimatedCountPaginator(Paginator):
     planner's number (movies/templates/admin/movies/): it can be off severalfold.
     """
 
-    estimated = False
-
     @cached_property
     def count(self) -> int:
+        return self._counted[0]
+
+    @property
+    def estimated(self) -> bool:
+        """Whether :attr:`count` is the planner's number rather than a count."""
+        return self._counted[1]
+
+    @cached_property
+    def _counted(self) -> tuple[int, bool]:
+        """The count, and whether it is an estimate."""
         estimate = self._estimated_count()
         if estimate is not None:
-            self.estimated = True
-            return estimate
+            return estimate, True
         queryset = self.object_list
         if not isinstance(queryset, QuerySet) or connections[queryset.db].vendor != "postgresql":
-            return super().count
+            return super().count, False
         at_least = getattr(queryset.query, _AT_LEAST, 0)
         if at_least > EXACT_COUNT_UP_TO:
-            return self._planned_count(queryset.order_by(), at_least)
+            return self._planned_count(queryset.order_by(), at_least), True
         return self._capped_count(queryset.order_by())
 
-    def _capped_count(self, queryset: QuerySet[Any]) -> int:
+    @classmethod
+    def _capped_count(cls, queryset: QuerySet[Any]) -> tuple[int, bool]:
         capped = queryset[: EXACT_COUNT_UP_TO + 1].count()
         if capped <= EXACT_COUNT_UP_TO:
-            return capped
-        return self._planned_count(queryset, capped)
+            return capped, False
+        return cls._planned_count(queryset, capped), True
 
-    def _planned_count(self, queryset: QuerySet[Any], at_least: int) -> int:
-        self.estimated = True
+    @staticmethod
+    def _planned_count(queryset: QuerySet[Any], at_least: int) -> int:
         plan = json.loads(queryset.explain(format="json"))
         return max(at_least, int(plan[0]["Plan"]["Plan Rows"]))
 
