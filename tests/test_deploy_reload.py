@@ -158,7 +158,7 @@ async def test_a_draining_worker_keeps_an_idle_connection_until_its_next_request
 ) -> None:
     # Closing a keep-alive connection its client holds idle races with the client's
     # next request (a reset). A draining worker waits for the client instead: here
-    # longer than the fixed 2 s drain that closed it, and lost requests in CI.
+    # longer than the fixed 2 s drain of before, which closed it.
     master = api.process.pid
     old = workers_of(master)
     connector = aiohttp.TCPConnector(limit=1)  # one connection, reused
