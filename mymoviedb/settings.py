@@ -55,6 +55,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A NUL in an admin URL's query is a 400, never a database error (movies/admin/lookups.py).
+    "movies.admin.lookups.AdminNulMiddleware",
     # A down database is a 503 with Retry-After, not a 500 (admin and /movies/).
     "mymoviedb.middleware.DatabaseUnavailableMiddleware",
 ]

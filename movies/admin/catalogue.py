@@ -26,6 +26,7 @@ from movies.admin.lists import (
     GenreFilter,
     holding_at_least,
 )
+from movies.admin.lookups import OfferedLookupsOnly
 from movies.admin.preload import PreloadedAutocompleteInline, PreloadingInlineFormSet
 from movies.admin.rows import LeanRowsFormSet
 from movies.admin.versions import VersionedMovieForm, conflict_rows
@@ -50,7 +51,7 @@ def search_words(search_term: str) -> list[str]:
 
 
 @admin.register(Genre)
-class GenreAdmin(admin.ModelAdmin):
+class GenreAdmin(OfferedLookupsOnly):
     list_display = ["name", "slug", "film_count"]
     ordering = ["name"]
     search_fields = ["name"]
@@ -75,7 +76,7 @@ class GenreAdmin(admin.ModelAdmin):
 
 
 @admin.register(Person)
-class PersonAdmin(admin.ModelAdmin):
+class PersonAdmin(OfferedLookupsOnly):
     # ``key`` stays a required field: it must be normalised exactly as the
     # importer normalises names, or a re-import would add the person twice.
     list_display = ["name", "key"]
@@ -105,7 +106,7 @@ class CreditInline(PreloadedAutocompleteInline, admin.TabularInline):
 
 
 @admin.register(Movie)
-class MovieAdmin(admin.ModelAdmin):
+class MovieAdmin(OfferedLookupsOnly):
     list_display = [
         "poster_thumbnail", "title", "year", "rating", "runtime_minutes", "genre_names",
         "updated_at",
@@ -233,7 +234,7 @@ def poster_image(movie: Movie, *, height: int) -> SafeString | str:
 
 
 @admin.register(Credit)
-class CreditAdmin(admin.ModelAdmin):
+class CreditAdmin(OfferedLookupsOnly):
     list_display = ["movie", "person", "role", "billing_order", "character_name"]
     list_select_related = ["movie", "person"]
     list_filter = ["role"]
