@@ -399,7 +399,7 @@ def change_form(movie: Movie, **overrides: Any) -> dict[str, Any]:
         title=movie.title,
         year=str(movie.year),
         # The version of the film the page showed: the film as stored now.
-        version=versions.token(versions.snapshot(movie)),
+        version=versions.version_of(movie.pk),
         **{"credits-TOTAL_FORMS": str(len(credits)), "credits-INITIAL_FORMS": str(len(credits))},
     )
     for i, credit in enumerate(credits):
