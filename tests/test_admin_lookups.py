@@ -27,6 +27,9 @@ CHANGELISTS: dict[str, tuple[str, dict[str, str]]] = {
     "movies_apitoken": ("name", {"revoked_at__isempty": "1"}),
     "auth_user": ("username", {"is_staff__exact": "1", "groups__id__exact": "1"}),
     "auth_group": ("name", {}),
+    "axes_accessattempt": ("username", {"attempt_time__gte": "2000-01-01 00:00:00+00:00"}),
+    "axes_accesslog": ("username", {"logout_time__isnull": "True"}),
+    "axes_accessfailurelog": ("username", {"locked_out__exact": "1"}),
 }
 
 

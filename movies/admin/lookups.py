@@ -19,8 +19,6 @@ from typing import Any, cast
 
 from django.contrib import admin
 from django.contrib.admin.utils import get_fields_from_path
-from django.contrib.auth.admin import GroupAdmin, UserAdmin
-from django.contrib.auth.models import Group, User
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.urls import reverse
 from django.utils.deprecation import MiddlewareMixin
@@ -56,20 +54,17 @@ class OfferedLookupsOnly(admin.ModelAdmin):  # type: ignore[type-arg]
         return offered
 
 
-class CheckedUserAdmin(OfferedLookupsOnly, UserAdmin):  # type: ignore[type-arg]
-    """Django's user admin, its changelist limited to the filters it offers."""
-
-
-class CheckedGroupAdmin(OfferedLookupsOnly, GroupAdmin):
-    """Django's group admin, likewise."""
-
-
-def check_auth_admins(site: admin.AdminSite) -> None:
-    """Register the accounts' admins with ``OfferedLookupsOnly`` (Django registers them plain)."""
-    for model, model_admin in ((User, CheckedUserAdmin), (Group, CheckedGroupAdmin)):
-        if site.is_registered(model):
-            site.unregister(model)
-        site.register(model, model_admin)
+def check_every_admin(site: admin.AdminSite) -> None:
+    """Register every ModelAdmin of ``site`` that is not ``OfferedLookupsOnly`` (the
+    accounts', django-axes') again with it. Django imports the admin modules in
+    INSTALLED_APPS order, and ``movies`` comes last."""
+    for model, model_admin in list(site._registry.items()):
+        if isinstance(model_admin, OfferedLookupsOnly):
+            continue
+        plain = type(model_admin)
+        checked = type(plain.__name__, (OfferedLookupsOnly, plain), {"__doc__": plain.__doc__})
+        site.unregister(model)
+        site.register(model, checked)
 
 
 class AdminNulMiddleware(MiddlewareMixin):
