@@ -7,7 +7,7 @@ first address that is not one is the client. A client can write anything at the
 left of the header; only what a trusted proxy appended is believed. With no
 trusted proxies (the default) the header is never believed.
 
-Logged values are escaped (``logged``): a header a client wrote cannot add a
+Logged values are escaped (``escaped``, ``logged``): a header a client wrote cannot add a
 quote, a line or a field to a log line.
 """
 
@@ -15,10 +15,14 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from collections.abc import Sequence
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
 from django.conf import settings
-from django.http import HttpRequest
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -31,11 +35,11 @@ def _networks(trusted: tuple[str, ...]) -> tuple[Network, ...] | None:
     return tuple(ipaddress.ip_network(entry, strict=False) for entry in trusted)
 
 
-def is_trusted_proxy(address: str) -> bool:
-    """Whether ``address`` is one of ``settings.TRUSTED_PROXIES``."""
-    if not settings.TRUSTED_PROXIES:
+def is_trusted(address: str, trusted: Sequence[str]) -> bool:
+    """Whether ``address`` is one of the proxies ``trusted`` lists."""
+    if not trusted:
         return False
-    networks = _networks(tuple(settings.TRUSTED_PROXIES))
+    networks = _networks(tuple(trusted))
     if networks is None:
         return True
     try:
@@ -45,32 +49,42 @@ def is_trusted_proxy(address: str) -> bool:
     return any(ip in network for network in networks)
 
 
-def forwarded_chain(request: HttpRequest) -> list[str]:
-    """The ``X-Forwarded-For`` entries as sent, left to right (empty without the header)."""
-    header = request.META.get("HTTP_X_FORWARDED_FOR", "")
-    return [hop.strip() for hop in header.split(",") if hop.strip()]
+def client_from(peer: str, forwarded_for: str, trusted: Sequence[str]) -> str:
+    """The client's address, from the peer's and the ``X-Forwarded-For`` it sent.
 
-
-def client_address(request: HttpRequest) -> str:
-    """The client's address: the peer, or the address a trusted proxy says it served."""
-    peer = str(request.META.get("REMOTE_ADDR", ""))
-    if not is_trusted_proxy(peer):
+    Also used where Django's settings are not loaded (Gunicorn's access log).
+    """
+    if not is_trusted(peer, trusted):
         return peer
     # With "*" only the peer is known to be a proxy: the entry it appended is the client.
-    anywhere = "*" in settings.TRUSTED_PROXIES
-    for hop in reversed(forwarded_chain(request)):
+    anywhere = "*" in trusted
+    hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
+    for hop in reversed(hops):
         try:
             address = str(ipaddress.ip_address(hop.strip("[]")))
         except ValueError:
             return peer  # no proxy appends that: the header is not believable
-        if anywhere or not is_trusted_proxy(address):
+        if anywhere or not is_trusted(address, trusted):
             return address
     return peer
 
 
+def client_address(request: HttpRequest) -> str:
+    """The client of a Django request, by ``settings.TRUSTED_PROXIES``."""
+    peer = str(request.META.get("REMOTE_ADDR", ""))
+    forwarded = str(request.META.get("HTTP_X_FORWARDED_FOR", ""))
+    return client_from(peer, forwarded, settings.TRUSTED_PROXIES)
+
+
+def escaped(value: object) -> str:
+    """``value`` with quotes, backslashes, control and non-ASCII characters escaped as
+    in a JSON string, to stand between quotes in a log line."""
+    return json.dumps(str(value), ensure_ascii=True)[1:-1]
+
+
 def logged(value: object) -> str:
     """``value`` as one JSON string: quotes, backslashes and control characters escaped."""
-    return json.dumps(str(value), ensure_ascii=True)
+    return f'"{escaped(value)}"'
 
 
 def login_failure_str(

@@ -1,0 +1,82 @@
+"""The admin's Gunicorn (deploy/gunicorn_admin.conf.py) against hostile clients, for
+real on loopback: forged forwarding headers in its access log, bodies sent slowly."""
+
+from __future__ import annotations
+
+import re
+import socket
+import time
+
+from tests.test_deploy_servers import (  # noqa: F401 - fixtures
+    Launcher,
+    Server,
+    django_env,
+    launcher,
+    start_admin,
+    workdir,
+)
+from tests.test_deploy_servers import probe as new_probe
+
+
+def send(server: Server, request: bytes) -> bytes:
+    """One raw request on its own connection; the whole answer."""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=20) as connection:
+        connection.sendall(request)
+        reply = b""
+        while chunk := connection.recv(65536):
+            reply += chunk
+    return reply
+
+
+def logged_line(server: Server, marker: str) -> str:
+    [line] = [line for line in server.wait_for_output(marker).splitlines() if marker in line]
+    return line
+
+
+def test_a_forged_x_forwarded_for_is_logged_escaped_beside_the_peer(
+    django_env: dict[str, str], launcher: Launcher
+) -> None:
+    admin = start_admin(django_env, launcher, "admin-log")
+    marker = new_probe()
+    forged = '198.51.100.1" "GET /admin/ HTTP/1.1" 200 0 0ms "x\\\\'
+    reply = send(
+        admin,
+        f"GET /admin/login/?probe={marker} HTTP/1.1\r\nHost: localhost\r\n"
+        f'X-Forwarded-Proto: https\r\nX-Forwarded-For: {forged}\r\nUser-Agent: a "b"\r\n'
+        "X-Request-ID: r1\r\nConnection: close\r\n\r\n".encode(),
+    )
+    assert reply.startswith(b"HTTP/1.1 200 "), reply[:200]
+    line = logged_line(admin, marker)
+    assert line.startswith(f'127.0.0.1 "GET /admin/login/?probe={marker} HTTP/1.1" 200 ')
+    assert line.endswith(
+        ' "a \\"b\\"" client=127.0.0.1 '
+        'forwarded_for="198.51.100.1\\" \\"GET /admin/ HTTP/1.1\\" 200 0 0ms \\"x\\\\\\\\" '
+        'rid="r1"'
+    ), line
+
+    # A line break in a header cannot start a line of the log: Gunicorn refuses it.
+    marker = new_probe()
+    reply = send(
+        admin,
+        f"GET /admin/login/?probe={marker} HTTP/1.1\r\nHost: localhost\r\n"
+        f'X-Forwarded-For: 1.2.3.4\n203.0.113.66 "GET /admin/ HTTP/1.1" 200\r\n'
+        "Connection: close\r\n\r\n".encode(),
+    )
+    assert reply.startswith(b"HTTP/1.1 400 "), reply[:200]
+    time.sleep(0.5)
+    assert not [line for line in admin.output().splitlines() if line.startswith("203.0.113.66")]
+
+
+def test_behind_a_trusted_proxy_the_log_names_the_forwarded_client(
+    django_env: dict[str, str], launcher: Launcher
+) -> None:
+    admin = start_admin({**django_env, "TRUSTED_PROXIES": "127.0.0.1"}, launcher, "admin-proxied")
+    marker = new_probe()
+    send(
+        admin,
+        f"GET /admin/login/?probe={marker} HTTP/1.1\r\nHost: localhost\r\n"
+        "X-Forwarded-Proto: https\r\nX-Forwarded-For: forged, 192.0.2.7\r\n"
+        "Connection: close\r\n\r\n".encode(),
+    )
+    line = logged_line(admin, marker)
+    assert re.search(r' client=192\.0\.2\.7 forwarded_for="forged, 192\.0\.2\.7" ', line), line
