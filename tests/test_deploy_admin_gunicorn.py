@@ -7,15 +7,12 @@ import re
 import socket
 import time
 
-from tests.test_deploy_servers import (  # noqa: F401 - fixtures
-    Launcher,
-    Server,
-    django_env,
-    launcher,
-    start_admin,
-    workdir,
-)
+from tests import test_deploy_servers as deploy
+from tests.test_deploy_servers import Launcher, Server, start_admin
 from tests.test_deploy_servers import probe as new_probe
+
+# The Gunicorn admin of tests/test_deploy_servers.py, on a site of this module's own.
+launcher, workdir, django_env = deploy.launcher, deploy.workdir, deploy.django_env
 
 
 def send(server: Server, request: bytes) -> bytes:
