@@ -288,6 +288,13 @@ if EXPORT_WRITE_TIMEOUT_SECONDS <= 0:
         f"not {EXPORT_WRITE_TIMEOUT_SECONDS!r}."
     )
 
+# A request's whole body must arrive within this many seconds of its first read, or
+# the answer is a 408 and the connection is closed (mymoviedb/body_deadline.py):
+# Gunicorn's threads would otherwise wait on a slow body as long as its client likes.
+REQUEST_BODY_TIMEOUT_SECONDS: float = env.float("REQUEST_BODY_TIMEOUT_SECONDS", default=30.0)
+if REQUEST_BODY_TIMEOUT_SECONDS <= 0:
+    raise ImproperlyConfigured("REQUEST_BODY_TIMEOUT_SECONDS must be a positive number of seconds.")
+
 # Compiled read statements kept per process (movies/prepared.py): one per query
 # shape and database alias. The API's shapes number in the hundreds at most.
 PREPARED_STATEMENTS_MAX: int = env.int("PREPARED_STATEMENTS_MAX", default=1024)
