@@ -12,6 +12,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.urls import reverse
 
+from bench.admin import form_data
 from movies import services
 from movies.admin import versions
 from movies.models import Credit, Genre, Movie, Person
@@ -20,9 +21,14 @@ from tests.test_admin import change_form
 
 pytestmark = pytest.mark.django_db
 
-STALE = (
+REOPEN = (
     "Someone changed this film since you opened it. Nothing was saved. The table shows "
     "what changed: open the film again to see it as stored now, then make your changes again."
+)
+RESAVE = (
+    "Someone changed this film since you opened it. Nothing was saved. The table shows what "
+    "changed. The form now holds the stored values where you had changed nothing and your own "
+    "values elsewhere: check them, then save again."
 )
 
 
@@ -60,17 +66,22 @@ def fields(movie: Movie) -> dict[str, Any]:
     return {name: getattr(movie, name) for name in versions.FORM_FIELDS}
 
 
-def refused(client: Client, movie: Movie, data: dict[str, Any]) -> list[tuple[str, ...]]:
-    """Posts a stale form: asserts nothing is written; returns the conflict table."""
-    entries = LogEntry.objects.count()
+Conflict = tuple[list[tuple[str, ...]], dict[str, Any]]
+
+
+def refused(client: Client, movie: Movie, data: dict[str, Any], message: str) -> Conflict:
+    """Posts a stale form and asserts that nothing is written; returns the conflict
+    table and the form as the page that says so would post it again."""
+    entries, before = LogEntry.objects.count(), stored(movie)
     response = client.post(url(movie), data)
     assert response.status_code == 200
     form = response.context["adminform"].form
-    assert form.non_field_errors() == [STALE]
+    assert form.non_field_errors() == [message]
     html = response.content.decode()
-    assert 'id="version-conflict"' in html and STALE in html
-    assert LogEntry.objects.count() == entries
-    return [tuple(row) for row in response.context["version_conflict"]]
+    assert 'id="version-conflict"' in html and message in html
+    assert ('class="reload-film"' in html) == (message == REOPEN)
+    assert (LogEntry.objects.count(), stored(movie)) == (entries, before)
+    return [tuple(row) for row in response.context["version_conflict"]], form_data(response)
 
 
 def stored(movie: Movie) -> tuple[Any, ...]:
@@ -98,17 +109,35 @@ def test_a_stale_form_does_not_revert_an_api_patch(
     )
     services.update_movie(movie_id=vertigo.pk, fields=patch, user_id=admin_user.pk)
     data["title"] = "Vertigo (restored)"
-    assert refused(admin_client, vertigo, data) == [
+    rows, again = refused(admin_client, vertigo, data, RESAVE)
+    assert rows == [
         ("Title", "Vertigo", "Vertigo", "Vertigo (restored)"),
         ("Synopsis", "A detective.", "A detective afraid of heights.", "A detective."),
         ("Rating", "8.3", "8.4", "8.3"),
     ]
     assert stored(vertigo)[:3] == ("Vertigo", "A detective afraid of heights.", 8.4)
-    # Open again, the same change saves over the API's version without losing it.
-    again = opened(admin_client, vertigo)
-    again["title"] = "Vertigo (restored)"
+    # The page now shows the API's values beside the curator's title; saved as shown.
+    assert (again["title"], again["synopsis"], again["rating"]) == (
+        "Vertigo (restored)", "A detective afraid of heights.", "8.4",
+    )  # fmt: skip
     assert admin_client.post(url(vertigo), again).status_code == 302
     assert stored(vertigo)[:3] == ("Vertigo (restored)", "A detective afraid of heights.", 8.4)
+
+
+def test_a_value_both_changed_stays_the_curators_until_saved_again(
+    admin_client: Client, admin_user: User, vertigo: Movie
+) -> None:
+    data = opened(admin_client, vertigo)
+    patch = MovieFields.model_validate({"synopsis": "From the API."})
+    services.update_movie(movie_id=vertigo.pk, fields=patch, user_id=admin_user.pk)
+    data["synopsis"] = "From the curator."
+    rows, again = refused(admin_client, vertigo, data, RESAVE)
+    assert rows == [("Synopsis", "A detective.", "From the API.", "From the curator.")]
+    assert again["synopsis"] == "From the curator."
+    assert stored(vertigo)[1] == "From the API."
+    # Saved again, knowingly: the curator's value wins.
+    assert admin_client.post(url(vertigo), again).status_code == 302
+    assert stored(vertigo)[1] == "From the curator."
 
 
 def test_the_second_of_two_curators_is_refused(admin_client: Client, vertigo: Movie) -> None:
@@ -116,14 +145,23 @@ def test_the_second_of_two_curators_is_refused(admin_client: Client, vertigo: Mo
     other.force_login(User.objects.create_superuser("second", password="unused-password"))
     first, second = opened(admin_client, vertigo), opened(other, vertigo)
     first["year"] = "1959"
+    first["genres"] = []
     assert admin_client.post(url(vertigo), first).status_code == 302
     second["synopsis"] = "A retired detective."
-    assert refused(other, vertigo, second) == [
+    rows, again = refused(other, vertigo, second, RESAVE)
+    assert rows == [
         ("Synopsis", "A detective.", "A detective.", "A retired detective."),
         ("Year", "1958", "1959", "1958"),
+        ("Genres", "Thriller", "(none)", "Thriller"),
     ]
+    assert (again["year"], again["synopsis"], again.get("genres", [])) == (
+        "1959", "A retired detective.", [],
+    )  # fmt: skip
+    assert other.post(url(vertigo), again).status_code == 302
     vertigo.refresh_from_db()
-    assert (vertigo.year, vertigo.synopsis) == (1959, "A detective.")
+    assert (vertigo.year, vertigo.synopsis, list(vertigo.genres.all())) == (
+        1959, "A retired detective.", [],
+    )  # fmt: skip
 
 
 def test_a_credit_changed_meanwhile_is_not_reverted(admin_client: Client, vertigo: Movie) -> None:
@@ -134,7 +172,8 @@ def test_a_credit_changed_meanwhile_is_not_reverted(admin_client: Client, vertig
     madeleine.character_name = "Madeleine Elster"
     madeleine.save()
     data["credits-0-billing_order"] = "2"  # the curator moves Stewart down
-    assert refused(admin_client, vertigo, data) == [
+    rows, again = refused(admin_client, vertigo, data, REOPEN)
+    assert rows == [
         (
             "Credit: James Stewart (cast)",
             "billing order 0, as Scottie",
@@ -152,6 +191,9 @@ def test_a_credit_changed_meanwhile_is_not_reverted(admin_client: Client, vertig
         ("James Stewart", 0, "Scottie"),
         ("Kim Novak", 1, "Madeleine Elster"),
     ]
+    # The page still carries the version first opened: saving it again is refused again.
+    assert again["version"] == data["version"]
+    refused(admin_client, vertigo, again, REOPEN)
 
 
 def test_credits_and_genres_replaced_by_the_api_are_kept(
@@ -170,7 +212,8 @@ def test_credits_and_genres_replaced_by_the_api_are_kept(
     patch = MovieFields.model_validate({"genres": ["thriller", "mystery"], "credits": credits})
     services.update_movie(movie_id=vertigo.pk, fields=patch, user_id=admin_user.pk)
     data["title"] = "Vertigo (restored)"
-    assert refused(admin_client, vertigo, data) == [
+    rows, _ = refused(admin_client, vertigo, data, REOPEN)
+    assert rows == [
         ("Title", "Vertigo", "Vertigo", "Vertigo (restored)"),
         ("Genres", "Thriller", "Mystery, Thriller", "Thriller"),
         (

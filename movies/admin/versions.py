@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.core import signing
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import router
 from django.forms.formsets import BaseFormSet
+from django.http import QueryDict
 
 from movies.models import Credit, Genre, Movie, Person
 
@@ -82,6 +83,8 @@ class Conflict:
 
     base: dict[str, Any]
     current: dict[str, Any]
+    # Whether the form was carried over to the stored film and can be saved again.
+    resumable: bool = False
 
 
 class VersionedMovieForm(forms.ModelForm):  # type: ignore[type-arg]
@@ -89,6 +92,7 @@ class VersionedMovieForm(forms.ModelForm):  # type: ignore[type-arg]
 
     version = forms.CharField(widget=forms.HiddenInput, required=False)
     conflict: Conflict | None = None
+    submitted: Any  # the posted data, when the form was carried over (_rebase)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -114,13 +118,41 @@ class VersionedMovieForm(forms.ModelForm):  # type: ignore[type-arg]
         current = snapshot(stored, using=using)
         if current != base:
             self.conflict = Conflict(base, current)
-            raise forms.ValidationError(
-                "Someone changed this film since you opened it. Nothing was saved. "
-                "The table shows what changed: open the film again to see it as "
-                "stored now, then make your changes again.",
-                code="stale",
-            )
+            # Credit rows are posted by id: a form whose rows changed meanwhile
+            # cannot be carried over, only opened again.
+            if current["credits"] != base["credits"]:
+                raise forms.ValidationError(STALE_REOPEN, code="stale")
+            self._rebase(base, current)
+            self.conflict.resumable = True
+            raise forms.ValidationError(STALE_RESAVE, code="stale")
         return cleaned
+
+    def _rebase(self, base: dict[str, Any], current: dict[str, Any]) -> None:
+        """Carry the form over to the stored film, as a merge would: each value the
+        curator left as it was shows as stored now, each one they changed stays
+        theirs, and the form carries the stored film's version, so saving it again
+        writes exactly what the page then shows."""
+        self.submitted = self.data
+        data = cast(QueryDict, self.data).copy()  # the admin's form holds request.POST
+        for name in FORM_FIELDS:
+            started, now = base["fields"][name], current["fields"][name]
+            if now != started and _yours(self, name) == started:
+                data[self.add_prefix(name)] = "" if now is None else str(now)
+        if current["genres"] != base["genres"] and _your_genres(self) == base["genres"]:
+            data.setlist(self.add_prefix("genres"), [str(pk) for pk in current["genres"]])
+        data[self.add_prefix("version")] = token(current)
+        self.data = data
+
+
+STALE_REOPEN = (
+    "Someone changed this film since you opened it. Nothing was saved. The table shows "
+    "what changed: open the film again to see it as stored now, then make your changes again."
+)
+STALE_RESAVE = (
+    "Someone changed this film since you opened it. Nothing was saved. The table shows "
+    "what changed. The form now holds the stored values where you had changed nothing and "
+    "your own values elsewhere: check them, then save again."
+)
 
 
 def conflict_rows(
@@ -145,19 +177,28 @@ def conflict_rows(
     return rows
 
 
+def _submitted(form: forms.BaseForm) -> Any:
+    """The data the curator posted (``_rebase`` may have carried the form's over)."""
+    return getattr(form, "submitted", form.data)
+
+
 def _yours(form: forms.BaseForm, name: str) -> Any:
     if hasattr(form, "cleaned_data") and name in form.cleaned_data:
         return _plain(form.cleaned_data[name])
-    return form[name].value()
+    return _submitted(form).get(form.add_prefix(name))
 
 
 def _shown(value: Any) -> str:
     return "(empty)" if value in (None, "") else str(value)
 
 
+def _your_genres(form: forms.BaseForm) -> list[int]:
+    submitted = _submitted(form).getlist(form.add_prefix("genres"))
+    return sorted({int(pk) for pk in submitted if str(pk).isdigit()})
+
+
 def _genre_rows(form: forms.BaseForm, base: list[int], current: list[int]) -> list[Any]:
-    submitted = form["genres"].value() or []
-    yours = sorted({int(pk) for pk in submitted if str(pk).isdigit()})
+    yours = _your_genres(form)
     if base == current == yours:
         return []
     names = dict(Genre.objects.filter(pk__in={*base, *current, *yours}).values_list("pk", "name"))
@@ -190,13 +231,16 @@ def _credit_rows(base: list[Any], current: list[Any], yours: list[Any]) -> list[
         return {(str(r[1]), str(r[2])): f"billing order {r[3]}, as {r[4] or '-'}" for r in rows}
 
     started, now, mine = keyed(base), keyed(current), keyed(yours)
-    keys = sorted({*started, *now, *mine})
+    keys = {*started, *now, *mine}
     person_ids = {int(person) for person, _ in keys if person.isdigit()}
     names = dict(Person.objects.filter(pk__in=person_ids).values_list("pk", "name"))
+
+    def person(key: tuple[str, str]) -> str:
+        return names.get(int(key[0]), f"#{key[0]}") if key[0].isdigit() else key[0]
+
     rows = []
-    for key in keys:
+    for key in sorted(keys, key=lambda key: (person(key), key[1])):
         values = [side.get(key, "(no such credit)") for side in (started, now, mine)]
         if len(set(values)) > 1:
-            person = names.get(int(key[0]), f"#{key[0]}") if key[0].isdigit() else key[0]
-            rows.append((f"Credit: {person} ({key[1]})", *values))
+            rows.append((f"Credit: {person(key)} ({key[1]})", *values))
     return rows
