@@ -93,6 +93,11 @@ def stored(movie: Movie) -> tuple[Any, ...]:
     )  # fmt: skip
 
 
+def test_the_version_covers_every_field_of_the_form(admin_client: Client, vertigo: Movie) -> None:
+    form = admin_client.get(url(vertigo)).context["adminform"].form
+    assert set(form.fields) == {*versions.FORM_FIELDS, "genres", "version"}
+
+
 def test_a_save_from_a_fresh_form_goes_through(admin_client: Client, vertigo: Movie) -> None:
     data = opened(admin_client, vertigo)
     data["title"] = "Vertigo (restored)"

@@ -27,12 +27,11 @@ from django.forms.formsets import BaseFormSet
 from django.http import QueryDict
 
 from movies.models import Credit, Genre, Movie, Person
+from movies.services import SCALAR_FIELDS
 
-# The film's fields on its change form; genres and credits are compared apart.
-FORM_FIELDS = (
-    "title", "synopsis", "year", "release_date", "runtime_minutes", "rating",
-    "wikipedia_slug", "poster_url",
-)  # fmt: skip
+# The film's own columns that writers change (the API's and the change form's);
+# genres and credits are compared apart.
+FORM_FIELDS = SCALAR_FIELDS
 CREDIT_FIELDS = ("person", "role", "billing_order", "character_name")
 _SALT = "movies.admin.versions"
 
@@ -164,7 +163,7 @@ def conflict_rows(
         return []
     base, current = conflict.base, conflict.current
     rows = []
-    for name in FORM_FIELDS:
+    for name in [name for name in form.fields if name in FORM_FIELDS]:  # in page order
         started, now = base["fields"].get(name), current["fields"].get(name)
         yours = _yours(form, name)
         if len({_shown(started), _shown(now), _shown(yours)}) > 1:
