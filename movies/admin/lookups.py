@@ -15,6 +15,7 @@ came back as a 500. Two rules close the class:
 
 from __future__ import annotations
 
+import functools
 from typing import Any, cast
 
 from django.contrib import admin
@@ -74,9 +75,15 @@ class AdminNulMiddleware(MiddlewareMixin):
     """
 
     def process_request(self, request: HttpRequest) -> HttpResponse | None:
-        if request.path.startswith(reverse("admin:index")) and _holds_nul(request.GET.lists()):
+        if request.path.startswith(_admin_prefix()) and _holds_nul(request.GET.lists()):
             return HttpResponseBadRequest(NUL_REFUSED, content_type="text/plain; charset=utf-8")
         return None
+
+
+@functools.cache
+def _admin_prefix() -> str:
+    # Once per process: every request of every view passes here.
+    return reverse("admin:index")
 
 
 def _holds_nul(items: Any) -> bool:
