@@ -149,10 +149,15 @@ def form_data(response: Any) -> dict[str, Any]:
     return data
 
 
-def request(client: Any, page: Page, saves: Iterator[dict[str, Any]]) -> Any:
+def request(client: Any, page: Page, form: dict[str, Any] | None) -> Any:
     if page.method == "POST":
-        return client.post(page.path, next(saves))
+        return client.post(page.path, form)
     return client.get(page.path)
+
+
+def form_for(page: Page, saves: Iterator[dict[str, Any]]) -> dict[str, Any] | None:
+    """The form ``page`` posts, prepared before its timer starts."""
+    return next(saves) if page.method == "POST" else None
 
 
 def check(page: Page, response: Any) -> None:
@@ -166,12 +171,15 @@ def check(page: Page, response: Any) -> None:
 
 
 def alternating_saves(client: Any, path: str) -> Iterator[dict[str, Any]]:
-    """Change-page POSTs that rename the film and rename it back, turn by turn."""
-    data = form_data(client.get(path))
-    title = data["title"]
+    """Change-page POSTs that rename the film and rename it back, turn by turn.
+
+    Each is read from the page anew: the form carries the version of the film it
+    shows, and a save from an older page is refused (movies/admin/versions.py).
+    """
+    title = form_data(client.get(path))["title"]
     while True:
-        yield {**data, "title": f"{title} (saved)"}
-        yield {**data, "title": title}
+        for renamed in (f"{title} (saved)", title):
+            yield {**form_data(client.get(path)), "title": renamed}
 
 
 def measure(
@@ -185,15 +193,16 @@ def measure(
     saves = alternating_saves(client, next(p.path for p in plan if p.method == "POST"))
     timings = {p.name: Timing(p.name, p.path, p.method) for p in plan}
     for page in plan:
-        check(page, request(client, page, saves))
+        check(page, request(client, page, form_for(page, saves)))
     for _ in range(warmup):
         for page in plan:
-            request(client, page, saves)
+            request(client, page, form_for(page, saves))
     for number in range(rounds):
         for page in plan:
+            form = form_for(page, saves)
             with CaptureQueriesContext(connection) as captured:
                 started = time.perf_counter()
-                response = request(client, page, saves)
+                response = request(client, page, form)
                 elapsed = (time.perf_counter() - started) * 1000
             check(page, response)
             timing = timings[page.name]

@@ -17,6 +17,8 @@ from typing import Any
 import environ
 from gunicorn import glogging
 
+from mymoviedb.clients import client_from, escaped
+
 env = environ.Env()
 
 # os.sched_getaffinity honours CPU pinning (docker --cpuset-cpus); os.cpu_count does not.
@@ -71,18 +73,35 @@ forwarded_allow_ips = env.str("GUNICORN_FORWARDED_ALLOW_IPS", default="127.0.0.1
 # Access and error logs to stdout/stderr ("-"), where Docker and systemd collect
 # them; an empty value turns the access log off.
 accesslog = env.str("GUNICORN_ADMIN_ACCESS_LOG", default="-") or None
-# Client (from nginx's X-Forwarded-For), request, status, size, duration in ms, and
-# nginx's request id, which joins this line to nginx's own.
+# The peer (nginx, behind it), request, status, size, duration in ms, user agent, the
+# client (X-Forwarded-For believed only from TRUSTED_PROXIES, as Django does), the
+# X-Forwarded-For header as sent, and nginx's request id, which joins this line to
+# nginx's own. Every value a client wrote is quoted and escaped (Logger below).
 access_log_format = env.str(
     "GUNICORN_ADMIN_ACCESS_LOG_FORMAT",
-    default='%({x-forwarded-for}i)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s" rid=%({x-request-id}i)s',
+    default=(
+        '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s" client=%(client)s '
+        'forwarded_for="%({x-forwarded-for}i)s" rid="%({x-request-id}i)s"'
+    ),
 )
+TRUSTED_PROXIES = env.list("TRUSTED_PROXIES", default=[])
 errorlog = "-"
 loglevel = env.str("GUNICORN_LOG_LEVEL", default="info")
 
 
+class EscapedAtoms(glogging.SafeAtoms):
+    """Gunicorn's atoms with backslashes, control and non-ASCII characters escaped
+    as well as quotes: Gunicorn escapes only quotes, so a value ending in a
+    backslash would still close its field."""
+
+    def __init__(self, atoms: dict[str, Any]) -> None:
+        # Not SafeAtoms.__init__, which would escape the quotes a second time.
+        dict.__init__(self, {k: escaped(v) if isinstance(v, str) else v for k, v in atoms.items()})
+
+
 class Logger(glogging.Logger):
-    """Gunicorn's logger, with no traceback for a write that timed out.
+    """Gunicorn's logger: escaped access-log fields, with the client's address;
+    no traceback for a write that timed out.
 
     The gthread worker keeps its client sockets blocking; only an export puts a
     timeout on one (movies/export_views.py), so a TimeoutError is a client that
@@ -91,6 +110,14 @@ class Logger(glogging.Logger):
     traceback at ERROR. The view has logged the export's end on one warning line;
     this goes to debug, where Gunicorn logs a client that left.
     """
+
+    atoms_wrapper_class = EscapedAtoms
+
+    def atoms(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> Any:
+        atoms = super().atoms(resp, req, environ, request_time)
+        peer, forwarded = environ.get("REMOTE_ADDR", ""), environ.get("HTTP_X_FORWARDED_FOR", "")
+        atoms["client"] = client_from(str(peer), str(forwarded), TRUSTED_PROXIES)
+        return atoms
 
     def exception(self, msg: str, *args: Any, **kwargs: Any) -> None:
         error = sys.exc_info()[1]

@@ -7,6 +7,7 @@ selects the database; without it an SQLite file under ``var/`` is used.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "rest_framework",  # /drf/movies/: bench's typical-DRF contender (movies/drf/)
+    "axes",  # the admin login's throttle (below)
     "movies",
 ]
 
@@ -55,8 +57,12 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A NUL in an admin URL's query is a 400, never a database error (movies/admin/lookups.py).
+    "movies.admin.lookups.AdminNulMiddleware",
     # A down database is a 503 with Retry-After, not a 500 (admin and /movies/).
     "mymoviedb.middleware.DatabaseUnavailableMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into its 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 # Serves the admin's static files under Gunicorn; nginx serves them in deploy/.
 # WhiteNoise's middleware is sync only: under ASGI it would send every request to a
@@ -206,6 +212,36 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 
+# --- Admin logins ---------------------------------------------------------------
+# Proxies whose X-Forwarded-For is believed (addresses or networks, comma-separated;
+# "*" for any peer, where only a proxy can reach the server). Empty: the peer is the
+# client. The login throttle and the logs use it (mymoviedb/clients.py).
+TRUSTED_PROXIES: list[str] = env.list("TRUSTED_PROXIES", default=[])
+
+# django-axes throttles the admin login: the ecosystem's standard, kept up with
+# Django, with its failures in the database (shared by every worker and server,
+# on SQLite and PostgreSQL alike) rather than a per-process counter.
+# Locked on the pair (username, client address): guesses from one address lock that
+# address out of that account only, so nobody's guesses lock a curator out from
+# their own address. Guesses spread over many addresses are not stopped by this;
+# a per-account lock would stop them but hand every stranger a way to lock any
+# curator out. A lockout lasts AXES_COOLOFF_TIME from the failure that caused it,
+# even if the guesses go on; a successful login clears the count.
+AUTHENTICATION_BACKENDS = [
+    "mymoviedb.logins.ThrottledLoginBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = 5
+AXES_COOLOFF_TIME = timedelta(minutes=15)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_CLIENT_IP_CALLABLE = "mymoviedb.clients.client_address"
+AXES_CLIENT_STR_CALLABLE = "mymoviedb.clients.login_failure_str"
+AXES_COOLOFF_MESSAGE = (
+    "Too many failed logins to this account from your address: try again in 15 minutes."
+)
+
 # Messages live in the session, not in a cookie: a newly issued API token is
 # shown once as a message and must never travel in a readable cookie.
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
@@ -251,6 +287,13 @@ if EXPORT_WRITE_TIMEOUT_SECONDS <= 0:
         "EXPORT_WRITE_TIMEOUT_SECONDS must be a positive number of seconds, "
         f"not {EXPORT_WRITE_TIMEOUT_SECONDS!r}."
     )
+
+# A request's whole body must arrive within this many seconds of its first read, or
+# the answer is a 408 and the connection is closed (mymoviedb/body_deadline.py):
+# Gunicorn's threads would otherwise wait on a slow body as long as its client likes.
+REQUEST_BODY_TIMEOUT_SECONDS: float = env.float("REQUEST_BODY_TIMEOUT_SECONDS", default=30.0)
+if REQUEST_BODY_TIMEOUT_SECONDS <= 0:
+    raise ImproperlyConfigured("REQUEST_BODY_TIMEOUT_SECONDS must be a positive number of seconds.")
 
 # Compiled read statements kept per process (movies/prepared.py): one per query
 # shape and database alias. The API's shapes number in the hundreds at most.

@@ -2,11 +2,14 @@
 
 import os
 
+from django.conf import settings
 from django.core.wsgi import get_wsgi_application
 
+from mymoviedb.body_deadline import BodyDeadline
 from mymoviedb.startup import freeze_startup_objects
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mymoviedb.settings")
 
-application = get_wsgi_application()
+# A body sent slowly is a 408 at the deadline, not a Gunicorn thread held.
+application = BodyDeadline(get_wsgi_application(), seconds=settings.REQUEST_BODY_TIMEOUT_SECONDS)
 freeze_startup_objects()

@@ -252,3 +252,55 @@ def test_a_validation_error_keeps_the_input_and_says_what_is_wrong(
     assert browser.find("#id_title").get_attribute("value") == "Vertigo (restored)"
     assert browser.find("#id_year").get_attribute("value") == "1800"
     assert api_movie(curator_site, movie)["title"] == "Vertigo"
+
+
+def shown(value: Any) -> str:
+    """A value as the conflict table shows it."""
+    return "(empty)" if value in (None, "") else str(value)
+
+
+def test_a_stale_form_shows_the_conflict_and_keeps_an_api_patch(
+    browser: Browser, curator_site: CuratorSite
+) -> None:
+    site = curator_site
+    movie = film_id(site, "Chinatown")
+    before = api_movie(site, movie)
+    browser.login(*site.curator)
+    browser.open(f"/admin/movies/movie/{movie}/change/")
+    # Meanwhile a client changes the synopsis and the rating through the API.
+    headers = {"Authorization": f"Bearer {site.stack.token}", "Content-Type": "application/json"}
+    body = orjson.dumps({"synopsis": "Water, power and a private eye.", "rating": 9.1})
+    assert fetch(site.api.port, f"/api/movies/{movie}", "PATCH", body, headers).status == 200
+    browser.fill("#id_title", "Chinatown (restored)")
+    browser.submit("input[name=_save]")
+
+    assert browser.find(".errornote").text == "Please correct the error below."
+    assert "Someone changed this film since you opened it. Nothing was saved." in (
+        browser.find("#content-main .errorlist.nonfield").text
+    )
+    rows = [
+        [cell.text for cell in row.find_elements(By.CSS_SELECTOR, "th, td")]
+        for row in browser.find_all("#version-conflict tbody tr")
+    ]
+    synopsis, rating = (shown(before[name]) for name in ("synopsis", "rating"))
+    assert rows == [
+        ["Title", "Chinatown", "Chinatown", "Chinatown (restored)"],
+        ["Synopsis", synopsis, "Water, power and a private eye.", synopsis],
+        ["Rating", rating, "9.1", rating],
+    ]
+    served = api_movie(site, movie)
+    assert (served["title"], served["synopsis"], served["rating"]) == (
+        "Chinatown", "Water, power and a private eye.", 9.1,
+    )  # fmt: skip
+
+    # The form now holds the curator's title and the API's synopsis and rating.
+    assert browser.find("#id_title").get_attribute("value") == "Chinatown (restored)"
+    assert browser.find("#id_synopsis").get_attribute("value") == "Water, power and a private eye."
+    assert browser.find("#id_rating").get_attribute("value") == "9.1"
+    assert browser.find_all("a.reload-film") == []
+    browser.submit("input[name=_save]")
+    assert "was changed successfully" in browser.messages()[0]
+    served = api_movie(site, movie)
+    assert (served["title"], served["synopsis"], served["rating"]) == (
+        "Chinatown (restored)", "Water, power and a private eye.", 9.1,
+    )  # fmt: skip

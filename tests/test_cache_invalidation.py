@@ -39,6 +39,7 @@ from aioapi.keys import CACHE
 from aioapi.listener import APPLICATION_NAME
 from aioapi.response_cache import ResponseCache
 from aioapi.settings import ApiSettings
+from movies.admin import versions
 from movies.changes import CHANNEL
 from movies.models import Movie
 from tests.api_fixtures import ApiClient, Catalogue, bearer, build_catalogue, json_of, orm
@@ -175,6 +176,7 @@ def admin_form(movie: Movie, title: str, genre_ids: list[int]) -> dict[str, Any]
         "wikipedia_slug": movie.wikipedia_slug, "poster_url": movie.poster_url,
         "credits-TOTAL_FORMS": "0", "credits-INITIAL_FORMS": "0",
         "credits-MIN_NUM_FORMS": "0", "credits-MAX_NUM_FORMS": "1000",
+        "version": versions.version_of(movie.pk),
     }  # fmt: skip
 
 

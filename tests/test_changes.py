@@ -17,6 +17,7 @@ from django.urls import reverse
 
 from aioapi.listener import connection_params
 from movies import changes, services
+from movies.admin import versions
 from movies.changes import CHANNEL, MAX_PAYLOAD_BYTES, Change, split
 from movies.importing import import_movies
 from movies.models import Credit, Genre, Movie, Person
@@ -200,6 +201,7 @@ def test_an_admin_edit_is_announced(listener: Listener, admin_client: Client) ->
         "credits-MIN_NUM_FORMS": "0", "credits-MAX_NUM_FORMS": "1000",
         "credits-0-person": str(person.pk), "credits-0-role": "cast",
         "credits-0-billing_order": "0", "credits-0-character_name": "Hanna",
+        "version": versions.version_of(movie.pk),
     }  # fmt: skip
     response = admin_client.post(reverse("admin:movies_movie_change", args=[movie.pk]), data)
     assert response.status_code == 302

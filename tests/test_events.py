@@ -18,6 +18,7 @@ from django.urls import reverse
 from aioapi.app import create_app
 from aioapi.changefeed import END, QUEUE_SLACK, ChangeFeed, change_frame
 from aioapi.settings import ApiSettings
+from movies.admin import versions
 from movies.changes import Change
 from movies.models import Genre, Movie
 from tests.api_fixtures import ApiClient, Catalogue, json_of, orm
@@ -99,6 +100,7 @@ def admin_edit(client: Client, movie: Movie, title: str) -> None:
         "genres": list(movie.genres.values_list("pk", flat=True)),
         "credits-TOTAL_FORMS": "0", "credits-INITIAL_FORMS": "0",
         "credits-MIN_NUM_FORMS": "0", "credits-MAX_NUM_FORMS": "1000",
+        "version": versions.version_of(movie.pk),
     }  # fmt: skip
     response = client.post(reverse("admin:movies_movie_change", args=[movie.pk]), data)
     assert response.status_code == 302

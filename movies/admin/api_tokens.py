@@ -21,6 +21,7 @@ from django.forms import ModelChoiceField, ModelForm
 from django.http import HttpRequest
 from django.utils import timezone
 
+from movies.admin.lookups import OfferedLookupsOnly
 from movies.models import ApiToken
 from movies.tokens import issue_token
 
@@ -37,7 +38,7 @@ CHANGE_FIELDS = ("name", "user", "prefix", "created_at", "last_used_at", "revoke
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(OfferedLookupsOnly):
     list_display = ["name", "user", "prefix", "created_at", "last_used_at", "revoked_at", "active"]
     list_select_related = ["user"]
     list_filter = [("revoked_at", admin.EmptyFieldListFilter)]

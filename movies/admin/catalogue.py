@@ -8,12 +8,14 @@ selected rows instead of every choice.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib import admin
 from django.db import models
 from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.text import smart_split, unescape_string_literal
@@ -24,8 +26,10 @@ from movies.admin.lists import (
     GenreFilter,
     holding_at_least,
 )
+from movies.admin.lookups import OfferedLookupsOnly
 from movies.admin.preload import PreloadedAutocompleteInline, PreloadingInlineFormSet
 from movies.admin.rows import LeanRowsFormSet
+from movies.admin.versions import VersionedMovieForm, conflict_rows
 from movies.models import Credit, Genre, Movie, Person
 
 # Films credited to the people a search matches, up to this many, are passed to
@@ -47,7 +51,7 @@ def search_words(search_term: str) -> list[str]:
 
 
 @admin.register(Genre)
-class GenreAdmin(admin.ModelAdmin):
+class GenreAdmin(OfferedLookupsOnly):
     list_display = ["name", "slug", "film_count"]
     ordering = ["name"]
     search_fields = ["name"]
@@ -72,7 +76,7 @@ class GenreAdmin(admin.ModelAdmin):
 
 
 @admin.register(Person)
-class PersonAdmin(admin.ModelAdmin):
+class PersonAdmin(OfferedLookupsOnly):
     # ``key`` stays a required field: it must be normalised exactly as the
     # importer normalises names, or a re-import would add the person twice.
     list_display = ["name", "key"]
@@ -102,7 +106,7 @@ class CreditInline(PreloadedAutocompleteInline, admin.TabularInline):
 
 
 @admin.register(Movie)
-class MovieAdmin(admin.ModelAdmin):
+class MovieAdmin(OfferedLookupsOnly):
     list_display = [
         "poster_thumbnail", "title", "year", "rating", "runtime_minutes", "genre_names",
         "updated_at",
@@ -124,9 +128,11 @@ class MovieAdmin(admin.ModelAdmin):
     # Posters are served over HTTPS; also Django 6's default for a bare domain.
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     inlines = [CreditInline]
+    # Carries the version of the film the page shows; a stale save is refused.
+    form = VersionedMovieForm
     readonly_fields = ["poster_preview", "api_link", "source_key", "created_at", "updated_at"]
     fieldsets = [
-        ("Film", {"fields": ["title", "synopsis", "genres"]}),
+        ("Film", {"fields": ["title", "synopsis", "genres", "version"]}),
         ("Release", {"fields": ["year", "release_date", "runtime_minutes", "rating"]}),
         ("Links", {"fields": ["api_link", "wikipedia_slug", "poster_url", "poster_preview"]}),
         ("Timestamps", {"fields": ["source_key", "created_at", "updated_at"]}),
@@ -136,6 +142,21 @@ class MovieAdmin(admin.ModelAdmin):
         # One query for the genres of a whole page instead of one per film.
         genres = Prefetch("genres", queryset=Genre.objects.only("name"))
         return super().get_queryset(request).prefetch_related(genres)
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Movie | None = None,
+    ) -> HttpResponse:
+        # A refused stale save: the differences, shown above the form.
+        formsets = [inline.formset for inline in context.get("inline_admin_formsets", [])]
+        credits = next((f for f in formsets if f.model is Credit), None)
+        context["version_conflict"] = conflict_rows(context["adminform"].form, credits)
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Movie], search_term: str
@@ -213,7 +234,7 @@ def poster_image(movie: Movie, *, height: int) -> SafeString | str:
 
 
 @admin.register(Credit)
-class CreditAdmin(admin.ModelAdmin):
+class CreditAdmin(OfferedLookupsOnly):
     list_display = ["movie", "person", "role", "billing_order", "character_name"]
     list_select_related = ["movie", "person"]
     list_filter = ["role"]
