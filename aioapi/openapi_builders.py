@@ -209,7 +209,9 @@ def header_parameter(
 
 
 def if_match() -> Parameter:
-    return header_parameter("If-Match", "The ETag last read: the write fails (412) if stale.")
+    return header_parameter(
+        "If-Match", "The ETag last read (its W/ form too): the write fails (412) if stale."
+    )
 
 
 def query_parameters(model: type[BaseModel]) -> list[Parameter | Reference]:
