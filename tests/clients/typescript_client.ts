@@ -51,7 +51,9 @@ async function main(): Promise<void> {
   const people = await get<PeopleList>("/api/people?q=ford");
   check(people.body.items.map((person) => person.name).join() === "Harrison Ford", "people");
   const exported = await get<ExportedFilms>("/api/movies/export?format=json");
+  // Typed items (an untyped array's would not compile).
   check(exported.body.length === titles.length, "export");
+  check(exported.body.every((film) => film.title.length > 0 && Array.isArray(film.genres)), "rows");
 
   // Read a film, write it back with its ETag; the old ETag is then refused.
   const id = dramas.body.items[0].id;
