@@ -15,12 +15,15 @@ import gzip
 import http.client
 import json
 import re
+import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from http import HTTPStatus
+from pathlib import Path
 
 import pytest
 
+from deploy import processes
 from deploy.processes import NGINX_TEMPLATE, SAMPLE, manage
 from tests.ports import free_port
 from tests.test_deploy_servers import (  # noqa: F401 (fixtures)
@@ -187,6 +190,35 @@ def test_a_stopped_api_gets_a_502_problem(stack: Stack, upstreamless: int) -> No
     connection.close()
 
 
+def test_an_api_too_slow_gets_a_504_problem(
+    stack: Stack,  # noqa: F811
+    launcher: Launcher,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> None:
+    """An upstream that takes the connection and never answers, behind the shipped
+    config with proxy_read_timeout cut from 35 s to 1 s (the one change)."""
+    text = NGINX_TEMPLATE.read_text()
+    assert "proxy_read_timeout 35s;" in text
+    template = tmp_path / "nginx.conf"
+    template.write_text(text.replace("proxy_read_timeout 35s;", "proxy_read_timeout 1s;"))
+    monkeypatch.setattr(processes, "NGINX_TEMPLATE", template)
+    with socket.create_server(("127.0.0.1", 0)) as silent:  # listens, never accepts
+        server, port, _ = start_nginx(
+            launcher, "nginx-504", stack.admin.port, silent.getsockname()[1]
+        )
+        try:
+            connection = http.client.HTTPSConnection("localhost", port, context=stack.tls)
+            connection.request("GET", "/api/movies")
+            response = connection.getresponse()
+            payload = problem_of(response, response.read(), 504)
+            assert payload["title"] == "Gateway Timeout"
+            assert response.getheader("Retry-After") == "5"
+            connection.close()
+        finally:
+            server.terminate()
+
+
 def test_the_rate_limit_gets_a_429_problem_with_retry_after(
     stack: Stack,  # noqa: F811
     launcher: Launcher,  # noqa: F811
@@ -217,9 +249,9 @@ def test_the_rate_limit_gets_a_429_problem_with_retry_after(
 
 
 def test_every_nginx_error_of_the_api_is_a_problem() -> None:
-    """504 needs an upstream silent for proxy_read_timeout (35 s) and 503 a config
-    that makes nginx answer it, so these are read from the template: each status
-    goes to a named location that returns its problem with the right type."""
+    """nginx answers 503 itself only in configurations other than this one, so all
+    are also read from the template: each status goes to a named location that
+    returns its problem in the API's shape."""
     text = NGINX_TEMPLATE.read_text()
     for status in (413, 429, 502, 503, 504):
         assert f"error_page {status} @api_{status};" in text
