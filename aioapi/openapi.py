@@ -9,16 +9,28 @@ listed, with the problem shape.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from openapi_pydantic import Components, Info, OpenAPI, Operation, PathItem, Response
+from django.conf import settings
+from openapi_pydantic import (
+    Components,
+    Info,
+    License,
+    OpenAPI,
+    Operation,
+    PathItem,
+    Response,
+    Server,
+)
 from openapi_pydantic.util import construct_open_api_with_schema_class
 
 from aioapi import openapi_models as bodies
 from aioapi.openapi_builders import (
     ERRORS,
     JSON,
+    PUBLIC,
     bearer_scheme,
     error_refs,
     error_response,
@@ -26,7 +38,9 @@ from aioapi.openapi_builders import (
     media,
     query_parameters,
     response_headers,
+    schema_ref,
 )
+from movies.changes import KINDS, OPS
 from movies.export import COMPLETENESS, DOWNLOADS
 from movies.models import MAX_ID
 from movies.parsing import EVENT_ID_PATTERN
@@ -51,7 +65,11 @@ def build_openapi(routes: Iterable[Route]) -> dict[str, Any]:
             version=API_VERSION,
             description="The public film catalogue. Errors are RFC 9457 problem details. "
             "A query parameter an operation does not list is a 400 naming it.",
+            license=License(name="MIT", identifier="MIT"),
         ),
+        # Where clients generated from this document send requests by default: the
+        # public address when it is configured, else the server that served it.
+        servers=[Server(url=settings.API_PUBLIC_URL or "/")],
         paths=paths,
         components=Components(
             responses={name: error_response(status) for status, (name, _, _) in ERRORS.items()},
@@ -64,7 +82,7 @@ def build_openapi(routes: Iterable[Route]) -> dict[str, Any]:
     # exclude_unset: openapi-pydantic's own defaults (allowEmptyValue on a header
     # parameter, ...) are not all valid where they would land.
     dumped = document.model_dump(mode="json", by_alias=True, exclude_unset=True, exclude_none=True)
-    return _exact_bounds(dumped)
+    return _named_enums(_exact_bounds(dumped))
 
 
 BOUNDS = frozenset({"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"})
@@ -83,6 +101,27 @@ def _exact_bounds(node: Any) -> Any:
     return node
 
 
+def _named_enums(node: Any) -> Any:
+    """Every enum of strings with ``x-enum-varnames``: generators name members from
+    them (openapi-python-client makes ``-title`` VALUE_1 without), not from the order.
+    Added to the dump: openapi-pydantic's traversal trips on extension keys."""
+    if isinstance(node, list):
+        return [_named_enums(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    named = {key: _named_enums(value) for key, value in node.items()}
+    values = node.get("enum")
+    if isinstance(values, list) and all(isinstance(value, str) for value in values):
+        named["x-enum-varnames"] = [enum_varname(value) for value in values]
+    return named
+
+
+def enum_varname(value: str) -> str:
+    """A constant's name for an enum value: ``-title`` -> ``TITLE_DESC``."""
+    name = re.sub(r"[^0-9A-Za-z]+", "_", value.removeprefix("-")).strip("_").upper()
+    return f"{name}_DESC" if value.startswith("-") else name
+
+
 def _exact_int(value: Any) -> Any:
     if value == float(MAX_ID):
         return MAX_ID
@@ -93,7 +132,9 @@ def export_operation() -> Operation:
     """``GET /api/movies/export``: a download in one of three formats, its own 503."""
     content = {
         download.content_type.split(";")[0]: media(
-            {"type": "array"} if download.content_type == JSON else {"type": "string"}
+            {"type": "array", "items": schema_ref(bodies.ExportedFilm)}
+            if download.content_type == JSON
+            else {"type": "string"}
         )
         for download in DOWNLOADS.values()
     }
@@ -117,6 +158,7 @@ def export_operation() -> Operation:
         tags=["catalogue"],
         parameters=query_parameters(MovieExportQuery),
         responses={"200": ok, **error_refs((400,)), "503": unavailable},
+        security=PUBLIC,
     )
 
 
@@ -129,7 +171,7 @@ def events_operation() -> Operation:
         "import) and the ids touched in `movies`, `people` and `genres`. A comment line "
         "every 15 s keeps the stream alive.",
         headers=response_headers(("Cache-Control",)),
-        content={"text/event-stream": media({"type": "string"})},
+        content={"text/event-stream": media(event_schema())},
     )
     last_event_id = header_parameter(
         "Last-Event-ID",
@@ -146,4 +188,52 @@ def events_operation() -> Operation:
         tags=["catalogue"],
         parameters=[last_event_id],
         responses={"200": stream, **error_refs((400, 503))},
+        security=PUBLIC,
     )
+
+
+def event_schema() -> dict[str, Any]:
+    """One event of the stream as OpenAPI 3.1 reads a text/event-stream schema (each
+    event an object of its fields, ``data`` the JSON text of the payload)."""
+    ids = {"type": "array", "items": {"type": "integer"}}
+    change: dict[str, Any] = {
+        "type": "object",
+        "required": ["id", "kind", "op", "movies", "people", "genres"],
+        "properties": {
+            "id": {"type": ["integer", "null"]},
+            "kind": {"enum": list(KINDS)},
+            "op": {"enum": list(OPS)},
+            "movies": ids,
+            "people": ids,
+            "genres": ids,
+        },
+    }
+    # movies.changes' "all" changes, or aioapi.changefeed.reload_frame's own
+    # (a resume this server can no longer replay, a lost listener): with a reason.
+    reload = {
+        "type": "object",
+        "required": ["id", "kind"],
+        "properties": {
+            **change["properties"],
+            "kind": {"const": "all"},
+            "reason": {"type": "string"},
+        },
+    }
+
+    def event(name: str, payload: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "required": ["event", "data"],
+            "properties": {
+                "event": {"const": name},
+                "id": {"type": "string", "pattern": EVENT_ID_PATTERN},
+                "data": {
+                    "type": "string",
+                    "contentMediaType": JSON,
+                    "contentSchema": payload,
+                },
+                "retry": {"type": "integer"},
+            },
+        }
+
+    return {"oneOf": [event("change", change), event("reload", reload)]}

@@ -28,6 +28,9 @@ from movies.problems import PROBLEM_CONTENT_TYPE
 
 JSON = "application/json"
 BEARER: list[dict[str, list[str]]] = [{"bearerAuth": []}]
+# Said explicitly on every operation that needs no token: generated clients then
+# offer it without credentials.
+PUBLIC: list[dict[str, list[str]]] = []
 
 # Error responses by status: (component name, description, extra headers).
 ERRORS: dict[int, tuple[str, str, tuple[str, ...]]] = {
@@ -94,6 +97,7 @@ def read(
         tags=[tag],
         parameters=[*(parameters or []), *conditional],
         responses=responses,
+        security=PUBLIC,
     )
 
 
@@ -136,6 +140,7 @@ def probe(
         summary=summary,
         tags=["operations"],
         responses={"200": _body_response(summary, model, (), media_type), **error_refs(errors)},
+        security=PUBLIC,
     )
 
 
@@ -209,7 +214,9 @@ def header_parameter(
 
 
 def if_match() -> Parameter:
-    return header_parameter("If-Match", "The ETag last read: the write fails (412) if stale.")
+    return header_parameter(
+        "If-Match", "The ETag last read (its W/ form too): the write fails (412) if stale."
+    )
 
 
 def query_parameters(model: type[BaseModel]) -> list[Parameter | Reference]:

@@ -30,6 +30,7 @@ def _documented(shape: type) -> type[BaseModel]:
 
 MovieList = _documented(shapes.MovieList)
 MovieDetail = _documented(shapes.MovieDetail)
+ExportedFilm = _documented(shapes.ExportedFilm)
 GenreList = _documented(shapes.GenreList)
 PeopleList = _documented(shapes.PeopleList)
 PersonDetail = _documented(shapes.PersonDetail)

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from movies.models import MAX_ID, MAX_YEAR, MIN_YEAR, Movie
+from movies.models import MAX_ID, MAX_YEAR, MIN_YEAR, Movie, Person
 from movies.problems import invalid_parameters
 
 # base64url without padding: what Cursor.encode writes. A cursor of other characters
@@ -27,6 +27,7 @@ from movies.problems import invalid_parameters
 CURSOR_PATTERN = r"^[A-Za-z0-9_-]{1,512}$"
 _CURSOR_ALPHABET = frozenset(string.ascii_letters + string.digits + "-_")
 _TITLE_MAX_LENGTH = Movie._meta.get_field("title").max_length or 300
+_NAME_MAX_LENGTH = Person._meta.get_field("name").max_length or 200
 
 
 class BadValue(ValueError):
@@ -37,6 +38,13 @@ def _title(value: object) -> str:
     # PostgreSQL refuses NUL in text (an error, not a mismatch); no stored title
     # is longer than the column.
     if not isinstance(value, str) or "\x00" in value or len(value) > _TITLE_MAX_LENGTH:
+        raise BadValue
+    return value
+
+
+def _name(value: object) -> str:
+    # A person's name, checked as a title is.
+    if not isinstance(value, str) or "\x00" in value or len(value) > _NAME_MAX_LENGTH:
         raise BadValue
     return value
 
@@ -88,12 +96,14 @@ CURSOR_VALUES: dict[str, Callable[[object], Any]] = {
     "updated_at": _timestamp,
     "created_at": _timestamp,
     "id": _row_id,
+    # The people list's one order (by name, then id).
+    "name": _name,
 }
 
 
 @dataclass(frozen=True)
 class Cursor:
-    sort: str  # e.g. "-year"
+    sort: str  # e.g. "-year"; "name" for people
     value: Any  # the boundary row's sort field value
     id: int  # the boundary row's id
     backwards: bool  # True: the page before the boundary row

@@ -27,33 +27,31 @@ def dumps(payload: Any) -> bytes:
 
 
 def movie_list_body(page: Page[MovieSummary], query: MovieListQuery) -> bytes:
-    def link(cursor: str | None, offset: int | None) -> str | None:
-        if cursor is not None:
-            return _query_link(query, cursor=cursor, offset=None)
-        if offset is not None:
-            return _query_link(query, cursor=None, offset=offset)
-        return None
-
     body: MovieList = {
         "items": page.items,
         "limit": query.limit,
-        "next": link(page.next_cursor, page.next_offset),
-        "previous": link(page.previous_cursor, page.previous_offset),
+        "next": _page_link(query, page.next_cursor, page.next_offset),
+        "previous": _page_link(query, page.previous_cursor, page.previous_offset),
     }
     return dumps(body)
 
 
 def people_list_body(page: Page[PersonRef], query: PeopleListQuery) -> bytes:
-    def link(offset: int | None) -> str | None:
-        return None if offset is None else _query_link(query, cursor=None, offset=offset)
-
     body: PeopleList = {
         "items": page.items,
         "limit": query.limit,
-        "next": link(page.next_offset),
-        "previous": link(page.previous_offset),
+        "next": _page_link(query, page.next_cursor, page.next_offset),
+        "previous": _page_link(query, page.previous_cursor, page.previous_offset),
     }
     return dumps(body)
+
+
+def _page_link(query: BaseModel, cursor: str | None, offset: int | None) -> str | None:
+    if cursor is not None:
+        return _query_link(query, cursor=cursor, offset=None)
+    if offset is not None:
+        return _query_link(query, cursor=None, offset=offset)
+    return None
 
 
 def _query_link(query: BaseModel, *, cursor: str | None, offset: int | None) -> str:

@@ -180,12 +180,37 @@ class MovieExportQuery(QueryParameters):
         return self
 
 
+# People have one order: by name, then id; their cursors carry it as their sort.
+PEOPLE_SORT = "name"
+
+
 class PeopleListQuery(QueryParameters):
     """Search and pagination of ``GET /api/people``."""
 
     limit: Integer = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size.")
-    offset: Integer = Field(0, ge=0, le=MAX_OFFSET, description="Rows to skip.")
+    offset: Integer = Field(0, ge=0, le=MAX_OFFSET, description="Rows to skip (shallow pages).")
+    cursor: str | None = Field(
+        None,
+        max_length=512,
+        json_schema_extra={"pattern": CURSOR_PATTERN},
+        description="Opaque keyset cursor: copy it from a `next`/`previous` link, never "
+        "make one. Only cursors this API wrote for people are accepted.",
+    )
     q: Text | None = Field(None, min_length=1, max_length=200, description="Name substring.")
+    _after: Cursor | None = PrivateAttr(None)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.cursor is not None and self.offset:
+            raise ParameterConflict("use either cursor or offset, not both", "cursor", "offset")
+        if self.cursor is not None:
+            self._after = decode_cursor(self.cursor, PEOPLE_SORT)
+        return self
+
+    @property
+    def after(self) -> Cursor | None:
+        """The decoded ``cursor``: the boundary person a page starts after (or before)."""
+        return self._after
 
 
 class CreditIn(BaseModel):

@@ -108,11 +108,16 @@ def _current_etag(movie_id: int) -> str:
 
 
 def if_match_allows(header: str, current: str) -> bool:
-    """RFC 9110 ``If-Match``: strong comparison against a list of tags, or ``*``."""
+    """``If-Match`` against a list of tags, or ``*``; ``W/"x"`` counts as ``"x"``."""
     if header.strip() == "*":
         return True
-    # A weak tag never matches under the strong comparison.
-    return any(tag.strip() == current for tag in header.split(","))
+    # RFC 9110 asks for the strong comparison here, where a weak tag never matches.
+    # We issue only strong tags, each the digest of the identity bytes of one
+    # version; a W/ on one was added on the way, by nginx (or any gzipping proxy)
+    # saying it compressed those same bytes. The opaque part still names exactly
+    # that version, so accepting it keeps what If-Match is for (no lost update)
+    # and lets a client that read through the shipped nginx with gzip write back.
+    return any(tag.strip().removeprefix("W/") == current for tag in header.split(","))
 
 
 def _detail(movie_id: int) -> MovieDetail:

@@ -32,6 +32,13 @@ class _Film(TypedDict):
 
 
 @with_config(FORBID_EXTRA)
+class ExportedFilm(_Film):
+    """A film of the export (``format=json`` and each line of ``ndjson``)."""
+
+    genres: Annotated[list[str], Field(description="Genre names, alphabetical.")]
+
+
+@with_config(FORBID_EXTRA)
 class MovieSummary(_Film):
     poster_url: str
     updated_at: datetime

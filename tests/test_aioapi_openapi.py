@@ -87,6 +87,19 @@ def response_schema(document: dict[str, Any], template: str, method: str, status
     return response.get("content")
 
 
+def absolute_refs(node: Any) -> Any:
+    """``node`` with its document-relative $refs (``#/components/...``, at any depth:
+    the export's array items) pointing into the registered document."""
+    if isinstance(node, list):
+        return [absolute_refs(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    return {
+        key: f"{DOC_URI}{value}" if key == "$ref" else absolute_refs(value)
+        for key, value in node.items()
+    }
+
+
 def check(document: dict[str, Any], content: Any, content_type: str, body: bytes) -> None:
     if content is None:
         assert body == b""
@@ -100,7 +113,7 @@ def check(document: dict[str, Any], content: Any, content_type: str, body: bytes
     registry = Registry().with_resource(
         DOC_URI, Resource.from_contents(document, default_specification=DRAFT202012)
     )
-    schema = {"$ref": f"{DOC_URI}#{schema['$ref'][1:]}"} if "$ref" in schema else schema
+    schema = absolute_refs(schema)
     validator = jsonschema.Draft202012Validator(
         schema, registry=registry, format_checker=jsonschema.FormatChecker()
     )

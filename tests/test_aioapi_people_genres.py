@@ -31,12 +31,18 @@ async def test_people_pages_by_name(api: ApiClient, catalogue: Catalogue) -> Non
     assert first == {
         "items": [{"id": person.pk, "name": person.name} for person in people[:4]],
         "limit": 4,
-        "next": "?limit=4&offset=4",
+        "next": first["next"],
         "previous": None,
     }
+    # Every next is a keyset cursor (never the offset limit's 400).
+    assert first["next"].startswith("?limit=4&cursor=")
     second = await json_of(await api.get("/api/people" + first["next"]))
     assert [item["name"] for item in second["items"]] == [p.name for p in people[4:8]]
-    assert second["previous"] == "?limit=4"
+    back = await json_of(await api.get("/api/people" + second["previous"]))
+    assert back["items"] == first["items"]
+    shallow = await json_of(await api.get("/api/people?limit=4&offset=4"))
+    assert shallow["items"] == second["items"]
+    assert shallow["previous"] == "?limit=4"
 
 
 async def test_people_search(api: ApiClient, catalogue: Catalogue) -> None:

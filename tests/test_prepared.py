@@ -16,7 +16,7 @@ from typing import Any, cast, get_args
 import orjson
 import pytest
 from django.db import connection
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from movies import prepared, selectors
 from movies.cursors import Cursor
@@ -170,15 +170,39 @@ def plain_list_genres() -> list[dict[str, Any]]:
 
 
 def plain_list_people(query: PeopleListQuery) -> Page:
-    people = Person.objects.order_by("name", "id")
+    after = query.after
+    backwards = after is not None and after.backwards
+    people = Person.objects.order_by(*(("-name", "-id") if backwards else ("name", "id")))
     if query.q is not None:
         people = people.filter(name__icontains=query.q)
-    page = people.values("id", "name")[query.offset : query.offset + query.limit + 1]
+    if after is not None:
+        op = "lt" if backwards else "gt"
+        people = people.filter(
+            Q(**{f"name__{op}": after.value}) | Q(name=after.value, **{f"id__{op}": after.id})
+        )
+    start = query.offset if after is None else 0
+    page = people.values("id", "name")[start : start + query.limit + 1]
     rows = cast(list[dict[str, Any]], list(page))
     has_more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    if backwards:
+        rows.reverse()
+    if not rows:
+        return Page(items=[])
+
+    def boundary(row: dict[str, Any], backwards: bool) -> str:
+        return Cursor("name", row["name"], row["id"], backwards).encode()
+
+    if backwards:
+        return Page(
+            items=rows,
+            next_cursor=boundary(rows[-1], False),
+            previous_cursor=boundary(rows[0], True) if has_more else None,
+        )
     return Page(
-        items=rows[: query.limit],
-        next_offset=query.offset + query.limit if has_more else None,
+        items=rows,
+        next_cursor=boundary(rows[-1], False) if has_more else None,
+        previous_cursor=boundary(rows[0], True) if after is not None else None,
         previous_offset=max(0, query.offset - query.limit) if query.offset else None,
     )
 
@@ -363,6 +387,28 @@ PEOPLE_REQUESTS: list[dict[str, Any]] = [
 def test_people_page_equals_the_plain_orm(films: Catalogue, params: dict[str, Any]) -> None:
     query = PeopleListQuery.model_validate(params)
     assert exact_page(selectors.list_people(query)) == exact_page(plain_list_people(query))
+
+
+@pytest.mark.parametrize("params", [{"limit": 2}, {"limit": 1, "q": "o"}], ids=request_id)
+def test_people_cursor_walks_equal_the_plain_orm(films: Catalogue, params: dict[str, Any]) -> None:
+    def page_of(extra: dict[str, Any]) -> Page:
+        query = PeopleListQuery.model_validate({**params, **extra})
+        page = selectors.list_people(query)
+        assert exact_page(page) == exact_page(plain_list_people(query))
+        return page
+
+    page = page_of({})
+    seen = [item["id"] for item in page.items]
+    while page.next_cursor is not None:
+        page = page_of({"cursor": page.next_cursor})
+        seen += [item["id"] for item in page.items]
+    while page.previous_cursor is not None:
+        page = page_of({"cursor": page.previous_cursor})
+    people = Person.objects.order_by("name", "id")
+    if "q" in params:
+        people = people.filter(name__icontains=params["q"])
+    assert seen == list(people.values_list("id", flat=True))
+    assert len(seen) > params["limit"]
 
 
 def test_genres_equal_the_plain_orm(films: Catalogue) -> None:

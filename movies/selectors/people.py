@@ -7,13 +7,17 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django.db import router
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 
 from movies import prepared
+from movies.cursors import Cursor
 from movies.models import Genre, Person
 from movies.prepared import Param
-from movies.schemas import PeopleListQuery
+from movies.schemas import PEOPLE_SORT, PeopleListQuery
 from movies.shapes import GenreCount, Page, PersonDetail, PersonRef
+
+_NAME = Person._meta.get_field("name")
+_ID = Person._meta.get_field("id")
 
 
 def list_genres() -> list[GenreCount]:
@@ -28,27 +32,63 @@ def list_genres() -> list[GenreCount]:
 
 
 def list_people(query: PeopleListQuery) -> Page[PersonRef]:
-    """A page of people by name, optionally matching a name substring: one statement."""
+    """A page of people by name (then id), optionally matching a name substring, by
+    offset or by keyset cursor (index person_name_id): one statement.
+
+    As the film list does, every ``next`` is a cursor, so following ``next`` never
+    meets the offset limit; ``previous`` is an offset while the reader is on offsets.
+    """
+    cursor = query.after
+    backwards = cursor is not None and cursor.backwards
     searching = query.q is not None
 
     def build() -> QuerySet[Any, Any]:
-        people = Person.objects.order_by("name", "id")
+        people = Person.objects.all()
         if searching:
-            people = people.filter(name__icontains=Param("q", Person._meta.get_field("name")))
-        return people.values("id", "name")
+            people = people.filter(name__icontains=Param("q", _NAME))
+        if cursor is not None:
+            op = "lt" if backwards else "gt"
+            name, row_id = Param("after_name", _NAME), Param("after_id", _ID)
+            # The plain bound first lets the index scan start at the boundary
+            # (see movies.selectors.films._after).
+            after = Q(**{f"name__{op}": name}) | Q(name=name, **{f"id__{op}": row_id})
+            people = people.filter(Q(**{f"name__{op}e": name}) & after)
+        order = ("-name", "-id") if backwards else ("name", "id")
+        return people.order_by(*order).values("id", "name")
 
+    values: dict[str, Any] = {"q": query.q} if searching else {}
+    if cursor is not None:
+        values["after_name"], values["after_id"] = cursor.value, cursor.id
     rows = prepared.run(
-        ("person-list", searching),
+        ("person-list", searching, cursor is not None, backwards),
         build,
-        {"q": query.q} if searching else None,
+        values or None,
         using=router.db_for_read(Person),
         limit=query.limit + 1,
-        offset=query.offset,
+        offset=query.offset if cursor is None else 0,
     )
     has_more = len(rows) > query.limit
+    rows = rows[: query.limit]
+    if backwards:
+        rows.reverse()
+    items = cast("list[PersonRef]", rows)
+    if not rows:
+        return Page(items=[])
+
+    def boundary(row: dict[str, Any], backwards: bool) -> str:
+        return Cursor(PEOPLE_SORT, row["name"], row["id"], backwards).encode()
+
+    first, last = rows[0], rows[-1]
+    if backwards:
+        return Page(
+            items=items,
+            next_cursor=boundary(last, False),
+            previous_cursor=boundary(first, True) if has_more else None,
+        )
     return Page(
-        items=cast("list[PersonRef]", rows[: query.limit]),
-        next_offset=query.offset + query.limit if has_more else None,
+        items=items,
+        next_cursor=boundary(last, False) if has_more else None,
+        previous_cursor=boundary(first, True) if cursor is not None else None,
         previous_offset=max(0, query.offset - query.limit) if query.offset else None,
     )
 
