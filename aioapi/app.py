@@ -39,6 +39,7 @@ from aioapi.ratelimit import FailedAuthLimiter
 from aioapi.routes import ROUTES, cache_tags, check_routes, route_definitions
 from aioapi.settings import ApiSettings
 from movies.export_slots import ExportSlots
+from movies.headers import SECURITY_HEADERS
 from mymoviedb.routers import replica_aliases
 
 logger = logging.getLogger(__name__)
@@ -159,7 +160,7 @@ def _plain_options(allow: dict[str, str]) -> Middleware:
             resource = request.match_info.route.resource
             methods = allow.get(resource.canonical) if resource is not None else None
             if methods is not None:
-                return web.Response(status=204, headers={hdrs.ALLOW: methods})
+                return web.Response(status=204, headers={**SECURITY_HEADERS, hdrs.ALLOW: methods})
         return await handler(request)
 
     return plain_options

@@ -36,6 +36,7 @@ from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 from aiohttp.web_protocol import RequestHandler, RequestPayloadError, _ErrInfo
 from aiohttp.web_request import BaseRequest
 
+from movies.headers import SECURITY_HEADERS
 from movies.problems import PROBLEM_CONTENT_TYPE, Problem, internal_error
 
 logger = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ def problem_response(problem: Problem) -> web.Response:
         status=problem.status,
         body=problem.body(),
         content_type=PROBLEM_CONTENT_TYPE,
-        headers=problem.headers,
+        headers={**SECURITY_HEADERS, **problem.headers},
     )
 
 

@@ -8,6 +8,7 @@ from aiohttp.http_exceptions import ContentEncodingError
 from aiohttp.web_protocol import RequestPayloadError
 
 from aioapi.keys import SETTINGS
+from movies.headers import SECURITY_HEADERS
 from movies.parsing import BodyModel, parse_body
 from movies.problems import Problem
 from movies.rendering import JSON_CONTENT_TYPE, NO_STORE, etag, etag_matches
@@ -28,7 +29,11 @@ def cacheable(
 ) -> web.Response:
     """A GET answer with a strong ETag: 304 when ``If-None-Match`` already has it."""
     tag = etag(body)
-    headers = {"ETag": tag, "Cache-Control": request.app[SETTINGS].cache_control}
+    headers = {
+        **SECURITY_HEADERS,
+        "ETag": tag,
+        "Cache-Control": request.app[SETTINGS].cache_control,
+    }
     if etag_matches(request.headers.get("If-None-Match"), tag):
         return web.Response(status=304, headers=headers)
     return web.Response(body=body, content_type=content_type, headers=headers)
@@ -38,7 +43,7 @@ def uncached(body: bytes, *, content_type: str = JSON_CONTENT_TYPE) -> web.Respo
     """An answer no cache may keep (probes, metrics)."""
     # Set as a header, not content_type=, so parameters such as Prometheus's
     # "version=0.0.4" pass through unchanged.
-    headers = {"Content-Type": content_type, "Cache-Control": NO_STORE}
+    headers = {**SECURITY_HEADERS, "Content-Type": content_type, "Cache-Control": NO_STORE}
     return web.Response(body=body, headers=headers)
 
 
