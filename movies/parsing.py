@@ -34,7 +34,8 @@ def _describe(detail: ErrorDetails, unknown: str) -> list[dict[str, str]]:
     conflict = detail.get("ctx", {}).get("error")
     if isinstance(conflict, ParameterConflict):
         return [{"name": name, "reason": reason} for name in conflict.names]
-    name = ".".join(str(part) for part in detail["loc"]) or "(body)"
+    # Only a body's own rules fail at the root: a query's names its parameters.
+    name = ".".join(str(part) for part in detail["loc"]) if detail["loc"] else "(body)"
     if detail["type"] == "extra_forbidden":
         return [{"name": name, "reason": unknown}]
     return [{"name": name, "reason": reason}]
@@ -43,13 +44,15 @@ def _describe(detail: ErrorDetails, unknown: str) -> list[dict[str, str]]:
 def parse_query(model: type[QueryModel], items: Iterable[tuple[str, str]]) -> QueryModel:
     """Validate query-string pairs into ``model``; a problem names each bad parameter."""
     values: dict[str, str] = {}
-    repeated: list[dict[str, str]] = []
+    refused: list[dict[str, str]] = []
     for name, value in items:
-        if name in values:
-            repeated.append({"name": name, "reason": "given more than once"})
+        if not name:  # "?=x", "?&=": named as given, an empty name
+            refused.append({"name": "", "reason": "a parameter must have a name"})
+        elif name in values:
+            refused.append({"name": name, "reason": "given more than once"})
         values[name] = value
-    if repeated:
-        raise invalid_parameters(repeated)
+    if refused:
+        raise invalid_parameters(refused)
     try:
         return model.model_validate(values)
     except ValidationError as error:
