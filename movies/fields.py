@@ -113,11 +113,10 @@ def _whole_number(value: object) -> object:
     # Query strings and paths spell an integer one way only: plain digits, no sign,
     # underscore, space, decimal point or leading zero ("1_0", " 1", "1.0" and "010"
     # would all be 10 to a lenient parser, and name one cache entry four ways).
+    # A JSON body's integers are integer literals: pydantic's strict mode refuses
+    # 2000.0, 2e3 and "2000" alike (movies.parsing.parse_body).
     if isinstance(value, str) and not CANONICAL_INTEGER.fullmatch(value):
         raise ValueError("must be a whole number in plain digits (like 10)")
-    # JSON Schema counts 1999.0 as an integer; pydantic's strict mode would not.
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
     return value
 
 

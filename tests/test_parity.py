@@ -73,12 +73,18 @@ async def both(
 ) -> Any:
     """(status, body, ETag, security headers) from each server."""
     client = Client()
-    theirs = await orm(lambda: client.generic(method, django_path, headers=headers))
+
+    def fetch() -> Any:
+        # Read here: an export's streamed body reads the database as it is consumed.
+        response = client.generic(method, django_path, headers=headers)
+        return response, response.getvalue()
+
+    theirs, content = await orm(fetch)
     ours = await api.request(method, URL(api_path, encoded=True), headers=headers)
     return (
         (
             theirs.status_code,
-            theirs.getvalue(),
+            content,
             theirs.headers.get("ETag"),
             [theirs.headers.get(name) for name in SECURITY],
         ),
