@@ -25,6 +25,7 @@ from movies.fields import (
     Integer,
     Line,
     Minutes,
+    PosterUrl,
     Prose,
     Slug,
     Text,
@@ -248,7 +249,7 @@ class MovieFields(BaseModel):
     rating: float | None = Field(None, ge=0, le=10, allow_inf_nan=False)
     synopsis: Prose = Field(UNCHANGED, max_length=20_000)
     wikipedia_slug: Line = Field(UNCHANGED, max_length=300)
-    poster_url: str = Field(UNCHANGED, max_length=500, pattern=r"^(https?://[^\s\x00-\x1f\x7f]+)?$")
+    poster_url: PosterUrl = UNCHANGED
     genres: Annotated[list[Slug], AfterValidator(_distinct_genres)] = Field(
         UNCHANGED,
         max_length=30,

@@ -16,7 +16,8 @@ concerned:
   ``cursor`` the API did not write (the document says so: its pattern describes
   the alphabet, not which strings are cursors); the cross-field rules
   ``year_min`` <= ``year_max`` and ``cursor`` or ``offset`` but not both; no
-  person credited twice in one role;
+  person credited twice in one role; a ``poster_url`` whose host is not public
+  (``http://a/``: movies.posters);
 * 400 (writes) naming a body field that JSON Schema's ``integer`` allows as
   ``1978.0``: the API takes only integer literals in JSON bodies (issue 25), a
   rule the document cannot state (``integer_literals_only``);
@@ -68,8 +69,8 @@ def also_accepted(operation_id: str, *statuses: str) -> dict[str, Any]:
 REFUSABLE: dict[str, frozenset[str]] = {
     "GET /api/movies": frozenset({"cursor", "offset", "year_min", "year_max"}),
     "GET /api/movies/export": frozenset({"year_min", "year_max"}),
-    "POST /api/movies": frozenset({"credits"}),
-    "PATCH /api/movies/{id}": frozenset({"credits"}),
+    "POST /api/movies": frozenset({"credits", "poster_url"}),
+    "PATCH /api/movies/{id}": frozenset({"credits", "poster_url"}),
 }
 
 
