@@ -34,7 +34,7 @@ from aioapi.keys import (
 from aioapi.listener import open_change_listener
 from aioapi.metrics import Metrics
 from aioapi.middlewares import metrics_middleware, problem_middleware
-from aioapi.protocol import HEADER_TIMEOUT, PARSER_LIMITS
+from aioapi.protocol import BODY_TIMEOUT, HEADER_TIMEOUT, PARSER_LIMITS
 from aioapi.ratelimit import FailedAuthLimiter
 from aioapi.routes import ROUTES, cache_tags, check_routes, route_definitions
 from aioapi.settings import ApiSettings
@@ -67,6 +67,7 @@ def create_app(
     )
     app[SETTINGS] = settings
     app[HEADER_TIMEOUT] = settings.header_timeout_seconds
+    app[BODY_TIMEOUT] = settings.body_timeout_seconds
     check_routes(ROUTES)
     app[OPENAPI_BODY] = openapi_body(ROUTES)
     app[CACHE_TAGS] = cache_tags(ROUTES)

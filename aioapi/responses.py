@@ -8,6 +8,7 @@ from aiohttp.http_exceptions import ContentEncodingError
 from aiohttp.web_protocol import RequestPayloadError
 
 from aioapi.keys import SETTINGS
+from aioapi.protocol import BodyTimedOut
 from movies.headers import SECURITY_HEADERS
 from movies.parsing import BodyModel, parse_body
 from movies.problems import Problem
@@ -50,7 +51,8 @@ def uncached(body: bytes, *, content_type: str = JSON_CONTENT_TYPE) -> web.Respo
 async def json_body(request: web.Request, model: type[BodyModel]) -> BodyModel:
     """The validated JSON body: 413 past the size limit (from Content-Length before a
     byte is read, or raised by aiohttp while reading), 415 for another media type or
-    content coding, 400 for a body that does not decode, malformed JSON or invalid fields."""
+    content coding, 400 for a body that does not decode, malformed JSON or invalid fields,
+    408 for a body still arriving past ``API_BODY_TIMEOUT_SECONDS``."""
     limit = request.app[SETTINGS].max_body_bytes
     declared = request.content_length
     if declared is not None and declared > limit:
@@ -64,6 +66,9 @@ async def json_body(request: web.Request, model: type[BodyModel]) -> BodyModel:
     await _continue(request)
     try:
         raw = await request.read()
+    except BodyTimedOut as error:
+        # The connection closes after the answer (aioapi.protocol), the rest unread.
+        raise Problem(408, str(error)) from None
     except RequestPayloadError as error:
         # The connection closes after the answer (aioapi.protocol).
         raise Problem(400, f"The request body could not be read: {_reason(error)}.") from None

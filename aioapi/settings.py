@@ -32,7 +32,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from aioapi.protocol import DEFAULT_HEADER_TIMEOUT_SECONDS
+from aioapi.protocol import DEFAULT_BODY_TIMEOUT_SECONDS, DEFAULT_HEADER_TIMEOUT_SECONDS
 
 AccessLogFormat = Literal["off", "text", "json"]
 MIB = 1024 * 1024
@@ -64,6 +64,9 @@ class ApiSettings(BaseSettings):
     # From a request's first byte to the end of its headers (aioapi/protocol.py); an
     # idle keep-alive connection waits for that first byte as long as before.
     header_timeout_seconds: PositiveFloat = DEFAULT_HEADER_TIMEOUT_SECONDS
+    # From the end of a request's head to the last byte of its body: past it the
+    # request is answered 408 and its connection closed (aioapi/protocol.py).
+    body_timeout_seconds: PositiveFloat = DEFAULT_BODY_TIMEOUT_SECONDS
     ready_timeout_seconds: PositiveFloat = 2.0
     # An overloaded bridge clears in well under a second; a down database takes longer
     # (movies.problems.DB_RETRY_AFTER_SECONDS).
