@@ -16,7 +16,7 @@ import aiohttp_cors
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler, Middleware
 
-from aioapi.access_log import JsonAccessLogger
+from aioapi.access_log import logger_class
 from aioapi.consistency import TOKEN_HEADER, consistency_middleware
 from aioapi.db import OrmBridge
 from aioapi.handlers.events import close_streams
@@ -114,13 +114,15 @@ def _handler_args(settings: ApiSettings) -> dict[str, Any]:
     # pass, so both entry points parse with the same limits and log the same way.
     if settings.access_log == "off":
         return {**PARSER_LIMITS, "access_log": None}
+    # Text keeps the access log and format an entry point gives (Gunicorn's config).
+    log_class = logger_class(settings.access_log, tuple(settings.trusted_proxies))
     if settings.access_log == "json":
         return {
             **PARSER_LIMITS,
-            "access_log_class": JsonAccessLogger,
+            "access_log_class": log_class,
             "access_log": logging.getLogger("aiohttp.access"),
         }
-    return {**PARSER_LIMITS}
+    return {**PARSER_LIMITS, "access_log_class": log_class}
 
 
 def _enable_cors(app: web.Application, origins: tuple[str, ...]) -> None:
