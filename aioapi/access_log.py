@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.web_log import AccessLogger
+from multidict import CIMultiDictProxy
 
 from aioapi.forwarded import Networks, client_of
 from movies.rendering import dumps
@@ -46,7 +47,9 @@ def escape(value: str) -> str:
 
 
 def _forwarded_for(request: web.BaseRequest) -> list[str]:
-    return request.headers.getall("X-Forwarded-For", [])
+    headers = request.headers
+    # A request the parser refused has a plain dict for headers, and none parsed.
+    return headers.getall("X-Forwarded-For", []) if isinstance(headers, CIMultiDictProxy) else []
 
 
 class TextAccessLogger(AccessLogger):
