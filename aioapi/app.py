@@ -16,7 +16,7 @@ import aiohttp_cors
 from aiohttp import hdrs, web
 from aiohttp.typedefs import Handler, Middleware
 
-from aioapi.access_log import JsonAccessLogger
+from aioapi.access_log import logger_class
 from aioapi.consistency import TOKEN_HEADER, consistency_middleware
 from aioapi.db import OrmBridge
 from aioapi.handlers.events import close_streams
@@ -34,11 +34,12 @@ from aioapi.keys import (
 from aioapi.listener import open_change_listener
 from aioapi.metrics import Metrics
 from aioapi.middlewares import metrics_middleware, problem_middleware
-from aioapi.protocol import HEADER_TIMEOUT, PARSER_LIMITS
+from aioapi.protocol import BODY_TIMEOUT, HEADER_TIMEOUT, PARSER_LIMITS
 from aioapi.ratelimit import FailedAuthLimiter
 from aioapi.routes import ROUTES, cache_tags, check_routes, route_definitions
 from aioapi.settings import ApiSettings
 from movies.export_slots import ExportSlots
+from movies.headers import SECURITY_HEADERS
 from mymoviedb.routers import replica_aliases
 
 logger = logging.getLogger(__name__)
@@ -66,6 +67,7 @@ def create_app(
     )
     app[SETTINGS] = settings
     app[HEADER_TIMEOUT] = settings.header_timeout_seconds
+    app[BODY_TIMEOUT] = settings.body_timeout_seconds
     check_routes(ROUTES)
     app[OPENAPI_BODY] = openapi_body(ROUTES)
     app[CACHE_TAGS] = cache_tags(ROUTES)
@@ -112,13 +114,15 @@ def _handler_args(settings: ApiSettings) -> dict[str, Any]:
     # pass, so both entry points parse with the same limits and log the same way.
     if settings.access_log == "off":
         return {**PARSER_LIMITS, "access_log": None}
+    # Text keeps the access log and format an entry point gives (Gunicorn's config).
+    log_class = logger_class(settings.access_log, tuple(settings.trusted_proxies))
     if settings.access_log == "json":
         return {
             **PARSER_LIMITS,
-            "access_log_class": JsonAccessLogger,
+            "access_log_class": log_class,
             "access_log": logging.getLogger("aiohttp.access"),
         }
-    return {**PARSER_LIMITS}
+    return {**PARSER_LIMITS, "access_log_class": log_class}
 
 
 def _enable_cors(app: web.Application, origins: tuple[str, ...]) -> None:
@@ -159,7 +163,7 @@ def _plain_options(allow: dict[str, str]) -> Middleware:
             resource = request.match_info.route.resource
             methods = allow.get(resource.canonical) if resource is not None else None
             if methods is not None:
-                return web.Response(status=204, headers={hdrs.ALLOW: methods})
+                return web.Response(status=204, headers={**SECURITY_HEADERS, hdrs.ALLOW: methods})
         return await handler(request)
 
     return plain_options

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from aioapi.forwarded import client_of
 from aioapi.keys import AUTH_LIMITER, BRIDGE, SETTINGS
 from movies.problems import Problem, retry_later
 from movies.tokens import authenticate_token
@@ -93,15 +94,9 @@ def parse_bearer(header: str) -> str | None:
 
 
 def client_address(request: web.Request) -> str:
-    """The address failed attempts are counted against."""
-    if request.app[SETTINGS].trust_forwarded_for:
-        # The last hop is the one our own proxy appended; earlier ones are the
-        # client's word.
-        forwarded = request.headers.getall("X-Forwarded-For", [])
-        hops = [hop.strip() for value in forwarded for hop in value.split(",") if hop.strip()]
-        if hops:
-            return hops[-1]
-    return request.remote or "unknown"
+    """The address failed attempts are counted against (aioapi.forwarded)."""
+    forwarded = request.headers.getall("X-Forwarded-For", [])
+    return client_of(request.remote, forwarded, request.app[SETTINGS].trusted_proxies)
 
 
 def _check(raw: str, permission: str) -> _Verdict:

@@ -25,6 +25,7 @@ from multidict import CIMultiDict
 
 from aioapi.keys import CACHE, CACHE_TAGS, SETTINGS
 from aioapi.response_cache import Entry, Key, TagRule
+from movies.headers import SECURITY_HEADERS
 from movies.parsing import QueryModel, parse_id, parse_query
 from movies.rendering import etag_matches
 from movies.schemas import NoQuery
@@ -132,7 +133,11 @@ def _entry(response: web.StreamResponse, tags_of: TagRule) -> Entry | None:
 
 def _answer(request: web.Request, entry: Entry) -> web.Response:
     # The same headers as aioapi.responses.cacheable.
-    headers = {hdrs.ETAG: entry.etag, hdrs.CACHE_CONTROL: request.app[SETTINGS].cache_control}
+    headers = {
+        **SECURITY_HEADERS,
+        hdrs.ETAG: entry.etag,
+        hdrs.CACHE_CONTROL: request.app[SETTINGS].cache_control,
+    }
     if etag_matches(request.headers.get(hdrs.IF_NONE_MATCH), entry.etag):
         return web.Response(status=304, headers=headers)
     return web.Response(body=entry.body, content_type=entry.content_type, headers=headers)

@@ -5,7 +5,9 @@ too many headers, bytes HTTP does not allow, an unknown method) with a plain-tex
 ``HTTP/1.0 400`` that quotes the offending bytes, logs a traceback per request,
 and offers no hook to change either (aio-libs/aiohttp#3287). Nor does it bound
 how long a request's head may take to arrive: half-sent headers hold their
-connection until the keep-alive timeout. :class:`ApiRequestHandler` does both,
+connection until the keep-alive timeout, nor how long its body may take: a body
+sent a byte a second held its connection (and the handler reading it) for as long
+as the client liked. :class:`ApiRequestHandler` does all three,
 and :class:`ApiAppRunner` is the runner that makes its connections; both entry
 points (``python -m aioapi`` and the Gunicorn worker) serve through it.
 
@@ -36,6 +38,7 @@ from aiohttp.streams import EMPTY_PAYLOAD, StreamReader
 from aiohttp.web_protocol import RequestHandler, RequestPayloadError, _ErrInfo
 from aiohttp.web_request import BaseRequest
 
+from movies.headers import SECURITY_HEADERS
 from movies.problems import PROBLEM_CONTENT_TYPE, Problem, internal_error
 
 logger = logging.getLogger(__name__)
@@ -59,6 +62,10 @@ PARSER_LIMITS: dict[str, Any] = {
 # Django, so the bench's raw-pool ceiling is served by the same worker.
 HEADER_TIMEOUT = web.AppKey("header_timeout", float)
 DEFAULT_HEADER_TIMEOUT_SECONDS = 10.0
+# From the end of a request's head to the last byte of its body (API_BODY_TIMEOUT_SECONDS);
+# a body read whole in the head's chunk, as almost all are, never starts the timer.
+BODY_TIMEOUT = web.AppKey("body_timeout", float)
+DEFAULT_BODY_TIMEOUT_SECONDS = 30.0
 
 
 def problem_response(problem: Problem) -> web.Response:
@@ -67,7 +74,7 @@ def problem_response(problem: Problem) -> web.Response:
         status=problem.status,
         body=problem.body(),
         content_type=PROBLEM_CONTENT_TYPE,
-        headers=problem.headers,
+        headers={**SECURITY_HEADERS, **problem.headers},
     )
 
 
@@ -75,15 +82,39 @@ class HeadersTimedOut(Exception):
     """A request's head did not arrive within the header-read timeout."""
 
 
+class BodyTimedOut(RequestPayloadError):
+    """A request's body did not arrive within the body timeout (a 408 to its reader)."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__(f"The request body did not arrive within {timeout:g} s.")
+        self.timeout = timeout
+
+
 class ApiRequestHandler(RequestHandler):
-    """aiohttp's connection protocol, with problem answers and a header-read timeout."""
+    """aiohttp's connection protocol, with problem answers, a header-read timeout and a
+    whole-body deadline."""
 
-    __slots__ = ("_header_timeout", "_header_timer", "_last_payload")
+    __slots__ = (
+        "_body_timeout",
+        "_body_timer",
+        "_header_timeout",
+        "_header_timer",
+        "_last_payload",
+    )
 
-    def __init__(self, manager: web.Server, *, header_timeout: float, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        manager: web.Server,
+        *,
+        header_timeout: float,
+        body_timeout: float = DEFAULT_BODY_TIMEOUT_SECONDS,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(manager, **kwargs)
         self._header_timeout = header_timeout
         self._header_timer: asyncio.TimerHandle | None = None
+        self._body_timeout = body_timeout
+        self._body_timer: asyncio.TimerHandle | None = None
         # The body of the last request parsed: while it is still arriving, bytes
         # are body, not the head of the next request.
         self._last_payload: StreamReader | None = None
@@ -99,15 +130,22 @@ class ApiRequestHandler(RequestHandler):
                 self._header_timer = self._loop.call_later(
                     self._header_timeout, self._headers_timed_out
                 )
+            elif self._body_timer is not None and body is not None and body.is_eof():
+                self._stop_body_timer()
             return
         # A head (or a refusal) is complete. A pipelined head that starts in the
         # same chunk is left to the keep-alive timeout.
         self._stop_header_timer()
+        self._stop_body_timer()
         message, payload = self._messages[-1]
         if body is not None and not between_requests and isinstance(message, _ErrInfo):
             self._fail_body(body, message)
         else:
             self._last_payload = payload
+            if not payload.is_eof():
+                self._body_timer = self._loop.call_later(
+                    self._body_timeout, self._body_timed_out, payload
+                )
 
     def _fail_body(self, body: StreamReader, refusal: _ErrInfo) -> None:
         # The parser failed inside the body of the request being answered (it does
@@ -122,8 +160,11 @@ class ApiRequestHandler(RequestHandler):
         self, request: BaseRequest, resp: web.StreamResponse, start_time: float | None
     ) -> tuple[web.StreamResponse, bool]:
         """Send the response; close the connection after it if the body failed."""
+        failed = request.content.exception() is not None
+        if failed and not resp.prepared:
+            resp.force_close()  # says so: Connection: close
         result = await super().finish_response(request, resp, start_time)
-        if request.content.exception() is not None:
+        if failed or request.content.exception() is not None:
             # Nothing more can be parsed after a failed body, and aiohttp would log
             # its error as unhandled while draining it: close instead.
             self.force_close()
@@ -131,6 +172,7 @@ class ApiRequestHandler(RequestHandler):
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._stop_header_timer()
+        self._stop_body_timer()
         self._last_payload = None
         super().connection_lost(exc)
 
@@ -188,6 +230,24 @@ class ApiRequestHandler(RequestHandler):
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
+    def _body_timed_out(self, payload: StreamReader) -> None:
+        self._body_timer = None
+        if payload.is_eof() or payload.exception() is not None or self.transport is None:
+            return
+        if not self._request_in_progress:
+            # Answered already: aiohttp drains the rest for its lingering time, then
+            # closes; nothing waits for this body any more.
+            return
+        # Its reader gets a 408 (aioapi.responses.json_body); a handler that never
+        # reads it answers as it would, and the connection closes after the answer
+        # (finish_response), the rest of the body unread.
+        payload.set_exception(BodyTimedOut(self._body_timeout))
+
+    def _stop_body_timer(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
+
     def _stop_header_timer(self) -> None:
         if self._header_timer is not None:
             self._header_timer.cancel()
@@ -235,9 +295,16 @@ def _undecodable_body(exc: ContentEncodingError) -> Problem:
 class ApiServer(web.Server):
     """aiohttp's server (the protocol factory), making :class:`ApiRequestHandler` s."""
 
-    def __init__(self, *args: Any, header_timeout: float, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        header_timeout: float,
+        body_timeout: float = DEFAULT_BODY_TIMEOUT_SECONDS,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.header_timeout = header_timeout
+        self.body_timeout = body_timeout
         # Set while no connection is open: a draining worker waits for it (aioapi.worker).
         self.no_connections = asyncio.Event()
         self.no_connections.set()
@@ -262,7 +329,11 @@ class ApiServer(web.Server):
 
     def __call__(self) -> ApiRequestHandler:
         return ApiRequestHandler(
-            self, loop=self._loop, header_timeout=self.header_timeout, **self._kwargs
+            self,
+            loop=self._loop,
+            header_timeout=self.header_timeout,
+            body_timeout=self.body_timeout,
+            **self._kwargs,
         )
 
 
@@ -279,5 +350,6 @@ class ApiAppRunner(web.AppRunner):
             handler_cancellation=server.handler_cancellation,
             loop=server._loop,
             header_timeout=self.app.get(HEADER_TIMEOUT, DEFAULT_HEADER_TIMEOUT_SECONDS),
+            body_timeout=self.app.get(BODY_TIMEOUT, DEFAULT_BODY_TIMEOUT_SECONDS),
             **server._kwargs,
         )

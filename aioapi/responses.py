@@ -8,6 +8,8 @@ from aiohttp.http_exceptions import ContentEncodingError
 from aiohttp.web_protocol import RequestPayloadError
 
 from aioapi.keys import SETTINGS
+from aioapi.protocol import BodyTimedOut
+from movies.headers import SECURITY_HEADERS
 from movies.parsing import BodyModel, parse_body
 from movies.problems import Problem
 from movies.rendering import JSON_CONTENT_TYPE, NO_STORE, etag, etag_matches
@@ -28,7 +30,11 @@ def cacheable(
 ) -> web.Response:
     """A GET answer with a strong ETag: 304 when ``If-None-Match`` already has it."""
     tag = etag(body)
-    headers = {"ETag": tag, "Cache-Control": request.app[SETTINGS].cache_control}
+    headers = {
+        **SECURITY_HEADERS,
+        "ETag": tag,
+        "Cache-Control": request.app[SETTINGS].cache_control,
+    }
     if etag_matches(request.headers.get("If-None-Match"), tag):
         return web.Response(status=304, headers=headers)
     return web.Response(body=body, content_type=content_type, headers=headers)
@@ -38,14 +44,15 @@ def uncached(body: bytes, *, content_type: str = JSON_CONTENT_TYPE) -> web.Respo
     """An answer no cache may keep (probes, metrics)."""
     # Set as a header, not content_type=, so parameters such as Prometheus's
     # "version=0.0.4" pass through unchanged.
-    headers = {"Content-Type": content_type, "Cache-Control": NO_STORE}
+    headers = {**SECURITY_HEADERS, "Content-Type": content_type, "Cache-Control": NO_STORE}
     return web.Response(body=body, headers=headers)
 
 
 async def json_body(request: web.Request, model: type[BodyModel]) -> BodyModel:
     """The validated JSON body: 413 past the size limit (from Content-Length before a
     byte is read, or raised by aiohttp while reading), 415 for another media type or
-    content coding, 400 for a body that does not decode, malformed JSON or invalid fields."""
+    content coding, 400 for a body that does not decode, malformed JSON or invalid fields,
+    408 for a body still arriving past ``API_BODY_TIMEOUT_SECONDS``."""
     limit = request.app[SETTINGS].max_body_bytes
     declared = request.content_length
     if declared is not None and declared > limit:
@@ -59,6 +66,9 @@ async def json_body(request: web.Request, model: type[BodyModel]) -> BodyModel:
     await _continue(request)
     try:
         raw = await request.read()
+    except BodyTimedOut as error:
+        # The connection closes after the answer (aioapi.protocol), the rest unread.
+        raise Problem(408, str(error)) from None
     except RequestPayloadError as error:
         # The connection closes after the answer (aioapi.protocol).
         raise Problem(400, f"The request body could not be read: {_reason(error)}.") from None

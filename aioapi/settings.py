@@ -10,13 +10,14 @@ checks that it does.
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Any, Literal, Self
 
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
 from pydantic import (
-    Field,
+    IPvAnyNetwork,
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
@@ -32,11 +33,12 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from aioapi.protocol import DEFAULT_HEADER_TIMEOUT_SECONDS
+from aioapi.protocol import DEFAULT_BODY_TIMEOUT_SECONDS, DEFAULT_HEADER_TIMEOUT_SECONDS
 
 AccessLogFormat = Literal["off", "text", "json"]
 MIB = 1024 * 1024
 PREFIX = "API_"
+REPLACED_VARIABLE = "API_TRUST_X_FORWARDED_FOR"
 
 
 class ApiSettings(BaseSettings):
@@ -57,13 +59,17 @@ class ApiSettings(BaseSettings):
     cors_origins: Annotated[tuple[str, ...], NoDecode] = ()
     access_log: AccessLogFormat = "text"
     auth_failures_per_minute: PositiveInt = 10
-    # Behind a proxy every client has the proxy's address: only then trust the
-    # last X-Forwarded-For hop (the one the proxy appended) for rate limiting.
-    trust_forwarded_for: bool = Field(default=False, validation_alias="API_TRUST_X_FORWARDED_FOR")
+    # The proxies (addresses or networks, comma-separated) whose X-Forwarded-For is
+    # believed, for rate limiting and the access log (aioapi/forwarded.py). None by
+    # default: every client is its peer.
+    trusted_proxies: Annotated[tuple[IPvAnyNetwork, ...], NoDecode] = ()
     shutdown_timeout_seconds: PositiveFloat = 30.0
     # From a request's first byte to the end of its headers (aioapi/protocol.py); an
     # idle keep-alive connection waits for that first byte as long as before.
     header_timeout_seconds: PositiveFloat = DEFAULT_HEADER_TIMEOUT_SECONDS
+    # From the end of a request's head to the last byte of its body: past it the
+    # request is answered 408 and its connection closed (aioapi/protocol.py).
+    body_timeout_seconds: PositiveFloat = DEFAULT_BODY_TIMEOUT_SECONDS
     ready_timeout_seconds: PositiveFloat = 2.0
     # An overloaded bridge clears in well under a second; a down database takes longer
     # (movies.problems.DB_RETRY_AFTER_SECONDS).
@@ -86,7 +92,7 @@ class ApiSettings(BaseSettings):
     # An export whose client takes no byte for this long is ended (aioapi.streaming).
     export_write_timeout_seconds: PositiveFloat = 30.0
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "trusted_proxies", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -129,6 +135,13 @@ class ApiSettings(BaseSettings):
     @classmethod
     def from_env(cls) -> ApiSettings:
         """Read ``API_*`` variables; call after ``django.setup()``."""
+        if REPLACED_VARIABLE in os.environ:
+            # Ignored silently, every client behind the proxy would share one address.
+            raise ImproperlyConfigured(
+                f"{REPLACED_VARIABLE} is replaced by API_TRUSTED_PROXIES: the addresses or "
+                "networks of the proxies whose X-Forwarded-For is believed (0.0.0.0/0,::/0 "
+                "where nothing but the proxy can reach the API)."
+            )
         values = EnvSettingsSource(cls)()
         values["cache_control"] = django_settings.API_CACHE_CONTROL
         # Without NOTIFY nothing would tell a worker that the admin changed a film.

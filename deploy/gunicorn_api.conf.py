@@ -65,15 +65,20 @@ preload_app = False
 # The heartbeat file on tmpfs, not on a container's overlay filesystem.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
 
-# No forwarded_allow_ips: aiohttp ignores it. The peer is always nginx, and aioapi
-# trusts nginx's X-Forwarded-For only with API_TRUST_X_FORWARDED_FOR=1.
+# No forwarded_allow_ips: aiohttp ignores it. aioapi believes X-Forwarded-For only
+# from the peers in API_TRUSTED_PROXIES (aioapi/forwarded.py).
 
 # aiohttp writes the access log with its own format syntax (not Gunicorn's
-# %(h)s); an empty GUNICORN_API_ACCESS_LOG turns it off (bench runs do).
+# %(h)s), every value escaped (aioapi/access_log.py): %a is the client (a trusted
+# proxy's last X-Forwarded-For hop, else the peer), %{peer}a the connection's peer,
+# and the chain as sent is a quoted field of its own. An empty
+# GUNICORN_API_ACCESS_LOG turns it off (bench runs do).
 accesslog = env.str("GUNICORN_API_ACCESS_LOG", default="-") or None
 access_log_format = env.str(
     "GUNICORN_API_ACCESS_LOG_FORMAT",
-    default='%{X-Forwarded-For}i "%r" %s %b %Tfs "%{User-Agent}i" rid=%{X-Request-ID}i',
+    default=(
+        '%a %{peer}a "%{X-Forwarded-For}i" "%r" %s %b %Tfs "%{User-Agent}i" rid=%{X-Request-ID}i'
+    ),
 )
 errorlog = "-"
 loglevel = env.str("GUNICORN_LOG_LEVEL", default="info")

@@ -35,6 +35,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from movies.export import DOWNLOADS, export_chunks
 from movies.export_slots import ExportSlot, ExportSlots
+from movies.headers import SECURITY_HEADERS
 from movies.parsing import parse_query
 from movies.problems import Problem, database_unavailable, method_not_allowed
 from movies.rendering import NO_STORE
@@ -55,6 +56,7 @@ def movie_export(request: HttpRequest) -> HttpResponseBase:
         return problem_response(problem)
     download = DOWNLOADS[query.format]
     headers = {
+        **SECURITY_HEADERS,
         "Content-Disposition": download.disposition,
         # An export is a snapshot of a moment: no cache should keep or revalidate it.
         "Cache-Control": NO_STORE,

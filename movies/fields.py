@@ -7,14 +7,14 @@ bounds the OpenAPI document shows, so the two cannot disagree.
 
 from __future__ import annotations
 
-import functools
 import re
-from dataclasses import dataclass
 from typing import Annotated
 
 from pydantic import AfterValidator, BeforeValidator, Field
 
 from movies.models import MAX_ID, MAX_YEAR, MIN_YEAR
+from movies.posters import poster_problem
+from movies.text import LINE, PROSE
 
 
 def _printable(value: str) -> str:
@@ -36,74 +36,29 @@ Text = Annotated[
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 Slug = Annotated[str, Field(pattern=SLUG_PATTERN, max_length=64)]
 
-# Characters no free text written through the API may hold: controls, the
-# invisible ones (zero-width space, word joiner, byte-order mark),
-# bidi overrides and isolates (they reorder what the text around them shows),
-# U+FFFD (what a bad UTF-8 byte decoded to) and Unicode's non-characters. The
-# zero-width non-joiner and joiner (U+200C, U+200D) stay: Persian and Indic
-# spelling and emoji sequences need them.
-_INVISIBLE = [
-    (0x7F, 0x9F), (0x200B, 0x200B), (0x202A, 0x202E), (0x2060, 0x2060),
-    (0x2066, 0x2069), (0xFDD0, 0xFDEF), (0xFEFF, 0xFEFF), (0xFFFD, 0xFFFF),
-    *((plane + 0xFFFE, plane + 0xFFFF) for plane in range(0x10000, 0x110000, 0x10000)),
-]  # fmt: skip
-_LINE_CONTROLS = [(0x00, 0x1F)]  # a one-line field: no tab or line break either
-_PROSE_CONTROLS = [(0x00, 0x08), (0x0B, 0x0C), (0x0E, 0x1F)]  # tab, LF and CR allowed
-
-
-def _char_class(ranges: tuple[tuple[int, int], ...]) -> str:
-    # BMP characters as \uXXXX escapes (the same in Python and ECMA-262 patterns);
-    # astral ones literally, which both read as one code point.
-    def char(code: int) -> str:
-        return f"\\u{code:04x}" if code <= 0xFFFF else chr(code)
-
-    return "".join(
-        char(low) if low == high else f"{char(low)}-{char(high)}" for low, high in ranges
-    )
-
-
-@dataclass(frozen=True)
-class _TextRule:
-    """Free text refusing ``refused`` characters; one-line text may not be blank.
-
-    One home for each rule: the pattern OpenAPI documents is the one applied here
-    (Schemathesis tests both ways); ``check`` adds a readable reason.
-    """
-
-    refused: tuple[tuple[int, int], ...]
-    one_line: bool
-
-    @property
-    def pattern(self) -> str:
-        # "" stays allowed where the field allows it (min_length says where not).
-        blank = "(?!\\s+$)" if self.one_line else ""
-        return f"^{blank}[^{_char_class(self.refused)}]*$"
-
-    @functools.cached_property
-    def forbidden(self) -> re.Pattern[str]:
-        return re.compile(f"[{_char_class(self.refused)}]")
-
-    def check(self, value: str) -> str:
-        found = self.forbidden.search(value)
-        if found is not None:
-            raise ValueError(
-                f"must not contain U+{ord(found.group()):04X} (control characters, invisible "
-                "characters, bidi overrides and non-characters are refused)"
-            )
-        if self.one_line and value and not value.strip():
-            raise ValueError("must not be only whitespace")
-        return value
-
-
-_LINE = _TextRule((*_LINE_CONTROLS, *_INVISIBLE), one_line=True)
-_PROSE = _TextRule((*_PROSE_CONTROLS, *_INVISIBLE), one_line=False)
+# Free text by movies.text's rule, with the rule's pattern in the OpenAPI document.
 # A name on one line (a title, a character): no tab or line break, not blank.
 Line = Annotated[
-    str, AfterValidator(_LINE.check), Field(json_schema_extra={"pattern": _LINE.pattern})
+    str, AfterValidator(LINE.check), Field(json_schema_extra={"pattern": LINE.pattern})
 ]
 # Prose (a synopsis): line breaks and tabs allowed.
 Prose = Annotated[
-    str, AfterValidator(_PROSE.check), Field(json_schema_extra={"pattern": _PROSE.pattern})
+    str, AfterValidator(PROSE.check), Field(json_schema_extra={"pattern": PROSE.pattern})
+]
+
+
+def _public_poster(value: str) -> str:
+    reason = poster_problem(value)
+    if reason is not None:
+        raise ValueError(reason)
+    return value
+
+
+# An http(s) URL on a public host, or "" (no poster): movies.posters says which hosts.
+PosterUrl = Annotated[
+    str,
+    Field(max_length=500, pattern=r"^(https?://[^\s\x00-\x1f\x7f]+)?$"),
+    AfterValidator(_public_poster),
 ]
 
 CANONICAL_INTEGER = re.compile(r"0|[1-9][0-9]*")
@@ -113,11 +68,10 @@ def _whole_number(value: object) -> object:
     # Query strings and paths spell an integer one way only: plain digits, no sign,
     # underscore, space, decimal point or leading zero ("1_0", " 1", "1.0" and "010"
     # would all be 10 to a lenient parser, and name one cache entry four ways).
+    # A JSON body's integers are integer literals: pydantic's strict mode refuses
+    # 2000.0, 2e3 and "2000" alike (movies.parsing.parse_body).
     if isinstance(value, str) and not CANONICAL_INTEGER.fullmatch(value):
         raise ValueError("must be a whole number in plain digits (like 10)")
-    # JSON Schema counts 1999.0 as an integer; pydantic's strict mode would not.
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
     return value
 
 

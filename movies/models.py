@@ -7,13 +7,15 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 
+from movies.validators import validate_line, validate_poster_url, validate_prose
+
 MIN_YEAR = 1870
 MAX_YEAR = 2100
 MAX_ID = 2**63 - 1  # the largest bigint: no id, path or cursor may name more
 
 
 class Genre(models.Model):
-    name = models.CharField(max_length=64, unique=True)
+    name = models.CharField(max_length=64, unique=True, validators=[validate_line])
     slug = models.SlugField(max_length=64, unique=True)
 
     class Meta:
@@ -26,7 +28,7 @@ class Genre(models.Model):
 
 
 class Person(models.Model):
-    name = models.CharField(max_length=200)
+    name = models.CharField(max_length=200, validators=[validate_line])
     # Normalised name used to de-duplicate people on import ("robert downey jr.").
     key = models.CharField(max_length=200)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -48,7 +50,8 @@ class Person(models.Model):
 
 
 class Movie(models.Model):
-    title = models.CharField(max_length=300)
+    # Free text and posters by the rules of API writes and the importer (movies.validators).
+    title = models.CharField(max_length=300, validators=[validate_line])
     year = models.PositiveSmallIntegerField(
         validators=[MinValueValidator(MIN_YEAR), MaxValueValidator(MAX_YEAR)]
     )
@@ -62,9 +65,9 @@ class Movie(models.Model):
         validators=[MinValueValidator(0.0), MaxValueValidator(10.0)],
         help_text="Average rating from 0 to 10.",
     )
-    synopsis = models.TextField(blank=True)
-    wikipedia_slug = models.CharField(max_length=300, blank=True)
-    poster_url = models.URLField(max_length=500, blank=True)
+    synopsis = models.TextField(blank=True, validators=[validate_prose])
+    wikipedia_slug = models.CharField(max_length=300, blank=True, validators=[validate_line])
+    poster_url = models.URLField(max_length=500, blank=True, validators=[validate_poster_url])
     # Identity of a film in an imported source, so that re-importing updates it
     # instead of adding a copy. NULL (not "") for films created by curators or
     # the API, so that the unique constraint allows any number of them.
@@ -124,7 +127,7 @@ class Credit(models.Model):
     )
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.CAST)
     billing_order = models.PositiveSmallIntegerField(default=0)
-    character_name = models.CharField(max_length=200, blank=True)
+    character_name = models.CharField(max_length=200, blank=True, validators=[validate_line])
 
     class Meta:
         ordering = ["movie", "role", "billing_order", "id"]

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from movies.fields import CANONICAL_INTEGER
+from movies.json_check import check_json
 from movies.models import MAX_ID
 from movies.problems import Problem, invalid_parameters
 from movies.schemas import ParameterConflict, QueryParameters
@@ -34,7 +35,8 @@ def _describe(detail: ErrorDetails, unknown: str) -> list[dict[str, str]]:
     conflict = detail.get("ctx", {}).get("error")
     if isinstance(conflict, ParameterConflict):
         return [{"name": name, "reason": reason} for name in conflict.names]
-    name = ".".join(str(part) for part in detail["loc"]) or "(body)"
+    # Only a body's own rules fail at the root: a query's names its parameters.
+    name = ".".join(str(part) for part in detail["loc"]) if detail["loc"] else "(body)"
     if detail["type"] == "extra_forbidden":
         return [{"name": name, "reason": unknown}]
     return [{"name": name, "reason": reason}]
@@ -43,13 +45,15 @@ def _describe(detail: ErrorDetails, unknown: str) -> list[dict[str, str]]:
 def parse_query(model: type[QueryModel], items: Iterable[tuple[str, str]]) -> QueryModel:
     """Validate query-string pairs into ``model``; a problem names each bad parameter."""
     values: dict[str, str] = {}
-    repeated: list[dict[str, str]] = []
+    refused: list[dict[str, str]] = []
     for name, value in items:
-        if name in values:
-            repeated.append({"name": name, "reason": "given more than once"})
+        if not name:  # "?=x", "?&=": named as given, an empty name
+            refused.append({"name": "", "reason": "a parameter must have a name"})
+        elif name in values:
+            refused.append({"name": name, "reason": "given more than once"})
         values[name] = value
-    if repeated:
-        raise invalid_parameters(repeated)
+    if refused:
+        raise invalid_parameters(refused)
     try:
         return model.model_validate(values)
     except ValidationError as error:
@@ -57,9 +61,14 @@ def parse_query(model: type[QueryModel], items: Iterable[tuple[str, str]]) -> Qu
 
 
 def parse_body(model: type[BodyModel], raw: bytes) -> BodyModel:
-    """Validate a JSON request body; malformed JSON and bad fields are 400s."""
+    """Validate a JSON request body; malformed JSON and bad fields are 400s.
+
+    Strict: a JSON integer field takes only an integer literal (``2000``, not
+    ``2000.0``, ``2e3`` or ``"2000"``). What the model cannot see (a key given
+    twice, a number that is not finite or underflows to 0) is :func:`check_json`'s.
+    """
     try:
-        return model.model_validate_json(raw, strict=True)
+        body = model.model_validate_json(raw, strict=True)
     except ValidationError as error:
         details = error.errors(include_url=False, include_input=False)
         if any(detail["type"] == "json_invalid" for detail in details):
@@ -68,6 +77,9 @@ def parse_body(model: type[BodyModel], raw: bytes) -> BodyModel:
             raise Problem(400, "The request body must be a JSON object.") from None
         errors = _field_errors(error, "unknown field")
         raise invalid_parameters(errors, location="body") from None
+    if errors := check_json(raw):
+        raise invalid_parameters(errors, location="body")
+    return body
 
 
 # A path id or an event id as this API writes them: a positive integer, plain digits.

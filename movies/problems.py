@@ -61,7 +61,7 @@ class Problem(Exception):
 
 def invalid_parameters(errors: list[dict[str, str]], *, location: str = "query") -> Problem:
     """400 naming every offending parameter (``errors`` holds name and reason)."""
-    names = ", ".join(dict.fromkeys(error["name"] for error in errors))
+    names = ", ".join(dict.fromkeys(error["name"] or '""' for error in errors))
     noun = "parameter" if location == "query" else "field"
     return Problem(400, f"Invalid {location} {noun}(s): {names}.", errors=errors)
 

@@ -5,8 +5,9 @@ OpenAPI documents come from these same classes (movies.parsing applies them).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Hashable
 from datetime import date
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -24,12 +25,15 @@ from movies.fields import (
     Integer,
     Line,
     Minutes,
+    PosterUrl,
     Prose,
     Slug,
     Text,
     Year,
 )
 from movies.importing.normalise import normalise_genre
+
+Item = TypeVar("Item")
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
@@ -229,13 +233,29 @@ UNCHANGED: Any = None
 
 def _distinct_credits(credits: list[CreditIn]) -> list[CreditIn]:
     # The database allows one credit per (person, role): say so before it refuses.
-    seen: set[tuple[int, str]] = set()
-    for credit in credits:
-        key = (credit.person_id, credit.role)
-        if key in seen:
-            raise ValueError(f"person {credit.person_id} is credited twice as {credit.role}")
-        seen.add(key)
-    return credits
+    return _distinct(
+        credits,
+        key=lambda credit: (credit.person_id, credit.role),
+        twice=lambda credit: f"person {credit.person_id} is credited twice as {credit.role}",
+    )
+
+
+def _distinct_genres(genres: list[str]) -> list[str]:
+    return _distinct(
+        genres, key=lambda slug: slug, twice=lambda slug: f"genre {slug!r} is given twice"
+    )
+
+
+def _distinct(
+    items: list[Item], *, key: Callable[[Item], Hashable], twice: Callable[[Item], str]
+) -> list[Item]:
+    """The one rule of a film's lists: a genre, or a person in a role, is there once."""
+    seen: set[Hashable] = set()
+    for item in items:
+        if key(item) in seen:
+            raise ValueError(twice(item))
+        seen.add(key(item))
+    return items
 
 
 class MovieFields(BaseModel):
@@ -254,8 +274,14 @@ class MovieFields(BaseModel):
     rating: float | None = Field(None, ge=0, le=10, allow_inf_nan=False)
     synopsis: Prose = Field(UNCHANGED, max_length=20_000)
     wikipedia_slug: Line = Field(UNCHANGED, max_length=300)
-    poster_url: str = Field(UNCHANGED, max_length=500, pattern=r"^(https?://[^\s\x00-\x1f\x7f]+)?$")
-    genres: list[Slug] = Field(UNCHANGED, max_length=30, description="Genre slugs.")
+    poster_url: PosterUrl = UNCHANGED
+    genres: Annotated[list[Slug], AfterValidator(_distinct_genres)] = Field(
+        UNCHANGED,
+        max_length=30,
+        # JSON Schema can say this one (not the credits' rule: unique by two fields).
+        json_schema_extra={"uniqueItems": True},
+        description="Genre slugs, each once.",
+    )
     credits: Annotated[list[CreditIn], AfterValidator(_distinct_credits)] = Field(
         UNCHANGED, max_length=500, description="Replaces all credits of the film."
     )

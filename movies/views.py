@@ -18,6 +18,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 
 from movies import selectors
+from movies.headers import SECURITY_HEADERS
 from movies.parsing import parse_id, parse_query
 from movies.problems import (
     PROBLEM_CONTENT_TYPE,
@@ -37,12 +38,12 @@ Render = Callable[..., bytes] | Callable[..., Awaitable[bytes]]
 
 
 def problem_response(problem: Problem) -> HttpResponse:
-    response = HttpResponse(
-        problem.body(), status=problem.status, content_type=PROBLEM_CONTENT_TYPE
+    return HttpResponse(
+        problem.body(),
+        status=problem.status,
+        content_type=PROBLEM_CONTENT_TYPE,
+        headers={**SECURITY_HEADERS, **problem.headers},
     )
-    for name, value in problem.headers.items():
-        response[name] = value
-    return response
 
 
 def _refused(request: HttpRequest) -> HttpResponse | None:
@@ -61,13 +62,10 @@ def _failed(error: Exception) -> HttpResponse:
 def _answer(request: HttpRequest, body: bytes) -> HttpResponse:
     """200 with the body, or 304 when the client's ETag matches; both carry the ETag."""
     tag = etag(body)
+    headers = {**SECURITY_HEADERS, "ETag": tag, "Cache-Control": settings.API_CACHE_CONTROL}
     if etag_matches(request.headers.get("If-None-Match"), tag):
-        response = HttpResponse(status=304)
-    else:
-        response = HttpResponse(body, content_type=JSON_CONTENT_TYPE)
-    response["ETag"] = tag
-    response["Cache-Control"] = settings.API_CACHE_CONTROL
-    return response
+        return HttpResponse(status=304, headers=headers)
+    return HttpResponse(body, content_type=JSON_CONTENT_TYPE, headers=headers)
 
 
 def read_view(render: Render) -> Callable[..., Any]:

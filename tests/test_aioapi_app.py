@@ -43,7 +43,8 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
         ("API_ACCESS_LOG", "xml", "API_ACCESS_LOG='xml': Input should be 'off', 'text' or 'json'"),
         ("API_DB_MAX_PENDING", "2", "API_DB_MAX_PENDING must be >= API_DB_THREADS"),
         ("API_MAX_BODY_BYTES", "0", "API_MAX_BODY_BYTES='0': Input should be greater than 0"),
-        ("API_TRUST_X_FORWARDED_FOR", "maybe", "API_TRUST_X_FORWARDED_FOR='maybe': Input should"),
+        ("API_TRUSTED_PROXIES", "10.0.0.1,nginx", "API_TRUSTED_PROXIES='nginx': "),
+        ("API_TRUST_X_FORWARDED_FOR", "1", "API_TRUST_X_FORWARDED_FOR is replaced by API_TRUSTED"),
     ],
 )
 def test_bad_settings_stop_start_up_naming_the_variable(
@@ -98,10 +99,15 @@ async def test_json_access_log_writes_one_object_per_request(
     assert len(records) == 1
     entry = orjson.loads(records[0].getMessage())
     assert entry.keys() == {
-        "time", "remote", "method", "path", "query", "status", "bytes_sent", "duration_ms",
-        "user_agent",
+        "time", "client", "peer", "forwarded_for", "method", "path", "query", "status",
+        "bytes_sent", "duration_ms", "user_agent",
     }  # fmt: skip
     assert (entry["method"], entry["path"], entry["query"]) == ("GET", "/healthz", "probe=1")
-    assert (entry["status"], entry["user_agent"], entry["remote"]) == (200, "tests", "127.0.0.1")
+    assert (entry["status"], entry["user_agent"]) == (200, "tests")
+    assert (entry["client"], entry["peer"], entry["forwarded_for"]) == (
+        "127.0.0.1",
+        "127.0.0.1",
+        None,
+    )
     assert entry["bytes_sent"] > len(b'{"status":"ok"}')  # the headers count too
     assert entry["duration_ms"] >= 0

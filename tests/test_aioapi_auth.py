@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from ipaddress import ip_network
 from typing import Any
 
 import pytest
@@ -99,7 +100,7 @@ async def test_repeated_failures_are_rate_limited_per_client(
     api_settings: ApiSettings,
     catalogue: Catalogue,
 ) -> None:
-    settings = api_settings.model_copy(update={"trust_forwarded_for": True})
+    settings = api_settings.model_copy(update={"trusted_proxies": (ip_network("127.0.0.1/32"),)})
     api = await aiohttp_client(create_app(settings))
     _, good = await orm(make_token, "add_movie")
     attacker = {"X-Forwarded-For": "203.0.113.9", "Authorization": "Bearer wrong"}

@@ -166,7 +166,7 @@ def django_env(workdir: Path) -> dict[str, str]:
         "GUNICORN_ADMIN_GRACEFUL_TIMEOUT_SECONDS": str(GRACEFUL_SECONDS),
         "GUNICORN_API_WORKERS": "2",
         "GUNICORN_API_GRACEFUL_TIMEOUT_SECONDS": str(GRACEFUL_SECONDS),
-        "API_TRUST_X_FORWARDED_FOR": "1",
+        "API_TRUSTED_PROXIES": "127.0.0.1,::1",
         "PYTHONPATH": str(REPO),
     }
     env.pop("TEST_DATABASE_NAME", None)

@@ -8,6 +8,7 @@ import base64
 import hashlib
 import re
 from collections.abc import Awaitable, Callable
+from ipaddress import ip_network
 
 import pytest
 
@@ -146,7 +147,7 @@ async def test_the_document_is_nosniff(api: ApiClient) -> None:
 @pytest.fixture
 async def proxied(aiohttp_client: AppClient, api_settings: ApiSettings) -> ApiClient:
     """Behind a proxy: X-Forwarded-For says which client each request is."""
-    settings = api_settings.model_copy(update={"trust_forwarded_for": True})
+    settings = api_settings.model_copy(update={"trusted_proxies": (ip_network("127.0.0.1/32"),)})
     return await aiohttp_client(create_app(settings))
 
 

@@ -10,6 +10,7 @@ whose token authenticates the writes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import secrets
@@ -33,6 +34,7 @@ from tests.ports import free_port
 REPO = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 HEADER_TIMEOUT = 1.5
+BODY_TIMEOUT = 1.5
 PROBLEM = "application/problem+json"
 # In every malformed request below, so that an answer quoting it is caught.
 MARK = b"zqxmark"
@@ -79,6 +81,7 @@ def served_env(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, str]
         "MYMOVIEDB_VAR_DIR": str(workdir / "var"),
         "PYTHONPATH": str(REPO),
         "API_HEADER_TIMEOUT_SECONDS": str(HEADER_TIMEOUT),
+        "API_BODY_TIMEOUT_SECONDS": str(BODY_TIMEOUT),
         "GUNICORN_API_WORKERS": "1",
         "GUNICORN_API_ACCESS_LOG": "",
     }
@@ -391,6 +394,60 @@ async def test_idle_keep_alive_connection_outlives_the_header_timeout(server: Se
     finally:
         writer.close()
     assert statuses == [200, 200]
+
+
+# --- 6. a body sent a byte at a time is cut off at the body deadline (issue 25) -------
+
+
+async def dribble(port: int, head: bytes, *, every: float, within: float) -> tuple[Answer, bool]:
+    """Send ``head``, then one body byte every ``every`` seconds until answered:
+    the answer, and whether the server closed the connection after it."""
+    started = time.monotonic()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(head)
+    await writer.drain()
+
+    async def feed() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                await asyncio.sleep(every)
+                writer.write(b" ")
+                await writer.drain()
+
+    feeder = asyncio.create_task(feed())
+    try:
+        raw = await asyncio.wait_for(_read_answer(reader), within)
+        answered = time.monotonic() - started
+        try:
+            closed = await asyncio.wait_for(reader.read(), 5) == b""
+        except ConnectionResetError:
+            closed = True
+    finally:
+        feeder.cancel()
+        writer.close()
+    return _parse(raw, answered), closed
+
+
+async def test_a_body_sent_a_byte_a_second_gets_408_at_the_deadline(server: Served) -> None:
+    head = post(server.token, "Content-Type: application/json\r\nContent-Length: 1000\r\n")
+    answer, closed = await dribble(server.port, head, every=0.3, within=BODY_TIMEOUT + 5)
+    assert answer.status == 408, answer.raw
+    assert answer.problem() == {
+        "type": "about:blank",
+        "title": "Request Timeout",
+        "status": 408,
+        "detail": f"The request body did not arrive within {BODY_TIMEOUT:g} s.",
+    }
+    assert answer.headers["connection"] == "close"
+    assert closed
+    assert BODY_TIMEOUT <= answer.seconds < BODY_TIMEOUT + 2
+
+
+async def test_a_body_that_arrives_in_time_is_served(server: Served) -> None:
+    body = b'{"title": "Slow but in time", "year": 2001}'
+    head = post(server.token, f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n")
+    answer = await exchange(server.port, head, body[:10], body[10:], pause=BODY_TIMEOUT / 3)
+    assert answer.status == 201, answer.raw
 
 
 def test_header_timeout_must_be_positive(monkeypatch: pytest.MonkeyPatch) -> None:

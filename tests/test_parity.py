@@ -52,18 +52,48 @@ LIST_QUERIES = [
     "sort=bogus",
     "genre=Drama",
     "year_min=2000&year_max=1990",
+    "=",
+    "=x",
+    "&=",
+    "limit=2&=x",
 ]
 DETAIL_IDS = ["{heat}", "{alien}", "999999", "abc", "0", "99999999999999999999"]
 
 
-async def both(api: ApiClient, django_path: str, api_path: str, method: str = "GET") -> Any:
-    """(status, body, ETag) from each server."""
+# What every answer of either server says about its body (movies/headers.py).
+SECURITY = ("X-Content-Type-Options", "Content-Security-Policy")
+
+
+async def both(
+    api: ApiClient,
+    django_path: str,
+    api_path: str,
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+) -> Any:
+    """(status, body, ETag, security headers) from each server."""
     client = Client()
-    theirs = await orm(lambda: client.generic(method, django_path))
-    ours = await api.request(method, URL(api_path, encoded=True))
+
+    def fetch() -> Any:
+        # Read here: an export's streamed body reads the database as it is consumed.
+        response = client.generic(method, django_path, headers=headers)
+        return response, response.getvalue()
+
+    theirs, content = await orm(fetch)
+    ours = await api.request(method, URL(api_path, encoded=True), headers=headers)
     return (
-        (theirs.status_code, theirs.content, theirs.headers.get("ETag")),
-        (ours.status, await ours.read(), ours.headers.get("ETag")),
+        (
+            theirs.status_code,
+            content,
+            theirs.headers.get("ETag"),
+            [theirs.headers.get(name) for name in SECURITY],
+        ),
+        (
+            ours.status,
+            await ours.read(),
+            ours.headers.get("ETag"),
+            [ours.headers.get(name) for name in SECURITY],
+        ),
     )
 
 
@@ -115,3 +145,42 @@ async def test_wrong_method_is_the_same_problem(api: ApiClient, catalogue: Catal
         django, aiohttp = await both(api, django_path, api_path, method=method)
         assert django[:2] == aiohttp[:2]
         assert aiohttp[0] == 405
+
+
+async def test_every_answer_forbids_sniffing_and_any_content(
+    api: ApiClient, catalogue: Catalogue
+) -> None:
+    """200, 304, 400, 404 and 405 of both servers: nosniff and a CSP that allows nothing."""
+    heat = catalogue.movies["Heat"].pk
+    ok = await both(api, f"/movies/{heat}/", f"/api/movies/{heat}")
+    tag = ok[1][2]
+    cases = [
+        ("GET", f"/movies/{heat}/", f"/api/movies/{heat}", {"If-None-Match": tag}, 304),
+        ("GET", "/movies/?limit=1", "/api/movies?limit=1", None, 200),
+        ("GET", "/movies/?limit=x", "/api/movies?limit=x", None, 400),
+        ("GET", "/movies/0/", "/api/movies/0", None, 404),
+        ("DELETE", "/movies/", "/api/movies", None, 405),
+        ("GET", "/movies/export/?format=csv&year=1900", "/api/movies/export?format=csv&year=1900",
+         None, 200),
+    ]  # fmt: skip
+    expected = ["nosniff", "default-src 'none'; frame-ancestors 'none'"]
+    assert ok[0][3] == ok[1][3] == expected
+    for method, django_path, api_path, headers, status in cases:
+        django, aiohttp = await both(api, django_path, api_path, method, headers)
+        assert (django[0], django[3]) == (aiohttp[0], aiohttp[3]) == (status, expected), api_path
+
+
+async def test_a_nameless_parameter_is_named_as_the_query_gave_it(
+    api: ApiClient, catalogue: Catalogue
+) -> None:
+    for query in ("=", "=x", "&="):
+        django, aiohttp = await both(api, f"/movies/?{query}", f"/api/movies?{query}")
+        assert django == aiohttp
+        assert aiohttp[0] == 400
+        assert orjson.loads(aiohttp[1]) == {
+            "type": "about:blank",
+            "title": "Bad Request",
+            "status": 400,
+            "detail": 'Invalid query parameter(s): "".',
+            "errors": [{"name": "", "reason": "a parameter must have a name"}],
+        }, query

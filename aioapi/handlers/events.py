@@ -17,6 +17,7 @@ from aiohttp import hdrs, web
 from aioapi.changefeed import END
 from aioapi.db import ping_primary
 from aioapi.keys import BRIDGE, CHANGE_FEED, SETTINGS
+from movies.headers import SECURITY_HEADERS
 from movies.parsing import parse_id, parse_query
 from movies.problems import Problem
 from movies.rendering import NO_STORE
@@ -41,6 +42,7 @@ async def stream_events(request: web.Request) -> web.StreamResponse:
     queue = feed.subscribe(last_id)
     response = web.StreamResponse(
         headers={
+            **SECURITY_HEADERS,
             hdrs.CONTENT_TYPE: CONTENT_TYPE,
             hdrs.CACHE_CONTROL: NO_STORE,
             # nginx would otherwise buffer the stream.

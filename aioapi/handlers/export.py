@@ -19,12 +19,12 @@ import logging
 from aiohttp import hdrs, web
 from aiohttp.web import ContentCoding
 
-from aioapi.handlers.meta import NOSNIFF
 from aioapi.keys import BRIDGE, EXPORT_SLOTS, SETTINGS
 from aioapi.responses import CLIENT_CLOSED
 from aioapi.streaming import ClientStalled, stream_from_thread, write_or_stall
 from movies.export import DOWNLOADS, export_chunks
 from movies.export_slots import ExportSlot
+from movies.headers import SECURITY_HEADERS
 from movies.parsing import parse_query
 from movies.rendering import NO_STORE
 from movies.schemas import MovieExportQuery
@@ -42,13 +42,13 @@ async def export_movies(request: web.Request) -> web.StreamResponse:
     query = parse_query(MovieExportQuery, request.query.items())
     download = DOWNLOADS[query.format]
     headers: dict[str, str] = {
+        **SECURITY_HEADERS,
         hdrs.CONTENT_TYPE: download.content_type,
         hdrs.CONTENT_DISPOSITION: download.disposition,
         # An export is a snapshot of a moment: no cache should keep or revalidate it.
         hdrs.CACHE_CONTROL: NO_STORE,
         # gzip or not, by Accept-Encoding (a CORS app adds Origin to it).
         hdrs.VARY: hdrs.ACCEPT_ENCODING,
-        NOSNIFF[0]: NOSNIFF[1],
     }
     if request.method == hdrs.METH_HEAD:
         return web.Response(headers=headers)  # the headers, without reading a row

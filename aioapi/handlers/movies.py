@@ -13,6 +13,7 @@ from aioapi.cached import cached, cached_query
 from aioapi.keys import BRIDGE
 from aioapi.responses import cacheable, json_body
 from movies import selectors, services
+from movies.headers import SECURITY_HEADERS
 from movies.parsing import parse_id
 from movies.problems import not_found
 from movies.rendering import JSON_CONTENT_TYPE, NO_STORE, dumps, etag, movie_list_body
@@ -74,7 +75,7 @@ async def delete_movie(request: web.Request) -> web.Response:
     await request.app[BRIDGE].run(
         services.delete_movie, movie_id=movie_id, user_id=caller.user_id, if_match=if_match
     )
-    return web.Response(status=204)
+    return web.Response(status=204, headers=SECURITY_HEADERS)
 
 
 def _movie_id(request: web.Request) -> int:
@@ -92,7 +93,7 @@ def _if_match(request: web.Request) -> str | None:
 def _written(body: bytes, *, status: int = 200, location: str | None = None) -> web.Response:
     # The ETag of a write's answer is the one a GET would give, so a client can
     # send it straight back as If-Match.
-    headers = {"ETag": etag(body), "Cache-Control": NO_STORE}
+    headers = {**SECURITY_HEADERS, "ETag": etag(body), "Cache-Control": NO_STORE}
     if location is not None:
         headers["Location"] = location
     return web.Response(status=status, body=body, content_type=JSON_CONTENT_TYPE, headers=headers)

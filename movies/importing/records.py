@@ -15,6 +15,8 @@ from django.db.models import CharField
 
 from movies.importing.normalise import clean_cast, collapse, fold, normalise_genre, person_key
 from movies.models import MAX_YEAR, MIN_YEAR, Genre, Movie, Person
+from movies.posters import poster_problem
+from movies.text import LINE, PROSE, TextRule, strip_invisible
 
 _INTEGER = re.compile(r"[+-]?\d+")
 
@@ -50,6 +52,8 @@ class FilmRecord:
     genres: tuple[tuple[str, str], ...]  # (slug, name), unique by slug
     cast: tuple[tuple[str, str], ...]  # (person key, name) in billing order, unique by key
     cast_dropped: int = 0
+    # The source's thumbnail was refused (movies.posters): the film has no poster.
+    poster_refused: bool = False
 
 
 def source_key(title: str, year: int, href: str) -> str:
@@ -67,13 +71,22 @@ def source_key(title: str, year: int, href: str) -> str:
     return f"title:{year}:{fold(title)}"
 
 
-def _optional_text(raw: dict[str, Any], field: str) -> str:
+def _optional_text(raw: dict[str, Any], field: str, rule: TextRule = LINE) -> str:
     value = raw.get(field)
     if value is None:
         return ""
     if not isinstance(value, str):
         raise RecordError(f"{field} is not a string")
-    return value.strip()
+    return _checked(field, strip_invisible(value).strip(), rule)
+
+
+def _checked(field: str, text: str, rule: TextRule) -> str:
+    # The rule of API writes and the admin (movies.text), after the source's invisible
+    # format characters are dropped as its runs of whitespace are collapsed.
+    reason = rule.problem(text)
+    if reason is not None:
+        raise RecordError(f"{field} {reason}")
+    return text
 
 
 def _text_list(raw: dict[str, Any], field: str) -> list[str]:
@@ -109,9 +122,10 @@ def _title(raw: dict[str, Any]) -> str:
         raise RecordError("missing title")
     if not isinstance(value, str):
         raise RecordError("title is not a string")
-    title = collapse(value)
+    title = collapse(strip_invisible(value))
     if not title:
         raise RecordError("title is empty")
+    _checked("title", title, LINE)
     if len(title) > TITLE_MAX:
         raise RecordError(f"title is longer than {TITLE_MAX} characters")
     return title
@@ -120,9 +134,10 @@ def _title(raw: dict[str, Any]) -> str:
 def _genres(raw: dict[str, Any]) -> tuple[tuple[str, str], ...]:
     genres: dict[str, str] = {}
     for text in _text_list(raw, "genres"):
-        if not text.strip():
+        text = strip_invisible(text)
+        if LINE.shows_nothing(text):
             continue
-        slug, name = normalise_genre(text)
+        slug, name = normalise_genre(_checked("genre", text, LINE))
         if not slug:
             raise RecordError(f"genre {text!r} has no letters or digits")
         if len(name) > GENRE_MAX or len(slug) > GENRE_MAX:
@@ -132,9 +147,12 @@ def _genres(raw: dict[str, Any]) -> tuple[tuple[str, str], ...]:
 
 
 def _cast(raw: dict[str, Any]) -> tuple[tuple[tuple[str, str], ...], int]:
-    names, dropped = clean_cast(_text_list(raw, "cast"))
+    names, dropped = clean_cast([strip_invisible(name) for name in _text_list(raw, "cast")])
     cast: dict[str, str] = {}
     for name in names:
+        if LINE.problem(name) is not None:  # blank-looking or a refused character
+            dropped += 1
+            continue
         if len(name) > PERSON_MAX:
             raise RecordError(f"cast name {name[:40]!r}… is longer than {PERSON_MAX} characters")
         # A person listed twice keeps the first (higher) billing.
@@ -156,6 +174,8 @@ def parse_record(raw: object) -> FilmRecord:
         raise RecordError("thumbnail is not an http(s) URL")
     if len(poster) > POSTER_MAX:
         raise RecordError(f"thumbnail is longer than {POSTER_MAX} characters")
+    # A poster on a host that is not public is left out; the film is imported.
+    poster_refused = poster_problem(poster) is not None
     key = source_key(title, year, href)
     if len(key) > SOURCE_KEY_MAX:
         raise RecordError(f"source key is longer than {SOURCE_KEY_MAX} characters")
@@ -164,10 +184,11 @@ def parse_record(raw: object) -> FilmRecord:
         source_key=key,
         title=title,
         year=year,
-        synopsis=_optional_text(raw, "extract"),
+        synopsis=_optional_text(raw, "extract", PROSE),
         wikipedia_slug=href,
-        poster_url=poster,
+        poster_url="" if poster_refused else poster,
         genres=_genres(raw),
         cast=cast,
         cast_dropped=dropped,
+        poster_refused=poster_refused,
     )

@@ -31,6 +31,8 @@ class ImportReport:
     credits_updated: int = 0
     credits_deleted: int = 0
     cast_entries_dropped: int = 0
+    # Thumbnails not on a public host (movies.posters): those films have no poster.
+    posters_refused: int = 0
     created_ids: list[int] = field(default_factory=list)
     updated_ids: list[int] = field(default_factory=list)
     seconds: float = 0.0

@@ -54,6 +54,7 @@ def _validate(records: Iterable[object], report: ImportReport) -> dict[str, Film
             report.duplicates += 1
         films[film.source_key] = film  # keeps the first position, takes the later data
         report.cast_entries_dropped += film.cast_dropped
+        report.posters_refused += film.poster_refused
     return films
 
 

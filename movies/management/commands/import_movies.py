@@ -78,6 +78,11 @@ class Command(BaseCommand):
         hidden = report.rejected - MAX_LISTED_REJECTIONS
         if hidden > 0:
             self.stderr.write(f"... and {hidden} more rejected records")
+        if report.posters_refused:
+            self.stderr.write(
+                f"warning: {report.posters_refused} thumbnails are not on a public host; "
+                "their films were imported without a poster"
+            )
         lines = [
             f"records:  {report.records} read, {report.rejected} rejected, "
             f"{report.duplicates} merged into a later record with the same key",
