@@ -74,6 +74,13 @@ def _timestamp(value: object) -> datetime:
         raise BadValue from None
 
 
+def _score(value: object) -> float:
+    # A relevance score (movies.search.ranked): any finite number.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise BadValue
+    return float(value)
+
+
 def _row_id(value: object) -> int:
     if type(value) is not int or not 1 <= value <= MAX_ID:
         raise BadValue
@@ -88,6 +95,7 @@ CURSOR_VALUES: dict[str, Callable[[object], Any]] = {
     "updated_at": _timestamp,
     "created_at": _timestamp,
     "id": _row_id,
+    "relevance": _score,
 }
 
 
