@@ -32,11 +32,13 @@ judged set of 913 queries; figures in bench/results/2026-12-07-search/):
   films, growing with the catalogue, because every trigram posting list is
   read and every loose match rechecked on the heap.
 * The score (computed for the candidates only, from the stored columns):
-  exact title +4, title starting with the words +2, every word in the title
-  +1, pg_trgm word similarity x1.5 and similarity x1 (typos, order), the
-  query's year (a trailing 1870-2100) equal to the film's +1.5, a credited
-  person named in the query +1 and the rest of the query equal to the title
-  +3. Rounded to 6 decimals so a cursor's score compares equal to itself.
+  exact title +4, +1 more as typed (article and all), +1 for a title that
+  starts with the text as typed ("the midnig" prefers "The Midnight ..."),
+  title starting with the words +2, every word in the title +1, pg_trgm
+  word similarity x1.5 and similarity x1 (typos, word order), the query's
+  year (a trailing 1870-2100) equal to the film's +1.5, a credited person
+  named in the query +1 and the rest of the query equal to the title +3.
+  Rounded to 6 decimals so a cursor's score compares equal to itself.
 * Considered and not used: RUM (``postgresql-15-rum``, returns matches in
   rank order) ranks by ts_rank, which does not know exact titles, prefixes or
   typos; synopsis matches are left to an explicit sort (the filter below),
@@ -123,6 +125,7 @@ def ranked(text: str, using: str) -> list[tuple[int, float]]:
                 "words": words,
                 "tand": tand,
                 "tor": tor or "",
+                "q": text,
                 "people_limit": PEOPLE_LIMIT,
                 "prefix_limit": PREFIX_LIMIT,
                 "words_limit": WORDS_LIMIT,
@@ -206,6 +209,7 @@ SELECT m.id, round((
     + (m.search_words @@ %(tand)s::tsquery)::int
     + 1.5 * word_similarity(%(t)s, m.search_title) + similarity(%(t)s, m.search_title)
     + 1.5 * (m.year IS NOT DISTINCT FROM %(y)s)::int
+    + (lower(m.title) = lower(%(q)s))::int + (lower(m.title) ^@ lower(%(q)s))::int
     + CASE WHEN pp.movie_id IS NULL THEN 0
            ELSE 1 + 3 * (m.search_title = pp.rest)::int + similarity(pp.rest, m.search_title)
       END

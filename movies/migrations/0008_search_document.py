@@ -116,7 +116,8 @@ POSTGRES = [
     # A search's words, read once per search (movies.search.ranked): the title part
     # (folded, no leading article, no trailing year), the year, and tsqueries of
     # every word (a word of 4+ letters no title has: also its nearest title words
-    # within two edits; the last word as a prefix too) and of any word. The trigram threshold is lowered
+    # within two edits; the last word as a prefix too if it has 3+ letters: a
+    # shorter prefix matches too many words to read their index entries) and of any word. The trigram threshold is lowered
     # here only: two swapped letters in a short word share few trigrams.
     (
         r"""
@@ -138,7 +139,8 @@ POSTGRES = [
             words := array_remove(string_to_array(t, ' '), '');
             SELECT to_tsquery('simple', string_agg(
                 '(' || array_to_string(array_prepend(
-                    quote_literal(w) || CASE WHEN n = cardinality(words) THEN ':*' ELSE '' END,
+                    quote_literal(w)
+                    || CASE WHEN n = cardinality(words) AND length(w) >= 3 THEN ':*' ELSE '' END,
                     fixes), ' | ') || ')',
                 ' & ' ORDER BY n))
             INTO tand
