@@ -112,9 +112,11 @@ SearchFilter = Annotated[
     Field(
         min_length=1,
         max_length=200,
-        description="Search: full text over title and synopsis on PostgreSQL (web search "
-        'syntax: words, "quoted phrases", `or`, `-word` to exclude), title substring on '
-        "SQLite. Any text is a search: text that means nothing finds nothing.",
+        description="Search. The film list without a `sort` ranks by it (`sort=relevance`). "
+        "With a sort (and in the export) it filters: full text over title and synopsis on "
+        'PostgreSQL (web search syntax: words, "quoted phrases", `or`, `-word` to exclude), '
+        "title substring on SQLite. Any text is a search: text that means nothing finds "
+        "nothing.",
     ),
 ]
 
