@@ -56,7 +56,7 @@ LIST_SORT_DESCRIPTION = (
     "with its words, titles holding them (the last word may be half typed, a long word "
     "may have a typo or two, accents and a leading article do not matter), a year in the "
     "search preferring that year's film, and films crediting a person it names; at most "
-    "the 500 best matches, ties broken by `id`."
+    "the 200 best matches, ties broken by `id`."
 )
 
 
