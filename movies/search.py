@@ -61,7 +61,7 @@ from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Expression
 
-from movies.prepared import Param
+from movies.prepared import Param, statement_cursor
 
 SEARCH_CONFIG = "english"
 # Bounds of the candidate set (see the module docstring). Halving them from
@@ -110,7 +110,9 @@ def ranked(text: str, using: str) -> list[tuple[int, float]]:
     """(film id, score) of the films ``text`` may mean, best first (ties: lower id)."""
     connection = connections[using]
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
+        # Bound on the server (movies.prepared): psycopg PREPAREs both statements
+        # on a connection that runs them often, and PostgreSQL stops planning them.
+        with statement_cursor(connection) as cursor:
             # Two statements: the second is planned with the search's words as its
             # values (not as the output of a CTE the planner cannot see into).
             cursor.execute(
