@@ -82,6 +82,13 @@ def _timestamp(value: object) -> datetime:
         raise BadValue from None
 
 
+def _score(value: object) -> float:
+    # A relevance score (movies.search.ranked): any finite number.
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise BadValue
+    return float(value)
+
+
 def _row_id(value: object) -> int:
     if type(value) is not int or not 1 <= value <= MAX_ID:
         raise BadValue
@@ -98,6 +105,7 @@ CURSOR_VALUES: dict[str, Callable[[object], Any]] = {
     "id": _row_id,
     # The people list's one order (by name, then id).
     "name": _name,
+    "relevance": _score,
 }
 
 

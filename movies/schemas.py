@@ -52,6 +52,16 @@ SORT_DESCRIPTION = (
     "in both directions; `updated_at`, `created_at`: by when the film was last changed "
     "or added; `id`: by id (the order films were added in)."
 )
+# The list also sorts by relevance to ``q``: its default when ``q`` is given.
+MovieListSort = Literal[MovieSort, "relevance"]
+LIST_SORT_DESCRIPTION = (
+    f"{SORT_DESCRIPTION} `relevance` (needs `q`, and is the default when `q` is given; "
+    "`title` otherwise): the film whose title is the search first, then titles starting "
+    "with its words, titles holding them (the last word may be half typed, a long word "
+    "may have a typo or two, accents and a leading article do not matter), a year in the "
+    "search preferring that year's film, and films crediting a person it names; at most "
+    "the 200 best matches, ties broken by `id`."
+)
 
 
 class QueryParameters(BaseModel):
@@ -106,9 +116,11 @@ SearchFilter = Annotated[
     Field(
         min_length=1,
         max_length=200,
-        description="Search: full text over title and synopsis on PostgreSQL (web search "
-        'syntax: words, "quoted phrases", `or`, `-word` to exclude), title substring on '
-        "SQLite. Any text is a search: text that means nothing finds nothing.",
+        description="Search. The film list without a `sort` ranks by it (`sort=relevance`). "
+        "With a sort (and in the export) it filters: full text over title and synopsis on "
+        'PostgreSQL (web search syntax: words, "quoted phrases", `or`, `-word` to exclude), '
+        "title substring on SQLite. Any text is a search: text that means nothing finds "
+        "nothing.",
     ),
 ]
 
@@ -140,12 +152,22 @@ class MovieListQuery(QueryParameters):
     year_max: Year | None = None
     person: PersonFilter = None
     q: SearchFilter = None
-    sort: MovieSort = Field("title", description=SORT_DESCRIPTION)
+    sort: MovieListSort = Field("title", description=LIST_SORT_DESCRIPTION)
     _after: Cursor | None = PrivateAttr(None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _relevance_by_default(cls, data: Any) -> Any:
+        # A search without a sort is in relevance order, and says so in its links.
+        if isinstance(data, dict) and "sort" not in data and data.get("q"):
+            return {**data, "sort": "relevance"}
+        return data
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         _check_year_range(self.year_min, self.year_max)
+        if self.sort == "relevance" and self.q is None:
+            raise ParameterConflict("sort=relevance needs q, the search it ranks by", "sort")
         if self.cursor is not None and self.offset:
             raise ParameterConflict("use either cursor or offset, not both", "cursor", "offset")
         if self.cursor is not None:

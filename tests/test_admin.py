@@ -27,6 +27,8 @@ from movies.tokens import authenticate_token, digest
 pytestmark = pytest.mark.django_db
 
 MOVIE_CHANGELIST = reverse("admin:movies_movie_changelist")
+# The changelist's default order (updated_at, descending) asked for explicitly.
+BY_UPDATED_AT = "-6"
 TOKEN_CHANGELIST = reverse("admin:movies_apitoken_changelist")
 
 
@@ -182,7 +184,8 @@ def test_movie_search_by_title_and_people(
 ) -> None:
     monkeypatch.setattr(catalogue, "CREDITED_INLINE_MAX", credited_inline_max)
     monkeypatch.setattr(catalogue, "HASHED_PEOPLE_MAX", hashed_people_max)
-    response = admin_client.get(MOVIE_CHANGELIST, {"q": query})
+    # A column order asks for every film holding the words (relevance: below).
+    response = admin_client.get(MOVIE_CHANGELIST, {"q": query, "o": BY_UPDATED_AT})
     cl = response.context["cl"]
     assert [m.title for m in cl.result_list] == expected
     assert cl.result_count == len(expected)
@@ -196,7 +199,7 @@ def test_a_search_known_to_find_many_films_is_not_counted_again(
     # As "ada" at a million films: more credited films than the exact count reads.
     monkeypatch.setattr(catalogue, "CREDITED_INLINE_MAX", 1)
     monkeypatch.setattr(lists, "EXACT_COUNT_UP_TO", 1)
-    params = {"q": "stewart", **({"decade": "1950"} if filtered else {})}
+    params = {"q": "stewart", "o": BY_UPDATED_AT, **({"decade": "1950"} if filtered else {})}
     with CaptureQueriesContext(connection) as queries:
         response = admin_client.get(MOVIE_CHANGELIST, params)
     cl = response.context["cl"]
@@ -218,14 +221,28 @@ def test_a_search_known_to_find_many_films_is_not_counted_again(
 
 
 def test_an_exact_count_is_shown_as_it_is(admin_client: Client, films: Any) -> None:
-    page = admin_client.get(MOVIE_CHANGELIST, {"q": "stewart"}).content.decode()
+    params = {"q": "stewart", "o": BY_UPDATED_AT}
+    page = admin_client.get(MOVIE_CHANGELIST, params).content.decode()
     assert "3 results" in page and "3 movies" in page
     assert not re.search(r"about \d", page)
 
 
+@pytest.mark.postgres(reason="the admin ranks searches on PostgreSQL (movies.search)")
+def test_a_search_without_column_order_is_in_relevance_order(
+    admin_client: Client, films: Any
+) -> None:
+    assert titles(admin_client, q="rear window") == ["Rear Window"]
+    assert titles(admin_client, q="the man from") == ["The Man from Laramie"]
+    assert titles(admin_client, q="vertgo") == ["Vertigo"]  # a typo
+    assert titles(admin_client, q="stewart laramie") == ["The Man from Laramie"]
+    assert titles(admin_client, q="psycho 1960", decade="1960") == ["Psycho"]
+    Movie.objects.create(title="Vertigo Revisited", year=2020)
+    assert titles(admin_client, q="vertigo") == ["Vertigo", "Vertigo Revisited"]
+
+
 def test_movie_search_runs_no_distinct(admin_client: Client, films: Any) -> None:
     with CaptureQueriesContext(connection) as queries:
-        titles(admin_client, q="stewart")
+        titles(admin_client, q="stewart", o=BY_UPDATED_AT)
     assert not [q["sql"] for q in queries if "DISTINCT" in q["sql"]]
 
 
@@ -237,7 +254,10 @@ def test_movie_search_runs_no_distinct(admin_client: Client, films: Any) -> None
         ({"decade": "1950"}, ["The Man from Laramie", "Rear Window", "Vertigo"]),
         ({"decade": "1960"}, ["Psycho"]),
         ({"decade": "1990", "genre": "drama"}, ["Unforgiven"]),
-        ({"decade": "1950", "genre": "western", "q": "stewart"}, ["The Man from Laramie"]),
+        (
+            {"decade": "1950", "genre": "western", "q": "stewart", "o": "-6"},
+            ["The Man from Laramie"],
+        ),
     ],
 )
 def test_movie_filters(

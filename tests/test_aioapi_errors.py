@@ -54,7 +54,8 @@ QUERY_CASES = [
     ("year=1999%20OR%201%3D1", bad_query(("year", NOT_DIGITS))),
     ("sort=title;DROP%20TABLE%20movies_movie", bad_query(("sort", "Input should be 'title', "
      "'-title', 'year', '-year', 'rating', '-rating', 'updated_at', '-updated_at', "
-     "'created_at', '-created_at', 'id' or '-id'"))),
+     "'created_at', '-created_at', 'id', '-id' or 'relevance'"))),
+    ("sort=relevance", bad_query(("sort", "sort=relevance needs q, the search it ranks by"))),
     ("genre=%E2%80%94", bad_query(("genre", "is not a genre: use a slug from /api/genres "
      "(like `comedy`)"))),
     ("q=%FF%FE", bad_query(("q", "must be valid UTF-8"))),

@@ -12,8 +12,20 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import admin
-from django.db import models
-from django.db.models import Count, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.contrib.admin.views.main import ORDER_VAR, SEARCH_VAR, ChangeList
+from django.db import connections, models, router
+from django.db.models import (
+    Case,
+    Count,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse
 from django.utils.html import format_html
@@ -31,6 +43,7 @@ from movies.admin.preload import PreloadedAutocompleteInline, PreloadingInlineFo
 from movies.admin.rows import LeanRowsFormSet
 from movies.admin.versions import VersionedMovieForm, conflict_rows
 from movies.models import Credit, Genre, Movie, Person
+from movies.search import ranked
 
 # Films credited to the people a search matches, up to this many, are passed to
 # the film query as a list of ids (see MovieAdmin.get_search_results).
@@ -119,7 +132,12 @@ class MovieAdmin(OfferedLookupsOnly):
     list_filter = [GenreFilter, DecadeFilter]
     # What get_search_results searches; also turns on the search box.
     search_fields = ["title", "credits__person__name"]
-    search_help_text = "Words of a title, or of the name of someone in the cast or directing."
+    search_help_text = (
+        "Words of a title (typos, accents and a half-typed last word forgiven), a year, or "
+        "a credited person's name: best matches first, as the API ranks them (PostgreSQL). "
+        "Sort by a column to list every film with each word in its title or in one "
+        "person's name."
+    )
     # No date_hierarchy: it runs a query over every film to list its years.
     list_per_page = 50
     paginator = EstimatedCountPaginator
@@ -158,8 +176,31 @@ class MovieAdmin(OfferedLookupsOnly):
         context["version_conflict"] = conflict_rows(context["adminform"].form, credits)
         return super().render_change_form(request, context, add, change, form_url, obj)
 
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return RelevanceChangeList
+
+    def get_ordering(self, request: HttpRequest) -> list[Any]:
+        # A search without a column order is in relevance order (get_search_results).
+        return [] if _by_relevance(request) else list(super().get_ordering(request))
+
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Movie], search_term: str
+    ) -> tuple[QuerySet[Movie], bool]:
+        """The films the API's search finds, best first, unless a column order is
+        asked for (see _substring_search)."""
+        if not _by_relevance(request):
+            return self._substring_search(queryset, search_term)
+        films = [film_id for film_id, _ in ranked(search_term, router.db_for_read(Movie))]
+        # At most movies.search's few hundred candidates: a CASE over them is cheap.
+        position = Case(
+            *[When(pk=film_id, then=Value(n)) for n, film_id in enumerate(films)],
+            default=Value(len(films)),
+            output_field=IntegerField(),
+        )
+        return queryset.filter(pk__in=films).order_by(position), False
+
+    def _substring_search(
+        self, queryset: QuerySet[Movie], search_term: str
     ) -> tuple[QuerySet[Movie], bool]:
         """Films with every word of the search in the title, or in the name of
         one person credited.
@@ -220,6 +261,27 @@ class MovieAdmin(OfferedLookupsOnly):
             return "Saved films are served by the API."
         url = f"{settings.API_PUBLIC_URL}/api/movies/{movie.pk}"
         return format_html('<a href="{}" class="api-link" target="_blank">{}</a>', url, url)
+
+
+def _ranks_people() -> bool:
+    # SQLite's ranked search reads titles only (movies.search): its admin keeps
+    # the substring search, which also finds people.
+    return connections[router.db_for_read(Movie)].vendor == "postgresql"
+
+
+def _by_relevance(request: HttpRequest) -> bool:
+    searching = bool(request.GET.get(SEARCH_VAR, "").strip())
+    return searching and ORDER_VAR not in request.GET and _ranks_people()
+
+
+class RelevanceChangeList(ChangeList):
+    """The film changelist: no default order under a search, whose relevance order
+    (MovieAdmin.get_search_results) is then the list's (the id breaks no ties)."""
+
+    def _get_default_ordering(self) -> list[Any]:
+        if self.query.strip() and ORDER_VAR not in self.params and _ranks_people():
+            return []
+        return list(super()._get_default_ordering())  # type: ignore[misc]
 
 
 def poster_image(movie: Movie, *, height: int) -> SafeString | str:

@@ -45,7 +45,12 @@ def list_movies(query: MovieListQuery) -> Page[MovieSummary]:
     """A page of films, by offset or by keyset cursor (stable under inserts).
 
     One statement: the page's rows, each with its genre names aggregated in SQL.
+    A search without a sort is in relevance order (movies.selectors.ranked).
     """
+    if query.sort == "relevance":
+        from movies.selectors.ranked import list_by_relevance  # it imports this module
+
+        return list_by_relevance(query)
     cursor = query.after
     field = query.sort.lstrip("-")
     descending = query.sort.startswith("-")
@@ -61,14 +66,14 @@ def list_movies(query: MovieListQuery) -> Page[MovieSummary]:
     hidden = () if field in LIST_FIELDS else (field,)
 
     def build() -> QuerySet[Any, Any]:
-        movies = _filter_movies(Movie.objects.all(), {name: _param(name) for name in present})
+        movies = filter_movies(Movie.objects.all(), {name: _param(name) for name in present})
         if after is not None:
             value = None if after == "null" else Param("after_value", _movie_field(field))
             movies = movies.filter(
                 _after(field, value, Param("after_id", _ID_FIELD), scan_descending, nulls_first)
             )
         movies = movies.order_by(*_ordering(field, scan_descending, nulls_first))
-        return movies.values(*LIST_FIELDS, *hidden, genre_names=_genre_names(OuterRef("pk")))
+        return movies.values(*LIST_FIELDS, *hidden, genre_names=genre_names(OuterRef("pk")))
 
     values: dict[str, Any] = {name: filters[name] for name in present}
     if cursor is not None:
@@ -120,10 +125,10 @@ def filtered_movies(query: MovieListQuery | MovieExportQuery) -> QuerySet[Movie]
     stream (movies.export) or paginate it themselves, never for a handler."""
     filters = {name: getattr(query, name) for name in MOVIE_FILTERS}
     present = {name: value for name, value in filters.items() if value is not None}
-    return _filter_movies(Movie.objects.all(), present)
+    return filter_movies(Movie.objects.all(), present)
 
 
-def _filter_movies(movies: QuerySet[Movie], filters: dict[str, Any]) -> QuerySet[Movie]:
+def filter_movies(movies: QuerySet[Movie], filters: dict[str, Any]) -> QuerySet[Movie]:
     """``movies`` narrowed by every filter given: a value, or a Param standing for one."""
     if "genre" in filters:
         in_genre = Movie.genres.through.objects.filter(
@@ -200,7 +205,7 @@ def _after(
     return after
 
 
-def _genre_names(movie: Any) -> ValueArray:
+def genre_names(movie: Any) -> ValueArray:
     """The names of a film's genres, alphabetical, as one list column."""
     links = Movie.genres.through.objects.filter(movie_id=movie).order_by("genre__name")
     return ValueArray(links.values(value=F("genre__name")))

@@ -1,0 +1,150 @@
+"""``python -m bench.search_quality``: hit@1, hit@3, MRR@10 per query class, and latency.
+
+Each query goes through ``movies.selectors.films.list_movies`` with only ``q``
+and ``limit=10`` (the API's default order for a search), in this process, on
+the database ``DATABASE_URL`` names. One pass warms the connection and its
+prepared statements, a second is measured. Run it under ``flock
+/tmp/heavy.lock`` on a shared machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+QUERIES = Path(__file__).resolve().parent / "queries.json"
+CLASSES = ("exact", "no_article", "typo", "prefix", "title_year", "person_title")
+DEPTH = 10
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def run(judged: list[dict[str, Any]], passes: int) -> dict[str, Any]:
+    from movies.models import Movie
+    from movies.schemas import MovieListQuery
+    from movies.selectors.films import list_movies
+
+    keys = {film["source_key"] for film in judged}
+    ids = dict(Movie.objects.filter(source_key__in=keys).values_list("source_key", "id"))
+    missing = keys - ids.keys()
+    if missing:
+        sys.exit(f"{len(missing)} judged films are not in this database, e.g. {min(missing)}")
+    ranks: dict[str, list[int | None]] = defaultdict(list)
+    latency: dict[str, list[float]] = defaultdict(list)
+    misses: list[str] = []
+    for pass_ in range(passes + 1):
+        for film in judged:
+            target = ids[film["source_key"]]
+            for query in film["queries"]:
+                started = time.perf_counter()
+                page = list_movies(MovieListQuery.model_validate({"q": query["q"], "limit": DEPTH}))
+                elapsed = (time.perf_counter() - started) * 1000
+                if pass_ == 0:
+                    continue  # warm-up
+                found = [item["id"] for item in page.items]
+                rank = found.index(target) + 1 if target in found else None
+                latency[query["class"]].append(elapsed)
+                if pass_ == 1:
+                    ranks[query["class"]].append(rank)
+                    if rank != 1:
+                        misses.append(f"{query['class']:12} {rank or '-':>2}  {query['q']!r}")
+    return {"ranks": ranks, "latency": latency, "misses": misses}
+
+
+def table(result: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    every: list[float] = []
+    for name in CLASSES:
+        ranks = result["ranks"].get(name)
+        if not ranks:
+            continue
+        times = result["latency"][name]
+        every += times
+        rows.append(
+            {
+                "class": name,
+                "queries": len(ranks),
+                "hit@1": sum(r == 1 for r in ranks) / len(ranks),
+                "hit@3": sum(r is not None and r <= 3 for r in ranks) / len(ranks),
+                "mrr@10": sum(1 / r for r in ranks if r) / len(ranks),
+                "p50_ms": statistics.median(times),
+                "p95_ms": percentile(times, 0.95),
+                "max_ms": max(times),
+            }
+        )
+    rows.append(
+        {
+            "class": "all (latency)",
+            "queries": sum(r["queries"] for r in rows),
+            "p50_ms": statistics.median(every),
+            "p95_ms": percentile(every, 0.95),
+            "max_ms": max(every),
+        }
+    )
+    return rows
+
+
+def render(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| class | queries | hit@1 | hit@3 | MRR@10 | p50 ms | p95 ms | max ms |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        quality = (
+            f"{r['hit@1']:.1%} | {r['hit@3']:.1%} | {r['mrr@10']:.3f}" if "hit@1" in r else " |  | "
+        )
+        lines.append(
+            f"| {r['class']} | {r['queries']} | {quality} | {r['p50_ms']:.1f} | "
+            f"{r['p95_ms']:.1f} | {r['max_ms']:.1f} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--queries", type=Path, default=QUERIES)
+    parser.add_argument("--passes", type=int, default=1, help="measured passes (latency)")
+    parser.add_argument("--misses", action="store_true", help="print every query not at rank 1")
+    parser.add_argument("--json", type=Path, help="also write the table and misses here")
+    args = parser.parse_args()
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mymoviedb.settings")
+    os.environ.setdefault("DEBUG", "1")  # a local measurement, not a deployment
+    import django
+
+    django.setup()
+    from django.db import connection
+
+    judged = json.loads(args.queries.read_text())
+    result = run(judged, args.passes)
+    rows = table(result)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM movies_movie")
+        films = cursor.fetchone()[0]
+    header = (
+        f"{films} films on {connection.vendor} ({connection.settings_dict['NAME']}), "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}"
+    )
+    print(header)
+    print(render(rows))
+    if args.misses:
+        print("\n".join(result["misses"]))
+    if args.json:
+        args.json.write_text(
+            json.dumps({"header": header, "rows": rows, "misses": result["misses"]}, indent=1)
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""Search in relevance order (movies.search.ranked, movies.selectors.ranked).
+
+On PostgreSQL every kind of forgiving input is checked; on SQLite (FTS5) the
+ranking of exact titles and prefixes, and that its index follows every write.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from movies import selectors
+from movies.cursors import decode_cursor
+from movies.models import Credit, Movie, Person
+from movies.schemas import MovieListQuery
+
+pytestmark = pytest.mark.django_db
+
+FILMS = [
+    ("The Godfather", 1972, ["Al Pacino", "Marlon Brando"]),
+    ("The Godfather Part II", 1974, ["Al Pacino", "Robert De Niro"]),
+    ("The Godfather Part III", 1990, ["Al Pacino"]),
+    ("3 Godfathers", 1948, ["John Wayne"]),
+    ("Disco Godfather", 1979, ["Rudy Ray Moore"]),
+    ("Titanic", 1953, ["Barbara Stanwyck"]),
+    ("Titanic", 1997, ["Leonardo DiCaprio"]),
+    ("Clash of the Titans", 1981, ["Harry Hamlin"]),
+    ("Amélie", 2001, ["Audrey Tautou"]),
+    ("Star Wars", 1977, ["Mark Hamill"]),
+    ("Star Trek", 1979, ["William Shatner"]),
+    ("Heat", 1995, ["Al Pacino", "Robert De Niro"]),
+]
+
+
+@pytest.fixture
+def films(db: None) -> dict[tuple[str, int], Movie]:
+    made = {}
+    people: dict[str, Person] = {}
+    for title, year, cast in FILMS:
+        movie = Movie.objects.create(title=title, year=year, synopsis=f"{title}, a film.")
+        for order, name in enumerate(cast):
+            if name not in people:
+                people[name] = Person.objects.create(name=name, key=name.lower())
+            Credit.objects.create(movie=movie, person=people[name], billing_order=order)
+        made[title, year] = movie
+    return made
+
+
+def found(q: str, **params: Any) -> list[tuple[str, int]]:
+    page = selectors.list_movies(MovieListQuery.model_validate({"q": q, **params}))
+    return [(item["title"], item["year"]) for item in page.items]
+
+
+def test_a_search_without_sort_is_in_relevance_order(films: Any) -> None:
+    query = MovieListQuery.model_validate({"q": "godfather"})
+    assert query.sort == "relevance"
+    assert found("godfather")[:3] == [
+        ("The Godfather", 1972),
+        ("The Godfather Part II", 1974),
+        ("The Godfather Part III", 1990),
+    ]
+    assert set(found("godfather")[3:]) == {("3 Godfathers", 1948), ("Disco Godfather", 1979)}
+
+
+def test_an_explicit_sort_still_wins(films: Any) -> None:
+    assert found("godfather", sort="title") == [
+        ("3 Godfathers", 1948),
+        ("Disco Godfather", 1979),
+        ("The Godfather", 1972),
+        ("The Godfather Part II", 1974),
+        ("The Godfather Part III", 1990),
+    ]
+
+
+def test_exact_title_before_titles_containing_it(films: Any) -> None:
+    assert found("titanic")[:2] == [("Titanic", 1953), ("Titanic", 1997)]
+    assert found("star wars")[0] == ("Star Wars", 1977)
+
+
+def test_a_year_prefers_that_year(films: Any) -> None:
+    assert found("titanic 1997")[0] == ("Titanic", 1997)
+
+
+def test_prefix_article_and_case(films: Any) -> None:
+    assert found("the godfa")[0] == ("The Godfather", 1972)
+    assert found("GODFATHER part i")[0][0].startswith("The Godfather Part")
+    assert found("star w") == [("Star Wars", 1977)]
+
+
+@pytest.mark.postgres(reason="typos, accents and people are PostgreSQL's (pg_trgm, unaccent)")
+def test_typos_accents_and_people(films: Any) -> None:
+    assert found("the godfahter")[0] == ("The Godfather", 1972)
+    assert found("godfathr part ii")[0] == ("The Godfather Part II", 1974)
+    assert found("amelie") == [("Amélie", 2001)]
+    assert found("pacino godfather")[0] == ("The Godfather", 1972)
+    assert found("de niro heat") == [("Heat", 1995)]
+
+
+def test_relevance_cursors_walk_every_match_both_ways(films: Any) -> None:
+    everything = found("godfather", limit=100)
+    seen: list[tuple[str, int]] = []
+    params: dict[str, Any] = {"q": "godfather", "limit": 2}
+    page = selectors.list_movies(MovieListQuery.model_validate(params))
+    pages = [page]
+    while page.next_cursor is not None:
+        cursor = decode_cursor(page.next_cursor, "relevance")
+        assert isinstance(cursor.value, float)
+        page = selectors.list_movies(
+            MovieListQuery.model_validate({**params, "cursor": page.next_cursor})
+        )
+        pages.append(page)
+    for each in pages:
+        seen += [(item["title"], item["year"]) for item in each.items]
+    assert seen == everything
+    assert page.previous_cursor is not None
+    back = selectors.list_movies(
+        MovieListQuery.model_validate({**params, "cursor": page.previous_cursor})
+    )
+    assert back.items == pages[-2].items
+
+
+def test_other_filters_narrow_the_ranked_films(films: Any) -> None:
+    pacino = Person.objects.get(name="Al Pacino")
+    assert found("godfather", person=pacino.pk, year_min=1974) == [
+        ("The Godfather Part II", 1974),
+        ("The Godfather Part III", 1990),
+    ]
+
+
+def test_the_index_follows_writes(films: Any) -> None:
+    movie = films["Star Trek", 1979]
+    movie.title = "Solaris"
+    movie.save()
+    assert found("solaris") == [("Solaris", 1979)]
+    assert found("star trek") == []
+    movie.delete()
+    assert found("solaris") == []
+    Movie.objects.create(title="Stalker", year=1979)
+    assert found("stalk")[0] == ("Stalker", 1979)
+
+
+def test_text_that_means_nothing_finds_nothing(films: Any) -> None:
+    for q in ["!!!", "-", '"', "zzzz"]:
+        assert found(q) == [], q
