@@ -238,6 +238,9 @@ AXES_RESET_ON_SUCCESS = True
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_CLIENT_IP_CALLABLE = "mymoviedb.clients.client_address"
 AXES_CLIENT_STR_CALLABLE = "mymoviedb.clients.login_failure_str"
+# Failures and lockouts are still logged (warnings); this silences only axes' banner on
+# every start of every command and worker.
+AXES_VERBOSE = False
 AXES_COOLOFF_MESSAGE = (
     "Too many failed logins to this account from your address: try again in 15 minutes."
 )
