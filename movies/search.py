@@ -10,7 +10,7 @@ Relevance on PostgreSQL, what was chosen and why (bench/search_quality, the
 judged set of 913 queries; figures in bench/results/2026-12-07-search/):
 
 * A stored search document, kept by PostgreSQL on every write path (migration
-  0008): ``search_title``, the title folded (lower case, ``unaccent``,
+  0009): ``search_title``, the title folded (lower case, ``unaccent``,
   punctuation to spaces) without a leading article, and ``search_words``, its
   ``simple`` tsvector (no stemming: a half-typed word is a prefix of the
   title's word, not of its stem); ``movies_person.search_name`` likewise.
@@ -56,7 +56,7 @@ judged set of 913 queries; figures in bench/results/2026-12-07-search/):
   server (movies.prepared.statement_cursor), so PostgreSQL does not plan them
   per search.
 
-SQLite: an FTS5 index of titles (migration 0008) matched with every word and
+SQLite: an FTS5 index of titles (migration 0009) matched with every word and
 the last one as a prefix, ranked by ``bm25()`` and the same exact/prefix/year
 bonuses, computed in Python. No typo tolerance and no people there.
 """
