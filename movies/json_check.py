@@ -45,13 +45,23 @@ class _Object(dict[str, Any]):
                 seen.add(key)
 
 
-def _float(literal: str) -> float | _Refused:
+def lost_number(literal: str) -> str | None:
+    """Why the decimal ``literal`` cannot be stored as the number it says, or None.
+
+    Also the admin's rule (movies.admin.versions): a form's FloatField reads
+    ``1e-400`` as 0.0 just as JSON parsers do.
+    """
     value = float(literal)
     if math.isinf(value):
-        return _Refused("is too large a number")
-    if value == 0.0 and _NONZERO_MANTISSA.match(literal):
-        return _Refused("is too small a number: it would be stored as 0")
-    return value
+        return "is too large a number"
+    if value == 0.0 and _NONZERO_MANTISSA.match(literal.strip()):
+        return "is too small a number: it would be stored as 0"
+    return None
+
+
+def _float(literal: str) -> float | _Refused:
+    reason = lost_number(literal)
+    return float(literal) if reason is None else _Refused(reason)
 
 
 def _constant(name: str) -> _Refused:

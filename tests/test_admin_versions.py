@@ -263,3 +263,20 @@ def test_a_form_without_a_valid_version_is_refused(
         "changes again. Nothing was saved."
     ]
     assert stored(vertigo)[0] == "Vertigo"
+
+
+@pytest.mark.parametrize("typed", ["1e-400", "-1e-999", "0.0000e-5000"])
+def test_a_rating_that_would_be_stored_as_0_is_refused_as_on_the_api(
+    admin_client: Client, vertigo: Movie, typed: str
+) -> None:
+    data = opened(admin_client, vertigo)
+    data["rating"] = typed
+    response = admin_client.post(url(vertigo), data)
+    zero_literal = typed.startswith("0.0000")
+    assert response.status_code == (302 if zero_literal else 200)
+    if zero_literal:
+        assert stored(vertigo)[2] == 0.0
+    else:
+        errors = response.context["adminform"].form.errors["rating"]
+        assert errors == ["The rating is too small a number: it would be stored as 0."]
+        assert stored(vertigo)[2] == 8.3

@@ -26,6 +26,7 @@ from django.db import router
 from django.forms.formsets import BaseFormSet
 from django.http import QueryDict
 
+from movies.json_check import lost_number
 from movies.models import Credit, Genre, Movie, Person
 from movies.services import SCALAR_FIELDS
 
@@ -98,6 +99,15 @@ class VersionedMovieForm(forms.ModelForm):  # type: ignore[type-arg]
         if self.instance.pk is not None:
             self.fields["version"].required = True
             self.fields["version"].initial = token(snapshot(self.instance))
+
+    def clean_rating(self) -> float | None:
+        # Django's FloatField reads 1e-400 as 0.0: refused as on the API (one rule).
+        rating: float | None = self.cleaned_data.get("rating")
+        if rating == 0.0:
+            reason = lost_number(str(self.data.get(self.add_prefix("rating"), "0")))
+            if reason is not None:
+                raise forms.ValidationError(f"The rating {reason}.", code="lost_number")
+        return rating
 
     def clean(self) -> dict[str, Any] | None:
         cleaned = super().clean()
