@@ -26,11 +26,10 @@ bench/results/2026-12-0[56]-lean*/):
 * A circuit breaker (:class:`Breaker`) fails calls fast while the primary
   database is known down: a call that loses or cannot get its connection starts
   a probe of ``default``; while the probes fail, a call waits for the next
-  probe (one at a time, started at once if none runs: ~1 ms when the server
-  refuses connections, the connect timeout at most when it does not answer)
-  and is refused with :class:`DatabaseUnavailable` (a 503 through the
-  middleware) if that fails, instead of each call waiting out a connect or pool
-  timeout of its own. The first call after the database answers again runs, so
+  probe (one at a time, started at once if none runs) at most
+  ``ADMIT_WAIT_SECONDS``, and is refused with :class:`DatabaseUnavailable` (a
+  503 through the middleware) unless it succeeded, instead of each call
+  waiting out a connect or pool timeout of its own. The first call after the database answers again runs, so
   recovery costs no request; with no calls, the breaker probes every
   ``PROBE_INTERVAL_SECONDS``. Closed, it costs one bool check a call. It
   guards the primary only: a call whose reads fail on a replica runs again on
@@ -69,6 +68,10 @@ CLOSE_TIMEOUT_SECONDS = 10.0
 # While the database is down, how often the breaker tries to reach it: the
 # recovery lags the database by at most this long. A refused connect costs ~1 ms.
 PROBE_INTERVAL_SECONDS = 0.25
+# While it is down, a call waits this long at most for a probe's answer: a refused
+# connect answers in ~1 ms and a fresh one in a few, but a pool's checkout waits
+# out its timeout (DB_POOL=1) and an unreachable host the connect timeout.
+ADMIT_WAIT_SECONDS = 0.1
 
 
 def use_api_connection_policy(environ: MutableMapping[str, str] = os.environ) -> None:
@@ -118,7 +121,12 @@ class Breaker:
     async def admit(self) -> None:
         """While open: wait for a probe (the running one, or one started now);
         raise :class:`DatabaseUnavailable` unless it found the database back."""
-        if not await asyncio.shield(self._probe_once()):
+        try:
+            async with asyncio.timeout(ADMIT_WAIT_SECONDS):
+                back = await asyncio.shield(self._probe_once())
+        except TimeoutError:
+            back = False
+        if not back:
             self.refused += 1
             down = time.monotonic() - self._since
             raise DatabaseUnavailable(
