@@ -29,9 +29,9 @@ bench/results/2026-12-0[56]-lean*/):
   probe (one at a time, started at once if none runs) at most
   ``ADMIT_WAIT_SECONDS``, and is refused with :class:`DatabaseUnavailable` (a
   503 through the middleware) unless it succeeded, instead of each call
-  waiting out a connect or pool timeout of its own. The first call after the database answers again runs, so
-  recovery costs no request; with no calls, the breaker probes every
-  ``PROBE_INTERVAL_SECONDS``. Closed, it costs one bool check a call. It
+  waiting out a connect or pool timeout of its own. The first call after the
+  database answers again runs, so recovery costs no request; with no calls,
+  the breaker probes every ``PROBE_INTERVAL_SECONDS``. Closed, it costs one bool check a call. It
   guards the primary only: a call whose reads fail on a replica runs again on
   the primary (``mymoviedb.routers.falling_back``), and the replica is skipped
   until it answers again.

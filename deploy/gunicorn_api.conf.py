@@ -14,8 +14,11 @@ aioapi/settings.py. Scale out with more replicas of this process behind nginx
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import environ
+
+from deploy import metrics_dir
 
 env = environ.Env()
 
@@ -82,3 +85,13 @@ loglevel = env.str("GUNICORN_LOG_LEVEL", default="info")
 # user would fight over it. Off unless a path is given.
 control_socket = env.str("GUNICORN_API_CONTROL_SOCKET", default="")
 control_socket_disable = not control_socket
+
+# The request counters of every worker, summed by whichever one is scraped
+# (aioapi/metrics.py): prometheus-client's multiprocess mode, in a directory
+# emptied before the first worker starts.
+metrics_dir.prepare(os.environ, "mymoviedb-api-metrics-")
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker exited: its live gauges go; its counters stay in the totals."""
+    metrics_dir.worker_exited(worker.pid)
