@@ -71,7 +71,8 @@ def check_config(config: str, **env: str) -> subprocess.CompletedProcess[str]:
 def test_a_server_over_budget_refuses_to_start_and_one_within_starts(config: str) -> None:
     refused = check_config(config, **FOUR_CORES)
     assert refused.returncode == 1
-    assert budget.over_budget(FOUR_CORES) in refused.stderr, refused.stderr[-2000:]
+    message = budget.over_budget(FOUR_CORES)
+    assert message is not None and message in refused.stderr, refused.stderr[-2000:]
     started = check_config(config, **FOUR_CORES, DB_MAX_CONNECTIONS="200")
     assert started.returncode == 0, started.stderr[-2000:]
     assert "budget" not in started.stderr
