@@ -22,6 +22,8 @@ import math
 import time
 from collections.abc import Callable
 
+from django.db import DEFAULT_DB_ALIAS
+
 from movies.models import AuthFailure
 
 WINDOW_SECONDS = 60.0
@@ -66,15 +68,19 @@ class FailedAuthLimiter:
         keys = [_client_key(client)]
         if token_id is not None:
             keys.append(_token_key(client, token_id))
-        AuthFailure.objects.bulk_create(AuthFailure(key=key, at=now) for key in keys)
-        AuthFailure.objects.filter(at__lte=now - self.window).delete()
+        failures = AuthFailure.objects.using(DEFAULT_DB_ALIAS)
+        failures.bulk_create(AuthFailure(key=key, at=now) for key in keys)
+        failures.filter(at__lte=now - self.window).delete()
 
     def _retry_after(self, key: str) -> int | None:
         now = self._clock()
         # The newest per_window failures within the window: the limit is reached when
         # there are that many, and lifted when the oldest of them leaves the window.
+        # From the primary, never a replica: a lagging count would let a guesser
+        # past the limit.
         recent = list(
-            AuthFailure.objects.filter(key=key, at__gt=now - self.window)
+            AuthFailure.objects.using(DEFAULT_DB_ALIAS)
+            .filter(key=key, at__gt=now - self.window)
             .order_by("-at")
             .values_list("at", flat=True)[: self.per_window]
         )

@@ -18,7 +18,9 @@ the Django side; :func:`unit_of_work`):
   write inside ``atomic()`` commits only with its transaction: a failure inside
   the transaction (raised by a statement) rolled it back on the server, while a
   failure at COMMIT leaves it in doubt, and a transaction that committed before
-  the failure must not run twice. Reads (``SELECT``) never count.
+  the failure must not run twice. Reads (``SELECT``) never count. Before an
+  autocommit write the connection's socket is polled (no round trip): one the
+  server has closed is not written to, and the unit runs again.
 
 Then the dead connections are closed (a pooled one is discarded by the pool,
 which also tests its idle ones, :func:`discard_dead_connections`) and the unit
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import select
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -105,6 +108,11 @@ def _track(execute: Callable[..., Any], sql: str, params: Any, many: bool, conte
             # Once per transaction: Django forgets the hook if it rolls back.
             if not any(entry[1] == unit.committed for entry in connection.run_on_commit):
                 transaction.on_commit(unit.committed, using=connection.alias)
+        elif closed_by_server(connection):
+            # Not sent: the unit may run again on a new connection.
+            unit.lost = connection.alias
+            closed = psycopg.OperationalError("the server closed the connection before a write")
+            raise OperationalError(str(closed)) from closed
         else:
             unit.in_doubt = True  # autocommit: committed once the server has it
     unit.lost = None
@@ -114,6 +122,23 @@ def _track(execute: Callable[..., Any], sql: str, params: Any, many: bool, conte
         if lost_connection(error):
             unit.lost = context["connection"].alias
         raise
+
+
+def closed_by_server(connection: BaseDatabaseWrapper) -> bool:
+    """Whether an idle connection's socket has something to read: the server's end
+    of it (EOF, or the FATAL of a shutdown), since nothing was asked.
+
+    A poll of the socket, no round trip: before an autocommit write, so that a
+    write on a connection a restart killed is known not to have been sent.
+    """
+    raw: Any = connection.connection
+    if raw is None or raw.closed:
+        return False
+    try:
+        readable, _, _ = select.select([raw.pgconn.socket], [], [], 0)
+    except (OSError, ValueError, psycopg.Error):
+        return True
+    return bool(readable)
 
 
 def _install(sender: type, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:

@@ -64,6 +64,16 @@ def test_a_write_in_a_transaction_broken_before_commit_runs_once_more() -> None:
     assert list(Genre.objects.values_list("slug", flat=True)) == ["written-once"]
 
 
+def test_a_write_on_a_connection_the_server_closed_is_not_sent_but_run_again() -> None:
+    # Autocommit: sent, it could have committed before the connection broke. The
+    # server's end is in the socket before anything is sent: nothing was.
+    kill_my_connection()
+    write, calls = counted(lambda: Genre.objects.create(name="Once", slug="once").slug)
+    assert retrying(write)() == "once"
+    assert len(calls) == 2
+    assert list(Genre.objects.values_list("slug", flat=True)) == ["once"]
+
+
 def test_a_committed_write_is_never_run_twice() -> None:
     def create_then_read() -> object:
         Genre.objects.create(name="Committed", slug="committed")  # autocommit
