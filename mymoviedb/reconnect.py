@@ -75,7 +75,7 @@ _unit: ContextVar[Unit | None] = ContextVar("mymoviedb_db_unit", default=None)
 
 def is_read(sql: str) -> bool:
     """Whether a statement, by its first word, changes nothing (a ``WITH`` may)."""
-    head = sql.lstrip(" \t\n(").split(None, 1)
+    head = sql[:32].lstrip(" \t\n(").split(None, 1)  # the first word, without copying it all
     return bool(head) and head[0].lower() in READ_VERBS
 
 
