@@ -132,8 +132,8 @@ def closed_by_server(connection: BaseDatabaseWrapper) -> bool:
     write on a connection a restart killed is known not to have been sent.
     """
     raw: Any = connection.connection
-    if raw is None or raw.closed:
-        return False
+    if connection.vendor != "postgresql" or raw is None or raw.closed:
+        return False  # SQLite has no server to go away
     try:
         readable, _, _ = select.select([raw.pgconn.socket], [], [], 0)
     except (OSError, ValueError, psycopg.Error):
