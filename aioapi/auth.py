@@ -2,8 +2,9 @@
 
 The header is parsed on the loop; the token lookup (prefix, constant-time digest
 comparison, revocation: :mod:`movies.tokens`) and the permission check run in one
-bridged call. Failed attempts are counted per client address and per token id (the
-token's prefix) the address tries; past ``API_AUTH_FAILURES_PER_MINUTE`` the address's
+bridged call, with the failed-attempt limits (kept in the database, shared by every
+worker: aioapi.ratelimit). Failed attempts are counted per client address and per
+token id (the token's prefix) the address tries; past ``API_AUTH_FAILURES_PER_MINUTE`` the address's
 failures are 429s, and its further tries at a token id it has used up are refused
 unchecked. A valid token is checked and accepted whatever other tokens did.
 
@@ -19,19 +20,19 @@ is faster than a checked one, but it depends only on the client's own count of
 failures at that id, never on whether a token is valid. The price: a curator whose
 own token id keeps failing from their own address (their script holds a revoked
 secret, or someone who knows the id guesses at it) waits out the window; the
-failures of other tokens never lock them out. Bounded memory (aioapi.ratelimit)
-lets a spray of 50,000 ids evict one id's count: a round of guesses per 50,000 requests.
+failures of other tokens never lock them out.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from aiohttp import web
 
 from aioapi.forwarded import client_of
 from aioapi.keys import AUTH_LIMITER, BRIDGE, SETTINGS
+from aioapi.ratelimit import FailedAuthLimiter
 from movies.problems import Problem, retry_later
 from movies.tokens import authenticate_token
 
@@ -51,6 +52,7 @@ class Caller:
 class _Verdict:
     caller: Caller | None  # None: no valid token
     allowed: bool
+    refused: int | None = None  # limited: a 429 with this Retry-After
 
 
 async def require_permission(request: web.Request, permission: str) -> Caller:
@@ -62,26 +64,39 @@ async def require_permission(request: web.Request, permission: str) -> Caller:
     if header is None:
         raise _unauthorized("Authentication required: send Authorization: Bearer <token>.")
     client = client_address(request)
-    limiter = request.app[AUTH_LIMITER]
     raw = parse_bearer(header)
+    verdict = await request.app[BRIDGE].run(
+        _authenticate, request.app[AUTH_LIMITER], client=client, raw=raw, permission=permission
+    )
+    if verdict.refused is not None:
+        raise _too_many(verdict.refused)
+    if verdict.caller is None:
+        logger.warning("failed API authentication from %s", client)
+        raise _unauthorized("The token is invalid or revoked.", error="invalid_token")
+    if not verdict.allowed:
+        raise Problem(403, f"The token's user lacks the permission {permission}.")
+    return verdict.caller
+
+
+def _authenticate(
+    limiter: FailedAuthLimiter, *, client: str, raw: str | None, permission: str
+) -> _Verdict:
+    # Runs on an ORM thread: the limits, the token lookup, the user and its
+    # permissions are queries.
     token_id = raw.partition(".")[0] if raw else None
     limited = limiter.retry_after(client)
     if limited is not None:
         # Refused unchecked: no token at all, or this address's tries at it are used up.
         used_up = limiter.token_retry_after(client, token_id) if token_id else limited
         if used_up is not None:
-            raise _too_many(used_up)
-    verdict = await request.app[BRIDGE].run(_check, raw, permission) if raw else None
-    if verdict is None or verdict.caller is None:
+            return _Verdict(caller=None, allowed=False, refused=used_up)
+    verdict = _check(raw, permission) if raw else _Verdict(caller=None, allowed=False)
+    if verdict.caller is None:
         limiter.failed(client, token_id)
         if limited is not None:
             # Past the limit only failures are refused, and no longer logged one by one.
-            raise _too_many(limiter.retry_after(client) or limited)
-        logger.warning("failed API authentication from %s", client)
-        raise _unauthorized("The token is invalid or revoked.", error="invalid_token")
-    if not verdict.allowed:
-        raise Problem(403, f"The token's user lacks the permission {permission}.")
-    return verdict.caller
+            return replace(verdict, refused=limiter.retry_after(client) or limited)
+    return verdict
 
 
 def parse_bearer(header: str) -> str | None:

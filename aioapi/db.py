@@ -15,21 +15,26 @@ bench/results/2026-12-0[56]-lean*/):
   default, set by :func:`use_api_connection_policy`): the threads are fixed, so
   the connections are bounded (workers x threads), and a call skips the pool's
   checkout and return (bench.budget's ``select1_pool`` row measures them). A
-  connection that failed is closed after the call (``close_old_connections``)
-  and the next call on that thread connects anew, so an outage is a 503 and the
-  recovery needs no restart. ``DB_POOL=1`` brings back Django's pool.
+  call whose connection turns out dead (the database, PgBouncer or a standby
+  restarted) runs once more on a fresh one when that cannot apply anything
+  twice (:mod:`mymoviedb.reconnect`), so a restart costs no request; a
+  connection that failed otherwise is closed after the call
+  (``close_old_connections``). ``DB_POOL=1`` brings back Django's pool.
 * At most ``API_DB_MAX_PENDING`` calls wait or run at once; past that the
   bridge refuses at once (503 + Retry-After) instead of letting latency grow
   without bound.
-* A circuit breaker (:class:`Breaker`) fails calls at once while the primary
+* A circuit breaker (:class:`Breaker`) fails calls fast while the primary
   database is known down: a call that loses or cannot get its connection starts
-  a probe of ``default``; while the probe fails every call is refused with
-  :class:`DatabaseUnavailable` (a 503 through the middleware) instead of
-  waiting out a connect or pool timeout, and the probe retries every
-  ``PROBE_INTERVAL_SECONDS`` until it succeeds. Closed, it costs one bool check
-  a call. It guards the primary only: a call whose reads fail on a replica
-  runs again on the primary (``mymoviedb.routers.falling_back``), and the
-  replica is skipped until it answers again.
+  a probe of ``default``; while the probes fail, a call waits for the next
+  probe (one at a time, started at once if none runs) at most
+  ``ADMIT_WAIT_SECONDS``, and is refused with :class:`DatabaseUnavailable` (a
+  503 through the middleware) unless it succeeded, instead of each call
+  waiting out a connect or pool timeout of its own. The first call after the
+  database answers again runs, so recovery costs no request; with no calls,
+  the breaker probes every ``PROBE_INTERVAL_SECONDS``. Closed, it costs one bool check a call. It
+  guards the primary only: a call whose reads fail on a replica runs again on
+  the primary (``mymoviedb.routers.falling_back``), and the replica is skipped
+  until it answers again.
 * Callers pass plain functions (selectors, services) that return evaluated
   data, so no lazy QuerySet crosses back to the loop.
 """
@@ -46,11 +51,11 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ParamSpec, TypeVar
 
-import psycopg
 from channels.db import database_sync_to_async
 from django.db import DEFAULT_DB_ALIAS, InterfaceError, OperationalError, connections
 
-from mymoviedb import replication, routers
+from mymoviedb import reconnect, replication, routers
+from mymoviedb.reconnect import lost_connection
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -63,6 +68,10 @@ CLOSE_TIMEOUT_SECONDS = 10.0
 # While the database is down, how often the breaker tries to reach it: the
 # recovery lags the database by at most this long. A refused connect costs ~1 ms.
 PROBE_INTERVAL_SECONDS = 0.25
+# While it is down, a call waits this long at most for a probe's answer: a refused
+# connect answers in ~1 ms and a fresh one in a few, but a pool's checkout waits
+# out its timeout (DB_POOL=1) and an unreachable host the connect timeout.
+ADMIT_WAIT_SECONDS = 0.1
 
 
 def use_api_connection_policy(environ: MutableMapping[str, str] = os.environ) -> None:
@@ -81,16 +90,6 @@ class DatabaseUnavailable(OperationalError):
     An ``OperationalError``, so every caller that maps a down database to a 503
     (aioapi's middleware, the export stream) maps this one too.
     """
-
-
-def lost_connection(error: BaseException) -> bool:
-    """Whether ``error`` says the connection failed, rather than the statement.
-
-    A server-side error carries a SQLSTATE (a cancelled query, a limit, a
-    deadlock); a refused or broken connection, and a pool timeout, do not.
-    """
-    cause = error.__cause__
-    return isinstance(cause, psycopg.Error) and cause.sqlstate is None
 
 
 def ping_primary() -> None:
@@ -116,48 +115,69 @@ class Breaker:
         self.interval = interval
         self._probe = probe
         self._since = 0.0
-        self._task: asyncio.Task[None] | None = None
+        self._probing: asyncio.Task[bool] | None = None
+        self._watching: asyncio.Task[None] | None = None
 
-    def refusal(self) -> DatabaseUnavailable:
-        """The error of a call refused while open."""
-        self.refused += 1
-        down = time.monotonic() - self._since
-        return DatabaseUnavailable(
-            f"the database has not answered for {down:.1f} s (probed every {self.interval:g} s)"
-        )
+    async def admit(self) -> None:
+        """While open: wait for a probe (the running one, or one started now);
+        raise :class:`DatabaseUnavailable` unless it found the database back."""
+        try:
+            async with asyncio.timeout(ADMIT_WAIT_SECONDS):
+                back = await asyncio.shield(self._probe_once())
+        except TimeoutError:
+            back = False
+        if not back:
+            self.refused += 1
+            down = time.monotonic() - self._since
+            raise DatabaseUnavailable(
+                f"the database has not answered for {down:.1f} s (probed every {self.interval:g} s)"
+            )
 
     def suspect(self, error: BaseException) -> None:
-        """A call failed: if its connection did, probe the database (unless a probe runs)."""
-        if self._task is None and lost_connection(error):
-            self._task = asyncio.get_running_loop().create_task(self._watch(), name="db-probe")
+        """A call failed: if its connection did, watch the database (unless watching)."""
+        if self._watching is None and lost_connection(error):
+            self._watching = asyncio.get_running_loop().create_task(self._watch(), name="db-watch")
 
     def stop(self) -> None:
         """Cancel a running probe; callable from any thread (the bridge closes off the loop)."""
-        task = self._task
-        if task is not None and not task.get_loop().is_closed():
-            task.get_loop().call_soon_threadsafe(task.cancel)
+        for task in (self._watching, self._probing):
+            if task is not None and not task.get_loop().is_closed():
+                task.get_loop().call_soon_threadsafe(task.cancel)
+
+    def _probe_once(self) -> asyncio.Task[bool]:
+        if self._probing is None:
+            self._probing = asyncio.get_running_loop().create_task(
+                self._run_probe(), name="db-probe"
+            )
+        return self._probing
+
+    async def _run_probe(self) -> bool:
+        try:
+            await self._probe()
+        except (OperationalError, InterfaceError) as error:
+            if not self.open:
+                self.open, self._since = True, time.monotonic()
+                self.opened += 1
+                logger.warning("database down (%s): refusing calls at once", error)
+            return False
+        finally:
+            self._probing = None
+        if self.open:
+            down = time.monotonic() - self._since
+            logger.warning("database back after %.1f s: accepting calls", down)
+        self.open = False
+        return True
 
     async def _watch(self) -> None:
         # Probe first, open only on a failed probe: one broken connection of a
         # healthy database (a restarted proxy, an idle timeout) refuses nothing.
         try:
             while True:
-                try:
-                    await self._probe()
-                except (OperationalError, InterfaceError) as error:
-                    if not self.open:
-                        self.open, self._since = True, time.monotonic()
-                        self.opened += 1
-                        logger.warning("database down (%s): refusing calls at once", error)
-                    await asyncio.sleep(self.interval)
-                    continue
-                if self.open:
-                    down = time.monotonic() - self._since
-                    logger.warning("database back after %.1f s: accepting calls", down)
-                self.open = False
-                return
+                if await asyncio.shield(self._probe_once()):
+                    return
+                await asyncio.sleep(self.interval)
         finally:
-            self._task = None
+            self._watching = None
 
 
 class OrmBridge:
@@ -186,10 +206,10 @@ class OrmBridge:
     async def run(self, function: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> R:
         """Run ``function(*args, **kwargs)`` on an ORM thread and return its result.
 
-        Raises :class:`DatabaseUnavailable` at once while the breaker is open.
+        Raises :class:`DatabaseUnavailable` while the breaker is open and a probe fails.
         """
         if self.breaker.open:
-            raise self.breaker.refusal()
+            await self.breaker.admit()
         if self.pending >= self.max_pending:
             raise BridgeOverloaded(f"{self.pending} ORM calls pending")
         self.pending += 1
@@ -207,7 +227,9 @@ class OrmBridge:
         call = self._wrappers.get(function)
         if call is None:
             call = database_sync_to_async(
-                routers.falling_back(function), thread_sensitive=False, executor=self._executor
+                reconnect.retrying(routers.falling_back(function)),
+                thread_sensitive=False,
+                executor=self._executor,
             )
             self._wrappers[function] = call
         return call

@@ -1,19 +1,28 @@
-"""Prometheus metrics of one API process, in a registry of its own.
+"""Prometheus metrics of the API: the whole server's requests, this process's gauges.
 
 Each app gets its own ``CollectorRegistry`` (not the library's global one), so
 several apps in one test process never collide. Gauges of the bridge, of the
 connection pool and of the exports are read when scraped, never kept up to date
-by hand.
+by hand; they are the scraped process's.
+
+Under Gunicorn a scrape reaches one worker, so the request counters and
+histograms use prometheus-client's multiprocess mode: with
+``PROMETHEUS_MULTIPROC_DIR`` set (deploy/gunicorn_api.conf.py sets it, empty, for
+its workers) every worker writes its values to files there and a scrape sums
+them all (:func:`multiprocess`); a worker that exits keeps its counts. Without
+it (``python -m aioapi``, tests) they live in this process only.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
 from django.db import connections
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
 from aioapi.db import OrmBridge
@@ -38,19 +47,25 @@ class Metrics:
 
     def __init__(self, bridge: OrmBridge, exports: ExportSlots) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        # Multiprocess: the values go to files, read back for every worker by one
+        # collector; registered as well, they would be listed twice.
+        shared = multiprocess()
+        own = None if shared else self.registry
+        if shared:
+            MultiProcessCollector(self.registry)
         labels = ("method", "route", "status")
         self.requests = Counter(
             "api_http_requests",
             "HTTP requests answered, by route template and status.",
             labels,
-            registry=self.registry,
+            registry=own,
         )
         self.latency = Histogram(
             "api_http_request_duration_seconds",
             "Time to answer an HTTP request, by route template and status.",
             labels,
             buckets=LATENCY_BUCKETS,
-            registry=self.registry,
+            registry=own,
         )
         self.registry.register(_BridgeCollector(bridge))
         self.registry.register(_ExportCollector(exports))
@@ -60,6 +75,15 @@ class Metrics:
         """Count one answered request."""
         self.requests.labels(method, route, str(status)).inc()
         self.latency.labels(method, route, str(status)).observe(seconds)
+
+
+def multiprocess() -> bool:
+    """Whether prometheus-client keeps its values in ``PROMETHEUS_MULTIPROC_DIR``'s files.
+
+    The library decides when first imported; the variable is set before (by the
+    Gunicorn config, in the master, inherited by every worker).
+    """
+    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
 
 class _BridgeCollector(Collector):

@@ -17,12 +17,10 @@ from typing import Any
 import environ
 from gunicorn import glogging
 
+from deploy import budget
 from mymoviedb.clients import client_from, escaped
 
 env = environ.Env()
-
-# os.sched_getaffinity honours CPU pinning (docker --cpuset-cpus); os.cpu_count does not.
-CORES = len(os.sched_getaffinity(0))
 
 # The WSGI callable; a positional APP_MODULE on the command line replaces it.
 wsgi_app = "mymoviedb.wsgi:application"
@@ -38,8 +36,8 @@ backlog = env.int("GUNICORN_ADMIN_BACKLOG", default=2048)
 # the database sees up to workers x min(threads, DB_POOL_MAX_SIZE) connections.
 worker_class = env.str("GUNICORN_ADMIN_WORKER_CLASS", default="gthread")
 # Gunicorn's rule for blocking workers: (2 x cores) + 1.
-workers = env.int("GUNICORN_ADMIN_WORKERS", default=2 * CORES + 1)
-threads = env.int("GUNICORN_ADMIN_THREADS", default=4)
+workers = budget.admin_workers(env)
+threads = budget.admin_threads(env)
 # Exports take a quarter of the threads by default (mymoviedb/settings.py): only this
 # file knows the threads, so it hands Django the number; the workers inherit it.
 os.environ.setdefault("EXPORT_MAX_CONCURRENT", str(max(1, threads // 4)))
@@ -133,3 +131,7 @@ logger_class = Logger
 # user would fight over it. Off unless a path is given.
 control_socket = env.str("GUNICORN_ADMIN_CONTROL_SOCKET", default="")
 control_socket_disable = not control_socket
+
+# More connections than PostgreSQL allows would fail requests under load, not at
+# start: refuse now, naming the numbers (deploy/budget.py).
+budget.refuse_over_budget()

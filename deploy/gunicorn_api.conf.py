@@ -14,13 +14,13 @@ aioapi/settings.py. Scale out with more replicas of this process behind nginx
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import environ
 
-env = environ.Env()
+from deploy import budget, metrics_dir
 
-# os.sched_getaffinity honours CPU pinning (docker --cpuset-cpus); os.cpu_count does not.
-CORES = len(os.sched_getaffinity(0))
+env = environ.Env()
 
 # An async factory: the worker awaits it after the fork, so django.setup(), the
 # ORM bridge's threads and their connections all belong to one worker.
@@ -40,7 +40,7 @@ worker_class = env.str("GUNICORN_API_WORKER_CLASS", default="aioapi.worker.Drain
 # do), so more processes than cores only add context switches and connections.
 # The database sees up to workers x API_DB_THREADS connections per replica (one per
 # ORM thread, aioapi/db.py), or workers x DB_POOL_MAX_SIZE with DB_POOL=1.
-workers = env.int("GUNICORN_API_WORKERS", default=CORES)
+workers = budget.api_workers(env)
 
 # aiohttp's keepalive_timeout. Longer than nginx's upstream keepalive_timeout
 # (60 s), so nginx closes idle connections and never reuses a closed one.
@@ -87,3 +87,18 @@ loglevel = env.str("GUNICORN_LOG_LEVEL", default="info")
 # user would fight over it. Off unless a path is given.
 control_socket = env.str("GUNICORN_API_CONTROL_SOCKET", default="")
 control_socket_disable = not control_socket
+
+# The request counters of every worker, summed by whichever one is scraped
+# (aioapi/metrics.py): prometheus-client's multiprocess mode, in a directory
+# emptied before the first worker starts.
+metrics_dir.prepare(os.environ, "mymoviedb-api-metrics-")
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker exited: its live gauges go; its counters stay in the totals."""
+    metrics_dir.worker_exited(worker.pid)
+
+
+# More connections than PostgreSQL allows would fail requests under load, not at
+# start: refuse now, naming the numbers (deploy/budget.py).
+budget.refuse_over_budget()

@@ -176,3 +176,26 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class AuthFailure(models.Model):
+    """One failed API authentication, counted against a key (aioapi/ratelimit.py).
+
+    The key is a client's address, or an address and the token id it tried. In
+    the database, not in a worker's memory, so that the limit holds across every
+    worker and replica of the API; rows older than the window are deleted.
+    """
+
+    key = models.CharField(max_length=320)
+    at = models.FloatField(help_text="When, in seconds since the epoch.")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["key", "at"], name="authfailure_key_at"),
+            models.Index(fields=["at"], name="authfailure_at"),
+        ]
+        verbose_name = "failed API authentication"
+        verbose_name_plural = "failed API authentications"
+
+    def __str__(self) -> str:
+        return f"{self.key} at {self.at:.0f}"

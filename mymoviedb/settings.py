@@ -126,12 +126,12 @@ def _database_from_url(url: str, *, transaction_pooled: bool = False) -> dict[st
                 "max_idle": env.float("DB_POOL_MAX_IDLE_SECONDS", default=300.0),
             }
             database["CONN_MAX_AGE"] = 0  # required by Django's pool
-            # Django makes this the pool's check: a round trip at every checkout,
-            # so that a restarted server costs no failed request. Off by default,
-            # as in Django: it costs ~40-60 µs of CPU and one round trip per request
-            # (bench/results/2026-12-05-lean-budget-persistent/), and without it a
-            # restart costs at most one 503 (with Retry-After) per idle pooled
-            # connection, which the pool then replaces.
+            # Django makes this the pool's check: a round trip at every checkout.
+            # Off by default, as in Django: it costs ~40-60 µs of CPU and one round
+            # trip per request (bench/results/2026-12-05-lean-budget-persistent/),
+            # and a restart costs no request without it: a request whose pooled
+            # connection turns out dead runs again on a new one, and the pool's
+            # idle ones are checked then (mymoviedb/reconnect.py).
             database["CONN_HEALTH_CHECKS"] = env.bool("DB_POOL_CHECK", default=False)
         else:
             # One connection per thread, kept open: checked before a request reuses

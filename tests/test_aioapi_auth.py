@@ -12,7 +12,7 @@ from django.contrib.auth.models import User
 from aioapi.app import create_app
 from aioapi.ratelimit import FailedAuthLimiter
 from aioapi.settings import ApiSettings
-from movies.models import ApiToken, Movie
+from movies.models import ApiToken, AuthFailure, Movie
 from movies.tokens import revoke_token
 from tests.api_fixtures import ApiClient, Catalogue, bearer, json_of, make_token, orm
 
@@ -135,10 +135,13 @@ def test_limiter_window_slides() -> None:
     assert limiter.retry_after("a") is None
 
 
-def test_limiter_forgets_the_oldest_clients_past_its_bound() -> None:
-    limiter = FailedAuthLimiter(1, max_clients=2, clock=lambda: 0.0)
-    for client in ("a", "b", "c"):
-        limiter.failed(client)
-    assert limiter.tracked_clients == 2
-    assert limiter.retry_after("a") is None
-    assert limiter.retry_after("c") == 60
+def test_limiter_deletes_failures_past_the_window() -> None:
+    now = [1000.0]
+    limiter = FailedAuthLimiter(1, clock=lambda: now[0])
+    limiter.failed("a", "tok1")
+    assert limiter.retry_after("a") == 60
+    assert limiter.token_retry_after("a", "tok1") == 60
+    assert limiter.token_retry_after("a", "tok2") is None
+    now[0] = 1061.0
+    limiter.failed("c")
+    assert sorted(AuthFailure.objects.values_list("key", "at")) == [("c", 1061.0)]

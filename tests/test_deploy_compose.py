@@ -105,8 +105,8 @@ def test_the_standby_is_a_basebackup_of_db_with_a_replication_rule(
     standby, db = services["db-standby"], services["db"]
     assert standby["image"] == db["image"]
     scripts = [REPO / mount.split(":")[0] for mount in standby["volumes"] + db["volumes"]
-               if mount.startswith("./")]  # fmt: skip
-    assert [path.name for path in scripts] == ["standby.sh", "replication-hba.sh"]
+               if mount.startswith("./") and mount.split(":")[0].endswith(".sh")]  # fmt: skip
+    assert [path.name for path in scripts] == ["standby.sh", "replication-hba.sh", "roles.sh"]
     for script in scripts:
         subprocess.run(["sh", "-n", str(script)], check=True)
     assert "pg_basebackup -h db" in scripts[0].read_text()
@@ -148,7 +148,10 @@ def test_env_files_exist_or_are_made_from_the_example(
     assert ".env" in (REPO / ".gitignore").read_text().splitlines()
     # Everything compose insists on (${NAME:?...}) is assigned in the example.
     required = {m["name"] for m in INTERPOLATION.finditer(COMPOSE.read_text()) if m["op"] == ":?"}
-    assert required == {"POSTGRES_PASSWORD", "DATABASE_DIRECT_URL"}
+    assert required == {
+        "POSTGRES_PASSWORD", "DATABASE_DIRECT_URL", "DATABASE_OWNER_URL",
+        "MYMOVIEDB_OWNER_PASSWORD", "MYMOVIEDB_APP_PASSWORD",
+    }  # fmt: skip
     assert required <= set(read_env_example())
 
 
@@ -196,11 +199,13 @@ def test_commands_reference_real_modules_and_files(services: dict[str, dict[str,
     assert cmd is not None
     commands = [yaml.safe_load(cmd[1])]
     commands += [s["command"] for s in services.values() if "command" in s]
-    assert len(commands) == 4
+    assert len(commands) == 5
     django_commands = get_commands()
     for command in commands:
         assert all(path.is_file() for path in _command_files(command)), command
-        if command[0] == "gunicorn":
+        if command[0] == "postgres":  # the db service's, with its settings
+            assert command[1::2] == ["-c"] * (len(command) // 2), command
+        elif command[0] == "gunicorn":
             config = runpy.run_path(str(REPO / command[command.index("--config") + 1]))
             module = config["wsgi_app"].split(":")[0]
             assert importlib.util.find_spec(module) is not None, f"{module} does not exist"
@@ -238,7 +243,8 @@ def test_dockerignore_keeps_secrets_and_local_state_out() -> None:
 
 
 def _gunicorn_setting(config: str, setting: str, service: dict[str, Any]) -> Any:
-    env = {**read_env_example(), **service.get("environment", {})}
+    given = {name: resolve(str(value)) for name, value in service.get("environment", {}).items()}
+    env = {**read_env_example(), **given}
     with pytest.MonkeyPatch.context() as patch:
         for name, value in env.items():
             patch.setenv(name, str(value))
@@ -275,6 +281,7 @@ def test_env_example_lists_every_setting() -> None:
         REPO / "mymoviedb" / "settings.py",
         REPO / "deploy" / "gunicorn_admin.conf.py",
         REPO / "deploy" / "gunicorn_api.conf.py",
+        REPO / "deploy" / "budget.py",
         *sorted((REPO / "aioapi").glob("*.py")),
     ]
     read = set().union(*(_names_read_by(path) for path in sources))
@@ -293,6 +300,9 @@ def test_env_example_is_production_like_and_has_no_secret() -> None:
     # Empty on purpose: settings refuse to start without SECRET_KEY.
     assert values["SECRET_KEY"] == ""
     assert values["POSTGRES_PASSWORD"] == ""
+    assert values["MYMOVIEDB_OWNER_PASSWORD"] == values["MYMOVIEDB_APP_PASSWORD"] == ""
     assert values["DEBUG"] == "0"
     assert values["DATABASE_URL"] == values["DATABASE_DIRECT_URL"]
-    assert values["DATABASE_DIRECT_URL"].startswith("postgres://mymoviedb:@db:5432/")
+    # The servers as the DML-only role, the migrations as the owner (deploy/roles.sql).
+    assert values["DATABASE_DIRECT_URL"].startswith("postgres://mymoviedb_app:@db:5432/")
+    assert values["DATABASE_OWNER_URL"].startswith("postgres://mymoviedb_owner:@db:5432/")
