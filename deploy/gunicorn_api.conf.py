@@ -88,10 +88,14 @@ loglevel = env.str("GUNICORN_LOG_LEVEL", default="info")
 control_socket = env.str("GUNICORN_API_CONTROL_SOCKET", default="")
 control_socket_disable = not control_socket
 
+
 # The request counters of every worker, summed by whichever one is scraped
 # (aioapi/metrics.py): prometheus-client's multiprocess mode, in a directory
-# emptied before the first worker starts.
-metrics_dir.prepare(os.environ, "mymoviedb-api-metrics-")
+# emptied before the first worker starts. Prepared in the master's start hook, not
+# when this file is read: reading it (gunicorn --check-config, a test reading its
+# log format) must not switch the reader's own process to multiprocess mode.
+def on_starting(server: Any) -> None:
+    metrics_dir.prepare(os.environ, "mymoviedb-api-metrics-")
 
 
 def child_exit(server: Any, worker: Any) -> None:
