@@ -187,10 +187,14 @@ class MovieAdmin(OfferedLookupsOnly):
         self, request: HttpRequest, queryset: QuerySet[Movie], search_term: str
     ) -> tuple[QuerySet[Movie], bool]:
         """The films the API's search finds, best first, unless a column order is
-        asked for (see _substring_search)."""
+        asked for or the ranked search finds none (a person's name alone, letters
+        inside a word): then every film _substring_search finds."""
         if not _by_relevance(request):
             return self._substring_search(queryset, search_term)
         films = [film_id for film_id, _ in ranked(search_term, router.db_for_read(Movie))]
+        if not films:
+            found, duplicates = self._substring_search(queryset, search_term)
+            return found.order_by(*self.ordering), duplicates  # no relevance to order by
         # At most movies.search's few hundred candidates: a CASE over them is cheap.
         position = Case(
             *[When(pk=film_id, then=Value(n)) for n, film_id in enumerate(films)],
