@@ -18,10 +18,11 @@ from __future__ import annotations
 import functools
 from typing import Any, cast
 
+from django.conf import settings
 from django.contrib import admin
 from django.contrib.admin.utils import get_fields_from_path
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
-from django.urls import reverse
+from django.urls import NoReverseMatch, get_urlconf, reverse
 from django.utils.deprecation import MiddlewareMixin
 
 NUL_REFUSED = "A query parameter of this URL holds a NUL character, which no field can hold."
@@ -75,15 +76,21 @@ class AdminNulMiddleware(MiddlewareMixin):
     """
 
     def process_request(self, request: HttpRequest) -> HttpResponse | None:
-        if request.path.startswith(_admin_prefix()) and _holds_nul(request.GET.lists()):
+        prefix = _admin_prefix(get_urlconf() or settings.ROOT_URLCONF)
+        admin_url = prefix is not None and request.path.startswith(prefix)
+        if admin_url and _holds_nul(request.GET.lists()):
             return HttpResponseBadRequest(NUL_REFUSED, content_type="text/plain; charset=utf-8")
         return None
 
 
 @functools.cache
-def _admin_prefix() -> str:
-    # Once per process: every request of every view passes here.
-    return reverse("admin:index")
+def _admin_prefix(urlconf: str) -> str | None:
+    # Once per URLconf (a test may set its own, without the admin): every request
+    # of every view passes here.
+    try:
+        return reverse("admin:index", urlconf=urlconf)
+    except NoReverseMatch:
+        return None
 
 
 def _holds_nul(items: Any) -> bool:
