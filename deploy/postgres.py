@@ -172,7 +172,10 @@ def pgbouncer_ini(primary_port: int, port: int) -> str:
 
     ``auth_type = any`` with a fixed ``user``: the primary trusts loopback, so
     there is no password to check. ``ignore_startup_parameters`` lets psycopg's
-    connection options through."""
+    connection options through. ``server_login_retry = 1`` (default 15 s): after a
+    failed connection to a restarting primary PgBouncer waited that long before trying
+    again, failing (or holding) requests for ~15 s after the primary answered
+    (tests/test_client_eye)."""
     return f"""
 [databases]
 * = host=127.0.0.1 port={primary_port} user=postgres
@@ -186,4 +189,5 @@ pool_mode = transaction
 max_client_conn = 1000
 default_pool_size = 20
 ignore_startup_parameters = extra_float_digits,options
+server_login_retry = 1
 """
