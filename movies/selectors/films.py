@@ -97,27 +97,14 @@ def list_movies(query: MovieListQuery) -> Page[MovieSummary]:
         # "genres" is the model's many-to-many: the ORM names the column otherwise.
         row["genres"] = row.pop("genre_names")
 
-    def boundary(row: dict[str, Any], backwards: bool) -> str:
+    def boundary(row: MovieSummary, backwards: bool) -> str:
         return Cursor(query.sort, sort_values[row["id"]], row["id"], backwards).encode()
 
-    if not rows:
-        return Page(items=[])
-    first, last = rows[0], rows[-1]
     items = cast("list[MovieSummary]", rows)  # now the keys of the shape
-    if backwards:
-        # Going back: the page after this one is where the reader came from.
-        return Page(
-            items=items,
-            next_cursor=boundary(last, False),
-            previous_cursor=boundary(first, True) if has_more else None,
-        )
-    previous_offset = max(0, query.offset - query.limit) if query.offset else None
-    return Page(
-        items=items,
-        next_cursor=boundary(last, False) if has_more else None,
-        previous_cursor=boundary(first, True) if cursor is not None else None,
-        previous_offset=previous_offset,
-    )
+    return Page.keyset(
+        items, boundary, resumed=cursor is not None, backwards=backwards,
+        has_more=has_more, offset=query.offset, limit=query.limit,
+    )  # fmt: skip
 
 
 def filtered_movies(query: MovieListQuery | MovieExportQuery) -> QuerySet[Movie]:

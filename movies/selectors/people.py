@@ -71,26 +71,14 @@ def list_people(query: PeopleListQuery) -> Page[PersonRef]:
     rows = rows[: query.limit]
     if backwards:
         rows.reverse()
-    items = cast("list[PersonRef]", rows)
-    if not rows:
-        return Page(items=[])
 
-    def boundary(row: dict[str, Any], backwards: bool) -> str:
-        return Cursor(PEOPLE_SORT, row["name"], row["id"], backwards).encode()
+    def boundary(person: PersonRef, backwards: bool) -> str:
+        return Cursor(PEOPLE_SORT, person["name"], person["id"], backwards).encode()
 
-    first, last = rows[0], rows[-1]
-    if backwards:
-        return Page(
-            items=items,
-            next_cursor=boundary(last, False),
-            previous_cursor=boundary(first, True) if has_more else None,
-        )
-    return Page(
-        items=items,
-        next_cursor=boundary(last, False) if has_more else None,
-        previous_cursor=boundary(first, True) if cursor is not None else None,
-        previous_offset=max(0, query.offset - query.limit) if query.offset else None,
-    )
+    return Page.keyset(
+        cast("list[PersonRef]", rows), boundary, resumed=cursor is not None,
+        backwards=backwards, has_more=has_more, offset=query.offset, limit=query.limit,
+    )  # fmt: skip
 
 
 def get_person(person_id: int) -> PersonDetail | None:

@@ -53,27 +53,16 @@ def list_by_relevance(query: MovieListQuery) -> Page[MovieSummary]:
             has_more = len(after) > query.limit
             window = after[: query.limit]
     items = _rows([film_id for film_id, _ in window], using)
-    if not items:
-        return Page(items=[])
     scores = dict(window)
 
     def at(item: MovieSummary, backwards: bool) -> str:
         return Cursor("relevance", scores[item["id"]], item["id"], backwards).encode()
 
-    first, last = items[0], items[-1]
-    if cursor is not None and cursor.backwards:
-        return Page(
-            items=items,
-            next_cursor=at(last, False),
-            previous_cursor=at(first, True) if has_more else None,
-        )
-    previous_offset = max(0, query.offset - query.limit) if query.offset else None
-    return Page(
-        items=items,
-        next_cursor=at(last, False) if has_more else None,
-        previous_cursor=at(first, True) if cursor is not None else None,
-        previous_offset=previous_offset,
-    )
+    return Page.keyset(
+        items, at, resumed=cursor is not None,
+        backwards=cursor is not None and cursor.backwards, has_more=has_more,
+        offset=query.offset, limit=query.limit,
+    )  # fmt: skip
 
 
 def _rows(ids: list[int], using: str) -> list[MovieSummary]:
