@@ -1,12 +1,12 @@
 """``python -m bench.budget``: where the CPU of one list request goes, in-process.
 
-Both servers answer ``?limit=10`` with the same selector and renderer; this
+Both servers answer ``?limit=10`` (``--limit``: list 100) with the same selector and renderer; this
 times each step of that work (bench/budget_parts.py) in one process pinned to
 one CPU, configured as ``python -m bench`` configures its servers (DEBUG off, their
 connection policy and thread counts). What both servers
 share bounds how much faster one can be than the other. Writes budget.json and
 budget.md to ``bench/results/<UTC date>-<label>/`` and prints the table.
-Exit status 2 when the database cannot serve a full page (fewer than 11 films).
+Exit status 2 when the database cannot serve a full page (fewer than limit + 1 films).
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from bench.plan import AIOAPI
 from bench.scaffold import RESULTS, fmt, results_dir, write_results
 from bench.servers import server_specs
 
-MIN_FILMS = 11  # a full page of 10 and the one that makes its next link
 REPEAT = 7
 NUMBER = 500
 
@@ -74,6 +73,7 @@ def parser() -> argparse.ArgumentParser:
     add("--number", type=int, default=NUMBER, help="calls per repeat (%(default)s)")
     add("--repeat", type=int, default=REPEAT, help="repeats; min and median kept (%(default)s)")
     add("--cpu", type=int, default=0, help="the one CPU this process runs on (%(default)s)")
+    add("--limit", type=int, default=10, help="films per page: list 10, list 100 (%(default)s)")
     add("--label", default="budget", help="results folder suffix (%(default)s)")
     add("--results-dir", type=Path, default=RESULTS, help="(%(default)s)")
     return p
@@ -114,6 +114,7 @@ def document(
     number: int,
     repeat: int,
     cpu: int,
+    limit: int = 10,
     database: dict[str, Any],
     settings: dict[str, str],
     started: datetime,
@@ -132,6 +133,7 @@ def document(
         "settings": settings,
         "number": number,
         "repeat": repeat,
+        "limit": limit,
         "timings": timings,
         "derived": derived(timings),
         "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
@@ -143,7 +145,7 @@ def markdown(doc: dict[str, Any]) -> str:
     m, db, v = doc["machine"], doc["database"], doc["versions"]
     held = next((t["min_us"] for t in doc["timings"] if t["key"] == "list_movies_held"), None)
     lines = [
-        "# CPU budget of one list request (`?limit=10`)",
+        f"# CPU budget of one list request (`?limit={doc.get('limit', 10)}`)",
         "",
         f"Date (UTC): {doc['started_at']}  ",
         f"Command: `{doc['command']}`  ",
@@ -224,17 +226,17 @@ def main(argv: list[str] | None = None) -> int:
     except DatabaseError as error:
         print(f"bench.budget: cannot read the films of {name}: {error}", file=sys.stderr)
         return 2
-    if films < MIN_FILMS:
+    if films < args.limit + 1:
         print(
             f"bench.budget: {name} holds {films} films; a list request needs at least "
-            f"{MIN_FILMS} (a full page of 10 and a next link). Load the catalogue first "
+            f"{args.limit + 1} (a full page and a next link). Load the catalogue first "
             "(python -m bench does) or pass --database-url.",
             file=sys.stderr,
         )
         return 2
     started, machine = datetime.now(UTC), facts.machine()
     print(f"measuring {args.number} calls x {args.repeat} repeats per part on CPU {args.cpu}")
-    timings = [asdict(t) for t in budget_parts.measure(args.number, args.repeat)]
+    timings = [asdict(t) for t in budget_parts.measure(args.number, args.repeat, args.limit)]
     shown = {k: v for k, v in env.items() if k not in records.HIDDEN | records.LEFT_OUT}
     doc = document(
         timings,
@@ -242,6 +244,7 @@ def main(argv: list[str] | None = None) -> int:
         number=args.number,
         repeat=args.repeat,
         cpu=args.cpu,
+        limit=args.limit,
         database={"name": name, "version": f"{connection.display_name} {version}", "films": films},
         settings={k: v for k, v in shown.items() if k not in ("LANG", "DATABASE_URL")},
         started=started,

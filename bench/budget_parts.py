@@ -52,9 +52,9 @@ from movies.schemas import MovieListQuery
 LIST_QUERY = {"limit": 10}
 
 
-def measure(number: int, repeat: int) -> list[Timing]:
-    """Time every part of a list request; the catalogue needs 11+ films (a full page
-    and a next link)."""
+def measure(number: int, repeat: int, limit: int = 10) -> list[Timing]:
+    """Time every part of a list request of ``limit`` films; the catalogue needs
+    ``limit`` + 1 films (a full page and a next link)."""
     # The selectors read where the router sends them; so do the parts made here.
     using = router.db_for_read(Movie)
     loop = uvloop.new_event_loop()
@@ -64,7 +64,7 @@ def measure(number: int, repeat: int) -> list[Timing]:
     app = loop.run_until_complete(_started_app(settings))
     try:
         timings = []
-        for part in parts(using, loop, bridge, executor, app):
+        for part in parts(using, loop, bridge, executor, app, limit):
             figures = [] if part.batch is None else cpu_per_call(part.batch, number, repeat)
             timings.append(
                 Timing(
@@ -101,10 +101,11 @@ def parts(
     bridge: OrmBridge,
     executor: ThreadPoolExecutor,
     app: web.Application,
+    limit: int = LIST_QUERY["limit"],
 ) -> list[Part]:
     """Every part, in the order a request meets them."""
-    query = MovieListQuery.model_validate(LIST_QUERY)
-    pairs = [(name, str(value)) for name, value in LIST_QUERY.items()]
+    query = MovieListQuery.model_validate({"limit": limit})
+    pairs = [("limit", str(limit))]
     connection = connections[using]
     page = selectors.list_movies(query)
     # The statement list_movies runs for this query, taken from the selector itself.
@@ -116,7 +117,7 @@ def parts(
         # WhiteNoise notes a missing STATIC_ROOT (no collectstatic here): irrelevant.
         warnings.filterwarnings("ignore", "No directory at", UserWarning)
         wsgi: Any = get_wsgi_application()
-    environ = _wsgi_environ("/movies/", "limit=10")
+    environ = _wsgi_environ("/movies/", f"limit={limit}")
 
     def select_one(alias: str = using) -> Callable[[], None]:
         def run() -> None:
@@ -148,7 +149,7 @@ def parts(
 
     # One request object, made once: make_mocked_request's Mock transport costs far
     # more than the work measured, and HTTP parsing is not part of this figure.
-    request = make_mocked_request("GET", "/api/movies?limit=10", app=app)
+    request = make_mocked_request("GET", f"/api/movies?limit={limit}", app=app)
 
     async def aioapi_app() -> None:
         response = await app._handle(request)
@@ -162,7 +163,7 @@ def parts(
         return None if added else f"no {alias} alias (bench.budget adds it on PostgreSQL)"
 
     return [
-        part("parse", "parse ?limit=10",
+        part("parse", f"parse ?limit={limit}",
              "parse_query(MovieListQuery, pairs): validation, defaults (cursor decoded here)",
              repeated(lambda: parse_query(MovieListQuery, pairs))),
         part("orm_build_compile", "ORM: build and compile (a new shape only)",

@@ -132,3 +132,13 @@ def test_the_cli_refuses_a_database_without_a_full_page(
     assert done.returncode == 2, done.stderr
     assert "holds 0 films; a list request needs at least 11" in done.stderr
     assert not results.exists()
+
+
+def test_the_budget_of_another_page_size_asks_for_that_page(films: None) -> None:
+    """``--limit 5``: the parse, the aioapi request and the WSGI call all ask for 5
+    films (the Django view and aioapi_app assert a 200 of that page)."""
+    timings = budget_parts.measure(number=1, repeat=1, limit=5)
+
+    assert timings[0].title == "parse ?limit=5"
+    assert all(t.min_us is not None for t in timings if t.key not in VARIANT_PARTS)
+    assert budget.parser().parse_args(["--limit", "100"]).limit == 100
