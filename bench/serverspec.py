@@ -95,7 +95,7 @@ def base_env(database_url: str, latency_ms: float, options: ServerOptions) -> di
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": os.environ.get("HOME", "/tmp"),
         "LANG": "C.UTF-8",
-        "DJANGO_SETTINGS_MODULE": "mymoviedb.settings",
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
         "DATABASE_URL": database_url,
         "DEBUG": "0",
         "SECRET_KEY": "bench-only-" + os.urandom(24).hex(),
@@ -107,8 +107,6 @@ def base_env(database_url: str, latency_ms: float, options: ServerOptions) -> di
         "DB_POOL_MAX_SIZE": str(options.pool_size),
         "SIMULATED_DB_LATENCY_MS": f"{latency_ms:g}",
         "LOG_LEVEL": "WARNING",
-        # Routes /async/movies/ and /drf/movies/ (off by default: mymoviedb/urls.py).
-        "BENCH_CONTENDERS": "1",
     }
 
 

@@ -44,7 +44,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.postgres",
-    "rest_framework",  # /drf/movies/: bench's typical-DRF contender (movies/drf/)
     "axes",  # the admin login's throttle (below)
     "movies",
 ]
@@ -303,22 +302,6 @@ if REQUEST_BODY_TIMEOUT_SECONDS <= 0:
 PREPARED_STATEMENTS_MAX: int = env.int("PREPARED_STATEMENTS_MAX", default=1024)
 if PREPARED_STATEMENTS_MAX < 1:
     raise ImproperlyConfigured("PREPARED_STATEMENTS_MAX must be at least 1.")
-
-# /async/movies/ and /drf/movies/, bench/'s other contenders (mymoviedb/urls.py), are
-# routed only when asked: DRF's page takes any limit (?limit=1000000 holds the whole
-# catalogue in memory, bench.big_pages), which no public deployment should offer.
-# bench/ sets it for the servers it starts; the tests set it (pyproject.toml).
-BENCH_CONTENDERS: bool = env.bool("BENCH_CONTENDERS", default=False)
-# The DRF API (movies/drf/): JSON only (no browsable API), anonymous and read-only,
-# DRF's LimitOffsetPagination with its defaults (no max_limit) and the API's page size.
-REST_FRAMEWORK = {
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
-    "PAGE_SIZE": 20,  # movies.schemas.DEFAULT_LIMIT (tests/test_drf.py checks they agree)
-}
 
 LOGGING = {
     "version": 1,
