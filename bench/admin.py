@@ -228,6 +228,48 @@ def curator_client() -> Any:
     return client
 
 
+def within(page: dict[str, Any]) -> str:
+    return "yes" if page["within_target"] else "**no**"
+
+
+def report(document: dict[str, Any]) -> str:
+    from bench.scaffold import markdown_table
+
+    lines = [
+        f"# Curator admin at {document['catalogue']['movies']:,} films ({document['date']})",
+        "",
+        f"Command: `{document['command']}`",
+        "",
+        f"Target: median ≤ {TARGET_MEDIAN_MS:.0f} ms and p95 ≤ {TARGET_P95_MS:.0f} ms per page, "
+        "server-side (Django's whole stack in one process, no network), "
+        f"{document['rounds']} rounds after {document['warmup']} warm-up.",
+        "",
+        *markdown_table(
+            ("page", "median ms", "p95 ms", "max ms", "queries", "SQL ms", "within"),
+            (
+                (
+                    page["name"], f"{page['median_ms']:.1f}", f"{page['p95_ms']:.1f}",
+                    f"{page['max_ms']:.1f}", page["queries"],
+                    f"{page['sql_milliseconds']:.1f}", within(page),
+                )
+                for page in document["pages"]
+            ),
+            align=("left", "right", "right", "right", "right", "right", "left"),
+        ),
+    ]  # fmt: skip
+    catalogue = ", ".join(f"{k} {v:,}" for k, v in document["catalogue"].items())
+    lines += [
+        f"Catalogue: {catalogue}. PostgreSQL: {document['versions']['postgresql']}.",
+        f"Machine: {document['machine']['cpu_model']}, {document['machine']['cores']} cores, "
+        f"load at start {document['machine']['load_average_at_start']}.",
+        "",
+        "Paths: "
+        + "; ".join(f"{p['name']}: `{p['method']} {p['path']}`" for p in document["pages"]),
+        "",
+    ]
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.admin", description=__doc__)
     parser.add_argument("--database-url", default=DEFAULT_DATABASE, help="(%(default)s)")
@@ -239,11 +281,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--results-dir", type=Path, default=None)
     args = parser.parse_args(argv)
 
-    from bench.admin_report import report
     from bench.catalogue import CatalogueSpec, prepare, server_version
-    from bench.cli import DEFAULT_SOURCE
-    from bench.facts import machine, versions
-    from bench.scaffold import results_dir, write_results
+    from bench.scaffold import machine, results_dir, versions, write_results
+    from bench.servers import SHARED_CATALOGUE
 
     env = {
         **os.environ,
@@ -256,7 +296,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # No static files are served here; an empty directory keeps WhiteNoise quiet.
         "STATIC_ROOT": tempfile.mkdtemp(prefix="bench-admin-static-"),
     }
-    spec = CatalogueSpec(args.source or str(DEFAULT_SOURCE), args.synthetic, args.seed)
+    spec = CatalogueSpec(args.source or str(SHARED_CATALOGUE), args.synthetic, args.seed)
     counts = prepare(args.database_url, spec, env, recreate=False, say=print)
     os.environ.update(env)
     import django

@@ -16,8 +16,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import facts, report, run_document
-from bench.catalogue import CatalogueError, CatalogueSpec
+from bench import report, summary, wrk
+from bench.catalogue import DEFAULT_DATABASE_URL, CatalogueError, CatalogueSpec, database_name
 from bench.plan import (
     PRIMER,
     QUICK_PRIMER,
@@ -33,14 +33,12 @@ from bench.plan import (
     quick_rows,
     sync_rows,
 )
-from bench.runner import Bench, BenchConfig, BenchError
-from bench.scaffold import RESULTS, results_dir
-from bench.servers import REPO, ServerError, ServerOptions, server_specs
+from bench.runner import Bench, BenchConfig, BenchError, Outcome
+from bench.scaffold import RESULTS, fmt, machine, results_dir, versions
+from bench.servers import SHARED_CATALOGUE, ServerError, ServerOptions, server_specs
 from bench.verify import VerificationError
 
 PLANS = ("default", "quick", "issue3", "lean")
-DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/mymoviedb_bench"
-DEFAULT_SOURCE = REPO.parent / "shared" / "data" / "wikipedia-movies.json.gz"
 # What bench runs aioapi with (aioapi/settings.py defaults to 8 threads), for results.json.
 API_DB_THREADS = 16
 API_DB_MAX_PENDING = 2048
@@ -100,7 +98,7 @@ def parser() -> argparse.ArgumentParser:
         help="the bench's own database; env BENCH_DATABASE_URL (default %(default)s)",
     )
     db("--recreate-db", action="store_true", help="drop and recreate it first (never otherwise)")
-    db("--source", default=str(DEFAULT_SOURCE), help="catalogue file to import (%(default)s)")
+    db("--source", default=str(SHARED_CATALOGUE), help="catalogue file to import (%(default)s)")
     db("--synthetic", type=int, default=50_000, help="synthetic films added (%(default)s; 0: none)")
     db("--seed", type=int, default=42, help="seed of the synthetic films and of the samples")
 
@@ -252,6 +250,99 @@ def print_plan(config: BenchConfig, say: Any) -> None:
             say(f"  {spec.name}: {shlex.join(spec.command(config.options.cpus))}")
 
 
+# Options that narrow the plan: a run with any of them is not a full run.
+NARROWING = ("scenarios", "servers", "conditions", "connections", "duration")
+
+
+def narrowed(args: argparse.Namespace) -> bool:
+    """Whether the command line narrowed its plan (then it is not a full run)."""
+    return any(getattr(args, name) for name in NARROWING)
+
+
+def document(
+    args: argparse.Namespace,
+    argv: list[str],
+    config: BenchConfig,
+    outcome: Outcome,
+    started: datetime,
+    machine: dict[str, object],
+) -> dict[str, Any]:
+    with_db = {"PostgreSQL": outcome.postgres.get("version", "?"), "wrk": wrk.wrk_version()}
+    doc: dict[str, Any] = {
+        # 2: every run has its "round" and the document its "rounds"; 1 had neither.
+        "schema": 2,
+        "label": args.label or config.plan.name,
+        "plan": config.plan.name,
+        # The whole plan, nothing narrowed: what bench/results/LATEST.md points to.
+        "full": not narrowed(args),
+        "rounds": config.plan.rounds,
+        "started_at": started.isoformat(timespec="seconds"),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": shlex.join(["python", "-m", "bench", *argv]),
+        "machine": machine,
+        "versions": versions(with_db),
+        "fairness": list(summary.FAIRNESS),
+        "database": {
+            "name": database_name(config.database_url),
+            "max_connections": outcome.postgres.get("max_connections"),
+        },
+        "catalogue": outcome.catalogue,
+        "catalogue_source": {
+            "source": config.catalogue.source,
+            "synthetic": config.catalogue.synthetic,
+            "seed": config.catalogue.seed,
+        },
+        "scenarios": {name: s.summary for name, s in SCENARIOS.items()},
+        "servers": outcome.servers,
+        "wrk": {
+            "threads": config.wrk_threads,
+            "timeout_s": config.wrk_timeout,
+            "primer": list(config.plan.primer),
+            "warmup": list(config.plan.warmup),
+        },
+        "inputs": outcome.inputs,
+        "verification": outcome.verification,
+        "runs": outcome.runs,
+        "warmups": outcome.warmups,
+        "leftovers": outcome.leftovers,
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+    }
+    doc["headline"] = summary.headline(doc)
+    doc["targets"] = summary.targets(doc)
+    return doc
+
+
+def summarise(doc: dict[str, Any], outdir: Path, say: Any) -> None:
+    """The headline and the targets on the console."""
+    say("")
+    medians = "medians of the rounds: " if any("round_ratios" in h for h in doc["headline"]) else ""
+    for h in doc["headline"]:
+        rounds = f" (per round {report.ROUND_RATIOS[1](h)})" if "round_ratios" in h else ""
+        say(
+            f"list 10 · {h['condition']} · {h['connections']} connections: {medians}"
+            f"Django {fmt(h['django_rps'])} req/s (p99 {fmt(h['django_p99_ms'], 1)} ms), "
+            f"aioapi {fmt(h['aioapi_rps'])} req/s (p99 {fmt(h['aioapi_p99_ms'], 1)} ms), "
+            f"aioapi/Django {fmt(h['aioapi_over_django'], 2)}{rounds}; ceilings: raw pool "
+            f"{fmt(h['raw_pool_rps'])}, constant {fmt(h['constant_rps'])} req/s"
+        )
+    for t in doc["targets"]:
+        verdict = {True: "met", False: "MISSED", None: "not measured"}[t["met"]]
+        issue = f"issue {t['issue']}" if t.get("issue") else "every issue"
+        say(f"target ({issue}): {t['target']} {t['goal']}: {fmt(t['measured'], 2)} → {verdict}")
+    flagged = [r for r in doc["runs"] if r["problems"]]
+    if flagged:
+        say(f"!!! {len(flagged)} run(s) had errors: see the top of report.md")
+    for leftover in doc["leftovers"]:
+        say(f"!!! left behind: {leftover}")
+    say(f"results: {outdir}/report.md")
+
+
+def after_full_run(doc: dict[str, Any], results: Path, say: Any) -> None:
+    """Point bench/results/LATEST.md at this run when it was a full one."""
+    if report.is_full(doc):
+        say(f"latest full run: {report.write_latest(results)}")
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parser().parse_args(argv)
@@ -269,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
             f"!!! the machine is busy (load average {load:.1f} over the last minute): other "
             "processes compete with the servers for the same cores; numbers will be noisy"
         )
-    started, machine = datetime.now(UTC), facts.machine()
+    started, facts = datetime.now(UTC), machine()
     with tempfile.TemporaryDirectory(prefix="mymoviedb-bench-") as workdir:
         bench = Bench(config, Path(workdir), say)
         atexit.register(bench.stop_all)
@@ -294,11 +385,11 @@ def main(argv: list[str] | None = None) -> int:
         except VerificationError as error:
             say(f"!!! VERIFICATION FAILED: the servers answer differently; no load sent.\n{error}")
             return 2
-    doc = run_document.document(args, argv, config, outcome, started, machine)
+    doc = document(args, argv, config, outcome, started, facts)
     outdir = results_dir(doc["label"], started, base=args.results_dir)
     report.write(doc, outdir)
-    run_document.summarise(doc, outdir, say)
-    run_document.after_full_run(doc, args.results_dir, say)
+    summarise(doc, outdir, say)
+    after_full_run(doc, args.results_dir, say)
     flagged = [r for r in doc["runs"] if r["problems"]]
     if doc["leftovers"]:
         return 1

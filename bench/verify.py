@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from bench.serverspec import Verification
+from bench.servers import Verification
 from bench.workload import HttpRequest
 
 CONTEXT_BYTES = 60
@@ -58,6 +58,17 @@ def _fetch_chunk(port: int, chunk: list[tuple[int, HttpRequest]]) -> dict[int, A
             answers[index] = Answer(reply.status, reply.read(), reply.getheader("ETag"))
     finally:
         conn.close()
+    return answers
+
+
+def require(
+    port: int, requests: Sequence[HttpRequest], expect: Sequence[int] = (200,)
+) -> list[Answer]:
+    """The answers of ``requests``; a status not in ``expect`` stops the command."""
+    answers = fetch(port, requests)
+    problems = status_problems(f"127.0.0.1:{port}", requests, answers, expect)
+    if problems:
+        raise VerificationError(_shown(problems))
     return answers
 
 

@@ -9,7 +9,6 @@ import pytest
 from django.contrib.admin.models import LogEntry
 
 from bench import admin as bench_admin
-from bench.admin_report import report
 from movies.models import Credit, Genre, Movie, Person
 from movies.synthetic.loading import generate_catalogue
 from tests.test_bench import squeezed
@@ -76,6 +75,6 @@ def test_the_report_lists_every_page_against_the_target() -> None:
         "machine": {"cpu_model": "cpu", "cores": 2, "load_average_at_start": [0.1]},
         "pages": [record],
     }  # fmt: skip
-    text = squeezed(report(document))
+    text = squeezed(bench_admin.report(document))
     assert "| search, one word | 200.0 |" in text and "**no**" in text
     assert "1,000,000 films" in text
