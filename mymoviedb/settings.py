@@ -139,7 +139,7 @@ def _database_from_url(url: str, *, transaction_pooled: bool = False) -> dict[st
             database["CONN_HEALTH_CHECKS"] = env.bool("DB_CONN_HEALTH_CHECKS", default=False)
         # PgBouncer in transaction mode cannot keep a server-side cursor open. Only
         # the aliases behind it lose them: exports stream from the others
-        # (mymoviedb.routers.streaming_alias).
+        # (movies.export.streaming_alias).
         database["DISABLE_SERVER_SIDE_CURSORS"] = transaction_pooled
         # Server-side prepared statements for movies.prepared's statements (Django's
         # own cursors bind on the client and are never prepared): psycopg PREPAREs
@@ -190,7 +190,7 @@ DATABASE_REPLICA_MAX_LAG_SECONDS: float = env.float("DATABASE_REPLICA_MAX_LAG_SE
 # session of its own, which transaction pooling does not keep. Empty: DATABASE_URL.
 DATABASE_DIRECT_URL: str = env.str("DATABASE_DIRECT_URL", default="")
 # Behind PgBouncer, the primary's exports stream from this alias, on DATABASE_DIRECT_URL,
-# where a server-side cursor keeps memory flat (mymoviedb.routers.streaming_alias). It
+# where a server-side cursor keeps memory flat (movies.export.streaming_alias). It
 # holds a connection only while exports run: its pool keeps none open, and without a
 # pool (the API's default) each export connects and closes (~5 ms, next to seconds).
 # Tests share the default test database.
