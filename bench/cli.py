@@ -1,5 +1,5 @@
 """``python -m bench``: the command line, and what happens around a run (signals,
-clean-up at exit, writing the results, the exit status)."""
+clean-up at exit, the results document, the exit status)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import report, summary, wrk
+from bench import answer, report, summary, wrk
 from bench.catalogue import DEFAULT_DATABASE_URL, CatalogueError, CatalogueSpec, database_name
 from bench.plan import (
     PRIMER,
@@ -34,14 +34,19 @@ from bench.plan import (
     sync_rows,
 )
 from bench.runner import Bench, BenchConfig, BenchError, Outcome
-from bench.scaffold import RESULTS, fmt, machine, results_dir, versions
-from bench.servers import SHARED_CATALOGUE, ServerError, ServerOptions, server_specs
+from bench.scaffold import RESULTS, load_average, machine, results_dir, table, versions
+from bench.servers import (
+    SHARED_CATALOGUE,
+    ServerError,
+    ServerOptions,
+    default_options,
+    server_specs,
+)
 from bench.verify import VerificationError
 
 PLANS = ("default", "quick", "issue3", "lean")
-# What bench runs aioapi with (aioapi/settings.py defaults to 8 threads), for results.json.
-API_DB_THREADS = 16
-API_DB_MAX_PENDING = 2048
+# Options that narrow the plan: a run with any of them is not a full run (LATEST.md).
+NARROWING = ("scenarios", "servers", "conditions", "connections", "duration")
 
 
 class Stopped(Exception):
@@ -53,92 +58,43 @@ class Stopped(Exception):
 
 
 def parser() -> argparse.ArgumentParser:
-    cpus = tuple(sorted(os.sched_getaffinity(0)))
+    defaults = default_options()
     p = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Compare Django under Gunicorn (WSGI, ASGI, a DRF API) with aioapi, "
-        "fairly, with wrk. "
-        "See bench/README.md.",
+        description="Django under Gunicorn (WSGI, ASGI, a DRF API) against aioapi, fairly, "
+        "with wrk. See bench/README.md.",
     )
     add = p.add_argument
-    add(
-        "--quick", action="store_true", help="list 10 at 64 and 400 connections, loopback and 10 ms"
-    )
-    add(
-        "--plan",
-        choices=PLANS,
-        help="the matrix: default, quick (= --quick), issue3 (list 10 at 64 and 400 "
-        "connections, loopback and 10 ms, 10 s a run; for --rounds), lean (list 10 and "
-        "detail at 64/400 on loopback and 400 with 10 ms, raw-pool list 10; for --rounds)",
-    )
-    add(
-        "--rounds",
-        type=_positive,
-        default=1,
-        help="run every server's block this many times per condition, alternating the "
-        "servers' order; reports the medians and the spread (%(default)s)",
-    )
+    add("--quick", action="store_true", help="= --plan quick")
+    add("--plan", choices=PLANS, help="the matrix (bench/plan.py; default: default)")
+    add("--rounds", type=_positive, default=1, help="each server's block N times per condition")
     add("--label", help="results folder suffix (default: the plan's name)")
-    add("--scenarios", type=_words, help=f"only these scenarios ({', '.join(SCENARIOS)})")
-    add("--servers", type=_words, help=f"only these servers ({', '.join(SERVERS)})")
+    add("--scenarios", type=_words, help=f"only these ({', '.join(SCENARIOS)})")
+    add("--servers", type=_words, help=f"only these ({', '.join(SERVERS)})")
     add("--conditions", type=_floats, help="only these simulated latencies in ms, e.g. 0,10")
     add("--duration", type=int, help="seconds per measured run (overrides the plan)")
     add("--connections", type=_ints, help="connection counts of every run (overrides the plan)")
-    add(
-        "--with-django-sync",
-        action="store_true",
-        help="add list 10 on classic sync Django (2 x cores + 1 workers) at 64 and 400",
-    )
+    add("--with-django-sync", action="store_true", help="add list 10 on sync Django workers")
     add("--dry-run", action="store_true", help="print the plan and the commands, run nothing")
-
     db = p.add_argument_group("database and catalogue").add_argument
-    db(
-        "--database-url",
-        default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL),
-        help="the bench's own database; env BENCH_DATABASE_URL (default %(default)s)",
-    )
+    url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
+    db("--database-url", default=url, help="env BENCH_DATABASE_URL (%(default)s)")
     db("--recreate-db", action="store_true", help="drop and recreate it first (never otherwise)")
     db("--source", default=str(SHARED_CATALOGUE), help="catalogue file to import (%(default)s)")
-    db("--synthetic", type=int, default=50_000, help="synthetic films added (%(default)s; 0: none)")
+    db("--synthetic", type=int, default=50_000, help="synthetic films added (%(default)s)")
     db("--seed", type=int, default=42, help="seed of the synthetic films and of the samples")
-
-    srv = p.add_argument_group("servers (the same for both)").add_argument
-    srv(
-        "--cpus",
-        type=lambda text: tuple(_ints(text)),
-        default=cpus,
-        help="CPUs every server is pinned to (default: all, %(default)s)",
-    )
-    srv("--workers", type=int, help="Gunicorn workers of each server (default: one per CPU)")
-    srv("--django-threads", type=int, default=16, help="gthread threads per worker (%(default)s)")
-    srv(
-        "--api-db-threads",
-        type=int,
-        default=API_DB_THREADS,
-        help="aioapi's ORM bridge threads per worker, API_DB_THREADS (%(default)s)",
-    )
-    srv("--api-db-max-pending", type=int, default=API_DB_MAX_PENDING, help="API_DB_MAX_PENDING")
-    srv(
-        "--api-db-funnel",
-        action="store_true",
-        help="aioapi with one ORM thread per process (API_DB_THREADS=1): what threads buy",
-    )
-    srv(
-        "--api-cache",
-        action="store_true",
-        help="aioapi with its response cache on (API_CACHE=1; off by default: Django has none)",
-    )
-    srv(
-        "--db-connections",
-        choices=("pool", "persistent"),
-        default="persistent",
-        help="on both servers: a connection per thread kept open (DB_POOL=0, aioapi's "
-        "deployed policy) or Django's pool, a checkout per request (%(default)s)",
-    )
+    srv = p.add_argument_group("servers (the same for all)").add_argument
+    srv("--cpus", type=lambda t: tuple(_ints(t)), default=defaults.cpus, help="(%(default)s)")
+    srv("--workers", type=int, help="Gunicorn workers of each (default: one per CPU)")
+    srv("--django-threads", type=int, default=defaults.django_threads, help="(%(default)s)")
+    srv("--api-db-threads", type=int, default=defaults.api_db_threads, help="(%(default)s)")
+    srv("--api-db-max-pending", type=int, default=defaults.api_db_max_pending)
+    srv("--api-db-funnel", action="store_true", help="aioapi with API_DB_THREADS=1")
+    srv("--api-cache", action="store_true", help="aioapi with its response cache on")
+    srv("--db-connections", choices=("pool", "persistent"), default=defaults.db_connections)
     srv("--pool-size", type=int, help="DB pool per worker (default: the larger thread count)")
-    srv("--keep-alive", type=int, default=75, help="keep-alive seconds (%(default)s)")
-    srv("--port-base", type=int, default=20100, help="first of six ports (%(default)s)")
-
+    srv("--keep-alive", type=int, default=defaults.keepalive, help="seconds (%(default)s)")
+    srv("--port-base", type=int, default=defaults.port_base, help="first of six ports")
     load = p.add_argument_group("load").add_argument
     load("--wrk-threads", type=int, default=2, help="(%(default)s)")
     load("--timeout", type=int, default=10, help="wrk's per-request timeout, s (%(default)s)")
@@ -194,19 +150,10 @@ def config_from(args: argparse.Namespace) -> BenchConfig:
     )
     threads = max(args.django_threads, args.api_db_threads)
     options = ServerOptions(
-        cpus=args.cpus,
-        workers=args.workers or len(args.cpus),
-        django_threads=args.django_threads,
-        api_db_threads=args.api_db_threads,
-        api_db_max_pending=args.api_db_max_pending,
-        api_db_funnel=args.api_db_funnel,
-        api_cache=args.api_cache,
-        pool_size=args.pool_size or threads,
-        keepalive=args.keep_alive,
-        host="127.0.0.1",
-        port_base=args.port_base,
-        db_connections=args.db_connections,
-    )
+        args.cpus, args.workers or len(args.cpus), args.django_threads, args.api_db_threads,
+        args.api_db_max_pending, args.api_db_funnel, args.api_cache, args.pool_size or threads,
+        args.keep_alive, "127.0.0.1", args.port_base, args.db_connections,
+    )  # fmt: skip
     return BenchConfig(
         plan=plan,
         options=options,
@@ -220,11 +167,8 @@ def config_from(args: argparse.Namespace) -> BenchConfig:
 
 
 def preflight(config: BenchConfig) -> None:
-    missing = [tool for tool in ("wrk", "taskset") if shutil.which(tool) is None]
-    if missing:
-        raise BenchError(
-            f"not installed: {', '.join(missing)} (Debian: apt-get install wrk util-linux)"
-        )
+    if missing := [tool for tool in ("wrk", "taskset") if shutil.which(tool) is None]:
+        raise BenchError(f"not installed: {', '.join(missing)} (apt-get install wrk util-linux)")
     allowed = os.sched_getaffinity(0)
     if not set(config.options.cpus) <= allowed:
         raise BenchError(f"--cpus {config.options.cpus} not all available ({sorted(allowed)})")
@@ -235,10 +179,8 @@ def print_plan(config: BenchConfig, say: Any) -> None:
     count = f"{len(plan.runs)} measured runs"
     if plan.rounds > 1:
         count += f" × {plan.rounds} rounds (servers' order reversed every other round)"
-    say(
-        f"plan '{plan.name}': {count}, about "
-        f"{plan.estimate_seconds() / 60:.1f} minutes (catalogue import not included)"
-    )
+    minutes = plan.estimate_seconds() / 60
+    say(f"plan '{plan.name}': {count}, about {minutes:.1f} minutes (not counting an import)")
     for latency in plan.conditions():
         for server in plan.servers(latency):
             runs = plan.runs_of(latency, server)
@@ -248,10 +190,6 @@ def print_plan(config: BenchConfig, say: Any) -> None:
     for spec in server_specs(config.database_url, 0.0, config.options).values():
         if spec.name in planned:
             say(f"  {spec.name}: {shlex.join(spec.command(config.options.cpus))}")
-
-
-# Options that narrow the plan: a run with any of them is not a full run.
-NARROWING = ("scenarios", "servers", "conditions", "connections", "duration")
 
 
 def narrowed(args: argparse.Namespace) -> bool:
@@ -305,7 +243,7 @@ def document(
         "runs": outcome.runs,
         "warmups": outcome.warmups,
         "leftovers": outcome.leftovers,
-        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
+        "load_average_at_end": load_average(),
     }
     doc["headline"] = summary.headline(doc)
     doc["targets"] = summary.targets(doc)
@@ -313,25 +251,8 @@ def document(
 
 
 def summarise(doc: dict[str, Any], outdir: Path, say: Any) -> None:
-    """The headline and the targets on the console."""
-    say("")
-    medians = "medians of the rounds: " if any("round_ratios" in h for h in doc["headline"]) else ""
-    for h in doc["headline"]:
-        rounds = f" (per round {report.ROUND_RATIOS[1](h)})" if "round_ratios" in h else ""
-        say(
-            f"list 10 · {h['condition']} · {h['connections']} connections: {medians}"
-            f"Django {fmt(h['django_rps'])} req/s (p99 {fmt(h['django_p99_ms'], 1)} ms), "
-            f"aioapi {fmt(h['aioapi_rps'])} req/s (p99 {fmt(h['aioapi_p99_ms'], 1)} ms), "
-            f"aioapi/Django {fmt(h['aioapi_over_django'], 2)}{rounds}; ceilings: raw pool "
-            f"{fmt(h['raw_pool_rps'])}, constant {fmt(h['constant_rps'])} req/s"
-        )
-    for t in doc["targets"]:
-        verdict = {True: "met", False: "MISSED", None: "not measured"}[t["met"]]
-        issue = f"issue {t['issue']}" if t.get("issue") else "every issue"
-        say(f"target ({issue}): {t['target']} {t['goal']}: {fmt(t['measured'], 2)} → {verdict}")
-    flagged = [r for r in doc["runs"] if r["problems"]]
-    if flagged:
-        say(f"!!! {len(flagged)} run(s) had errors: see the top of report.md")
+    """The answer, the targets and any problem on the console, as report.md says them."""
+    say("\n".join(["", *answer.markdown(doc), *table(report.TARGETS, doc["targets"])]))
     for leftover in doc["leftovers"]:
         say(f"!!! left behind: {leftover}")
     say(f"results: {outdir}/report.md")
@@ -354,12 +275,8 @@ def main(argv: list[str] | None = None) -> int:
     print_plan(config, say)
     if args.dry_run:
         return 0
-    load = os.getloadavg()[0]
-    if load > report.BUSY_LOAD:
-        say(
-            f"!!! the machine is busy (load average {load:.1f} over the last minute): other "
-            "processes compete with the servers for the same cores; numbers will be noisy"
-        )
+    if (load := os.getloadavg()[0]) > report.BUSY_LOAD:
+        say(f"!!! the machine is busy (load average {load:.1f}): numbers will be noisy")
     started, facts = datetime.now(UTC), machine()
     with tempfile.TemporaryDirectory(prefix="mymoviedb-bench-") as workdir:
         bench = Bench(config, Path(workdir), say)
@@ -390,7 +307,5 @@ def main(argv: list[str] | None = None) -> int:
     report.write(doc, outdir)
     summarise(doc, outdir, say)
     after_full_run(doc, args.results_dir, say)
-    flagged = [r for r in doc["runs"] if r["problems"]]
-    if doc["leftovers"]:
-        return 1
-    return 1 if flagged and not args.allow_errors else 0
+    flagged = any(r["problems"] for r in doc["runs"])
+    return 1 if doc["leftovers"] or (flagged and not args.allow_errors) else 0
