@@ -4,8 +4,10 @@ settings install it."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import tomllib
 from typing import Any
 
 import orjson
@@ -103,3 +105,17 @@ def test_only_the_bench_settings_name_the_contenders(module: str, named: bool) -
         [sys.executable, "-c", probe], cwd=REPO, env=env, capture_output=True, text=True
     )
     assert done.stdout.split() == [str(named)] * 3, done.stderr
+
+
+def test_the_runtime_dependencies_name_no_contender() -> None:
+    """`pip install .` (what deploy/Dockerfile installs) brings none of them: the bench
+    extra does."""
+    with (REPO / "pyproject.toml").open("rb") as file:
+        project = tomllib.load(file)["project"]
+
+    def names(requirements: list[str]) -> set[str]:
+        return {re.split(r"[<>=!~;\[ ]", r, maxsplit=1)[0].lower() for r in requirements}
+
+    contenders = {"djangorestframework", "uvicorn", "uvicorn-worker", "httptools", "uvloop"}
+    assert names(project["dependencies"]) & contenders == set()
+    assert contenders <= names(project["optional-dependencies"]["bench"])
