@@ -21,7 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from bench.catalogue import CatalogueSpec, prepare
-from bench.scaffold import RESULTS, command_line, header, markdown_table, publish, run_facts
+from bench.scaffold import (
+    RESULTS,
+    command_line,
+    ended,
+    header,
+    markdown_table,
+    publish,
+    run_facts,
+)
 from bench.servers import SHARED_CATALOGUE
 
 TARGET_MEDIAN_MS = 300.0
@@ -286,13 +294,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Lets the client see each response's template context (the changelist's
     # result count, the change form to save): the test runner's instrumentation.
     setup_test_environment()
+    facts = run_facts(args.database_url)
     client = curator_client()
     marks = landmarks()
     print(f"timing {args.rounds} rounds; busiest film {marks.busiest_film} ({marks.credits})")
     timings = measure(client, marks, rounds=args.rounds, warmup=args.warmup, say=print)
     document = {
         "command": command_line("bench.admin", argv),
-        "facts": run_facts(args.database_url, started),
+        "facts": ended(facts),
         "target": {"median_ms": TARGET_MEDIAN_MS, "p95_ms": TARGET_P95_MS},
         "rounds": args.rounds,
         "warmup": args.warmup,

@@ -44,6 +44,7 @@ from bench.plan import AIOAPI, DJANGO, DJANGO_ASGI, DRF
 from bench.scaffold import (
     Column,
     command_line,
+    ended,
     fmt,
     header,
     results_dir,
@@ -351,6 +352,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"big_pages: the catalogue holds {counts['movies']:,} films, fewer than"
               f" {max(args.sizes):,}", file=sys.stderr)  # fmt: skip
         return 2
+    facts = run_facts(args.database_url)
     logs = Path(tempfile.mkdtemp(prefix="big-pages-"))
     print(f"server logs: {logs}")
     bounds = Bounds(seconds=args.time_bound, memory_mib=args.memory_bound_mib)
@@ -362,7 +364,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ways = [{"server": w.server, "path": w.path, "kind": w.kind, "how": how} for w, how in chosen]
     document = {
         "command": command_line("bench.big_pages", argv),
-        "facts": run_facts(args.database_url, started),
+        "facts": ended(facts),
         "catalogue": counts,
         "sizes": args.sizes,
         "bounds": {"seconds": bounds.seconds, "memory_mib": bounds.memory_mib},

@@ -183,6 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     started = datetime.now(UTC)
     env = {**server_env(args.database_url, cache=False), "DEBUG": "1"}
     films = scaffold.synthetic_catalogue(args.database_url, films=FILMS, seed=SEED, env=env)
+    facts = run_facts(args.database_url)
     runs: list[dict[str, Any]] = []
     servers: list[str] = []
     bodies = []
@@ -199,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("the cached and uncached servers gave different bodies")
     document: dict[str, Any] = {
         "command": command_line("bench.cache_bench", argv),
-        "facts": run_facts(args.database_url, started) | {"load_at_end": scaffold.load_average()},
+        "facts": scaffold.ended(facts),
         "films": films,
         "settings": {
             "connections": args.connections,

@@ -27,7 +27,7 @@ from bench import wrk
 from bench.catalogue import sample_movie_ids
 from bench.cluster_export import fill
 from bench.monitor import Every, RunMonitor
-from bench.scaffold import command_line, header, publish, run_facts, table
+from bench.scaffold import command_line, ended, header, publish, run_facts, table
 from deploy.cluster import DATABASE, LocalCluster, up
 
 DETAIL_SAMPLE = 500
@@ -198,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=int, default=10, help="seconds per run")
     parser.add_argument("--label", default="cluster-capacity", help="results directory suffix")
     args = parser.parse_args(argv)
-    started = datetime.now(UTC)
+    started, facts = datetime.now(UTC), run_facts()
     runs: list[CapacityRun] = []
     for count in args.api:
         cluster = up(api_processes=count, api_env={"API_CACHE": "0"})
@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
             cluster.stop()
     document = {
         "command": command_line("bench.cluster_capacity", argv),
-        "facts": run_facts(started=started),
+        "facts": ended(facts),
         "runs": [asdict(run) for run in runs],
     }
     publish(args.label, started, document, report(document))

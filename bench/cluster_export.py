@@ -25,7 +25,7 @@ import psycopg
 
 from bench.export_bench import check_complete, download
 from bench.monitor import MIB, Every, PeakRss
-from bench.scaffold import command_line, header, publish, run_facts, table
+from bench.scaffold import command_line, ended, header, publish, run_facts, table
 from deploy.cluster import DATABASE, LocalCluster, up
 from deploy.postgres import Cluster
 from deploy.processes import Server, django_environment, manage
@@ -146,11 +146,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=2, help="downloads per API (%(default)s)")
     parser.add_argument("--label", default="cluster-export", help="results directory suffix")
     args = parser.parse_args(argv)
-    started = datetime.now(UTC)
+    started, facts = datetime.now(UTC), run_facts()
     runs = run(args.films, args.repeat)
     document = {
         "command": command_line("bench.cluster_export", argv),
-        "facts": run_facts(started=started),
+        "facts": ended(facts),
         "database": DATABASE,
         "runs": [asdict(run) for run in runs],
     }

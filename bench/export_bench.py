@@ -236,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     # SIGTERM (timeout, kill) unwinds like Ctrl-C, so every server started is stopped.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     started = datetime.now(UTC)
+    facts = run_facts(args.database_url)
     runs: list[Run] = []
     for films in args.sizes:
         url = prepare_database(args.database_url, f"{args.database_prefix}_{films}", films)
@@ -255,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = summarise(runs)
     document = {
         "command": command_line("bench.export_bench", argv),
-        "facts": run_facts(args.database_url, started) | {"load_at_end": scaffold.load_average()},
+        "facts": scaffold.ended(facts),
         "settings": {"repeat": args.repeat, "database_prefix": args.database_prefix},
         "runs": [asdict(run) for run in runs],
         "summary": summary,

@@ -20,7 +20,7 @@ import psutil
 
 from bench import deployed_api, verify, wrk
 from bench.monitor import Every, rss_mib
-from bench.scaffold import command_line, header, load_average, markdown_table, publish, run_facts
+from bench.scaffold import command_line, ended, header, markdown_table, publish, run_facts
 from bench.servers import ManagedServer
 from bench.workload import HttpRequest
 
@@ -96,6 +96,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = datetime.now(UTC)
     catalogue = deployed_api.prepare_catalogue(args.database_url, say=print)
+    facts = run_facts(args.database_url)
     spec = deployed_api.spec(
         args.database_url,
         GUNICORN_API_WORKERS=str(args.workers),
@@ -135,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         "server_settings": dict(spec.settings),
         "options": vars(args),
         "catalogue": catalogue,
-        "facts": run_facts(args.database_url, started) | {"load_at_end": load_average()},
+        "facts": ended(facts),
         "measured": {
             "requests": result.requests,
             "requests_per_s": round(result.requests_per_s, 1),

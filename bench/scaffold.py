@@ -168,19 +168,24 @@ def versions(extra: Mapping[str, str]) -> dict[str, str]:
     return {**found, **extra}
 
 
-def run_facts(database_url: str | None = None, started: datetime | None = None) -> dict[str, Any]:
-    """Date, commit, database, machine and versions, recorded with every result."""
+def run_facts(database_url: str | None = None) -> dict[str, Any]:
+    """Date, commit, database, machine and versions, recorded with every result: taken
+    at the start (the machine's load then); :func:`ended` adds the load at the end."""
     extra = {"wrk": wrk_version()}
     if database_url is not None:
         with psycopg.connect(database_url, autocommit=True) as conn:
             extra["postgresql"] = server_version(conn)
     return {
-        "date_utc": (started or datetime.now(UTC)).isoformat(timespec="seconds"),
+        "date_utc": datetime.now(UTC).isoformat(timespec="seconds"),
         "commit": commit(),
         "database": database_name(database_url) if database_url else None,
         "machine": machine(),
         "versions": versions(extra),
     }
+
+
+def ended(facts: Mapping[str, Any]) -> dict[str, Any]:
+    return {**facts, "load_at_end": load_average()}
 
 
 def fmt(value: float | None, digits: int = 0, suffix: str = "") -> str:

@@ -28,7 +28,7 @@ import psycopg
 
 from bench.deployed_api import DEFAULT_DATABASE_URL, backends, issue_token, prepare_catalogue, spec
 from bench.monitor import rss_mib
-from bench.scaffold import command_line, markdown_table, publish, run_facts
+from bench.scaffold import command_line, ended, header, markdown_table, publish, run_facts
 from bench.servers import ManagedServer
 
 SORTS = ("title", "-title", "year", "-year", "rating", "-rating", "id", "-id", "-updated_at")
@@ -65,15 +65,12 @@ def verdict(samples: list[dict[str, Any]], warm_up: float, allowed_mib: float) -
     }
 
 
-def report(result: dict[str, Any], judged: dict[str, Any], command: str) -> str:
+def report(result: dict[str, Any], judged: dict[str, Any], document: dict[str, Any]) -> str:
     """report.md: what ran, the verdict, before and after, every sample."""
     tally = result["tally"]
     before, after = judged["before"], judged["after"]
     lines = [
-        "# Soak: aioapi under Gunicorn, mixed load",
-        "",
-        f"Command: `{command}`",
-        "",
+        *header("Soak: aioapi as deployed, mixed load", document),
         f"- Ran {result['elapsed_s']} s; {tally.requests} reads and {tally.writes} "
         f"authenticated PATCHes; statuses {dict(sorted(tally.statuses.items()))}.",
         f"- Socket errors or timeouts: {sum(tally.errors.values())} {dict(tally.errors)}; "
@@ -289,6 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     started = datetime.now(UTC)
     command = command_line("bench.soak", argv)
     counts = prepare_catalogue(args.database_url, say=print)
+    facts = run_facts(args.database_url)
     inputs = sample_inputs(args.database_url)
     token = issue_token(args.database_url, "soak-curator")
     settings = {
@@ -311,7 +309,7 @@ def main(argv: list[str] | None = None) -> int:
         "server_settings": settings,
         "options": vars(args),
         "catalogue": counts,
-        "facts": run_facts(args.database_url, started),
+        "facts": ended(facts),
         "elapsed_s": result["elapsed_s"],
         "reads": tally.requests,
         "writes": tally.writes,
@@ -323,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         "after": judged["after"],
         "samples": result["samples"],
     }
-    publish(args.label, started, results, report(result, judged, command))
+    publish(args.label, started, results, report(result, judged, results))
     clean = not tally.errors and not tally.unexpected
     return 0 if clean and judged["flat_rss"] and judged["flat_backends"] else 1
 
