@@ -102,6 +102,7 @@ class ServerSpec:
     settings: Mapping[str, object] = field(default_factory=dict)
     verification: Verification = "bytes"
     note: str | None = None  # what a reader of its rows must know (results.json)
+    people_path: str | None = None  # the people list, where the server has one
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"
@@ -182,7 +183,7 @@ def server_specs(
     sync_workers = 2 * len(options.cpus) + 1
     specs = [
         spec(DJANGO, "Django under Gunicorn (gthread)", gthread_argv(options, django_port),
-             django_port, settings=threads, **django_paths),
+             django_port, settings=threads, people_path="/movies/people/", **django_paths),
         spec(DJANGO_ASGI, "Django async views under Gunicorn (uvicorn worker)",
              gunicorn_argv("mymoviedb.asgi:application", UVICORN_WORKER, options, asgi_port),
              asgi_port, list_path="/async/movies/", detail_path="/async/movies/{id}/",
@@ -203,6 +204,7 @@ def server_specs(
         spec(AIOAPI, "aioapi (aiohttp) under Gunicorn",
              gunicorn_argv("aioapi.gunicorn:app", API_WORKER, options, api_port), api_port,
              list_path="/api/movies", detail_path="/api/movies/{id}", ready_path="/healthz",
+             people_path="/api/people",
              # The response cache answers repeated GETs without SQL and the Django views
              # have none: off unless --api-cache asks.
              env={**env, "API_DB_MAX_PENDING": str(options.api_db_max_pending),
