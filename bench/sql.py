@@ -179,8 +179,22 @@ def _explain(
         "planning_ms": statistics.median(plan["Planning Time"] for plan in plans),
         "rows": top["Actual Rows"],
         "buffers": top.get("Shared Hit Blocks", 0) + top.get("Shared Read Blocks", 0),
-        "plan": plans[-1],
+        "plan": outline(plans[-1]["Plan"]),
     }
+
+
+def outline(node: dict[str, Any], depth: int = 0) -> list[str]:
+    """A plan as one line per node: what it read, how, rows, loops, buffers."""
+    what = [node["Node Type"]]
+    for key in ("Index Name", "Relation Name", "Index Cond", "Filter", "Sort Key", "Join Type"):
+        if key in node:
+            what.append(f"{key.lower()}: {node[key]}")
+    buffers = node.get("Shared Hit Blocks", 0) + node.get("Shared Read Blocks", 0)
+    counts = f"rows={node.get('Actual Rows')} loops={node.get('Actual Loops')} buf={buffers}"
+    lines = ["  " * depth + "; ".join(what) + f" ({counts})"]
+    for child in node.get("Plans", ()):
+        lines += outline(child, depth + 1)
+    return lines
 
 
 def measure(label: str, runs: int, warm: int, only: str | None) -> dict[str, Any]:
@@ -270,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
             reads = {read["name"]: read for read in json.loads(raw.read_text())["reads"]}
             reads.update((read["name"], read) for read in result["reads"])
             result["reads"] = list(reads.values())
-        raw.write_text(json.dumps(result, indent=1, default=str))
+        raw.write_text(json.dumps(result, indent=1, default=str) + "\n")
         return 0
     for url in args.database_url:
         forwarded = [f"--{name}={getattr(args, name)}" for name in ("label", "out", "runs", "warm")]
