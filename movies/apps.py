@@ -7,8 +7,7 @@ class MoviesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from movies import changes, genre_copies, latency
+        from movies import changes, genre_copies
 
-        latency.install()
         genre_copies.install()  # Movie.genre_list and Genre.movie_count kept in line
         changes.install()  # NOTIFY the API workers of every committed write
