@@ -58,10 +58,15 @@ class KeepsCopies(models.Model):
 
     def save(self, *args: Any, **kwargs: Any) -> None:
         if not self._state.adding and kwargs.get("update_fields") is None:
+            # As Django would: every loaded field, but the kept ones.
+            deferred = self.get_deferred_fields()
             kwargs["update_fields"] = [
                 field.name
                 for field in self._meta.concrete_fields
-                if not field.primary_key and field.name not in self.kept_fields
+                if not field.primary_key
+                and not getattr(field, "generated", False)
+                and field.attname not in deferred
+                and field.name not in self.kept_fields
             ]
         super().save(*args, **kwargs)
 
