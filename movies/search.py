@@ -117,6 +117,17 @@ def movie_search_query(text: str | Expression) -> SearchQuery:
     return SearchQuery(text, config=SEARCH_CONFIG, search_type="websearch")
 
 
+def posting_key(text: str) -> str | None:
+    """The postings key (migration 0011) a search for ``text`` reads, or None: ``text``
+    is one word of 3+ letters or digits, plain ASCII in any case, so that the key's
+    ranks are the scores the general statement would give (its as-typed bonuses
+    compare the title with the text itself, not with its folded form)."""
+    word = text.strip().lower()
+    if len(word) >= 3 and word.isascii() and word.isalnum():
+        return word
+    return None
+
+
 def ranked(text: str, using: str) -> list[tuple[int, float]]:
     """(film id, score) of the films ``text`` may mean, best first (ties: lower id)."""
     connection = connections[using]
