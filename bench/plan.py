@@ -60,7 +60,11 @@ SCENARIOS: dict[str, Scenario] = {
             "one of 500 random films with genres, directors and cast (1 query)",
             "paths.lua",
         ),
-        Scenario("search", "full-text search for common words, 10 per page", "paths.lua"),
+        Scenario(
+            "search",
+            "relevance search for one common word, 10 per page (ranked postings, 1 query)",
+            "paths.lua",
+        ),
         Scenario(
             "write-mix",
             "1 authenticated PATCH every 20 requests, GETs of list 10 and details between",

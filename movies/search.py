@@ -81,6 +81,9 @@ SEARCH_CONFIG = "english"
 PREFIX_LIMIT = 50
 WORDS_LIMIT = 100
 PEOPLE_LIMIT = 50
+# The films a one-word search ranks for the admin or a filtered list: as many as
+# the general statement's candidates at most (the unfiltered list pages them all).
+POSTINGS_LIMIT = PREFIX_LIMIT + WORDS_LIMIT + PEOPLE_LIMIT
 ARTICLES = ("the", "a", "an")
 _YEAR = re.compile(r"^(.+) (18[7-9][0-9]|19[0-9][0-9]|20[0-9][0-9]|2100)$")
 
@@ -130,6 +133,26 @@ def posting_key(text: str) -> str | None:
 
 def ranked(text: str, using: str) -> list[tuple[int, float]]:
     """(film id, score) of the films ``text`` may mean, best first (ties: lower id)."""
+    connection = connections[using]
+    key = posting_key(text) if connection.vendor == "postgresql" else None
+    if key is not None:
+        # One word: its best films from the ranked postings (the list pages them
+        # itself, movies.selectors.ranked; this is for the admin and a filtered list).
+        with statement_cursor(connection) as cursor:
+            cursor.execute(
+                "SELECT movie_id, -rank FROM movies_search_posting WHERE key = %s"
+                " ORDER BY rank, movie_id LIMIT %s",
+                [key, POSTINGS_LIMIT],
+            )
+            rows = [(int(row[0]), float(row[1])) for row in cursor.fetchall()]
+        if rows:
+            return rows
+    return candidates(text, using)
+
+
+def candidates(text: str, using: str) -> list[tuple[int, float]]:
+    """:func:`ranked` without the postings: the bounded candidates of ``text`` scored
+    by one statement (any text: more words, a year, typos, people), best first."""
     connection = connections[using]
     if connection.vendor == "postgresql":
         # Bound on the server (movies.prepared): psycopg PREPAREs both statements

@@ -154,7 +154,7 @@ def test_a_word_ranks_by_its_postings_as_the_general_search_scores(films: Any) -
     from movies.models import SearchPosting
 
     for word in ["godfather", "titanic", "godf", "star", "heat", "part"]:
-        general = dict(search.ranked(word, "default"))
+        general = dict(search.candidates(word, "default"))
         postings = dict(SearchPosting.objects.filter(key=word).values_list("movie_id", "rank"))
         assert postings, word
         assert {film: -rank for film, rank in postings.items()} == {
