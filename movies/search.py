@@ -4,7 +4,9 @@ Two uses. ``movie_search_vector``/``movie_search_query`` are the PostgreSQL
 full-text *filter* (title and synopsis, web search syntax) that a list with an
 explicit ``sort`` and the export apply; migration 0002 indexes that expression.
 ``ranked`` is the *relevance* search, the list's default order when ``q`` is
-given (``sort=relevance``): a bounded set of candidate films with a score each.
+given (``sort=relevance``): a bounded set of candidate films with a score each;
+for one plain word, on PostgreSQL, the list reads that word's ranked postings
+instead (movies.selectors.ranked), which reach every film holding the word.
 
 Relevance on PostgreSQL, what was chosen and why (bench/search_quality, the
 judged set of 913 queries; figures in bench/results/2026-12-07-search/):
@@ -45,16 +47,28 @@ judged set of 913 queries; figures in bench/results/2026-12-07-search/):
   because the synopsis index answers a common word with a bitmap of all its
   matches before any LIMIT.
 
-* Measured (bench/results/2026-12-07-search/): at 1M + 36k films the exact
-  title first 100 %, without article / one typo / 60 % prefix in the top 3
-  100 / 92.8 / 91.1 %, title + year first 100 %, person + title word top 3
-  98.3 %; one search 5.6 ms p50, 10.5 ms p95 in one process. Under wrk at 16
-  connections on the shared 2-core machine it serves ~200 req/s, p50 ~75 ms:
-  short of issue 26's 30 ms p95. The words are parsed in a statement of their
-  own: as CTEs of one statement the plan was costed past ``jit_above_cost``
-  and JIT-compiled on every search (~50 ms); both statements are bound on the
-  server (movies.prepared.statement_cursor), so PostgreSQL does not plan them
-  per search.
+* Ranked postings for one word (migration 0011, chosen by measurement,
+  bench/results/2026-12-07-search-speed/): ``movies_search_posting`` holds,
+  for every word of every title and every prefix of 3+ letters of it, the
+  film with the score the statement below gives it when the query is that
+  word alone (so the order is the same, computed once per write instead of
+  per search), primary key (key, -score, film id). A one-word search (the
+  first keystrokes, the bench's search scenario) is then one prepared
+  statement that walks that key from its best film and joins the page's rows,
+  as the film list walks its sort index: ~0.3 ms of PostgreSQL and ~0.3 ms of
+  Python per search at 1M + 36k films instead of 3-4 statements, ~6-8 ms of
+  PostgreSQL (parsing, planning, reading candidates from three indexes and
+  the heap, trigram scores) and ~2.7 ms of Python. Its cursors reach every
+  film holding the word (the candidates below stop after ~150). The word must
+  be plain (ASCII letters and digits, any case): the score's as-typed bonuses
+  compare the title with the text itself. A word no title holds is searched
+  below, where its typos widen it. The cost is in writes and space: ~10 M
+  rows for 1M films (~0.9 GB with its key), ~5 min to build at that size,
+  ~10 rows rewritten when a film is retitled (statement triggers).
+  Precomputing only the best K films per key was the smaller option; its
+  triggers would have to refill a key's list from every film holding it when
+  one of its K films is retitled or deleted.
+* Measured (bench/results/2026-12-07-search-speed/): MEASURED.
 
 SQLite: an FTS5 index of titles (migration 0009) matched with every word and
 the last one as a prefix, ranked by ``bm25()`` and the same exact/prefix/year
