@@ -52,7 +52,8 @@ judged set of 913 queries; figures in bench/results/2026-12-07-search/):
   for every word of every title and every prefix of 3+ letters of it, the
   film with the score the statement below gives it when the query is that
   word alone (so the order is the same, computed once per write instead of
-  per search), primary key (key, -score, film id). A one-word search (the
+  per search; only its +1 for a credited person named by the word is left
+  out), primary key (key, -score, film id). A one-word search (the
   first keystrokes, the bench's search scenario) is then one prepared
   statement that walks that key from its best film and joins the page's rows,
   as the film list walks its sort index: ~0.2 ms of PostgreSQL CPU and ~0.5 ms
