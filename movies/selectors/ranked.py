@@ -15,7 +15,8 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django.db import connections, router
-from django.db.models import F, OuterRef, Q, QuerySet
+from django.db.models import BigIntegerField, F, OuterRef, Q, QuerySet
+from django.db.models.expressions import RawSQL
 
 from movies import prepared
 from movies.cursors import Cursor
@@ -84,17 +85,34 @@ def _rows(ids: list[int], using: str) -> list[MovieSummary]:
     """The list's rows of films ``ids``, in that order (a film deleted meanwhile: left out)."""
     if not ids:
         return []
-    rows = (
-        Movie.objects.using(using)
-        .filter(id__in=ids)
-        .values(*LIST_FIELDS, genre_names=genre_names(OuterRef("pk")))
-    )
+    rows: Any
+    if connections[using].vendor == "postgresql":
+        # One prepared statement for any number of ids (an array), not one per count.
+        rows = prepared.run(("movie-rows-by-id",), _rows_by_id, {"ids": ids}, using=using)
+    else:
+        rows = (
+            Movie.objects.using(using)
+            .filter(id__in=ids)
+            .values(*LIST_FIELDS, genre_names=genre_names(OuterRef("pk")))
+        )
     by_id: dict[int, dict[str, Any]] = {}
     for row in rows:
         # "genres" is the model's many-to-many: the ORM names the column otherwise.
         row["genres"] = row.pop("genre_names")
         by_id[row["id"]] = row
     return [cast(MovieSummary, by_id[film_id]) for film_id in ids if film_id in by_id]
+
+
+def _rows_by_id() -> QuerySet[Any, Any]:
+    """The list's rows of the films in the array Param ``ids`` (PostgreSQL), unordered."""
+    from django.contrib.postgres.fields import ArrayField
+
+    ids = RawSQL("SELECT unnest(%s::bigint[])", (Param("ids", ArrayField(BigIntegerField())),))
+    return (
+        Movie.objects.filter(id__in=ids)
+        .order_by()
+        .values(*LIST_FIELDS, genre_names=genre_names(OuterRef("pk")))
+    )
 
 
 def _by_postings(query: MovieListQuery, key: str, using: str) -> Page[MovieSummary] | None:
