@@ -274,7 +274,7 @@ WITH people AS MATERIALIZED (
 ), candidates AS (
   (SELECT id FROM movies_movie
    WHERE search_title ~>=~ %(t)s AND search_title ~<~ (%(t)s || chr(1114111))
-   ORDER BY search_title LIMIT %(prefix_limit)s)
+   ORDER BY search_title USING ~<~ LIMIT %(prefix_limit)s)
   UNION (SELECT id FROM movies_movie WHERE search_title = %(whole)s)
   UNION (SELECT id FROM movies_movie WHERE search_words @@ %(tand)s::tsquery
          LIMIT %(words_limit)s)
