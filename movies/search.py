@@ -21,7 +21,8 @@ judged set of 913 queries; figures in bench/results/2026-12-07-search/):
 * Candidates, each from an index and each bounded, so the cost does not grow
   with the number of matches (the old filter ranked every match: ``q=war``
   1.2-2.1 s at a million films): titles starting with the words (B-tree range
-  on ``search_title``; the exact title sorts first), the exact whole query
+  on ``search_title``, read in the index's own ``text_pattern_ops`` order,
+  ``USING ~<~``, so it stops after its limit; the exact title sorts first), the exact whole query
   (a title ending in a number: "blade runner 2049"), titles holding every word
   with the last one as a prefix (GIN on ``search_words``, ``word:*``), and films
   crediting a person named by one of the words whose title holds another
