@@ -72,9 +72,12 @@ judged set of 913 queries; figures in bench/results/2026-12-07-search/):
   one of its K films is retitled or deleted.
 * Measured (bench/results/2026-12-07-search-speed/, 1M + 36k films, wrk at
   16 connections, 3 interleaved rounds): the bench's search scenario (one
-  common word) went from 204 to 1958 req/s on aioapi, p95 17.5 ms, 205 % of the
-  filtered list's rate (issue 26's targets: p95 <= 30 ms, >= 50 %); per search
-  ~0.5 ms of server CPU and ~0.2 ms of PostgreSQL. Every quality figure of the
+  common word) went from 321 to 1958 req/s on aioapi (the old code on the same
+  database), p95 from 95 to 17.5 ms, 205 % of the filtered list's rate (issue
+  26's targets: p95 <= 30 ms, >= 50 %); per search ~0.5-0.7 ms of server CPU
+  and ~0.2-0.3 ms of PostgreSQL. A second run beside other sessions' work
+  (0.2-0.7 cores) kept 195 % but had a 43 ms p95: the tail is the shared
+  cores' scheduling, not the search. Every quality figure of the
   judged set is unchanged at 1M + 36k (exact title first 100 %, without
   article / one typo / 60 % prefix in the top 3 100 / 92.8 / 91.1 %, title +
   year first 100 %, person + title word top 3 98.3 %). The general statement
