@@ -68,7 +68,11 @@ SCENARIOS: dict[str, Scenario] = {
             "paths.lua",
         ),
         Scenario("people", "first page of 20 people by name (1 query)", "get.lua"),
-        Scenario("search", "full-text search for common words, 10 per page", "paths.lua"),
+        Scenario(
+            "search",
+            "relevance search for one common word, 10 per page (ranked postings, 1 query)",
+            "paths.lua",
+        ),
         Scenario(
             "write-mix",
             "1 authenticated PATCH every 20 requests, GETs of list 10 and details between",

@@ -134,6 +134,8 @@ RUNS: list[Column] = [
     ),
     ("p50", lambda r: fmt(r["latency"]["p50"], 1)),
     ("p90", lambda r: fmt(r["latency"]["p90"], 1)),
+    # Runs recorded before p95 was printed have none.
+    ("p95", lambda r: fmt(r["latency"].get("p95"), 1)),
     ("p99", lambda r: fmt(r["latency"]["p99"], 1)),
     ("max", lambda r: fmt(r["latency"]["max"], 1)),
     ("errors", _errors),

@@ -29,6 +29,9 @@ LIST_QUERIES: dict[str, dict[str, str | int]] = {
     },
 }
 PEOPLE_QUERY: dict[str, str | int] = {"limit": 20}
+# The search scenario: one word, the API's default order for it (relevance, read
+# from the ranked postings of movies.search). Common words: each holds hundreds
+# of films at 36k, and "war" (Warsaw) ~16k more among the synthetic films.
 SEARCH_WORDS = ("love", "war", "night", "girl", "city", "man", "death", "family")
 WRITE_EVERY = 20
 

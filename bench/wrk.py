@@ -14,7 +14,7 @@ from typing import Any
 
 SCRIPTS = Path(__file__).resolve().parent / "scenarios"
 ERROR_KINDS = ("connect", "read", "write", "timeout")
-PERCENTILES = ("p50", "p75", "p90", "p99", "p99_9")
+PERCENTILES = ("p50", "p75", "p90", "p95", "p99", "p99_9")
 
 
 class WrkError(RuntimeError):

@@ -277,3 +277,23 @@ class AuthFailure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} at {self.at:.0f}"
+
+
+class SearchPosting(models.Model):
+    """A film under one of its title's words or word prefixes, ranked as a search for
+    that word alone ranks it (movies.search; the table and the triggers that keep it
+    are migration 0011's SQL, PostgreSQL only)."""
+
+    pk = models.CompositePrimaryKey("key", "rank", "movie")
+    key = models.TextField()
+    rank = models.FloatField(help_text="Minus the score: the best film first.")
+    movie = models.ForeignKey(
+        Movie, on_delete=models.DO_NOTHING, db_constraint=False, related_name="search_postings"
+    )
+
+    class Meta:
+        managed = False
+        db_table = "movies_search_posting"
+
+    def __str__(self) -> str:
+        return f"{self.key}: film {self.movie_id}"

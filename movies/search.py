@@ -4,7 +4,9 @@ Two uses. ``movie_search_vector``/``movie_search_query`` are the PostgreSQL
 full-text *filter* (title and synopsis, web search syntax) that a list with an
 explicit ``sort`` and the export apply; migration 0002 indexes that expression.
 ``ranked`` is the *relevance* search, the list's default order when ``q`` is
-given (``sort=relevance``): a bounded set of candidate films with a score each.
+given (``sort=relevance``): a bounded set of candidate films with a score each;
+for one plain word, on PostgreSQL, the list reads that word's ranked postings
+instead (movies.selectors.ranked), which reach every film holding the word.
 
 Relevance on PostgreSQL, what was chosen and why (bench/search_quality, the
 judged set of 913 queries; figures in bench/results/2026-12-07-search/):
@@ -19,7 +21,8 @@ judged set of 913 queries; figures in bench/results/2026-12-07-search/):
 * Candidates, each from an index and each bounded, so the cost does not grow
   with the number of matches (the old filter ranked every match: ``q=war``
   1.2-2.1 s at a million films): titles starting with the words (B-tree range
-  on ``search_title``; the exact title sorts first), the exact whole query
+  on ``search_title``, read in the index's own ``text_pattern_ops`` order,
+  ``USING ~<~``, so it stops after its limit; the exact title sorts first), the exact whole query
   (a title ending in a number: "blade runner 2049"), titles holding every word
   with the last one as a prefix (GIN on ``search_words``, ``word:*``), and films
   crediting a person named by one of the words whose title holds another
@@ -45,14 +48,43 @@ judged set of 913 queries; figures in bench/results/2026-12-07-search/):
   because the synopsis index answers a common word with a bitmap of all its
   matches before any LIMIT.
 
-* Measured (bench/results/2026-12-07-search/): at 1M + 36k films the exact
-  title first 100 %, without article / one typo / 60 % prefix in the top 3
-  100 / 92.8 / 91.1 %, title + year first 100 %, person + title word top 3
-  98.3 %; one search 5.6 ms p50, 10.5 ms p95 in one process. Under wrk at 16
-  connections on the shared 2-core machine it serves ~200 req/s, p50 ~75 ms:
-  short of issue 26's 30 ms p95. The words are parsed in a statement of their
-  own: as CTEs of one statement the plan was costed past ``jit_above_cost``
-  and JIT-compiled on every search (~50 ms); both statements are bound on the
+* Ranked postings for one word (migration 0011, chosen by measurement,
+  bench/results/2026-12-07-search-speed/): ``movies_search_posting`` holds,
+  for every word of every title and every prefix of 3+ letters of it, the
+  film with the score the statement below gives it when the query is that
+  word alone (so the order is the same, computed once per write instead of
+  per search; only its +1 for a credited person named by the word is left
+  out), primary key (key, -score, film id). A one-word search (the
+  first keystrokes, the bench's search scenario) is then one prepared
+  statement that walks that key from its best film and joins the page's rows,
+  as the film list walks its sort index: ~0.2 ms of PostgreSQL CPU and ~0.5 ms
+  of the API's (HTTP included) per search at 1M + 36k films, instead of 3-4
+  statements, ~6-8 ms of PostgreSQL (parsing, planning, reading candidates
+  from three indexes and the heap, trigram scores) and ~3.5 ms of the API's. Its cursors reach every
+  film holding the word (the candidates below stop after ~150). The word must
+  be plain (ASCII letters and digits, any case): the score's as-typed bonuses
+  compare the title with the text itself. A word no title holds is searched
+  below, where its typos widen it. The cost is in writes and space: ~10 M
+  rows for 1M films (1.16 GB with its key), ~5 min to build at that size,
+  ~10 rows rewritten when a film is retitled (statement triggers).
+  Precomputing only the best K films per key was the smaller option; its
+  triggers would have to refill a key's list from every film holding it when
+  one of its K films is retitled or deleted.
+* Measured (bench/results/2026-12-07-search-speed/, 1M + 36k films, wrk at
+  16 connections, 3 interleaved rounds): the bench's search scenario (one
+  common word) went from 321 to 1958 req/s on aioapi (the old code on the same
+  database), p95 from 95 to 17.5 ms, 205 % of the filtered list's rate (issue
+  26's targets: p95 <= 30 ms, >= 50 %); per search ~0.5-0.7 ms of server CPU
+  and ~0.2-0.3 ms of PostgreSQL. A second run beside other sessions' work
+  (0.2-0.7 cores) kept 195 % but had a 43 ms p95: the tail is the shared
+  cores' scheduling, not the search. Every quality figure of the
+  judged set is unchanged at 1M + 36k (exact title first 100 %, without
+  article / one typo / 60 % prefix in the top 3 100 / 92.8 / 91.1 %, title +
+  year first 100 %, person + title word top 3 98.3 %). The general statement
+  (below) answers the rest: 3-8 ms of PostgreSQL, p50 3.7 ms over the judged
+  set in one process. Its words are parsed in a statement of their own: as
+  CTEs of one statement the plan was costed past ``jit_above_cost`` and
+  JIT-compiled on every search (~50 ms); both statements are bound on the
   server (movies.prepared.statement_cursor), so PostgreSQL does not plan them
   per search.
 
@@ -81,6 +113,9 @@ SEARCH_CONFIG = "english"
 PREFIX_LIMIT = 50
 WORDS_LIMIT = 100
 PEOPLE_LIMIT = 50
+# The films a one-word search ranks for the admin or a filtered list: as many as
+# the general statement's candidates at most (the unfiltered list pages them all).
+POSTINGS_LIMIT = PREFIX_LIMIT + WORDS_LIMIT + PEOPLE_LIMIT
 ARTICLES = ("the", "a", "an")
 _YEAR = re.compile(r"^(.+) (18[7-9][0-9]|19[0-9][0-9]|20[0-9][0-9]|2100)$")
 
@@ -117,8 +152,39 @@ def movie_search_query(text: str | Expression) -> SearchQuery:
     return SearchQuery(text, config=SEARCH_CONFIG, search_type="websearch")
 
 
+def posting_key(text: str) -> str | None:
+    """The postings key (migration 0011) a search for ``text`` reads, or None: ``text``
+    is one word of 3+ letters or digits, plain ASCII in any case, so that the key's
+    ranks are the scores the general statement would give (its as-typed bonuses
+    compare the title with the text itself, not with its folded form)."""
+    word = text.strip().lower()
+    if len(word) >= 3 and word.isascii() and word.isalnum():
+        return word
+    return None
+
+
 def ranked(text: str, using: str) -> list[tuple[int, float]]:
     """(film id, score) of the films ``text`` may mean, best first (ties: lower id)."""
+    connection = connections[using]
+    key = posting_key(text) if connection.vendor == "postgresql" else None
+    if key is not None:
+        # One word: its best films from the ranked postings (the list pages them
+        # itself, movies.selectors.ranked; this is for the admin and a filtered list).
+        with statement_cursor(connection) as cursor:
+            cursor.execute(
+                "SELECT movie_id, -rank FROM movies_search_posting WHERE key = %s"
+                " ORDER BY rank, movie_id LIMIT %s",
+                [key, POSTINGS_LIMIT],
+            )
+            rows = [(int(row[0]), float(row[1])) for row in cursor.fetchall()]
+        if rows:
+            return rows
+    return candidates(text, using)
+
+
+def candidates(text: str, using: str) -> list[tuple[int, float]]:
+    """:func:`ranked` without the postings: the bounded candidates of ``text`` scored
+    by one statement (any text: more words, a year, typos, people), best first."""
     connection = connections[using]
     if connection.vendor == "postgresql":
         # Bound on the server (movies.prepared): psycopg PREPAREs both statements
@@ -212,7 +278,7 @@ WITH people AS MATERIALIZED (
 ), candidates AS (
   (SELECT id FROM movies_movie
    WHERE search_title ~>=~ %(t)s AND search_title ~<~ (%(t)s || chr(1114111))
-   ORDER BY search_title LIMIT %(prefix_limit)s)
+   ORDER BY search_title USING ~<~ LIMIT %(prefix_limit)s)
   UNION (SELECT id FROM movies_movie WHERE search_title = %(whole)s)
   UNION (SELECT id FROM movies_movie WHERE search_words @@ %(tand)s::tsquery
          LIMIT %(words_limit)s)

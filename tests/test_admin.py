@@ -19,9 +19,11 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from movies import selectors
 from movies.admin import catalogue, lists, versions
 from movies.admin.lists import DecadeFilter, EstimatedCountPaginator
 from movies.models import MIN_YEAR, ApiToken, Credit, Genre, Movie, Person
+from movies.schemas import MovieListQuery
 from movies.tokens import authenticate_token, digest
 
 pytestmark = pytest.mark.django_db
@@ -762,3 +764,20 @@ def test_a_curator_issues_tokens_only_for_themselves(
     admins = ApiToken.objects.get(name="admin's")
     response = client.get(reverse("admin:movies_apitoken_change", args=[admins.pk]))
     assert response.status_code == 302  # "doesn't exist", back to the index
+
+
+def test_a_film_retitled_in_the_admin_is_found_by_its_new_title(
+    admin_client: Client, films: Any
+) -> None:
+    def found(q: str) -> list[str]:
+        page = selectors.list_movies(MovieListQuery.model_validate({"q": q}))
+        return [item["title"] for item in page.items]
+
+    assert admin_client.post(reverse("admin:movies_movie_add"), movie_form()).status_code == 302
+    movie = Movie.objects.get(title="North by Northwest")
+    assert found("northwest") == ["North by Northwest"]
+    change = reverse("admin:movies_movie_change", args=[movie.pk])
+    response = admin_client.post(change, change_form(movie, title="Saboteur", year="1942"))
+    assert response.status_code == 302
+    assert found("saboteur") == found("sabot") == ["Saboteur"]
+    assert found("northwest") == []

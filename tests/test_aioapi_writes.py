@@ -249,3 +249,28 @@ async def test_writes_to_unknown_films_are_404(
         response = await method("/api/movies/987654", json={}, headers=bearer(writer[1]))
         assert response.status == 404
         assert (await json_of(response))["detail"] == "Movie does not exist."
+
+
+async def test_search_finds_what_writes_made(
+    api: ApiClient, catalogue: Catalogue, writer: Writer
+) -> None:
+    # One word: the ranked postings on PostgreSQL (kept by triggers), FTS5 on SQLite.
+    async def found(q: str) -> list[str]:
+        body = await json_of(await api.get("/api/movies", params={"q": q}))
+        return [item["title"] for item in body["items"]]
+
+    token = writer[1]
+    heat = catalogue.movies["Heat"]
+    patched = await api.patch(
+        f"/api/movies/{heat.pk}", json={"title": "Collateral"}, headers=bearer(token)
+    )
+    assert patched.status == 200, await patched.text()
+    assert await found("collateral") == ["Collateral"]
+    assert await found("collat") == ["Collateral"]
+    assert await found("heat") == []
+    created = await api.post("/api/movies", json=new_film(catalogue), headers=bearer(token))
+    assert created.status == 201, await created.text()
+    assert await found("thief") == ["Thief"]
+    deleted = await api.delete(f"/api/movies/{heat.pk}", headers=bearer(token))
+    assert deleted.status == 204, await deleted.text()
+    assert await found("collateral") == []

@@ -143,3 +143,55 @@ def test_the_index_follows_writes(films: Any) -> None:
 def test_text_that_means_nothing_finds_nothing(films: Any) -> None:
     for q in ["!!!", "-", '"', "zzzz"]:
         assert found(q) == [], q
+
+
+@pytest.mark.postgres(reason="the ranked postings are PostgreSQL's (migration 0011)")
+def test_a_word_ranks_by_its_postings_as_the_general_search_scores(films: Any) -> None:
+    # A one-word search reads the postings; their ranks must be the scores the
+    # general statement gives (its people bonus aside: no film here credits a
+    # person named like a word of its title).
+    from movies import search
+    from movies.models import SearchPosting
+
+    for word in ["godfather", "titanic", "godf", "star", "heat", "part"]:
+        general = dict(search.candidates(word, "default"))
+        postings = dict(SearchPosting.objects.filter(key=word).values_list("movie_id", "rank"))
+        assert postings, word
+        assert {film: -rank for film, rank in postings.items()} == {
+            film: score for film, score in general.items() if film in postings
+        }, word
+        assert set(general) <= set(postings), word
+        assert [item["id"] for item in selectors.list_movies(
+            MovieListQuery.model_validate({"q": word, "limit": 100})
+        ).items] == sorted(postings, key=lambda film: (postings[film], film)), word  # fmt: skip
+
+
+@pytest.mark.postgres(reason="the ranked postings are PostgreSQL's (migration 0011)")
+def test_the_postings_follow_every_kind_of_write(films: Any) -> None:
+    from movies.models import SearchPosting
+
+    def keys(movie: Movie) -> set[str]:
+        return set(SearchPosting.objects.filter(movie=movie).values_list("key", flat=True))
+
+    heat = films["Heat", 1995]
+    assert keys(heat) == {"hea", "heat"}
+    Movie.objects.filter(pk=heat.pk).update(title="Thief")  # one UPDATE, no save()
+    assert keys(heat) == {"thi", "thie", "thief"}
+    assert found("heat") == []
+    assert found("thief") == [("Thief", 1995)]
+    Movie.objects.filter(pk=heat.pk).update(rating=8.0)  # not the title: postings kept
+    assert keys(heat) == {"thi", "thie", "thief"}
+    made = Movie.objects.bulk_create(
+        [Movie(title="Heat Wave", year=1935), Movie(title="Heatwave", year=1983)]
+    )
+    assert found("heat") == [("Heat Wave", 1935), ("Heatwave", 1983)]  # the whole word first
+    Movie.objects.filter(pk__in=[m.pk for m in made]).delete()
+    assert found("heat") == []
+    assert not SearchPosting.objects.filter(movie_id__in=[m.pk for m in made]).exists()
+
+
+@pytest.mark.postgres(reason="the ranked postings are PostgreSQL's (migration 0011)")
+def test_a_word_no_title_holds_is_widened_by_its_typos(films: Any) -> None:
+    # No posting for "godfahter": the general search answers, with its typo widening.
+    assert found("godfahter")[0] == ("The Godfather", 1972)
+    assert found("titanik")[:2] == [("Titanic", 1953), ("Titanic", 1997)]

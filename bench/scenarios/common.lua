@@ -67,12 +67,12 @@ function common.done(summary, latency, requests)
       .. '"errors":{"connect":%d,"read":%d,"write":%d,"timeout":%d,"status":%d},'
       .. '"statuses":{%s},"unexpected_status":%d,'
       .. '"latency_us":{"min":%d,"mean":%.1f,"stdev":%.1f,"p50":%d,"p75":%d,"p90":%d,'
-      .. '"p99":%d,"p99_9":%d,"max":%d}}\n',
+      .. '"p95":%d,"p99":%d,"p99_9":%d,"max":%d}}\n',
     summary.requests, summary.duration, summary.bytes,
     errors.connect, errors.read, errors.write, errors.timeout, errors.status,
     table.concat(statuses, ","), unexpected,
     latency.min, latency.mean, latency.stdev, latency:percentile(50), latency:percentile(75),
-    latency:percentile(90), latency:percentile(99), latency:percentile(99.9), latency.max
+    latency:percentile(90), latency:percentile(95), latency:percentile(99), latency:percentile(99.9), latency.max
   ))
 end
 
