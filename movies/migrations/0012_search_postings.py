@@ -164,7 +164,7 @@ def drop(apps: StateApps, schema_editor: BaseDatabaseSchemaEditor) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("movies", "0010_auth_failures")]
+    dependencies = [("movies", "0011_list_statements")]
 
     operations = [
         migrations.RunPython(create, drop, elidable=False),
