@@ -282,7 +282,7 @@ class AuthFailure(models.Model):
 class SearchPosting(models.Model):
     """A film under one of its title's words or word prefixes, ranked as a search for
     that word alone ranks it (movies.search; the table and the triggers that keep it
-    are migration 0011's SQL, PostgreSQL only)."""
+    are migration 0012's SQL, PostgreSQL only)."""
 
     pk = models.CompositePrimaryKey("key", "rank", "movie")
     key = models.TextField()

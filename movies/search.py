@@ -48,7 +48,7 @@ judged set of 913 queries; figures in bench/results/2026-12-07-search/):
   because the synopsis index answers a common word with a bitmap of all its
   matches before any LIMIT.
 
-* Ranked postings for one word (migration 0011, chosen by measurement,
+* Ranked postings for one word (migration 0012, chosen by measurement,
   bench/results/2026-12-07-search-speed/): ``movies_search_posting`` holds,
   for every word of every title and every prefix of 3+ letters of it, the
   film with the score the statement below gives it when the query is that
@@ -153,7 +153,7 @@ def movie_search_query(text: str | Expression) -> SearchQuery:
 
 
 def posting_key(text: str) -> str | None:
-    """The postings key (migration 0011) a search for ``text`` reads, or None: ``text``
+    """The postings key (migration 0012) a search for ``text`` reads, or None: ``text``
     is one word of 3+ letters or digits, plain ASCII in any case, so that the key's
     ranks are the scores the general statement would give (its as-typed bonuses
     compare the title with the text itself, not with its folded form)."""
