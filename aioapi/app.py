@@ -38,6 +38,7 @@ from aioapi.protocol import BODY_TIMEOUT, HEADER_TIMEOUT, PARSER_LIMITS
 from aioapi.ratelimit import FailedAuthLimiter
 from aioapi.routes import ROUTES, cache_tags, check_routes, route_definitions
 from aioapi.settings import ApiSettings
+from movies.conditional import vary_with
 from movies.export_slots import ExportSlots
 from movies.headers import SECURITY_HEADERS
 from mymoviedb.routers import replica_aliases
@@ -187,18 +188,9 @@ def _vary_on_origin(
 
     async def vary(request: web.Request, response: web.StreamResponse) -> None:
         if request.match_info.route.resource in resources:
-            response.headers[hdrs.VARY] = _vary_with(response.headers.get(hdrs.VARY), CORS_VARY)
+            response.headers[hdrs.VARY] = vary_with(response.headers.get(hdrs.VARY), CORS_VARY)
 
     return vary
-
-
-def _vary_with(current: str | None, field: str) -> str:
-    if current is None or not current.strip():
-        return field
-    names = {name.strip().lower() for name in current.split(",")}
-    if "*" in names or field.lower() in names:
-        return current
-    return f"{current}, {field}"
 
 
 def _middlewares() -> list[Middleware]:

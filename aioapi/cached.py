@@ -23,11 +23,10 @@ from typing import cast
 from aiohttp import hdrs, web
 from multidict import CIMultiDict
 
-from aioapi.keys import CACHE, CACHE_TAGS, SETTINGS
+from aioapi.keys import CACHE, CACHE_TAGS
 from aioapi.response_cache import Entry, Key, TagRule
-from movies.headers import SECURITY_HEADERS
+from aioapi.responses import answer_read
 from movies.parsing import QueryModel, parse_id, parse_query
-from movies.rendering import etag_matches
 from movies.schemas import NoQuery
 from mymoviedb import routers
 
@@ -128,16 +127,11 @@ def _entry(response: web.StreamResponse, tags_of: TagRule) -> Entry | None:
     body, tag = response.body, response.headers.get(hdrs.ETAG)
     if not isinstance(body, bytes) or tag is None:
         return None
+    # Plain bytes (a movies.conditional.Representation is a subclass, which orjson,
+    # reading the tags, refuses); a no-op for a body that already is.
+    body = bytes(body)
     return Entry(body, tag, response.content_type, tags_of(body))
 
 
 def _answer(request: web.Request, entry: Entry) -> web.Response:
-    # The same headers as aioapi.responses.cacheable.
-    headers = {
-        **SECURITY_HEADERS,
-        hdrs.ETAG: entry.etag,
-        hdrs.CACHE_CONTROL: request.app[SETTINGS].cache_control,
-    }
-    if etag_matches(request.headers.get(hdrs.IF_NONE_MATCH), entry.etag):
-        return web.Response(status=304, headers=headers)
-    return web.Response(body=entry.body, content_type=entry.content_type, headers=headers)
+    return answer_read(request, entry.body, entry.etag, entry.content_type)

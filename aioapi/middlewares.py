@@ -18,12 +18,14 @@ from aioapi.db import BridgeOverloaded
 from aioapi.keys import METRICS, SETTINGS
 from aioapi.protocol import problem_response
 from aioapi.responses import CLIENT_CLOSED
+from movies.errors import DomainError
 from movies.problems import (
     Problem,
     database_unavailable,
     internal_error,
     method_not_allowed,
     no_resource,
+    problem_of,
     server_busy,
     too_large,
 )
@@ -42,6 +44,8 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         return await handler(request)
     except Problem as problem:
         return problem_response(problem)
+    except DomainError as refused:
+        return problem_response(problem_of(refused))
     except web.HTTPException as error:
         if error.status < 400:
             raise  # 304 and redirects are answers, not errors

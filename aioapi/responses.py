@@ -1,4 +1,5 @@
-"""What every handler shares: conditional GET responses and JSON request bodies."""
+"""What every handler shares: read and written answers (their HTTP semantics are
+movies.conditional's) and JSON request bodies."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from aiohttp.web_protocol import RequestPayloadError
 
 from aioapi.keys import SETTINGS
 from aioapi.protocol import BodyTimedOut
+from movies import conditional
+from movies.conditional import JSON_CONTENT_TYPE, NO_STORE
 from movies.headers import SECURITY_HEADERS
 from movies.parsing import BodyModel, parse_body
 from movies.problems import Problem
-from movies.rendering import JSON_CONTENT_TYPE, NO_STORE, etag, etag_matches
 
 # nginx's status for "the client went away before the answer": never sent, but
 # counted in the metrics and the access log as nginx counts it.
@@ -29,15 +31,25 @@ def cacheable(
     request: web.Request, body: bytes, content_type: str = JSON_CONTENT_TYPE
 ) -> web.Response:
     """A GET answer with a strong ETag: 304 when ``If-None-Match`` already has it."""
-    tag = etag(body)
-    headers = {
-        **SECURITY_HEADERS,
-        "ETag": tag,
-        "Cache-Control": request.app[SETTINGS].cache_control,
-    }
-    if etag_matches(request.headers.get("If-None-Match"), tag):
+    return answer_read(request, body, conditional.etag(body), content_type)
+
+
+def answer_read(
+    request: web.Request, body: bytes, tag: str, content_type: str = JSON_CONTENT_TYPE
+) -> web.Response:
+    """``body`` (whose ETag is ``tag``), or a 304 when the client holds it."""
+    headers = conditional.read_headers(tag, request.app[SETTINGS].cache_control)
+    if conditional.not_modified(request.headers.get(hdrs.IF_NONE_MATCH), tag):
         return web.Response(status=304, headers=headers)
     return web.Response(body=body, content_type=content_type, headers=headers)
+
+
+def written(body: bytes, *, status: int = 200, location: str | None = None) -> web.Response:
+    """A write's answer: the resource as a GET would show it, with its ETag."""
+    headers = conditional.written_headers(conditional.etag(body))
+    if location is not None:
+        headers[hdrs.LOCATION] = location
+    return web.Response(status=status, body=body, content_type=JSON_CONTENT_TYPE, headers=headers)
 
 
 def uncached(body: bytes, *, content_type: str = JSON_CONTENT_TYPE) -> web.Response:

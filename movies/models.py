@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
@@ -12,6 +14,18 @@ from movies.validators import validate_line, validate_poster_url, validate_prose
 MIN_YEAR = 1870
 MAX_YEAR = 2100
 MAX_ID = 2**63 - 1  # the largest bigint: no id, path or cursor may name more
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def row_version(updated_at: datetime) -> int:
+    """A film's version: its ``updated_at`` in microseconds since the epoch.
+
+    Every write of a film saves its row (the API's services, the admin's change
+    form, the importer when a value differs), so the version moves with each
+    change; a write's ``If-Match`` names the version it read (movies.conditional).
+    """
+    return (updated_at - _EPOCH) // _MICROSECOND
 
 
 class Genre(models.Model):

@@ -191,7 +191,7 @@ async def test_stale_if_match_is_412_and_changes_nothing(
 
     current = first.headers["ETag"]
     # nginx weakens the tag when it gzips: the weak form of the current tag still
-    # names this version (movies.services.if_match_allows); of a stale one, not.
+    # names this version (movies.conditional.if_match_versions); of a stale one, not.
     weak_stale = await api.patch(url, json={"rating": 2.0}, headers=conditional(f"W/{read}"))
     assert weak_stale.status == 412
     weak = await api.patch(url, json={"rating": 2.0}, headers=conditional(f"W/{current}"))
