@@ -74,7 +74,7 @@ def create_app(
     app[CACHE_TAGS] = cache_tags(ROUTES)
     docs_html, docs_static = docs_page()
     app[DOCS_HTML] = docs_html
-    app.add_routes(route_definitions(ROUTES, docs_static))
+    app.add_routes(route_definitions(ROUTES, docs_static, cache=settings.cache))
     if settings.cors_origins:
         _enable_cors(app, settings.cors_origins)
     app.cleanup_ctx.append(_resources(bridge))

@@ -214,7 +214,8 @@ class OrmBridge:
             raise BridgeOverloaded(f"{self.pending} ORM calls pending")
         self.pending += 1
         try:
-            return await self._wrapped(function)(*args, **kwargs)
+            call = self._wrappers.get(function) or self._wrapped(function)
+            return await call(*args, **kwargs)
         except (OperationalError, InterfaceError) as error:
             self.breaker.suspect(error)
             raise
@@ -226,8 +227,10 @@ class OrmBridge:
         # cost bench.budget's profile showed on every call when it was made per call.
         call = self._wrappers.get(function)
         if call is None:
+            # Without replicas every read is the primary's: nothing to fall back from.
+            replicated = routers.falling_back(function) if routers.replica_aliases() else function
             call = database_sync_to_async(
-                reconnect.retrying(routers.falling_back(function)),
+                reconnect.retrying(replicated),
                 thread_sensitive=False,
                 executor=self._executor,
             )

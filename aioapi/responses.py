@@ -28,18 +28,18 @@ ACCEPTED_CODINGS = ", ".join(sorted(DECODED_CODINGS))
 
 
 def cacheable(
-    request: web.Request, body: bytes, content_type: str = JSON_CONTENT_TYPE
+    request: web.Request,
+    body: bytes,
+    tag: str | None = None,
+    content_type: str = JSON_CONTENT_TYPE,
 ) -> web.Response:
-    """A GET answer with a strong ETag: 304 when ``If-None-Match`` already has it."""
-    return answer_read(request, body, conditional.etag(body), content_type)
-
-
-def answer_read(
-    request: web.Request, body: bytes, tag: str, content_type: str = JSON_CONTENT_TYPE
-) -> web.Response:
-    """``body`` (whose ETag is ``tag``), or a 304 when the client holds it."""
-    headers = conditional.read_headers(tag, request.app[SETTINGS].cache_control)
-    if conditional.not_modified(request.headers.get(hdrs.IF_NONE_MATCH), tag):
+    """A GET answer with its strong ETag (``tag``, or computed from ``body``): a 304
+    when ``If-None-Match`` already has it."""
+    tag = tag or conditional.etag(body)
+    status, headers = conditional.read_answer(
+        tag, request.headers.get(hdrs.IF_NONE_MATCH), request.app[SETTINGS].cache_control
+    )
+    if status == 304:
         return web.Response(status=304, headers=headers)
     return web.Response(body=body, content_type=content_type, headers=headers)
 

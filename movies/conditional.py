@@ -51,16 +51,6 @@ def etag(body: bytes) -> str:
     return f'"{digest}"' if version is None else f'"{version:x}-{digest}"'
 
 
-def not_modified(if_none_match: str | None, tag: str) -> bool:
-    """RFC 9110 ``If-None-Match``: weak comparison of ``tag`` with a list of tags or ``*``
-    (a 304 when it holds)."""
-    if not if_none_match:
-        return False
-    if if_none_match.strip() == "*":
-        return True
-    return any(listed.strip().removeprefix("W/") == tag for listed in if_none_match.split(","))
-
-
 def if_match_versions(if_match: str | None) -> frozenset[int] | None:
     """The versions an ``If-Match`` accepts; ``None`` when it sets no condition.
 
@@ -90,9 +80,19 @@ def if_match_versions(if_match: str | None) -> frozenset[int] | None:
     return frozenset(versions)
 
 
-def read_headers(tag: str, cache_control: str) -> dict[str, str]:
-    """The headers of a cacheable read (its 200 and its 304)."""
-    return {**SECURITY_HEADERS, "ETag": tag, "Cache-Control": cache_control}
+def read_answer(
+    tag: str, if_none_match: str | None, cache_control: str
+) -> tuple[int, dict[str, str]]:
+    """The status and headers of a cacheable read: 304 when ``If-None-Match`` holds
+    ``tag`` (RFC 9110: weak comparison against a list of tags, or ``*``), else 200."""
+    headers = {**SECURITY_HEADERS, "ETag": tag, "Cache-Control": cache_control}
+    if not if_none_match:
+        return 200, headers
+    if if_none_match.strip() == "*" or any(
+        listed.strip().removeprefix("W/") == tag for listed in if_none_match.split(",")
+    ):
+        return 304, headers
+    return 200, headers
 
 
 def written_headers(tag: str) -> dict[str, str]:

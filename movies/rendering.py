@@ -50,17 +50,12 @@ def people_list_body(page: Page[PersonRef], query: PeopleListQuery) -> bytes:
 
 
 def _page_link(query: BaseModel, cursor: str | None, offset: int | None) -> str | None:
-    if cursor is not None:
-        return _query_link(query, cursor=cursor, offset=None)
-    if offset is not None:
-        return _query_link(query, cursor=None, offset=offset)
-    return None
-
-
-def _query_link(query: BaseModel, *, cursor: str | None, offset: int | None) -> str:
+    # A neighbour by cursor, or by offset (0: the first page, no parameter), or none.
+    if cursor is None and offset is None:
+        return None
     params: dict[str, Any] = query.model_dump(exclude={"cursor", "offset"}, exclude_none=True)
-    if offset:
-        params["offset"] = offset
     if cursor is not None:
         params["cursor"] = cursor
+    elif offset:
+        params["offset"] = offset
     return "?" + urlencode(params)

@@ -68,9 +68,10 @@ def _failed(error: Exception) -> HttpResponse:
 
 def _answer(request: HttpRequest, body: bytes) -> HttpResponse:
     """200 with the body, or 304 when the client's ETag matches; both carry the ETag."""
-    tag = conditional.etag(body)
-    headers = conditional.read_headers(tag, settings.API_CACHE_CONTROL)
-    if conditional.not_modified(request.headers.get("If-None-Match"), tag):
+    status, headers = conditional.read_answer(
+        conditional.etag(body), request.headers.get("If-None-Match"), settings.API_CACHE_CONTROL
+    )
+    if status == 304:
         return HttpResponse(status=304, headers=headers)
     return HttpResponse(body, content_type=JSON_CONTENT_TYPE, headers=headers)
 

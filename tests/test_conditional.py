@@ -11,8 +11,7 @@ from movies.conditional import (
     Representation,
     etag,
     if_match_versions,
-    not_modified,
-    read_headers,
+    read_answer,
     vary_with,
     written_headers,
 )
@@ -44,7 +43,9 @@ def test_an_etag_is_the_digest_of_the_bytes_and_names_a_version_when_given() -> 
     ],
 )
 def test_if_none_match(header: str | None, expected: bool) -> None:
-    assert not_modified(header, '"abc"') is expected
+    status, headers = read_answer('"abc"', header, "no-cache")
+    assert status == (304 if expected else 200)
+    assert headers["ETag"] == '"abc"' and headers["Cache-Control"] == "no-cache"
 
 
 @pytest.mark.parametrize(
@@ -68,7 +69,7 @@ def test_if_match_names_versions(header: str | None, expected: frozenset[int] | 
 
 
 def test_headers_of_reads_and_writes() -> None:
-    read = read_headers('"t"', "public, max-age=0, must-revalidate")
+    _, read = read_answer('"t"', None, "public, max-age=0, must-revalidate")
     assert read["ETag"] == '"t"' and read["Cache-Control"].startswith("public")
     assert read["X-Content-Type-Options"] == "nosniff"
     assert written_headers('"t"')["Cache-Control"] == "no-store"

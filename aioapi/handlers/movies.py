@@ -1,7 +1,8 @@
 """``/api/movies``: the film list, one film, and the writes.
 
-Query strings and bodies are validated on the loop, so a 400 costs no
-thread hop; selectors and services run through the bridge.
+Query strings (aioapi.reads, before these handlers) and bodies are validated on
+the loop, so a 400 costs no thread hop; selectors and services run through the
+bridge, one call each.
 """
 
 from __future__ import annotations
@@ -9,7 +10,6 @@ from __future__ import annotations
 from aiohttp import web
 
 from aioapi.auth import require_permission
-from aioapi.cached import cached, cached_query
 from aioapi.keys import BRIDGE
 from aioapi.responses import cacheable, json_body, written
 from movies import conditional, selectors, services
@@ -22,18 +22,14 @@ from movies.schemas import MovieCreate, MovieFields, MovieListQuery
 DETAIL_ROUTE = "movie-detail"
 
 
-@cached_query(MovieListQuery)
 async def list_movies(request: web.Request, query: MovieListQuery) -> web.Response:
-    """``GET /api/movies``: a page of films, filtered and sorted (the query string
-    validated, its cursor decoded, once, by ``@cached_query``: a 400 costs no hop)."""
+    """``GET /api/movies``: a page of films, filtered and sorted."""
     page = await request.app[BRIDGE].run(selectors.list_movies, query)
     return cacheable(request, movie_list_body(page, query))
 
 
-@cached()
-async def get_movie(request: web.Request) -> web.Response:
+async def get_movie(request: web.Request, movie_id: int) -> web.Response:
     """``GET /api/movies/{id}``: a film with genres, directors and cast."""
-    movie_id = _movie_id(request)
     movie = await request.app[BRIDGE].run(selectors.get_movie, movie_id)
     if movie is None:
         raise not_found("Movie")
