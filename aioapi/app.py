@@ -20,7 +20,7 @@ from aioapi.access_log import logger_class
 from aioapi.consistency import TOKEN_HEADER, consistency_middleware
 from aioapi.db import OrmBridge
 from aioapi.handlers.events import close_streams
-from aioapi.handlers.meta import docs_page, openapi_body
+from aioapi.handlers.meta import docs_page
 from aioapi.keys import (
     AUTH_LIMITER,
     BRIDGE,
@@ -34,6 +34,7 @@ from aioapi.keys import (
 from aioapi.listener import open_change_listener
 from aioapi.metrics import Metrics
 from aioapi.middlewares import metrics_middleware, problem_middleware
+from aioapi.openapi import openapi_body
 from aioapi.protocol import BODY_TIMEOUT, HEADER_TIMEOUT, PARSER_LIMITS
 from aioapi.ratelimit import FailedAuthLimiter
 from aioapi.routes import ROUTES, cache_tags, check_routes, route_definitions

@@ -1,7 +1,11 @@
 """The API's two middlewares: one turns every error into a problem, one counts.
 
-``problem_middleware`` is the only place an error becomes a response, so every
-error of the API has the RFC 9457 shape of :class:`movies.problems.Problem`.
+``problem_middleware`` turns whatever a handler raises (a :class:`Problem`, a
+service's refusal through :func:`movies.problems.problem_of`, aiohttp's HTTP
+errors, a database outage) into a response. Errors outside a handler are
+answered where they happen, in the same RFC 9457 shape: a request that never
+reached the app (malformed, or too slow to arrive) by aioapi.protocol, and a
+stream that fails after its first bytes by ending it (aioapi.streaming).
 """
 
 from __future__ import annotations
