@@ -8,6 +8,7 @@ response against them catch any drift between the two.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Literal, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
@@ -19,8 +20,10 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def _documented(shape: type) -> type[BaseModel]:
-    """The model of a response shape: its keys, types, descriptions and docstring."""
+@functools.cache
+def documented(shape: type) -> type[BaseModel]:
+    """The model of a response shape: its keys, types, descriptions and docstring
+    (one per shape, however often a route asks: the document names it once)."""
     hints = get_type_hints(shape, include_extras=True)
     fields: dict[str, Any] = {name: (hint, ...) for name, hint in hints.items()}
     return create_model(
@@ -28,12 +31,12 @@ def _documented(shape: type) -> type[BaseModel]:
     )
 
 
-MovieList = _documented(shapes.MovieList)
-MovieDetail = _documented(shapes.MovieDetail)
-ExportedFilm = _documented(shapes.ExportedFilm)
-GenreList = _documented(shapes.GenreList)
-PeopleList = _documented(shapes.PeopleList)
-PersonDetail = _documented(shapes.PersonDetail)
+MovieList = documented(shapes.MovieList)
+MovieDetail = documented(shapes.MovieDetail)
+ExportedFilm = documented(shapes.ExportedFilm)
+GenreList = documented(shapes.GenreList)
+PeopleList = documented(shapes.PeopleList)
+PersonDetail = documented(shapes.PersonDetail)
 
 
 class FieldError(_Body):
