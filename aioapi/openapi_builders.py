@@ -69,7 +69,7 @@ def bearer_scheme() -> SecurityScheme:
 def read(
     operation_id: str,
     summary: str,
-    model: type[BaseModel] | type | None,
+    model: type[BaseModel] | type[Any] | None,
     *,
     parameters: list[Parameter | Reference] | None = None,
     errors: tuple[int, ...] = READ_ERRORS,

@@ -8,7 +8,6 @@ response against them catch any drift between the two.
 
 from __future__ import annotations
 
-import functools
 from typing import Any, Literal, get_type_hints
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
@@ -20,10 +19,20 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-@functools.cache
-def documented(shape: type) -> type[BaseModel]:
+def documented(shape: type[Any]) -> type[BaseModel]:
     """The model of a response shape: its keys, types, descriptions and docstring
     (one per shape, however often a route asks: the document names it once)."""
+    model = _MODELS.get(shape)
+    if model is None:
+        model = _MODELS[shape] = _model_of(shape)
+    return model
+
+
+# Filled at import, by the route table (aioapi.routes) and the models below.
+_MODELS: dict[type[Any], type[BaseModel]] = {}
+
+
+def _model_of(shape: type[Any]) -> type[BaseModel]:
     hints = get_type_hints(shape, include_extras=True)
     fields: dict[str, Any] = {name: (hint, ...) for name, hint in hints.items()}
     return create_model(
