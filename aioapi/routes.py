@@ -29,6 +29,7 @@ from aioapi.openapi_builders import (
     WRITE_ERRORS,
     if_match,
     path_id,
+    path_slug,
     probe,
     query_parameters,
     read,
@@ -45,6 +46,8 @@ from aioapi.response_cache import (
     person_detail_tags,
 )
 from aioapi.responses import continue_when_read
+from movies import shapes
+from movies.parsing import parse_slug
 from movies.schemas import MovieCreate, MovieFields, MovieListQuery, NoQuery, PeopleListQuery
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -127,6 +130,12 @@ def _routes() -> tuple[Route, ...]:
               inputs=Inputs(), cache_tags=always(GENRE_LIST),
               doc=read("listGenres", "Every genre with its number of films", bodies.GenreList,
                        errors=(400, 503))),
+        Route("GET", "/api/genres/{slug}", genres.get_genre, name="genre-detail",
+              inputs=Inputs(path="slug", convert=parse_slug, missing="Genre"),
+              cache_tags=always(GENRE_LIST),
+              doc=read("getGenre", "A genre with its number of films", shapes.GenreCount,
+                       parameters=[path_slug("Genre slug, as /api/genres lists it.")],
+                       errors=(400, 404, 503))),
         Route("GET", "/api/people", people.list_people, name="person-list",
               inputs=Inputs(PeopleListQuery), cache_tags=always(PEOPLE_LISTS),
               doc=read("listPeople", "People by name", bodies.PeopleList,
