@@ -29,10 +29,11 @@ from tests.api_fixtures import ApiClient, Catalogue, bearer, orm
 # was 36 in 17 with a next link), so a layer added on the way fails here. What is
 # left between the two: the resilience of every statement (mymoviedb.reconnect, 4
 # functions), prepared statements (movies.prepared, 5), the query model's
-# validators (5). One more on PostgreSQL, where the test settings open a connection
-# per call (its connection_created receiver, mymoviedb.reconnect._install).
-LIST_FUNCTIONS = 31
-LIST_FILES = 17
+# validators (5), the selectors' dispatch by sort (movies.selectors, 1 in a file of
+# its own). One more on PostgreSQL, where the test settings open a connection per
+# call (its connection_created receiver, mymoviedb.reconnect._install).
+LIST_FUNCTIONS = 32
+LIST_FILES = 18
 ROOT = Path(__file__).resolve().parent.parent
 INLINE = frozenset({"<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>", "<module>"})
 PACKAGES = tuple(str(ROOT / name) + "/" for name in ("aioapi", "movies", "mymoviedb"))
