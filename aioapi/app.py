@@ -20,7 +20,7 @@ from aioapi.access_log import logger_class
 from aioapi.consistency import TOKEN_HEADER, consistency_middleware
 from aioapi.db import OrmBridge
 from aioapi.handlers.events import close_streams
-from aioapi.handlers.meta import docs_page, openapi_body
+from aioapi.handlers.meta import docs_page
 from aioapi.keys import (
     AUTH_LIMITER,
     BRIDGE,
@@ -34,10 +34,12 @@ from aioapi.keys import (
 from aioapi.listener import open_change_listener
 from aioapi.metrics import Metrics
 from aioapi.middlewares import metrics_middleware, problem_middleware
+from aioapi.openapi import openapi_body
 from aioapi.protocol import BODY_TIMEOUT, HEADER_TIMEOUT, PARSER_LIMITS
 from aioapi.ratelimit import FailedAuthLimiter
 from aioapi.routes import ROUTES, cache_tags, check_routes, route_definitions
 from aioapi.settings import ApiSettings
+from movies.conditional import vary_with
 from movies.export_slots import ExportSlots
 from movies.headers import SECURITY_HEADERS
 from mymoviedb.routers import replica_aliases
@@ -73,7 +75,7 @@ def create_app(
     app[CACHE_TAGS] = cache_tags(ROUTES)
     docs_html, docs_static = docs_page()
     app[DOCS_HTML] = docs_html
-    app.add_routes(route_definitions(ROUTES, docs_static))
+    app.add_routes(route_definitions(ROUTES, docs_static, cache=settings.cache))
     if settings.cors_origins:
         _enable_cors(app, settings.cors_origins)
     app.cleanup_ctx.append(_resources(bridge))
@@ -187,18 +189,9 @@ def _vary_on_origin(
 
     async def vary(request: web.Request, response: web.StreamResponse) -> None:
         if request.match_info.route.resource in resources:
-            response.headers[hdrs.VARY] = _vary_with(response.headers.get(hdrs.VARY), CORS_VARY)
+            response.headers[hdrs.VARY] = vary_with(response.headers.get(hdrs.VARY), CORS_VARY)
 
     return vary
-
-
-def _vary_with(current: str | None, field: str) -> str:
-    if current is None or not current.strip():
-        return field
-    names = {name.strip().lower() for name in current.split(",")}
-    if "*" in names or field.lower() in names:
-        return current
-    return f"{current}, {field}"
 
 
 def _middlewares() -> list[Middleware]:

@@ -1,4 +1,10 @@
-"""Typed application state: every value an app carries, under one ``web.AppKey``."""
+"""Typed application state: each value the app carries, under its own ``web.AppKey``.
+
+All are here but the two the connection protocol reads (``HEADER_TIMEOUT``,
+``BODY_TIMEOUT``): aioapi.protocol declares those itself, because it must import
+without Django (bench's raw-pool server runs it), and this module imports the
+bridge, which needs Django.
+"""
 
 from __future__ import annotations
 

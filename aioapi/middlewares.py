@@ -1,7 +1,11 @@
 """The API's two middlewares: one turns every error into a problem, one counts.
 
-``problem_middleware`` is the only place an error becomes a response, so every
-error of the API has the RFC 9457 shape of :class:`movies.problems.Problem`.
+``problem_middleware`` turns whatever a handler raises (a :class:`Problem`, a
+service's refusal through :func:`movies.problems.problem_of`, aiohttp's HTTP
+errors, a database outage) into a response. Errors outside a handler are
+answered where they happen, in the same RFC 9457 shape: a request that never
+reached the app (malformed, or too slow to arrive) by aioapi.protocol, and a
+stream that fails after its first bytes by ending it (aioapi.streaming).
 """
 
 from __future__ import annotations
@@ -18,12 +22,14 @@ from aioapi.db import BridgeOverloaded
 from aioapi.keys import METRICS, SETTINGS
 from aioapi.protocol import problem_response
 from aioapi.responses import CLIENT_CLOSED
+from movies.errors import DomainError
 from movies.problems import (
     Problem,
     database_unavailable,
     internal_error,
     method_not_allowed,
     no_resource,
+    problem_of,
     server_busy,
     too_large,
 )
@@ -42,6 +48,8 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         return await handler(request)
     except Problem as problem:
         return problem_response(problem)
+    except DomainError as refused:
+        return problem_response(problem_of(refused))
     except web.HTTPException as error:
         if error.status < 400:
             raise  # 304 and redirects are answers, not errors

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
+import orjson
 from django.conf import settings
 from openapi_pydantic import (
     Components,
@@ -46,13 +47,30 @@ from movies.models import MAX_ID
 from movies.parsing import EVENT_ID_PATTERN
 from movies.schemas import MovieExportQuery
 
-if TYPE_CHECKING:
-    from aioapi.routes import Route
+
+class Documented(Protocol):
+    """What the document reads of a route (aioapi.routes.Route), which imports this
+    module's operation builders: a protocol, not an import back."""
+
+    @property
+    def method(self) -> str: ...
+
+    @property
+    def doc(self) -> Operation: ...
+
+    @property
+    def doc_path(self) -> str: ...
+
 
 API_VERSION = "1.0.0"
 
 
-def build_openapi(routes: Iterable[Route]) -> dict[str, Any]:
+def openapi_body(routes: Iterable[Documented]) -> bytes:
+    """The OpenAPI document of ``routes`` (aioapi.routes.ROUTES), rendered once."""
+    return orjson.dumps(build_openapi(routes))
+
+
+def build_openapi(routes: Iterable[Documented]) -> dict[str, Any]:
     """The whole document of ``routes`` (aioapi.routes.ROUTES) as a JSON-ready dict."""
     operations: dict[str, dict[str, Operation]] = {}
     for route in routes:

@@ -23,6 +23,7 @@ from pydantic import BaseModel
 
 from aioapi import openapi_models as bodies
 from aioapi.consistency import TOKEN_HEADER
+from movies.fields import SLUG_MAX_LENGTH, SLUG_PATTERN
 from movies.models import MAX_ID
 from movies.problems import PROBLEM_CONTENT_TYPE
 
@@ -68,7 +69,7 @@ def bearer_scheme() -> SecurityScheme:
 def read(
     operation_id: str,
     summary: str,
-    model: type[BaseModel] | None,
+    model: type[BaseModel] | type[Any] | None,
     *,
     parameters: list[Parameter | Reference] | None = None,
     errors: tuple[int, ...] = READ_ERRORS,
@@ -84,6 +85,9 @@ def read(
             "that has replayed it, or the primary). Anything else: the primary answers.",
         ),
     ]
+    # A shape of movies.shapes (a TypedDict) is documented as its model.
+    if model is not None and not issubclass(model, BaseModel):
+        model = bodies.documented(model)
     responses: dict[str, Response | Reference] = {
         "200": _body_response(summary, model, ("ETag", "Cache-Control"), media_type),
         "304": Response(description="Not modified: If-None-Match holds the current ETag.",
@@ -198,8 +202,18 @@ def response_headers(names: tuple[str, ...]) -> dict[str, Any]:
 def path_id(description: str) -> Parameter:
     schema = {"type": "integer", "minimum": 1, "maximum": MAX_ID}
     description += " In plain digits: `036249` or `+1` names nothing (404)."
+    return path_parameter("id", description, schema)
+
+
+def path_slug(description: str) -> Parameter:
+    """A ``{slug}`` path variable (movies.parsing.parse_slug reads it)."""
+    schema = {"type": "string", "pattern": SLUG_PATTERN, "maxLength": SLUG_MAX_LENGTH}
+    return path_parameter("slug", description, schema)
+
+
+def path_parameter(name: str, description: str, schema: dict[str, Any]) -> Parameter:
     return Parameter.model_validate(
-        {"name": "id", "in": "path", "required": True, "description": description,
+        {"name": name, "in": "path", "required": True, "description": description,
          "schema": schema}
     )  # fmt: skip
 

@@ -19,8 +19,20 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-def _documented(shape: type) -> type[BaseModel]:
-    """The model of a response shape: its keys, types, descriptions and docstring."""
+def documented(shape: type[Any]) -> type[BaseModel]:
+    """The model of a response shape: its keys, types, descriptions and docstring
+    (one per shape, however often a route asks: the document names it once)."""
+    model = _MODELS.get(shape)
+    if model is None:
+        model = _MODELS[shape] = _model_of(shape)
+    return model
+
+
+# Filled at import, by the route table (aioapi.routes) and the models below.
+_MODELS: dict[type[Any], type[BaseModel]] = {}
+
+
+def _model_of(shape: type[Any]) -> type[BaseModel]:
     hints = get_type_hints(shape, include_extras=True)
     fields: dict[str, Any] = {name: (hint, ...) for name, hint in hints.items()}
     return create_model(
@@ -28,12 +40,12 @@ def _documented(shape: type) -> type[BaseModel]:
     )
 
 
-MovieList = _documented(shapes.MovieList)
-MovieDetail = _documented(shapes.MovieDetail)
-ExportedFilm = _documented(shapes.ExportedFilm)
-GenreList = _documented(shapes.GenreList)
-PeopleList = _documented(shapes.PeopleList)
-PersonDetail = _documented(shapes.PersonDetail)
+MovieList = documented(shapes.MovieList)
+MovieDetail = documented(shapes.MovieDetail)
+ExportedFilm = documented(shapes.ExportedFilm)
+GenreList = documented(shapes.GenreList)
+PeopleList = documented(shapes.PeopleList)
+PersonDetail = documented(shapes.PersonDetail)
 
 
 class FieldError(_Body):

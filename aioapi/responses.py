@@ -1,4 +1,5 @@
-"""What every handler shares: conditional GET responses and JSON request bodies."""
+"""What every handler shares: read and written answers (their HTTP semantics are
+movies.conditional's) and JSON request bodies."""
 
 from __future__ import annotations
 
@@ -9,10 +10,11 @@ from aiohttp.web_protocol import RequestPayloadError
 
 from aioapi.keys import SETTINGS
 from aioapi.protocol import BodyTimedOut
+from movies import conditional
+from movies.conditional import JSON_CONTENT_TYPE, NO_STORE
 from movies.headers import SECURITY_HEADERS
 from movies.parsing import BodyModel, parse_body
 from movies.problems import Problem
-from movies.rendering import JSON_CONTENT_TYPE, NO_STORE, etag, etag_matches
 
 # nginx's status for "the client went away before the answer": never sent, but
 # counted in the metrics and the access log as nginx counts it.
@@ -26,18 +28,28 @@ ACCEPTED_CODINGS = ", ".join(sorted(DECODED_CODINGS))
 
 
 def cacheable(
-    request: web.Request, body: bytes, content_type: str = JSON_CONTENT_TYPE
+    request: web.Request,
+    body: bytes,
+    tag: str | None = None,
+    content_type: str = JSON_CONTENT_TYPE,
 ) -> web.Response:
-    """A GET answer with a strong ETag: 304 when ``If-None-Match`` already has it."""
-    tag = etag(body)
-    headers = {
-        **SECURITY_HEADERS,
-        "ETag": tag,
-        "Cache-Control": request.app[SETTINGS].cache_control,
-    }
-    if etag_matches(request.headers.get("If-None-Match"), tag):
+    """A GET answer with its strong ETag (``tag``, or computed from ``body``): a 304
+    when ``If-None-Match`` already has it."""
+    tag = tag or conditional.etag(body)
+    status, headers = conditional.read_answer(
+        tag, request.headers.get(hdrs.IF_NONE_MATCH), request.app[SETTINGS].cache_control
+    )
+    if status == 304:
         return web.Response(status=304, headers=headers)
     return web.Response(body=body, content_type=content_type, headers=headers)
+
+
+def written(body: bytes, *, status: int = 200, location: str | None = None) -> web.Response:
+    """A write's answer: the resource as a GET would show it, with its ETag."""
+    headers = conditional.written_headers(conditional.etag(body))
+    if location is not None:
+        headers[hdrs.LOCATION] = location
+    return web.Response(status=status, body=body, content_type=JSON_CONTENT_TYPE, headers=headers)
 
 
 def uncached(body: bytes, *, content_type: str = JSON_CONTENT_TYPE) -> web.Response:

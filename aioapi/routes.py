@@ -1,11 +1,11 @@
 """The route table of the API: the one declaration of every operation.
 
-Each :class:`Route` says how aiohttp routes it (method, path, handler, name), how
-the OpenAPI document describes it (its query or body schema, its responses) and,
-for a cached route, which tags its answers carry (aioapi.response_cache). The router, the
-document (aioapi.openapi) and the cache all read :data:`ROUTES`;
-:func:`check_routes` refuses at start-up a table that the cache or the document
-could not serve.
+Each :class:`Route` says how aiohttp routes it (method, path, handler, name), what
+a read route parses from its request (aioapi.reads), how the OpenAPI document
+describes it (its query or body schema, its responses) and, for a cached route,
+which tags its answers carry (aioapi.response_cache). The router, the document
+(aioapi.openapi) and the cache all read :data:`ROUTES`; :func:`check_routes`
+refuses at start-up a table that the cache or the document could not serve.
 
 GET routes answer HEAD too (aiohttp's ``allow_head``). A method a path does not
 serve is a 405 problem with ``Allow``, produced by the error middleware.
@@ -23,18 +23,19 @@ from aiohttp import hdrs, web
 from openapi_pydantic import Operation, Parameter
 
 from aioapi import openapi_models as bodies
-from aioapi.cached import is_cached
 from aioapi.handlers import events, export, genres, health, meta, movies, people
 from aioapi.openapi import events_operation, export_operation
 from aioapi.openapi_builders import (
     WRITE_ERRORS,
     if_match,
     path_id,
+    path_slug,
     probe,
     query_parameters,
     read,
     write,
 )
+from aioapi.reads import Inputs, endpoint
 from aioapi.response_cache import (
     GENRE_LIST,
     MOVIE_LISTS,
@@ -45,7 +46,9 @@ from aioapi.response_cache import (
     person_detail_tags,
 )
 from aioapi.responses import continue_when_read
-from movies.schemas import MovieCreate, MovieFields, MovieListQuery, PeopleListQuery
+from movies import shapes
+from movies.parsing import parse_slug
+from movies.schemas import MovieCreate, MovieFields, MovieListQuery, NoQuery, PeopleListQuery
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -60,17 +63,20 @@ PATH_VARIABLE = re.compile(r"\{(\w+)\}")
 class Route:
     """One operation: ``method`` and ``path`` (aiohttp's syntax) served by ``handler``.
 
-    ``doc`` is its OpenAPI operation; ``cache_tags``, set on a route whose handler
-    caches its answers (aioapi.cached), gives each answer's tags; such a route
-    needs a ``name``, which keys its entries. ``takes_body``: the handler reads a
-    JSON body, so ``100 Continue`` waits for it (aioapi.responses).
+    ``doc`` is its OpenAPI operation. ``inputs``, on a read route: what it parses
+    from the request before its handler, which then takes the result
+    (aioapi.reads). ``cache_tags``, on a read route whose answers the cache keeps,
+    gives each answer's tags; such a route needs a ``name``, which keys its
+    entries. ``takes_body``: the handler reads a JSON body, so ``100 Continue``
+    waits for it (aioapi.responses).
     """
 
     method: str
     path: str
-    handler: Handler
+    handler: Callable[..., Awaitable[web.StreamResponse]]
     doc: Operation
     name: str | None = None
+    inputs: Inputs | None = None
     cache_tags: TagRule | None = None
     takes_body: bool = False
 
@@ -81,13 +87,16 @@ class Route:
             return self.path
         return web.DynamicResource(self.path).canonical
 
-    def definition(self) -> web.RouteDef:
+    def definition(self, *, cache: bool = False) -> web.RouteDef:
+        """What aiohttp registers; ``cache``: the app keeps a response cache."""
+        handler: Handler = self.handler
+        if self.inputs is not None:
+            cache_as = self.name if cache and self.cache_tags is not None else None
+            handler = endpoint(self.inputs, self.handler, cache_as)
         if self.method == hdrs.METH_GET:
-            return web.get(self.path, self.handler, name=self.name)
+            return web.get(self.path, handler, name=self.name)
         expect = continue_when_read if self.takes_body else None
-        return web.route(
-            self.method, self.path, self.handler, name=self.name, expect_handler=expect
-        )
+        return web.route(self.method, self.path, handler, name=self.name, expect_handler=expect)
 
 
 def _routes() -> tuple[Route, ...]:
@@ -95,7 +104,7 @@ def _routes() -> tuple[Route, ...]:
     person_id = path_id("Person id.")
     return (
         Route("GET", "/api/movies", movies.list_movies, name="movie-list",
-              cache_tags=always(MOVIE_LISTS),
+              inputs=Inputs(MovieListQuery), cache_tags=always(MOVIE_LISTS),
               doc=read("listMovies", "Films, filtered, sorted and paginated", bodies.MovieList,
                        parameters=query_parameters(MovieListQuery),
                        description="`year_min` may not exceed `year_max`; `cursor` (from a "
@@ -106,7 +115,7 @@ def _routes() -> tuple[Route, ...]:
         Route("GET", "/api/movies/export", export.export_movies, name="movie-export",
               doc=export_operation()),
         Route("GET", MOVIE_DETAIL, movies.get_movie, name=movies.DETAIL_ROUTE,
-              cache_tags=movie_detail_tags,
+              inputs=Inputs(path="id", missing="Movie"), cache_tags=movie_detail_tags,
               doc=read("getMovie", "A film with genres, directors and cast", bodies.MovieDetail,
                        parameters=[movie_id], errors=(400, 404, 503))),
         Route("PATCH", MOVIE_DETAIL, movies.update_movie, takes_body=True,
@@ -118,15 +127,21 @@ def _routes() -> tuple[Route, ...]:
                         parameters=[movie_id, if_match()], ok=(204, None),
                         errors=(401, 403, 404, 412, 429, 503))),
         Route("GET", "/api/genres", genres.list_genres, name="genre-list",
-              cache_tags=always(GENRE_LIST),
+              inputs=Inputs(), cache_tags=always(GENRE_LIST),
               doc=read("listGenres", "Every genre with its number of films", bodies.GenreList,
                        errors=(400, 503))),
+        Route("GET", "/api/genres/{slug}", genres.get_genre, name="genre-detail",
+              inputs=Inputs(path="slug", convert=parse_slug, missing="Genre"),
+              cache_tags=always(GENRE_LIST),
+              doc=read("getGenre", "A genre with its number of films", shapes.GenreCount,
+                       parameters=[path_slug("Genre slug, as /api/genres lists it.")],
+                       errors=(400, 404, 503))),
         Route("GET", "/api/people", people.list_people, name="person-list",
-              cache_tags=always(PEOPLE_LISTS),
+              inputs=Inputs(PeopleListQuery), cache_tags=always(PEOPLE_LISTS),
               doc=read("listPeople", "People by name", bodies.PeopleList,
                        parameters=query_parameters(PeopleListQuery))),
         Route("GET", "/api/people/{id}", people.get_person, name="person-detail",
-              cache_tags=person_detail_tags,
+              inputs=Inputs(path="id", missing="Person"), cache_tags=person_detail_tags,
               doc=read("getPerson", "A person with their filmography", bodies.PersonDetail,
                        parameters=[person_id], errors=(400, 404, 503))),
         Route("GET", "/api/events", events.stream_events, name="events",
@@ -154,10 +169,16 @@ def check_routes(routes: Iterable[Route]) -> None:
     faults: list[str] = []
     for route in routes:
         where = f"{route.method} {route.path}"
-        if is_cached(route.handler) != (route.cache_tags is not None):
-            faults.append(f"{where}: a cached handler and cache_tags go together")
+        inputs = route.inputs
+        if route.cache_tags is not None and inputs is None:
+            faults.append(f"{where}: only a read route (with inputs) caches its answers")
         if route.cache_tags is not None and (route.name is None or route.method != "GET"):
             faults.append(f"{where}: a cached route is a GET with a name (its entries' key)")
+        if inputs is not None and inputs.path is not None:
+            if inputs.query is not NoQuery:
+                faults.append(f"{where}: a route naming a resource takes no query")
+            if inputs.path not in PATH_VARIABLE.findall(route.doc_path):
+                faults.append(f"{where}: its inputs' path variable is not in its path")
         parameters = route.doc.parameters or ()
         documented = {
             p.name for p in parameters if isinstance(p, Parameter) and p.param_in == "path"
@@ -180,8 +201,11 @@ def cache_tags(routes: Iterable[Route]) -> dict[str, TagRule]:
     return {r.name: r.cache_tags for r in routes if r.name and r.cache_tags is not None}
 
 
-def route_definitions(routes: Iterable[Route], docs_static: Path) -> list[web.AbstractRouteDef]:
-    """What aiohttp registers; ``docs_static`` is swagger-ui-py's bundled asset directory."""
-    definitions: list[web.AbstractRouteDef] = [route.definition() for route in routes]
+def route_definitions(
+    routes: Iterable[Route], docs_static: Path, *, cache: bool = False
+) -> list[web.AbstractRouteDef]:
+    """What aiohttp registers; ``docs_static`` is swagger-ui-py's bundled asset directory;
+    ``cache``: the app keeps a response cache (its read routes go through it)."""
+    definitions: list[web.AbstractRouteDef] = [route.definition(cache=cache) for route in routes]
     definitions.append(web.static(f"{meta.DOCS_PATH}/static", docs_static, name="docs-static"))
     return definitions

@@ -33,12 +33,12 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from movies.conditional import NO_STORE
 from movies.export import DOWNLOADS, export_chunks
 from movies.export_slots import ExportSlot, ExportSlots
 from movies.headers import SECURITY_HEADERS
 from movies.parsing import parse_query
 from movies.problems import Problem, database_unavailable, method_not_allowed
-from movies.rendering import NO_STORE
 from movies.schemas import MovieExportQuery
 from movies.views import READ_METHODS, problem_response, query_pairs
 

@@ -34,7 +34,8 @@ Text = Annotated[
     str, AfterValidator(_printable), Field(json_schema_extra={"pattern": PRINTABLE_PATTERN})
 ]
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
-Slug = Annotated[str, Field(pattern=SLUG_PATTERN, max_length=64)]
+SLUG_MAX_LENGTH = 64  # Genre.slug's column
+Slug = Annotated[str, Field(pattern=SLUG_PATTERN, max_length=SLUG_MAX_LENGTH)]
 
 # Free text by movies.text's rule, with the rule's pattern in the OpenAPI document.
 # A name on one line (a title, a character): no tab or line break, not blank.

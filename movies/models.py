@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
@@ -19,6 +20,18 @@ MAX_ID = 2**63 - 1  # the largest bigint: no id, path or cursor may name more
 # Where an unrated film sorts, as a rating: past 10 ascending, below 0 descending.
 RATING_LAST = 11
 RATING_LAST_DESC = -1
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def row_version(updated_at: datetime) -> int:
+    """A film's version: its ``updated_at`` in microseconds since the epoch.
+
+    Every write of a film saves its row (the API's services, the admin's change
+    form, the importer when a value differs), so the version moves with each
+    change; a write's ``If-Match`` names the version it read (movies.conditional).
+    """
+    return (updated_at - _EPOCH) // _MICROSECOND
 
 
 class NameListField(models.Field):  # type: ignore[type-arg]

@@ -8,13 +8,14 @@ Django's QueryDict give the same result and the same errors.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from movies.fields import CANONICAL_INTEGER
+from movies.fields import CANONICAL_INTEGER, SLUG_MAX_LENGTH, SLUG_PATTERN
 from movies.json_check import check_json
 from movies.models import MAX_ID
 from movies.problems import Problem, invalid_parameters
@@ -95,3 +96,11 @@ def parse_id(raw: str) -> int | None:
         return None
     value = int(raw)
     return value if 1 <= value <= MAX_ID else None
+
+
+def parse_slug(raw: str) -> str | None:
+    """A path slug (``science-fiction``), else ``None`` (a 404): no slug is spelled
+    otherwise, so no query is needed to know it names nothing."""
+    if len(raw) > SLUG_MAX_LENGTH or not re.fullmatch(SLUG_PATTERN, raw):
+        return None
+    return raw

@@ -17,6 +17,8 @@ from typing import Any
 
 import orjson
 
+from movies.errors import DomainError, Invalid, NotFound, VersionConflict
+
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 # A down database usually takes a few seconds to come back (a restart, a failover).
 DB_RETRY_AFTER_SECONDS = 5
@@ -57,6 +59,23 @@ class Problem(Exception):
 
     def body(self) -> bytes:
         return orjson.dumps(self.as_dict())
+
+
+# The status of each refusal of a service: the one mapping from the domain to HTTP.
+DOMAIN_STATUSES: dict[type[DomainError], int] = {
+    NotFound: 404,
+    VersionConflict: 412,
+    Invalid: 422,
+}
+
+
+def problem_of(error: DomainError) -> Problem:
+    """The problem answering what a service refused."""
+    detail = error.detail
+    if isinstance(error, VersionConflict):
+        # The writer's versions came from If-Match (movies.conditional).
+        detail += ": If-Match does not match its current ETag. Read it again, then retry."
+    return Problem(DOMAIN_STATUSES[type(error)], detail, errors=error.errors)
 
 
 def invalid_parameters(errors: list[dict[str, str]], *, location: str = "query") -> Problem:

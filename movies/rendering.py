@@ -1,4 +1,5 @@
-"""Bodies and validators of responses, byte-identical on both servers.
+"""Bodies of responses, byte-identical on both servers (their validators and
+caching headers: movies.conditional).
 
 Pagination links are relative references made of the query string alone
 (``?limit=10&cursor=...``, RFC 3986 section 4.2): they resolve against whichever
@@ -7,23 +8,25 @@ path served the page, so ``/api/movies`` and ``/movies/`` return the same bytes.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 from urllib.parse import urlencode
 
 import orjson
 from pydantic import BaseModel
 
+from movies.conditional import Representation
+from movies.models import row_version
 from movies.schemas import MovieListQuery, PeopleListQuery
-from movies.shapes import MovieList, MovieSummary, Page, PeopleList, PersonRef
-
-JSON_CONTENT_TYPE = "application/json"
-# What no cache may keep: probes, written answers, exports, event streams, outage pages.
-NO_STORE = "no-store"
+from movies.shapes import MovieDetail, MovieList, MovieSummary, Page, PeopleList, PersonRef
 
 
 def dumps(payload: Any) -> bytes:
     return orjson.dumps(payload)
+
+
+def movie_detail_body(movie: MovieDetail) -> Representation:
+    """A film's detail, carrying the version of its row (its ETag names it)."""
+    return Representation.of(orjson.dumps(movie), row_version(movie["updated_at"]))
 
 
 def movie_list_body(page: Page[MovieSummary], query: MovieListQuery) -> bytes:
@@ -33,7 +36,7 @@ def movie_list_body(page: Page[MovieSummary], query: MovieListQuery) -> bytes:
         "next": _page_link(query, page.next_cursor, page.next_offset),
         "previous": _page_link(query, page.previous_cursor, page.previous_offset),
     }
-    return dumps(body)
+    return orjson.dumps(body)
 
 
 def people_list_body(page: Page[PersonRef], query: PeopleListQuery) -> bytes:
@@ -47,31 +50,12 @@ def people_list_body(page: Page[PersonRef], query: PeopleListQuery) -> bytes:
 
 
 def _page_link(query: BaseModel, cursor: str | None, offset: int | None) -> str | None:
-    if cursor is not None:
-        return _query_link(query, cursor=cursor, offset=None)
-    if offset is not None:
-        return _query_link(query, cursor=None, offset=offset)
-    return None
-
-
-def _query_link(query: BaseModel, *, cursor: str | None, offset: int | None) -> str:
+    # A neighbour by cursor, or by offset (0: the first page, no parameter), or none.
+    if cursor is None and offset is None:
+        return None
     params: dict[str, Any] = query.model_dump(exclude={"cursor", "offset"}, exclude_none=True)
-    if offset:
-        params["offset"] = offset
     if cursor is not None:
         params["cursor"] = cursor
+    elif offset:
+        params["offset"] = offset
     return "?" + urlencode(params)
-
-
-def etag(body: bytes) -> str:
-    """A strong validator: the digest of the exact bytes served."""
-    return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
-
-
-def etag_matches(header: str | None, current: str) -> bool:
-    """RFC 9110 ``If-None-Match``: weak comparison against a list of tags or ``*``."""
-    if not header:
-        return False
-    if header.strip() == "*":
-        return True
-    return any(tag.strip().removeprefix("W/") == current for tag in header.split(","))

@@ -165,7 +165,8 @@ class MovieListQuery(QueryParameters):
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        _check_year_range(self.year_min, self.year_max)
+        if self.year_min is not None and self.year_max is not None:
+            _check_year_range(self.year_min, self.year_max)
         if self.sort == "relevance" and self.q is None:
             raise ParameterConflict("sort=relevance needs q, the search it ranks by", "sort")
         if self.cursor is not None and self.offset:

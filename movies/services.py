@@ -1,10 +1,13 @@
 """Every write of the catalogue through the API: create, update, delete a film.
 
 Each runs in one transaction, so a write that fails changes nothing. Updates and
-deletes lock the film's row first and compare ``If-Match`` with the ETag of its
-current detail body, the bytes a client last read, so two writers never
-overwrite each other silently. Each write is logged in the admin history of the
-film (``LogEntry``), attributed to the token's user.
+deletes lock the film's row first and compare the versions the writer read (the
+caller's ``expected``; aioapi takes them from ``If-Match``) with the version the
+row carries (``movies.models.row_version``), so two writers never overwrite each
+other silently and nothing is rendered to find out. Each write is logged in the
+admin history of the film (``LogEntry``), attributed to the token's user.
+Refusals are domain errors (movies.errors): what status each is, is
+movies.problems' business.
 """
 
 from __future__ import annotations
@@ -16,9 +19,8 @@ from django.db import transaction
 from django.utils.text import capfirst
 
 from movies import changes, selectors
-from movies.models import Credit, Genre, Movie, Person
-from movies.problems import Problem, not_found
-from movies.rendering import dumps, etag
+from movies.errors import Invalid, NotFound, VersionConflict
+from movies.models import Credit, Genre, Movie, Person, row_version
 from movies.schemas import CreditIn, MovieCreate, MovieFields
 from movies.shapes import MovieDetail
 
@@ -44,15 +46,20 @@ def create_movie(*, fields: MovieCreate, user_id: int) -> MovieDetail:
 
 
 def update_movie(
-    *, movie_id: int, fields: MovieFields, user_id: int, if_match: str | None = None
+    *,
+    movie_id: int,
+    fields: MovieFields,
+    user_id: int,
+    expected: frozenset[int] | None = None,
 ) -> MovieDetail:
     """Change the fields given in the body; returns the film's new detail body.
 
-    Raises 404 for an unknown film, 412 when ``if_match`` is stale, 422 for
-    unknown genres or people.
+    ``expected``: the versions the writer read, one of which must be current
+    (``None``: no condition). Raises :class:`NotFound`, :class:`VersionConflict`,
+    or :class:`Invalid` for unknown genres or people.
     """
     with transaction.atomic():
-        movie = _locked(movie_id, if_match)
+        movie = _locked(movie_id, expected)
         given = fields.model_fields_set
         changed: list[str] = []
         for name in SCALAR_FIELDS:
@@ -79,51 +86,31 @@ def update_movie(
         return _detail(movie_id)
 
 
-def delete_movie(*, movie_id: int, user_id: int, if_match: str | None = None) -> None:
-    """Delete a film and its credits (404 if unknown, 412 if ``if_match`` is stale)."""
+def delete_movie(*, movie_id: int, user_id: int, expected: frozenset[int] | None = None) -> None:
+    """Delete a film and its credits (:class:`NotFound`; :class:`VersionConflict` when
+    none of the ``expected`` versions is current)."""
     with transaction.atomic():
-        movie = _locked(movie_id, if_match)
+        movie = _locked(movie_id, expected)
         # Logged first: the entry keeps the film's id and title after it is gone.
         LogEntry.objects.log_actions(user_id, [movie], DELETION)
         movie.delete()
 
 
-def _locked(movie_id: int, if_match: str | None) -> Movie:
-    # select_for_update makes the If-Match comparison and the write one step:
-    # a concurrent writer waits here and then compares against the new ETag.
+def _locked(movie_id: int, expected: frozenset[int] | None) -> Movie:
+    # select_for_update makes the version check and the write one step: a
+    # concurrent writer waits here and then compares against the new version.
     movie = Movie.objects.select_for_update().filter(pk=movie_id).first()
     if movie is None:
-        raise not_found("Movie")
-    if if_match is not None and not if_match_allows(if_match, _current_etag(movie_id)):
-        raise Problem(
-            412,
-            "The film has changed since it was read: If-Match does not match its "
-            "current ETag. Read it again, then retry.",
-        )
+        raise NotFound("Movie")
+    if expected is not None and row_version(movie.updated_at) not in expected:
+        raise VersionConflict("The film has changed since it was read")
     return movie
-
-
-def _current_etag(movie_id: int) -> str:
-    return etag(dumps(selectors.get_movie(movie_id)))
-
-
-def if_match_allows(header: str, current: str) -> bool:
-    """``If-Match`` against a list of tags, or ``*``; ``W/"x"`` counts as ``"x"``."""
-    if header.strip() == "*":
-        return True
-    # RFC 9110 asks for the strong comparison here, where a weak tag never matches.
-    # We issue only strong tags, each the digest of the identity bytes of one
-    # version; a W/ on one was added on the way, by nginx (or any gzipping proxy)
-    # saying it compressed those same bytes. The opaque part still names exactly
-    # that version, so accepting it keeps what If-Match is for (no lost update)
-    # and lets a client that read through the shipped nginx with gzip write back.
-    return any(tag.strip().removeprefix("W/") == current for tag in header.split(","))
 
 
 def _detail(movie_id: int) -> MovieDetail:
     movie = selectors.get_movie(movie_id)
     if movie is None:  # pragma: no cover - we hold the row's lock
-        raise not_found("Movie")
+        raise NotFound("Movie")
     return movie
 
 
@@ -138,7 +125,7 @@ def _genres(slugs: Iterable[str]) -> list[Genre]:
             if slug in unknown
         ]
         names = ", ".join(slug for slug in wanted if slug in unknown)
-        raise Problem(422, f"Unknown genre(s): {names}.", errors=errors)
+        raise Invalid(f"Unknown genre(s): {names}.", errors=errors)
     return genres
 
 
@@ -153,7 +140,7 @@ def _check_people(credits: list[CreditIn]) -> None:
         if credit.person_id not in known
     ]
     ids = ", ".join(str(person_id) for person_id in sorted(wanted - known))
-    raise Problem(422, f"Unknown person id(s): {ids}.", errors=errors)
+    raise Invalid(f"Unknown person id(s): {ids}.", errors=errors)
 
 
 CreditRow = tuple[int, str, int, str]

@@ -17,7 +17,9 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 
-from movies import selectors
+from movies import conditional, selectors
+from movies.conditional import JSON_CONTENT_TYPE
+from movies.errors import DomainError
 from movies.headers import SECURITY_HEADERS
 from movies.parsing import parse_id, parse_query
 from movies.problems import (
@@ -26,20 +28,16 @@ from movies.problems import (
     database_unavailable,
     method_not_allowed,
     not_found,
+    problem_of,
 )
-from movies.rendering import (
-    JSON_CONTENT_TYPE,
-    dumps,
-    etag,
-    etag_matches,
-    movie_list_body,
-    people_list_body,
-)
+from movies.rendering import movie_detail_body, movie_list_body, people_list_body
 from movies.schemas import MovieListQuery, NoQuery, PeopleListQuery
 from movies.shapes import MovieDetail
 
 READ_METHODS = ("GET", "HEAD")
 DATABASE_ERRORS = (OperationalError, InterfaceError)
+# What a renderer may raise that is answered, not a server error.
+REFUSALS = (Problem, DomainError, *DATABASE_ERRORS)
 
 Render = Callable[..., bytes] | Callable[..., Awaitable[bytes]]
 
@@ -63,14 +61,17 @@ def _failed(error: Exception) -> HttpResponse:
     """The answer to what a renderer raised: its problem, or 503 for the database."""
     if isinstance(error, Problem):
         return problem_response(error)
+    if isinstance(error, DomainError):
+        return problem_response(problem_of(error))
     return problem_response(database_unavailable(error))
 
 
 def _answer(request: HttpRequest, body: bytes) -> HttpResponse:
     """200 with the body, or 304 when the client's ETag matches; both carry the ETag."""
-    tag = etag(body)
-    headers = {**SECURITY_HEADERS, "ETag": tag, "Cache-Control": settings.API_CACHE_CONTROL}
-    if etag_matches(request.headers.get("If-None-Match"), tag):
+    status, headers = conditional.read_answer(
+        conditional.etag(body), request.headers.get("If-None-Match"), settings.API_CACHE_CONTROL
+    )
+    if status == 304:
         return HttpResponse(status=304, headers=headers)
     return HttpResponse(body, content_type=JSON_CONTENT_TYPE, headers=headers)
 
@@ -85,7 +86,7 @@ def read_view(render: Render) -> Callable[..., Any]:
                 return refused
             try:
                 body = await cast("Callable[..., Awaitable[bytes]]", render)(request, **kwargs)
-            except (Problem, *DATABASE_ERRORS) as error:
+            except REFUSALS as error:
                 return _failed(error)
             return _answer(request, body)
 
@@ -97,7 +98,7 @@ def read_view(render: Render) -> Callable[..., Any]:
                 return refused
             try:
                 body = cast("Callable[..., bytes]", render)(request, **kwargs)
-            except (Problem, *DATABASE_ERRORS) as error:
+            except REFUSALS as error:
                 return _failed(error)
             return _answer(request, body)
 
@@ -133,7 +134,7 @@ def detail_key(request: HttpRequest, movie_id: str) -> int | None:
 def detail_body(movie: MovieDetail | None) -> bytes:
     if movie is None:
         raise not_found("Movie")
-    return dumps(movie)
+    return movie_detail_body(movie)
 
 
 @read_view

@@ -18,8 +18,8 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.utils.deprecation import MiddlewareMixin
 
+from movies.conditional import NO_STORE
 from movies.problems import database_unavailable
-from movies.rendering import NO_STORE
 from movies.views import problem_response
 from mymoviedb import reconnect
 

@@ -1,4 +1,4 @@
-"""GET /api/genres, /api/people and /api/people/{id}."""
+"""GET /api/genres, /api/genres/{slug}, /api/people and /api/people/{id}."""
 
 from __future__ import annotations
 
@@ -23,6 +23,33 @@ async def test_genres_with_film_counts(api: ApiClient, catalogue: Catalogue) -> 
     }
     again = await api.get("/api/genres", headers={"If-None-Match": response.headers["ETag"]})
     assert again.status == 304
+
+
+async def test_one_genre_with_its_film_count(api: ApiClient, catalogue: Catalogue) -> None:
+    counts = Counter(slug for _, _, slugs, _, _ in FILMS.values() for slug in slugs)
+    response = await api.get("/api/genres/drama")
+    assert response.status == 200
+    assert await json_of(response) == {"slug": "drama", "name": "Drama", "movie_count": 4}
+    assert counts["drama"] == 4
+    # The same item as the list shows, byte for byte.
+    listed = await json_of(await api.get("/api/genres"))
+    assert await json_of(await api.get("/api/genres/western")) in listed["items"]
+    again = await api.get("/api/genres/drama", headers={"If-None-Match": response.headers["ETag"]})
+    assert again.status == 304
+    assert again.headers["ETag"] == response.headers["ETag"]
+
+
+@pytest.mark.parametrize("slug", ["musical", "Drama", "drama-", "a" * 65, "%C3%A9"])
+async def test_a_slug_no_genre_has_is_404(api: ApiClient, catalogue: Catalogue, slug: str) -> None:
+    response = await api.get(f"/api/genres/{slug}")
+    assert response.status == 404
+    assert (await json_of(response))["detail"] == "Genre does not exist."
+
+
+async def test_one_genre_takes_no_query(api: ApiClient, catalogue: Catalogue) -> None:
+    response = await api.get("/api/genres/drama?limit=1")
+    assert response.status == 400
+    assert (await json_of(response))["errors"] == [{"name": "limit", "reason": "unknown parameter"}]
 
 
 async def test_people_pages_by_name(api: ApiClient, catalogue: Catalogue) -> None:

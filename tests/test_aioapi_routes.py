@@ -11,10 +11,11 @@ import pytest
 from aiohttp import web
 
 from aioapi.app import create_app
-from aioapi.cached import cached
+from aioapi.reads import Inputs
 from aioapi.response_cache import always
 from aioapi.routes import ROUTES, Route, check_routes
 from aioapi.settings import ApiSettings
+from movies.schemas import PeopleListQuery
 
 
 def changed(which: str, /, **changes: Any) -> tuple[Route, ...]:
@@ -51,14 +52,16 @@ def test_every_route_is_served_and_documented_once(api_settings: ApiSettings) ->
 @pytest.mark.parametrize(
     ("table", "fault"),
     [
-        # A cached handler whose route declares no tags: its answers would go untagged.
-        (lambda: changed("genre-list", cache_tags=None), "go together"),
-        # Tags on a route whose handler never caches: a promise nothing keeps.
-        (lambda: changed("events", cache_tags=always("x")), "go together"),
+        # Tags on a route that parses nothing: the cache would have no key for it.
+        (lambda: changed("events", cache_tags=always("x")), "only a read route"),
         # A cached route without a name has no key for its entries.
         (lambda: changed("genre-list", name=None), "a GET with a name"),
-        (lambda: added(Route("POST", "/api/x", cached()(plain), named("genre-list").doc,
-                             name="x", cache_tags=always("x"))), "a GET with a name"),
+        (lambda: added(Route("POST", "/api/x", plain, named("genre-list").doc, name="x",
+                             inputs=Inputs(), cache_tags=always("x"))), "a GET with a name"),
+        # A route naming one resource by a variable its path does not have.
+        (lambda: changed("person-detail", inputs=Inputs(path="slug")), "not in its path"),
+        (lambda: changed("person-detail", inputs=Inputs(PeopleListQuery, path="id")),
+         "takes no query"),
         # A path variable the document does not list.
         (lambda: changed("genre-list", path="/api/genres/{id}"), "parameters differ"),
         # The same operation twice.

@@ -191,7 +191,7 @@ async def test_stale_if_match_is_412_and_changes_nothing(
 
     current = first.headers["ETag"]
     # nginx weakens the tag when it gzips: the weak form of the current tag still
-    # names this version (movies.services.if_match_allows); of a stale one, not.
+    # names this version (movies.conditional.if_match_versions); of a stale one, not.
     weak_stale = await api.patch(url, json={"rating": 2.0}, headers=conditional(f"W/{read}"))
     assert weak_stale.status == 412
     weak = await api.patch(url, json={"rating": 2.0}, headers=conditional(f"W/{current}"))
@@ -203,6 +203,34 @@ async def test_stale_if_match_is_412_and_changes_nothing(
     assert star.status == 200
     blank = await api.patch(url, json={"rating": 4.0}, headers=conditional(" "))
     assert blank.status == 200  # an empty If-Match names no tag: no precondition
+
+
+async def test_if_match_names_the_version_any_writer_moves(
+    api: ApiClient, catalogue: Catalogue, writer: Writer
+) -> None:
+    # A change made elsewhere (the admin saves the row, as here) makes a tag read
+    # before it stale: If-Match compares the row's version, not a render.
+    alien = catalogue.movies["Alien"]
+    url = f"/api/movies/{alien.pk}"
+    read = (await api.get(url)).headers["ETag"]
+
+    def retitle() -> None:
+        movie = Movie.objects.get(pk=alien.pk)
+        movie.title = "Alien (director's cut)"
+        movie.save()
+
+    await orm(retitle)
+    stale = await api.patch(
+        url, json={"rating": 1.0}, headers={**bearer(writer[1]), "If-Match": read}
+    )
+    assert stale.status == 412
+    current = (await api.get(url)).headers["ETag"]
+    assert current != read
+    fresh = await api.patch(
+        url, json={"rating": 1.0}, headers={**bearer(writer[1]), "If-Match": current}
+    )
+    assert fresh.status == 200
+    assert (await json_of(fresh))["title"] == "Alien (director's cut)"
 
 
 async def test_concurrent_writers_with_one_etag_one_wins(

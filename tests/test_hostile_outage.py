@@ -19,7 +19,8 @@ import orjson
 import pytest
 from django.db import OperationalError, connection
 
-from aioapi.db import OrmBridge, lost_connection
+from aioapi.db import OrmBridge
+from mymoviedb.reconnect import lost_connection
 from tests.live import Reply, Stack, fetch
 
 CLIENTS = 50

@@ -28,14 +28,7 @@ def circles(graph: grimp.ImportGraph, package: str) -> dict[str, list[tuple[str,
 @pytest.mark.parametrize(
     "package",
     [
-        pytest.param(
-            "aioapi",
-            marks=pytest.mark.xfail(
-                strict=False,
-                reason="routes -> handlers -> handlers.meta -> openapi -> routes: issue 27's "
-                "aioapi part removes it",
-            ),
-        ),
+        "aioapi",
         "movies",
         "mymoviedb",
         "bench",

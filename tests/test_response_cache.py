@@ -151,11 +151,15 @@ def entry_tags(route: str, body: bytes) -> frozenset[str]:
 def test_entry_tags_name_what_an_answer_shows() -> None:
     assert entry_tags("movie-list", b"{}") == {"movie-lists"}
     assert entry_tags("genre-list", b"{}") == {"genre-list"}
+    # One genre shows its count: dropped with the list's (a film's genres, a rename).
+    assert entry_tags("genre-detail", b"{}") == {"genre-list"}
     assert entry_tags("person-list", b"{}") == {"people-lists"}
     assert entry_tags("movie-detail", MOVIE_7) == {"movie:7", "cast:30", "cast:31", "genre-names"}
     assert entry_tags("person-detail", PERSON_31) == {"person:31", "movie:7", "movie:8"}
     # The rest are not cached: the export, the event stream, the writes, the probes.
-    assert set(TAGS) == {"movie-list", "genre-list", "person-list", "movie-detail", "person-detail"}
+    assert set(TAGS) == {
+        "movie-list", "genre-list", "genre-detail", "person-list", "movie-detail", "person-detail",
+    }  # fmt: skip
 
 
 # One entry of each kind of answer, with the tags the route table gives them.

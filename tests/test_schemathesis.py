@@ -48,7 +48,7 @@ from schemathesis import Case
 from schemathesis.config import SchemathesisConfig
 
 from aioapi.app import create_app
-from aioapi.handlers.meta import openapi_body
+from aioapi.openapi import openapi_body
 from aioapi.routes import ROUTES
 from aioapi.settings import ApiSettings
 from movies.posters import poster_problem

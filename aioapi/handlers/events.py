@@ -17,10 +17,10 @@ from aiohttp import hdrs, web
 from aioapi.changefeed import END
 from aioapi.db import ping_primary
 from aioapi.keys import BRIDGE, CHANGE_FEED, SETTINGS
+from movies.conditional import NO_STORE
 from movies.headers import SECURITY_HEADERS
 from movies.parsing import parse_id, parse_query
 from movies.problems import Problem
-from movies.rendering import NO_STORE
 from movies.schemas import NoQuery
 
 CONTENT_TYPE = "text/event-stream"

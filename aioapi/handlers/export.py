@@ -22,11 +22,11 @@ from aiohttp.web import ContentCoding
 from aioapi.keys import BRIDGE, EXPORT_SLOTS, SETTINGS
 from aioapi.responses import CLIENT_CLOSED
 from aioapi.streaming import ClientStalled, stream_from_thread, write_or_stall
+from movies.conditional import NO_STORE
 from movies.export import DOWNLOADS, export_chunks
 from movies.export_slots import ExportSlot
 from movies.headers import SECURITY_HEADERS
 from movies.parsing import parse_query
-from movies.rendering import NO_STORE
 from movies.schemas import MovieExportQuery
 
 logger = logging.getLogger(__name__)

@@ -1,6 +1,7 @@
 """``/api/openapi.json`` and ``/api/docs``: the API describing itself.
 
-Both bodies are built once at start-up (they cannot change while the process
+Both bodies are built once at start-up (the document by aioapi.openapi, from the
+route table) (they cannot change while the process
 runs) and served with an ETag like every other GET. The docs page and its
 assets come from the swagger-ui-py package: nothing is fetched from a CDN.
 """
@@ -10,21 +11,14 @@ from __future__ import annotations
 import base64
 import functools
 import hashlib
-from collections.abc import Iterable
 from html.parser import HTMLParser
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 from swagger_ui.core import ApplicationDocument
 
 from aioapi.keys import DOCS_HTML, OPENAPI_BODY
-from aioapi.openapi import build_openapi
 from aioapi.responses import cacheable
-from movies.rendering import dumps
-
-if TYPE_CHECKING:
-    from aioapi.routes import Route
 
 OPENAPI_PATH = "/api/openapi.json"
 DOCS_PATH = "/api/docs"
@@ -106,11 +100,6 @@ class _InlineScripts(HTMLParser):
         if tag == "script" and self._current is not None:
             self.scripts.append("".join(self._current))
             self._current = None
-
-
-def openapi_body(routes: Iterable[Route]) -> bytes:
-    """The OpenAPI document of ``routes`` (aioapi.routes.ROUTES), rendered once."""
-    return dumps(build_openapi(routes))
 
 
 def docs_page() -> tuple[bytes, Path]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import os
 from collections.abc import AsyncIterator
 from typing import Any
@@ -24,6 +23,8 @@ import orjson
 from aiohttp import web
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
+
+from movies import conditional
 
 MAX_LIMIT = 100
 POOL = web.AppKey("pool", AsyncConnectionPool)
@@ -62,10 +63,6 @@ def render(rows: list[dict[str, Any]], limit: int) -> bytes:
     return orjson.dumps({"items": items, "limit": limit, "next": next_link, "previous": None})
 
 
-def etag(body: bytes) -> str:
-    return '"' + hashlib.blake2b(body, digest_size=16).hexdigest() + '"'
-
-
 async def movie_list(request: web.Request) -> web.Response:
     """``GET /movies?limit=N``: the first page by title, nothing else."""
     try:
@@ -83,7 +80,7 @@ async def movie_list(request: web.Request) -> web.Response:
         rows = await films.fetchall()
     body = render(rows, limit)
     # The same validator and caching headers the servers compute for every body.
-    headers = {"ETag": etag(body), "Cache-Control": "public, max-age=0, must-revalidate"}
+    headers = {"ETag": conditional.etag(body), "Cache-Control": conditional.REVALIDATE}
     return web.Response(body=body, content_type="application/json", headers=headers)
 
 

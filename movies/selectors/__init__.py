@@ -1,6 +1,8 @@
-"""Every ORM read of the catalogue. Each selector returns evaluated data (dicts,
-lists, dataclasses), never a QuerySet, so that nothing lazy can escape the
-thread it runs on; both servers call these same functions.
+"""Every ORM read of the catalogue. Each selector a handler or view calls returns
+evaluated data (dicts, lists, dataclasses), so that nothing lazy can escape the
+thread it runs on; both servers call these same functions. One is lazy on
+purpose: :func:`filtered_movies` hands the export (movies.export) the QuerySet it
+streams, on the thread that iterates it.
 
 The hot reads are written with the ORM as always, but compiled once per query
 shape and run with each request's values bound (movies/prepared.py): a shape's
