@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -53,17 +52,18 @@ def test_every_part_is_timed_and_listed(films: None) -> None:
         assert t.min_us is not None and t.min_us > 0, t.key
         assert t.median_us is not None and t.median_us >= t.min_us, t.key
 
-    doc = budget.document(
-        [vars(t) for t in timings],
-        argv=["--number", "2", "--repeat", "2"],
-        number=2,
-        repeat=2,
-        cpu=0,
-        database={"name": "test", "version": "test 1", "films": 12},
-        settings={"DEBUG": "0"},
-        started=datetime.now(UTC),
-        machine=scaffold.machine(),
-    )
+    timings_doc = [vars(t) for t in timings]
+    doc = {
+        "command": "python -m bench.budget --number 2 --repeat 2",
+        "facts": scaffold.ended(scaffold.run_facts()),
+        "cpu": 0,
+        "database": {"name": "test", "version": "test 1", "films": 12},
+        "settings": {"DEBUG": "0"},
+        "number": 2,
+        "repeat": 2,
+        "timings": timings_doc,
+        "derived": budget.derived(timings_doc),
+    }
     text = squeezed(budget.markdown(doc))
     for t in timings:
         assert f"| `{t.key}` {t.title} |" in text
