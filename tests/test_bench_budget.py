@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.db import connection, connections, router
@@ -53,7 +54,7 @@ def test_every_part_is_timed_and_listed(films: None) -> None:
         assert t.median_us is not None and t.median_us >= t.min_us, t.key
 
     timings_doc = [vars(t) for t in timings]
-    doc = {
+    doc: dict[str, Any] = {
         "command": "python -m bench.budget --number 2 --repeat 2",
         "facts": scaffold.ended(scaffold.run_facts()),
         "cpu": 0,
