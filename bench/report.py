@@ -95,10 +95,6 @@ RUNS_LEGEND = (
 )
 
 
-# Every round's run of one key: the medians' table above it, this one below.
-ROUND_RUNS: list[Column] = [*RUNS[:3], ("round", lambda r: str(summary.round_of(r))), *RUNS[3:]]
-
-
 def _problems(document: Mapping[str, Any]) -> list[str]:
     flagged = [r for r in document["runs"] if r["problems"]]
     rounds = summary.rounds_of(document) > 1
@@ -132,35 +128,18 @@ def _load(document: Mapping[str, Any]) -> list[str]:
     return [line, ""]
 
 
-ROUNDS_LEGEND = (
-    "Measured in {n} rounds, the servers' order reversed every other round. The first "
-    "table of each scenario: the median of the rounds for req/s (their min–max in "
-    "brackets), latencies and CPU; errors summed over the rounds; the most other cores, "
-    "RSS and PG of any round. The second: every round's run."
-)
-
-
 def _every_run(document: Mapping[str, Any]) -> list[str]:
     out = ["## Every run", "", RUNS_LEGEND, ""]
-    rounds = summary.rounds_of(document)
-    if rounds > 1:
-        out += [ROUNDS_LEGEND.format(n=rounds), ""]
+    if (rounds := summary.rounds_of(document)) > 1:
+        out += [f"Measured in {rounds} rounds, the servers' order reversed every other round: "
+                "medians of the rounds (req/s with their min–max), errors summed, the most "
+                "other cores, RSS and PG of any round; every round's run is in results.json.",
+                ""]  # fmt: skip
     medians = summary.combined(document["runs"])
     for scenario in dict.fromkeys(r["scenario"] for r in document["runs"]):
         out += [f"### {scenario}: {document['scenarios'][scenario]}", ""]
         out += table(RUNS, (r for r in medians if r["scenario"] == scenario))
-        if rounds > 1:
-            each = [r for r in document["runs"] if r["scenario"] == scenario]
-            each.sort(key=lambda r: (*_order(medians, r), summary.round_of(r)))
-            out += [f"Every round of {scenario}:", ""]
-            out += table(ROUND_RUNS, each)
     return out
-
-
-def _order(medians: Sequence[Row], run: Row) -> tuple[int]:
-    """Where ``run``'s key sits among the medians (their first round's order)."""
-    keys = [summary.key(m) for m in medians]
-    return (keys.index(summary.key(run)),)
 
 
 def _context(document: Mapping[str, Any]) -> list[str]:
