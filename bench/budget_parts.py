@@ -64,19 +64,12 @@ def measure(number: int, repeat: int) -> list[Timing]:
     app = loop.run_until_complete(_started_app(settings))
     try:
         timings = []
-        for part in parts(using, loop, bridge, executor, app):
-            figures = [] if part.batch is None else cpu_per_call(part.batch, number, repeat)
-            timings.append(
-                Timing(
-                    key=part.key,
-                    title=part.title,
-                    what=part.what,
-                    min_us=round(min(figures), 1) if figures else None,
-                    median_us=round(statistics.median(figures), 1) if figures else None,
-                    repeats_us=[round(f, 1) for f in figures],
-                    skipped=part.skipped,
-                )
-            )
+        for p in parts(using, loop, bridge, executor, app):
+            figures = [] if p.batch is None else cpu_per_call(p.batch, number, repeat)
+            low, mid = (min(figures), statistics.median(figures)) if figures else (None, None)
+            timings.append(Timing(p.key, p.title, p.what, low and round(low, 1),
+                                  mid and round(mid, 1), [round(f, 1) for f in figures],
+                                  p.skipped))  # fmt: skip
         return timings
     finally:
         loop.run_until_complete(app.cleanup())  # closes the app's own bridge
