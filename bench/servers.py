@@ -112,15 +112,13 @@ class ServerSpec:
         return [*pinned, *self.argv]
 
 
-def gunicorn_argv(
-    app: str, worker_class: str, options: ServerOptions, port: int, workers: int | None = None
-) -> list[str]:
+def gunicorn_argv(app: str, worker_class: str, options: ServerOptions, port: int) -> list[str]:
     """Gunicorn flags shared by every server, stated in full."""
     return [
         sys.executable, "-m", "gunicorn", app,
         "--bind", f"{options.host}:{port}",
         "--worker-class", worker_class,
-        "--workers", str(workers or options.workers),
+        "--workers", str(options.workers),
         "--keep-alive", str(options.keepalive),
         "--backlog", "2048",
         "--max-requests", "0",  # no recycling mid-run: a restart is not what is measured
