@@ -21,7 +21,7 @@ from bench import cli, plan, report, summary, verify, wrk
 from bench.catalogue import maintenance_url
 from bench.ceiling import raw_pool
 from bench.monitor import Usage
-from bench.records import Measured, run_record
+from bench.records import Measured, Outcome, run_record
 from bench.servers import REPO, ServerOptions, server_specs
 from bench.workload import Inputs, build
 from movies.cursors import Cursor
@@ -506,3 +506,28 @@ def test_run_records_hide_the_token_and_measure_foreign_work():
     assert record["server_cores_used"] == round(2.0 / 2.144896, 2)
     # 5.0 busy - 2.0 server - 1.0 PostgreSQL - 0.2 driver - 0.5 wrk: others took 1.3 s.
     assert record["foreign_cores"] == round(1.3 / 2.144896, 2)
+
+
+def test_a_run_is_written_as_a_document_report_and_charts(tmp_path):
+    """What `python -m bench` writes after the runs, without the runs."""
+    args = cli.parser().parse_args(["--quick", "--label", "written"])
+    outcome = Outcome(runs=_document()["runs"], catalogue={"movies": 10},
+                      postgres={"version": "PostgreSQL 17", "max_connections": 100})  # fmt: skip
+
+    started = datetime(2026, 1, 2, tzinfo=UTC)
+    doc = cli.document(args, ["--quick"], cli.config_from(args), outcome, started, _MACHINE)
+    report.write(doc, tmp_path)
+
+    assert (doc["label"], doc["plan"], doc["full"], doc["schema"]) == ("written", "quick", True, 2)
+    assert doc["targets"] == summary.targets(doc) and "fairness" not in doc
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "constant.png", "list-10.png", "report.md", "results.json"
+    ]  # fmt: skip
+    assert json.loads((tmp_path / "results.json").read_text())["versions"]["PostgreSQL"] == (
+        "PostgreSQL 17"
+    )
+    assert not report.is_full(doc)  # a quick run never becomes LATEST.md
+
+
+_MACHINE = {"cpu_model": "CPU", "cores": 2, "memory_gib": 4, "kernel": "6",
+            "load_average_at_start": [0.1, 0.1, 0.1]}  # fmt: skip
