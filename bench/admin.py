@@ -156,9 +156,7 @@ def form_data(response: Any) -> dict[str, Any]:
 
 
 def request(client: Any, page: Page, form: dict[str, Any] | None) -> Any:
-    if page.method == "POST":
-        return client.post(page.path, form)
-    return client.get(page.path)
+    return client.post(page.path, form) if page.method == "POST" else client.get(page.path)
 
 
 def form_for(page: Page, saves: Iterator[dict[str, Any]]) -> dict[str, Any] | None:
@@ -234,15 +232,10 @@ def curator_client() -> Any:
     return client
 
 
-def within(page: dict[str, Any]) -> str:
-    return "yes" if page["within_target"] else "**no**"
-
-
 def report(document: dict[str, Any]) -> str:
-    films = f"{document['catalogue']['movies']:,}"
     pages = document["pages"]
     return "\n".join([
-        *header(f"Curator admin at {films} films", document),
+        *header(f"Curator admin at {document['catalogue']['movies']:,} films", document),
         f"Target: median ≤ {TARGET_MEDIAN_MS:.0f} ms and p95 ≤ {TARGET_P95_MS:.0f} ms per page, "
         "server-side (Django's whole stack in one process, no network), "
         f"{document['rounds']} rounds after {document['warmup']} warm-up.",
@@ -250,11 +243,10 @@ def report(document: dict[str, Any]) -> str:
         *markdown_table(
             ("page", "median ms", "p95 ms", "max ms", "queries", "SQL ms", "within"),
             ((p["name"], f"{p['median_ms']:.1f}", f"{p['p95_ms']:.1f}", f"{p['max_ms']:.1f}",
-              p["queries"], f"{p['sql_milliseconds']:.1f}", within(p)) for p in pages),
-            align=("left", "right", "right", "right", "right", "right", "left"),
+              p["queries"], f"{p['sql_milliseconds']:.1f}",
+              "yes" if p["within_target"] else "**no**") for p in pages),
+            align=("left", *("right",) * 5, "left"),
         ),
-        "Catalogue: " + ", ".join(f"{k} {v:,}" for k, v in document["catalogue"].items()),
-        "",
         "Paths: " + "; ".join(f"{p['name']}: `{p['method']} {p['path']}`" for p in pages),
         "",
     ])  # fmt: skip

@@ -1,15 +1,10 @@
-"""``python -m bench.big_pages``: 1k to 1M films through each contender's natural path.
-
-A talk measured Django REST framework serializing 1,000,000 rows in about 40 s with
-3.1 GB of RAM (``values()`` without a serializer: 9.8 s). The same question asked of
-our contenders the way their clients would: the NDJSON export read until N films,
-the paged list walked along its ``next`` links, DRF's one page of N. Each size gets a
-fresh server (bench.servers, as the main bench starts it), a warm-up request, then the
-measured fetch while the server's RSS is sampled every 50 ms; past the time or memory
-bound that is the size's result, and larger sizes are not tried. The catalogue is
-bench.admin's (the reference file plus 1,000,000 synthetic films, seed 1). Heavy: run
-it under ``flock /tmp/heavy.lock``.
-"""
+"""``python -m bench.big_pages``: 1k to 1M films through each contender's natural path:
+the NDJSON export read until N films, the paged list walked along its ``next`` links,
+DRF's one page of N. Each size gets a fresh server (bench.servers), a warm-up request,
+then the measured fetch while the server's RSS is sampled every 50 ms; past the time or
+memory bound that is the size's result, and larger sizes are not tried. The catalogue
+is bench.admin's (the reference file plus 1,000,000 synthetic films, seed 1). Heavy:
+run it under ``flock /tmp/heavy.lock``."""
 
 from __future__ import annotations
 
@@ -42,14 +37,13 @@ from bench.catalogue import CatalogueError, CatalogueSpec, prepare
 from bench.monitor import MIB, PeakRss, rss_mib
 from bench.plan import AIOAPI, DJANGO, DJANGO_ASGI, DRF
 from bench.scaffold import (
-    Column,
     command_line,
     ended,
     fmt,
     header,
+    markdown_table,
     results_dir,
     run_facts,
-    table,
     write_results,
 )
 from bench.servers import (
@@ -74,12 +68,6 @@ WARMUP_SECONDS = 60.0
 PAGE = 100  # movies.schemas.MAX_LIMIT: the largest page our lists serve
 OK, TIMED_OUT, OVER_MEMORY, SKIPPED = "ok", "timed out", "over the memory bound", "not tried"
 Kind = Literal["export", "pages", "page"]
-# Published figures, not measured here: kept apart from ours and labelled as theirs.
-TALK_FIGURES = (
-    ("Django REST framework serializer, 1,000,000 rows", "~40 s", "3.1 GB"),
-    ("Django ORM `values()`, no serializer, 1,000,000 rows", "9.8 s", "not given"),
-    ("a team's report after leaving DRF", "~5x faster", "not given"),
-)
 
 
 @dataclass(frozen=True)
@@ -111,25 +99,15 @@ class Bounds:
     memory_mib: float
 
 
-WAYS: tuple[tuple[Way, str], ...] = (
-    (Way(DJANGO, "export", "export", "/movies/export/", WARMUP_EXPORT),
-     "`GET /movies/export/` (NDJSON, id order), read until the N-th film line, then the"
-     " client hangs up: the export takes no limit."),
-    (Way(DJANGO, "pages", "pages", f"/movies/?limit={PAGE}"),
-     f"`GET /movies/?limit={PAGE}` (title order), then each page's `next` cursor link"
-     f" until N films: N/{PAGE} requests on one keep-alive connection."),
-    (Way(AIOAPI, "export", "export", "/api/movies/export", WARMUP_EXPORT),
-     "`GET /api/movies/export`, read as Django's."),
-    (Way(AIOAPI, "pages", "pages", f"/api/movies?limit={PAGE}"),
-     f"`GET /api/movies?limit={PAGE}`, walked as Django's."),
-    (Way(DJANGO_ASGI, "pages", "pages", f"/async/movies/?limit={PAGE}"),
-     f"`GET /async/movies/?limit={PAGE}` (the async views, the bytes of /movies/), walked"
-     " as Django's."),
-    (Way(DRF, "one page", "page", "/drf/movies/"),
-     "`GET /drf/movies/?limit=N`: one page of N through DRF's ListAPIView,"
-     " LimitOffsetPagination (no max_limit) and default JSONRenderer, read whole."),
-)  # fmt: skip
-CONTENDERS = tuple(dict.fromkeys(way.server for way, _ in WAYS))
+WAYS = (
+    Way(DJANGO, "export", "export", "/movies/export/", WARMUP_EXPORT),
+    Way(DJANGO, "pages", "pages", f"/movies/?limit={PAGE}"),
+    Way(AIOAPI, "export", "export", "/api/movies/export", WARMUP_EXPORT),
+    Way(AIOAPI, "pages", "pages", f"/api/movies?limit={PAGE}"),
+    Way(DJANGO_ASGI, "pages", "pages", f"/async/movies/?limit={PAGE}"),
+    Way(DRF, "one page", "page", "/drf/movies/"),  # ?limit=N, no max_limit
+)
+CONTENDERS = tuple(dict.fromkeys(way.server for way in WAYS))
 
 
 def parse_size(text: str) -> int:
@@ -153,18 +131,13 @@ def contender_list(text: str) -> list[str]:
     names = [part.strip() for part in text.split(",") if part.strip()]
     unknown = [name for name in names if name not in CONTENDERS]
     if unknown or not names:
-        raise argparse.ArgumentTypeError(
-            f"unknown contender(s) {', '.join(unknown) or '(none given)'};"
-            f" choose among {', '.join(CONTENDERS)}"
-        )
+        raise argparse.ArgumentTypeError(f"unknown contender(s) {', '.join(unknown) or '(none)'};"
+                                         f" choose among {', '.join(CONTENDERS)}")  # fmt: skip
     return names
 
 
 def positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    value = float(text)  # argparse says "invalid positive value" for a ValueError
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be more than 0, not {text!r}")
     return value
@@ -243,51 +216,35 @@ def run_way(
     return rows
 
 
-def describe(row: dict[str, Any]) -> str:
+def cell(row: Mapping[str, Any] | None) -> str:
+    """Wall time · body MiB · peak RSS of the busiest server process, or the status."""
+    if row is None or row["status"] != OK:
+        return "–" if row is None else str(row["status"])
+    return (f"{fmt(row['seconds'], 2)} s · {fmt(row['bytes'] / MIB, 1)} MB"
+            f" · {fmt(row['peak_rss_busiest_mib'])} MB RSS")  # fmt: skip
+
+
+def describe(row: Mapping[str, Any]) -> str:
     """One progress line."""
-    head = f"{row['server']:>12} {row['path']:<9} {row['size']:>9,} films: "
-    if row["status"] != OK:
-        return head + row["status"]
-    return head + (
-        f"{row['seconds']:.2f} s, {row['bytes'] / MIB:,.1f} MiB in {row['requests']:,}"
-        f" request(s), peak RSS {row['peak_rss_mib']:,.0f} MiB"
-        f" (busiest process {row['peak_rss_busiest_mib']:,.0f})"
-    )
+    return f"{row['server']:>12} {row['path']:<9} {row['size']:>9,} films: {cell(row)}"
 
 
 def size_name(films: int) -> str:
-    """1k, 10k, 100k, 1M: the talk's column names."""
+    """1k, 10k, 100k, 1M."""
     for unit, suffix in ((1_000_000, "M"), (1_000, "k")):
         if films >= unit and films % unit == 0:
             return f"{films // unit}{suffix}"
     return f"{films:,}"
 
 
-def cell(row: Mapping[str, Any] | None) -> str:
-    if row is None:
-        return "–"
-    if row["status"] != OK:
-        return str(row["status"])
-    return (
-        f"{fmt(row['seconds'], 2)} s · {fmt(row['bytes'] / MIB, 1)} MB"
-        f" · {fmt(row['peak_rss_busiest_mib'])} MB RSS"
-    )
-
-
 def grid(rows: Sequence[Mapping[str, Any]], sizes: Sequence[int]) -> list[str]:
     """One line per contender and path, one column per size."""
     keyed = {(r["server"], r["path"], r["size"]): r for r in rows}
-    lines = list(dict.fromkeys((r["server"], r["path"]) for r in rows))
-    columns: list[Column] = [
-        ("contender", lambda line: str(line["server"])),
-        ("path", lambda line: str(line["path"])),
-    ]
-
-    def at(films: int) -> Column:
-        return size_name(films), lambda line: cell(keyed.get((*line["key"], films)))
-
-    columns += [at(films) for films in sorted(sizes)]
-    return table(columns, [{"server": s, "path": p, "key": (s, p)} for s, p in lines])
+    lines = dict.fromkeys((r["server"], r["path"]) for r in rows)
+    return markdown_table(
+        ["contender", "path", *map(size_name, sorted(sizes))],
+        [[s, p, *(cell(keyed.get((s, p, n))) for n in sorted(sizes))] for s, p in lines],
+    )
 
 
 def markdown(document: Mapping[str, Any]) -> str:
@@ -306,24 +263,10 @@ def markdown(document: Mapping[str, Any]) -> str:
         " not tried.",
         "",
         *grid(document["rows"], document["sizes"]),
-        "Paths:",
-        "",
-        *(f"- **{w['server']} {w['path']}**: {w['how']}" for w in document["ways"]),
+        "Paths: " + "; ".join(f"{w['server']} {w['path']}: `{w['url']}`" for w in document["ways"]),
         "",
     ]
     lines += [
-        "## Their figures (the talk, not measured here)",
-        "",
-        *table(
-            [
-                ("what they measured", lambda r: str(r["what"])),
-                ("wall time", lambda r: str(r["time"])),
-                ("memory", lambda r: str(r["memory"])),
-            ],
-            [{"what": w, "time": t, "memory": m} for w, t, m in TALK_FIGURES],
-        ),
-        "Their machine, data and rows differ from ours: read them as orders of magnitude.",
-        "",
         "## Servers",
         "",
         *(f"- {name}: `{' '.join(command)}`" for name, command in document["commands"].items()),
@@ -356,12 +299,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs = Path(tempfile.mkdtemp(prefix="big-pages-"))
     print(f"server logs: {logs}")
     bounds = Bounds(seconds=args.time_bound, memory_mib=args.memory_bound_mib)
-    chosen = [(way, how) for way, how in WAYS if way.server in args.contenders]
+    chosen = [way for way in WAYS if way.server in args.contenders]
     rows: list[dict[str, Any]] = []
-    for way, _ in chosen:
+    for way in chosen:
         log = logs / f"{way.server}.log"
         rows += run_way(way, specs[way.server], args.sizes, bounds, args.cpus, log)
-    ways = [{"server": w.server, "path": w.path, "kind": w.kind, "how": how} for w, how in chosen]
+    ways = [{"server": w.server, "path": w.path, "kind": w.kind, "url": w.url} for w in chosen]
     document = {
         "command": command_line("bench.big_pages", argv),
         "facts": ended(facts),

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import http.client
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import orjson
 
 READ_BYTES = 1 << 20
 TRAILER = b'{"_trailer"'
+T = TypeVar("T")
 
 
 class TimedOut(Exception):
@@ -37,13 +40,12 @@ class Fetched:
 
 
 class Client:
-    """One keep-alive connection to ``127.0.0.1:port``, every read bounded by ``deadline``
-    (a ``time.monotonic()`` value)."""
+    """One keep-alive connection to ``127.0.0.1:port``, every blocking call bounded by
+    ``deadline`` (a ``time.monotonic()`` value)."""
 
     def __init__(self, port: int, deadline: float) -> None:
         self.deadline = deadline
         self.requests = 0
-        # Its timeout is set before each blocking call (_bounded), from the deadline.
         self._connection = http.client.HTTPConnection("127.0.0.1", port)
 
     def __enter__(self) -> Client:
@@ -55,32 +57,26 @@ class Client:
     def close(self) -> None:
         self._connection.close()
 
-    def _left(self) -> float:
+    def _bounded(self, call: Callable[[], T], what: str) -> T:
+        """``call`` with what is left of the time bound as the socket's timeout."""
         left = self.deadline - time.monotonic()
         if left <= 0:
             raise TimedOut
-        return left
-
-    def _bounded(self) -> None:
-        """Give the socket what is left of the time bound before each blocking read."""
-        left = self._left()
         self._connection.timeout = left
         if self._connection.sock is not None:
             self._connection.sock.settimeout(left)
-
-    def get(self, path: str) -> http.client.HTTPResponse:
-        """Send a GET, return the response once its headers are in (200 only)."""
-        self._bounded()
         try:
-            self._connection.request(
-                "GET", path, headers={"Host": "localhost", "Accept-Encoding": "identity"}
-            )
-            self._bounded()
-            response = self._connection.getresponse()
+            return call()
         except TimeoutError:
             raise TimedOut from None
         except (OSError, http.client.HTTPException) as error:
-            raise ServerGone(f"GET {path}: {error!r}") from error
+            raise ServerGone(f"{what}: {error!r}") from error
+
+    def get(self, path: str) -> http.client.HTTPResponse:
+        """Send a GET, return the response once its headers are in (200 only)."""
+        headers = {"Host": "localhost", "Accept-Encoding": "identity"}
+        self._bounded(lambda: self._connection.request("GET", path, headers=headers), path)
+        response = self._bounded(self._connection.getresponse, path)
         self.requests += 1
         if response.status != 200:
             raise ServerGone(f"GET {path} answered {response.status}: {response.read(300)!r}")
@@ -88,13 +84,7 @@ class Client:
 
     def read(self, response: http.client.HTTPResponse) -> bytes:
         """Up to READ_BYTES of the body as they arrive; b"" at its end."""
-        self._bounded()
-        try:
-            return response.read1(READ_BYTES)
-        except TimeoutError:
-            raise TimedOut from None
-        except (OSError, http.client.HTTPException) as error:
-            raise ServerGone(f"reading the body: {error!r}") from error
+        return self._bounded(lambda: response.read1(READ_BYTES), "reading the body")
 
     def body(self, path: str) -> bytes:
         """The whole body of a GET."""

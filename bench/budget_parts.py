@@ -49,12 +49,11 @@ from movies.rendering import movie_list_body
 from movies.schemas import MovieListQuery
 
 # What the benchmark's list scenario asks both servers for.
-LIST_QUERY = {"limit": 10}
 
 
 def measure(number: int, repeat: int, limit: int = 10) -> list[Timing]:
-    """Time every part of a list request of ``limit`` films; the catalogue needs
-    ``limit`` + 1 films (a full page and a next link)."""
+    """Time every part of a list request; the catalogue needs 11+ films (a full page
+    and a next link)."""
     # The selectors read where the router sends them; so do the parts made here.
     using = router.db_for_read(Movie)
     loop = uvloop.new_event_loop()
@@ -64,19 +63,12 @@ def measure(number: int, repeat: int, limit: int = 10) -> list[Timing]:
     app = loop.run_until_complete(_started_app(settings))
     try:
         timings = []
-        for part in parts(using, loop, bridge, executor, app, limit):
-            figures = [] if part.batch is None else cpu_per_call(part.batch, number, repeat)
-            timings.append(
-                Timing(
-                    key=part.key,
-                    title=part.title,
-                    what=part.what,
-                    min_us=round(min(figures), 1) if figures else None,
-                    median_us=round(statistics.median(figures), 1) if figures else None,
-                    repeats_us=[round(f, 1) for f in figures],
-                    skipped=part.skipped,
-                )
-            )
+        for p in parts(using, loop, bridge, executor, app, limit):
+            figures = [] if p.batch is None else cpu_per_call(p.batch, number, repeat)
+            low, mid = (min(figures), statistics.median(figures)) if figures else (None, None)
+            timings.append(Timing(p.key, p.title, p.what, low and round(low, 1),
+                                  mid and round(mid, 1), [round(f, 1) for f in figures],
+                                  p.skipped))  # fmt: skip
         return timings
     finally:
         loop.run_until_complete(app.cleanup())  # closes the app's own bridge
@@ -101,7 +93,7 @@ def parts(
     bridge: OrmBridge,
     executor: ThreadPoolExecutor,
     app: web.Application,
-    limit: int = LIST_QUERY["limit"],
+    limit: int = 10,
 ) -> list[Part]:
     """Every part, in the order a request meets them."""
     query = MovieListQuery.model_validate({"limit": limit})
@@ -216,7 +208,7 @@ def parts(
              "parsing",
              on_loop(loop, aioapi_app)),
         part("django_view", "Django: the WSGI app's whole path, no HTTP",
-             "the WSGI handler for /movies/?limit=10: request, middlewares, signals (the "
+             f"the WSGI handler for /movies/?limit={limit}: request, middlewares, signals (the "
              "connection cycle), view, selector, render, response",
              repeated(django_view)),
     ]  # fmt: skip

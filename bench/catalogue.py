@@ -67,40 +67,30 @@ def ensure_database(database_url: str, *, recreate: bool) -> bool:
 
 
 def read_marker(conn: psycopg.Connection[Any]) -> str | None:
-    row = conn.execute(
-        "SELECT shobj_description(oid, 'pg_database') FROM pg_database"
-        " WHERE datname = current_database()"
-    ).fetchone()
+    query = "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s"
+    row = conn.execute(query, (conn.info.dbname,)).fetchone()
     return row[0] if row else None
 
 
 def write_marker(conn: psycopg.Connection[Any], spec: CatalogueSpec) -> None:
-    name = conn.info.dbname
-    conn.execute(
-        sql.SQL("COMMENT ON DATABASE {} IS {}").format(
-            sql.Identifier(name), sql.Literal(spec.marker())
-        )
-    )
+    comment = sql.SQL("COMMENT ON DATABASE {} IS {}")
+    conn.execute(comment.format(sql.Identifier(conn.info.dbname), sql.Literal(spec.marker())))
+
+
+TABLES = {"movies": "movies_movie", "people": "movies_person", "credits": "movies_credit",
+          "genres": "movies_genre", "movie_genres": "movies_movie_genres"}  # fmt: skip
 
 
 def counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
     """Rows per catalogue table; 0 everywhere before the first migration."""
-    tables = {
-        "movies": "movies_movie",
-        "people": "movies_person",
-        "credits": "movies_credit",
-        "genres": "movies_genre",
-        "movie_genres": "movies_movie_genres",
-    }
     result = {}
-    for key, table in tables.items():
-        present = conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()
-        if present is None or present[0] is None:
-            result[key] = 0
-            continue
-        query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
-        row = conn.execute(query).fetchone()
-        result[key] = int(row[0]) if row else 0
+    for key, table in TABLES.items():
+        row = conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()
+        if row is not None and row[0] is not None:
+            row = conn.execute(
+                sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
+            ).fetchone()
+        result[key] = int(row[0]) if row and row[0] is not None else 0
     return result
 
 

@@ -13,7 +13,6 @@ import sys
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from bench import answer, report, summary, wrk
@@ -28,10 +27,7 @@ from bench.plan import (
     build_plan,
     condition_name,
     default_rows,
-    issue3_rows,
-    lean_rows,
     quick_rows,
-    sync_rows,
 )
 from bench.runner import Bench, BenchConfig, BenchError, Outcome
 from bench.scaffold import RESULTS, load_average, machine, results_dir, table, versions
@@ -44,17 +40,13 @@ from bench.servers import (
 )
 from bench.verify import VerificationError
 
-PLANS = ("default", "quick", "issue3", "lean")
 # Options that narrow the plan: a run with any of them is not a full run (LATEST.md).
 NARROWING = ("scenarios", "servers", "conditions", "connections", "duration")
 
 
-class Stopped(Exception):
-    """SIGTERM or SIGHUP arrived: unwind, stopping every server on the way."""
-
-    def __init__(self, signum: int) -> None:
-        super().__init__(f"signal {signum}")
-        self.signum = signum
+def _list(kind: type) -> Any:
+    # argparse turns a ValueError here into "invalid ... value: 'x'" with the option's name.
+    return lambda text: [kind(part) for part in text.split(",") if part.strip()]
 
 
 def parser() -> argparse.ArgumentParser:
@@ -65,16 +57,14 @@ def parser() -> argparse.ArgumentParser:
         "with wrk. See bench/README.md.",
     )
     add = p.add_argument
-    add("--quick", action="store_true", help="= --plan quick")
-    add("--plan", choices=PLANS, help="the matrix (bench/plan.py; default: default)")
-    add("--rounds", type=_positive, default=1, help="each server's block N times per condition")
+    add("--quick", action="store_true", help="list 10 and the ceilings, under 5 minutes")
+    add("--rounds", type=int, default=1, help="each server's block N times per condition")
     add("--label", help="results folder suffix (default: the plan's name)")
-    add("--scenarios", type=_words, help=f"only these ({', '.join(SCENARIOS)})")
-    add("--servers", type=_words, help=f"only these ({', '.join(SERVERS)})")
-    add("--conditions", type=_floats, help="only these simulated latencies in ms, e.g. 0,10")
+    add("--scenarios", type=_list(str), help=f"only these ({', '.join(SCENARIOS)})")
+    add("--servers", type=_list(str), help=f"only these ({', '.join(SERVERS)})")
+    add("--conditions", type=_list(float), help="only these simulated latencies in ms, e.g. 0,10")
     add("--duration", type=int, help="seconds per measured run (overrides the plan)")
-    add("--connections", type=_ints, help="connection counts of every run (overrides the plan)")
-    add("--with-django-sync", action="store_true", help="add list 10 on sync Django workers")
+    add("--connections", type=_list(int), help="connection counts of every run")
     add("--dry-run", action="store_true", help="print the plan and the commands, run nothing")
     db = p.add_argument_group("database and catalogue").add_argument
     url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
@@ -84,7 +74,7 @@ def parser() -> argparse.ArgumentParser:
     db("--synthetic", type=int, default=50_000, help="synthetic films added (%(default)s)")
     db("--seed", type=int, default=42, help="seed of the synthetic films and of the samples")
     srv = p.add_argument_group("servers (the same for all)").add_argument
-    srv("--cpus", type=lambda t: tuple(_ints(t)), default=defaults.cpus, help="(%(default)s)")
+    srv("--cpus", type=lambda t: tuple(_list(int)(t)), default=defaults.cpus, help="(%(default)s)")
     srv("--workers", type=int, help="Gunicorn workers of each (default: one per CPU)")
     srv("--django-threads", type=int, default=defaults.django_threads, help="(%(default)s)")
     srv("--api-db-threads", type=int, default=defaults.api_db_threads, help="(%(default)s)")
@@ -103,49 +93,17 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise ValueError(text)
-    return value
-
-
-def _words(text: str) -> list[str]:
-    return [word for word in text.split(",") if word]
-
-
-# argparse turns a ValueError here into "invalid ... value: 'x'" with the option's name.
-def _ints(text: str) -> list[int]:
-    return [int(part) for part in text.split(",") if part.strip()]
-
-
-def _floats(text: str) -> list[float]:
-    return [float(part) for part in text.split(",") if part.strip()]
-
-
 def config_from(args: argparse.Namespace) -> BenchConfig:
-    name = args.plan or ("quick" if args.quick else "default")
-    if args.quick and name != "quick":
-        raise ValueError(f"--quick and --plan {name} contradict each other")
-    quick = name == "quick"
-    if name == "issue3":
-        rows = issue3_rows(with_django_sync=args.with_django_sync)
-    elif name == "lean":
-        rows = lean_rows()
-    else:
-        rows = quick_rows() if quick else default_rows()
-        if args.with_django_sync:
-            rows = (*rows, *sync_rows())
     plan = build_plan(
-        name,
-        rows,
+        "quick" if args.quick else "default",
+        quick_rows() if args.quick else default_rows(),
         scenarios=args.scenarios,
         servers=args.servers,
         conditions=args.conditions,
         duration=args.duration,
         connections=args.connections,
-        primer=QUICK_PRIMER if quick else PRIMER,
-        warmup=QUICK_WARMUP if quick else WARMUP,
+        primer=QUICK_PRIMER if args.quick else PRIMER,
+        warmup=QUICK_WARMUP if args.quick else WARMUP,
         rounds=args.rounds,
     )
     threads = max(args.django_threads, args.api_db_threads)
@@ -154,33 +112,16 @@ def config_from(args: argparse.Namespace) -> BenchConfig:
         args.api_db_max_pending, args.api_db_funnel, args.api_cache, args.pool_size or threads,
         args.keep_alive, "127.0.0.1", args.port_base, args.db_connections,
     )  # fmt: skip
-    return BenchConfig(
-        plan=plan,
-        options=options,
-        database_url=args.database_url,
-        catalogue=CatalogueSpec(args.source, args.synthetic, args.seed),
-        recreate_db=args.recreate_db,
-        wrk_threads=args.wrk_threads,
-        wrk_timeout=args.timeout,
-        seed=args.seed,
-    )
-
-
-def preflight(config: BenchConfig) -> None:
-    if missing := [tool for tool in ("wrk", "taskset") if shutil.which(tool) is None]:
-        raise BenchError(f"not installed: {', '.join(missing)} (apt-get install wrk util-linux)")
-    allowed = os.sched_getaffinity(0)
-    if not set(config.options.cpus) <= allowed:
-        raise BenchError(f"--cpus {config.options.cpus} not all available ({sorted(allowed)})")
+    catalogue = CatalogueSpec(args.source, args.synthetic, args.seed)
+    return BenchConfig(plan, options, args.database_url, catalogue, args.recreate_db,
+                       args.wrk_threads, args.timeout, args.seed)  # fmt: skip
 
 
 def print_plan(config: BenchConfig, say: Any) -> None:
     plan = config.plan
-    count = f"{len(plan.runs)} measured runs"
-    if plan.rounds > 1:
-        count += f" × {plan.rounds} rounds (servers' order reversed every other round)"
     minutes = plan.estimate_seconds() / 60
-    say(f"plan '{plan.name}': {count}, about {minutes:.1f} minutes (not counting an import)")
+    say(f"plan '{plan.name}': {len(plan.runs)} measured runs × {plan.rounds} round(s), "
+        f"about {minutes:.1f} minutes (not counting an import)")  # fmt: skip
     for latency in plan.conditions():
         for server in plan.servers(latency):
             runs = plan.runs_of(latency, server)
@@ -197,65 +138,42 @@ def narrowed(args: argparse.Namespace) -> bool:
     return any(getattr(args, name) for name in NARROWING)
 
 
-def document(
-    args: argparse.Namespace,
-    argv: list[str],
-    config: BenchConfig,
-    outcome: Outcome,
-    started: datetime,
-    machine: dict[str, object],
-) -> dict[str, Any]:
-    with_db = {"PostgreSQL": outcome.postgres.get("version", "?"), "wrk": wrk.wrk_version()}
+def document(args: argparse.Namespace, argv: list[str], config: BenchConfig, outcome: Outcome,
+             started: datetime, facts: dict[str, object]) -> dict[str, Any]:  # fmt: skip
+    catalogue = config.catalogue
     doc: dict[str, Any] = {
-        # 2: every run has its "round" and the document its "rounds"; 1 had neither.
-        "schema": 2,
+        "schema": 2,  # 2: every run has its "round"
         "label": args.label or config.plan.name,
         "plan": config.plan.name,
-        # The whole plan, nothing narrowed: what bench/results/LATEST.md points to.
-        "full": not narrowed(args),
+        "full": not narrowed(args),  # the whole plan: what bench/results/LATEST.md points to
         "rounds": config.plan.rounds,
         "started_at": started.isoformat(timespec="seconds"),
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": shlex.join(["python", "-m", "bench", *argv]),
-        "machine": machine,
-        "versions": versions(with_db),
-        "fairness": list(summary.FAIRNESS),
+        "machine": facts,
+        "versions": versions(
+            {"PostgreSQL": outcome.postgres.get("version", "?"), "wrk": wrk.wrk_version()}
+        ),
         "database": {
             "name": database_name(config.database_url),
             "max_connections": outcome.postgres.get("max_connections"),
         },
         "catalogue": outcome.catalogue,
-        "catalogue_source": {
-            "source": config.catalogue.source,
-            "synthetic": config.catalogue.synthetic,
-            "seed": config.catalogue.seed,
-        },
+        "catalogue_source": {"source": catalogue.source, "synthetic": catalogue.synthetic,
+                             "seed": catalogue.seed},  # fmt: skip
         "scenarios": {name: s.summary for name, s in SCENARIOS.items()},
         "servers": outcome.servers,
-        "wrk": {
-            "threads": config.wrk_threads,
-            "timeout_s": config.wrk_timeout,
-            "primer": list(config.plan.primer),
-            "warmup": list(config.plan.warmup),
-        },
+        "wrk": {"threads": config.wrk_threads, "timeout_s": config.wrk_timeout,
+                "primer": list(config.plan.primer), "warmup": list(config.plan.warmup)},
         "inputs": outcome.inputs,
         "verification": outcome.verification,
         "runs": outcome.runs,
         "warmups": outcome.warmups,
         "leftovers": outcome.leftovers,
         "load_average_at_end": load_average(),
-    }
-    doc["headline"] = summary.headline(doc)
+    }  # fmt: skip
     doc["targets"] = summary.targets(doc)
     return doc
-
-
-def summarise(doc: dict[str, Any], outdir: Path, say: Any) -> None:
-    """The answer, the targets and any problem on the console, as report.md says them."""
-    say("\n".join(["", *answer.markdown(doc), *table(report.TARGETS, doc["targets"])]))
-    for leftover in doc["leftovers"]:
-        say(f"!!! left behind: {leftover}")
-    say(f"results: {outdir}/report.md")
 
 
 def after_full_run(doc: dict[str, Any], results: Path, say: Any) -> None:
@@ -275,27 +193,23 @@ def main(argv: list[str] | None = None) -> int:
     print_plan(config, say)
     if args.dry_run:
         return 0
+    if missing := [tool for tool in ("wrk", "taskset") if shutil.which(tool) is None]:
+        say(f"bench stopped: not installed: {', '.join(missing)} (apt-get install wrk util-linux)")
+        return 1
     if (load := os.getloadavg()[0]) > report.BUSY_LOAD:
         say(f"!!! the machine is busy (load average {load:.1f}): numbers will be noisy")
     started, facts = datetime.now(UTC), machine()
+    # SIGTERM and SIGHUP unwind as Ctrl-C does, stopping every server on the way.
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.default_int_handler)
     with tempfile.TemporaryDirectory(prefix="mymoviedb-bench-") as workdir:
         bench = Bench(config, Path(workdir), say)
         atexit.register(bench.stop_all)
-
-        def on_signal(signum: int, frame: FrameType | None) -> None:
-            raise Stopped(signum)
-
-        signal.signal(signal.SIGTERM, on_signal)
-        signal.signal(signal.SIGHUP, on_signal)
         try:
-            preflight(config)
             outcome = bench.execute()
         except KeyboardInterrupt:
             say("interrupted: every server stopped; nothing written")
             return 130
-        except Stopped as stop:
-            say(f"stopped by signal {stop.signum}: every server stopped; nothing written")
-            return 128 + stop.signum
         except (BenchError, CatalogueError, ServerError) as error:
             say(f"bench stopped: {error}")
             return 1
@@ -305,7 +219,10 @@ def main(argv: list[str] | None = None) -> int:
     doc = document(args, argv, config, outcome, started, facts)
     outdir = results_dir(doc["label"], started, base=args.results_dir)
     report.write(doc, outdir)
-    summarise(doc, outdir, say)
+    say("\n".join(["", *answer.markdown(doc), *table(report.TARGETS, doc["targets"])]))
+    for leftover in doc["leftovers"]:
+        say(f"!!! left behind: {leftover}")
+    say(f"results: {outdir}/report.md")
     after_full_run(doc, args.results_dir, say)
     flagged = any(r["problems"] for r in doc["runs"])
     return 1 if doc["leftovers"] or (flagged and not args.allow_errors) else 0

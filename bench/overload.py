@@ -54,30 +54,28 @@ def summary(samples: list[dict[str, Any]]) -> dict[str, Any]:
 def report(results: dict[str, Any]) -> str:
     measured, sampled = results["measured"], results["sampled"]
     errors, latency = measured["errors"], measured["latency_ms"]
-    row = [
-        results["options"]["connections"], measured["requests"],
-        f"{measured['requests_per_s']:.0f}", *(f"{latency[k]:.1f}" for k in ("p50", "p99", "max")),
-        *(errors[k] for k in ("connect", "read", "write", "timeout")), measured["non_2xx"],
-    ]  # fmt: skip
-    headers = ["connections", "requests", "req/s", "p50 ms", "p99 ms", "max ms", "connect",
-               "read", "write", "timeout", "non-2xx"]  # fmt: skip
-    return "\n".join(
-        [
-            *header("Overload: list 10 on aioapi as deployed", results),
-            f"wrk: `{' '.join(results['wrk_command'])}`",
-            "",
-            f"Server: `{results['server_command']}` with {results['server_settings']}",
-            "",
-            *markdown_table(headers, [row], ["right"] * len(headers)),
-            f"- Statuses: {measured['statuses']}.",
-            f"- Connections the workers held at once (max): {sampled['server_connections_max']}.",
-            f"- PostgreSQL backends of the database: max {sampled['backends_max']}, mean "
-            f"{sampled['backends_mean']}, at the end {sampled['backends_last']}.",
-            f"- Largest worker RSS: {sampled['worker_rss_max_mib']} MiB.",
-            f"- Verdict: {'clean' if results['clean'] else 'NOT clean: ' + results['problems']}.",
-            "",
-        ]
-    )
+    return "\n".join([
+        *header("Overload: list 10 on aioapi as deployed", results),
+        f"wrk: `{' '.join(results['wrk_command'])}`; server: `{results['server_command']}` "
+        f"with {results['server_settings']}",
+        "",
+        *markdown_table(
+            ["connections", "requests", "req/s", "p50 ms", "p99 ms", "max ms", "connect", "read",
+             "write", "timeout", "non-2xx"],
+            [[results["options"]["connections"], measured["requests"],
+              f"{measured['requests_per_s']:.0f}",
+              *(f"{latency[k]:.1f}" for k in ("p50", "p99", "max")),
+              *(errors[k] for k in ("connect", "read", "write", "timeout")), measured["non_2xx"]]],
+            ["right"] * 11,
+        ),
+        f"- Statuses: {measured['statuses']}; connections the workers held at once (max): "
+        f"{sampled['server_connections_max']}; largest worker RSS: "
+        f"{sampled['worker_rss_max_mib']} MiB.",
+        f"- PostgreSQL backends of the database: max {sampled['backends_max']}, mean "
+        f"{sampled['backends_mean']}, at the end {sampled['backends_last']}.",
+        f"- Verdict: {'clean' if results['clean'] else 'NOT clean: ' + results['problems']}.",
+        "",
+    ])  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

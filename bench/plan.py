@@ -1,9 +1,8 @@
 """What a benchmark measures: the scenarios, the conditions and the matrix of runs.
 
-The full cross product (8 scenarios x 5 connection counts x 3 conditions x 4
-contenders) would take hours here, so the default matrix gives ``list-10`` the
-whole sweep in every condition and the other scenarios two points on loopback and
-one with 10 ms of simulated latency (bench/README.md, "The plan").
+The full cross product would take hours here, so the default matrix gives list 10 the
+whole sweep in every condition and the other scenarios two points on loopback and one
+with 10 ms of simulated latency (bench/README.md, "The plan").
 """
 
 from __future__ import annotations
@@ -12,25 +11,19 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
-DJANGO = "django"
-DJANGO_ASGI = "django-asgi"
-DRF = "drf"
-AIOAPI = "aioapi"
-RAW_POOL = "raw-pool"
-DJANGO_SYNC = "django-sync"
+DJANGO, DJANGO_ASGI, DRF, AIOAPI, RAW_POOL = "django", "django-asgi", "drf", "aioapi", "raw-pool"
 # Also the order they run in: a server verified by order parity (drf) comes after
 # one whose bytes are the reference (bench/verify.py).
-SERVERS = (DJANGO, DJANGO_ASGI, DJANGO_SYNC, DRF, AIOAPI, RAW_POOL)
-BOTH = (DJANGO, AIOAPI)
-# Every contender; drf serves the plain list and the detail only (no filters, no
-# search, no ETag, no writes), so it is in the rows of those scenarios alone.
-CONTENDERS = (DJANGO, DJANGO_ASGI, DRF, AIOAPI)
+SERVERS = (DJANGO, DJANGO_ASGI, DRF, AIOAPI, RAW_POOL)
+CONTENDERS = SERVERS[:-1]  # raw-pool is a ceiling
+# drf has no filters, search, ETag, writes or people; only django and aioapi list people;
+# Django's comparison views are read-only, so writes load aioapi alone.
 DRF_SCENARIOS = ("list-10", "list-100", "detail")
-# Only these two have a people list (no async twin of it: the issue compares these two).
-PEOPLE_SERVERS = BOTH
+PEOPLE_SERVERS = (DJANGO, AIOAPI)
+WRITE_SERVERS = (AIOAPI,)
 
 SWEEP = (16, 64, 256, 400, 1000)
-HEADLINE_CONNECTIONS = (64, 400)
+TWO_POINTS = (64, 400)
 # (connections, seconds) of each server's primer and warm-up, TechEmpower-style.
 PRIMER, WARMUP = (8, 3), (256, 6)
 QUICK_PRIMER, QUICK_WARMUP = (8, 2), (256, 3)
@@ -48,48 +41,29 @@ class Scenario:
 
 
 SCENARIOS: dict[str, Scenario] = {
-    scenario.name: scenario
-    for scenario in (
+    s.name: s
+    for s in (
         Scenario("list-10", "first page of 10 films by title (1 query)", "get.lua"),
         Scenario("list-100", "first page of 100 films by title (1 query)", "get.lua"),
-        Scenario(
-            "list-filtered",
-            "drama, 1990-2010, newest first, 20 per page (1 query)",
-            "get.lua",
-        ),
-        Scenario(
-            "detail",
-            "one of 500 random films with genres, directors and cast (1 query)",
-            "paths.lua",
-        ),
-        Scenario(
-            "detail-busiest",
-            "one of 100 films sampled from the 1 % with the most credits (1 query)",
-            "paths.lua",
-        ),
+        Scenario("list-filtered", "drama, 1990-2010, newest first, 20 per page (1 query)",
+                 "get.lua"),
+        Scenario("detail", "one of 500 random films with genres, directors and cast (1 query)",
+                 "paths.lua"),
+        Scenario("detail-busiest",
+                 "one of 100 films sampled from the 1 % with the most credits (1 query)",
+                 "paths.lua"),
         Scenario("people", "first page of 20 people by name (1 query)", "get.lua"),
-        Scenario(
-            "search",
-            "relevance search for one common word, 10 per page (ranked postings, 1 query)",
-            "paths.lua",
-        ),
-        Scenario(
-            "write-mix",
-            "1 authenticated PATCH every 20 requests, GETs of list 10 and details between",
-            "write_mix.lua",
-        ),
-        Scenario(
-            "conditional",
-            "list 10 with If-None-Match: every answer is a 304",
-            "conditional.lua",
-            expect=(304,),
-        ),
+        Scenario("search",
+                 "relevance search for one common word, 10 per page (ranked postings, 1 query)",
+                 "paths.lua"),
+        Scenario("write-mix",
+                 "1 authenticated PATCH every 20 requests, GETs of list 10 and details between",
+                 "write_mix.lua"),
+        Scenario("conditional", "list 10 with If-None-Match: every answer is a 304",
+                 "conditional.lua", expect=(304,)),
         Scenario("constant", "aioapi's /healthz: constant body, no database", "get.lua"),
     )
-}
-
-# Django's comparison views are read-only (GET/HEAD), so writes load aioapi alone.
-WRITE_SERVERS = (AIOAPI,)
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -115,14 +89,14 @@ class Run:
 
 @dataclass(frozen=True)
 class Plan:
-    """The measured runs in execution order, plus the primer and warm-up of each server."""
+    """The measured runs in execution order, plus the primer and warm-up of each server;
+    each server's block is repeated ``rounds`` times per condition (one run of a server
+    varies by up to ±25 % here, so one ratio is noise)."""
 
     name: str
     runs: tuple[Run, ...]
     primer: tuple[int, int]  # (connections, seconds)
     warmup: tuple[int, int]
-    # Each server's block is repeated this many times per condition (bench/README.md,
-    # "Rounds"): one run of a server varies by up to ±25 % here, so one ratio is noise.
     rounds: int = 1
 
     def conditions(self) -> list[float]:
@@ -132,8 +106,7 @@ class Plan:
         return _unique(run.server for run in self.runs if run.latency_ms == latency_ms)
 
     def server_order(self, latency_ms: float, round_number: int) -> list[str]:
-        """The servers of round ``round_number`` (from 1): the plan's order, reversed in
-        even rounds, so slow drift of the machine falls on every server alike."""
+        """The plan's order, reversed in even rounds: drift falls on every server alike."""
         servers = self.servers(latency_ms)
         return servers if round_number % 2 else servers[::-1]
 
@@ -172,16 +145,16 @@ def serving(scenario: str, servers: Sequence[str] = CONTENDERS) -> tuple[str, ..
 
 def serves(server: str, scenario: str) -> bool:
     """Whether ``server`` can answer ``scenario``'s reads (all are verified where possible)."""
-    if server in (RAW_POOL, DJANGO_SYNC):
-        return scenario == "list-10"  # django-sync: verified against the same reference
-    return server in serving(scenario, SERVERS) and (scenario != "constant" or server == AIOAPI)
+    if server == RAW_POOL:
+        return scenario == "list-10"
+    return server in serving(scenario) and (scenario != "constant" or server == AIOAPI)
 
 
 def default_rows() -> tuple[Row, ...]:
-    """Every contender in each row it can serve (134 runs, about 24 minutes)."""
-    every = ((0.0, SWEEP), (2.0, SWEEP), (10.0, SWEEP))
-    headline = tuple((latency, HEADLINE_CONNECTIONS) for latency in (0.0, 2.0, 10.0))
-    two_points = ((0.0, HEADLINE_CONNECTIONS), (10.0, (400,)))
+    """Every contender in each row it can serve (about 24 minutes)."""
+    every = tuple((latency, SWEEP) for latency in (0.0, 2.0, 10.0))
+    two = tuple((latency, TWO_POINTS) for latency in (0.0, 2.0, 10.0))
+    two_points = ((0.0, TWO_POINTS), (10.0, (400,)))
     others = ("list-100", "list-filtered", "detail", "detail-busiest", "people", "conditional")
     # PostgreSQL computes to_tsvector row by row for a common word (~20 ms a query):
     # at 400 connections requests would queue for longer than wrk's timeout.
@@ -192,46 +165,20 @@ def default_rows() -> tuple[Row, ...]:
     return (
         Row("list-10", tuple(s for s in serving("list-10") if s != DRF), every, 8),
         Row("list-10", (DRF,), drf_sweep, 8),
-        Row("list-10", (RAW_POOL,), headline, 8),
-        Row("constant", (AIOAPI,), ((0.0, HEADLINE_CONNECTIONS),), 5),
+        Row("list-10", (RAW_POOL,), two, 8),
+        Row("constant", (AIOAPI,), ((0.0, TWO_POINTS),), 5),
         *(Row(name, serving(name), two_points, 5) for name in others),
         Row("search", serving("search"), search, 5),
         Row("write-mix", WRITE_SERVERS, two_points, 5),
     )
 
 
-def sync_rows() -> tuple[Row, ...]:
-    """The extra labelled row: classic sync workers (no keep-alive), list 10 only."""
-    headline = tuple((latency, HEADLINE_CONNECTIONS) for latency in (0.0, 2.0, 10.0))
-    return (Row("list-10", (DJANGO_SYNC,), headline, 8),)
-
-
 def quick_rows() -> tuple[Row, ...]:
-    headline = ((0.0, HEADLINE_CONNECTIONS), (10.0, HEADLINE_CONNECTIONS))
+    two = ((0.0, TWO_POINTS), (10.0, TWO_POINTS))
     return (
-        Row("list-10", CONTENDERS, headline, 4),
-        Row("list-10", (RAW_POOL,), headline, 4),
-        Row("constant", (AIOAPI,), ((0.0, HEADLINE_CONNECTIONS),), 4),
-    )
-
-
-def issue3_rows(with_django_sync: bool = False) -> tuple[Row, ...]:
-    """Issue 3's comparison alone: list 10 at 64 and 400 connections, loopback and 10 ms,
-    10 s a run; meant to be repeated with ``--rounds``."""
-    headline = ((0.0, HEADLINE_CONNECTIONS), (10.0, HEADLINE_CONNECTIONS))
-    servers = (DJANGO, DJANGO_SYNC, AIOAPI) if with_django_sync else BOTH
-    return (Row("list-10", servers, headline, 10),)
-
-
-def lean_rows() -> tuple[Row, ...]:
-    """The lean read path's comparison: list 10 and detail on both servers at 64 and
-    400 connections on loopback and at 400 with 10 ms per query, beside the raw-pool
-    ceiling of list 10 on loopback; 10 s a run, meant for ``--rounds``."""
-    loopback, latency = (0.0, HEADLINE_CONNECTIONS), (10.0, (400,))
-    return (
-        Row("list-10", BOTH, (loopback, latency), 10),
-        Row("detail", BOTH, (loopback, latency), 10),
-        Row("list-10", (RAW_POOL,), (loopback,), 10),
+        Row("list-10", CONTENDERS, two, 4),
+        Row("list-10", (RAW_POOL,), two, 4),
+        Row("constant", (AIOAPI,), ((0.0, TWO_POINTS),), 4),
     )
 
 
@@ -249,32 +196,24 @@ def build_plan(
     rounds: int = 1,
 ) -> Plan:
     """Order the runs: by condition, then server (one running at a time), then row order.
-
-    ``scenarios``, ``servers``, ``conditions``, ``duration`` and ``connections``
-    narrow, shorten or replace parts of the matrix; ``rounds`` repeats every
-    server's block (:meth:`Plan.server_order`).
-    """
+    ``scenarios``, ``servers``, ``conditions``, ``duration`` and ``connections`` narrow,
+    shorten or replace parts of the matrix."""
     if rounds < 1:
         raise ValueError(f"rounds must be at least 1, not {rounds}")
     unknown = (set(scenarios or ()) - set(SCENARIOS)) | (set(servers or ()) - set(SERVERS))
     if unknown:
         raise ValueError(f"unknown scenario(s) or server(s): {', '.join(sorted(unknown))}")
-    runs: list[Run] = []
-    for row in rows:
-        if scenarios is not None and row.scenario not in scenarios:
-            continue
-        for latency, counts in row.connections:
-            if conditions is not None and latency not in conditions:
-                continue
-            for server in row.servers:
-                if servers is not None and server not in servers:
-                    continue
-                runs.extend(
-                    Run(latency, server, row.scenario, count, duration or row.duration)
-                    for count in (connections or counts)
-                )
-    order = {latency: i for i, latency in enumerate(sorted({r.latency_ms for r in runs}))}
-    runs.sort(key=lambda r: (order[r.latency_ms], SERVERS.index(r.server)))  # stable
+    runs = [
+        Run(latency, server, row.scenario, count, duration or row.duration)
+        for row in rows
+        if scenarios is None or row.scenario in scenarios
+        for latency, counts in row.connections
+        if conditions is None or latency in conditions
+        for server in row.servers
+        if servers is None or server in servers
+        for count in connections or counts
+    ]
+    runs.sort(key=lambda r: (r.latency_ms, SERVERS.index(r.server)))  # stable
     if not runs:
         raise ValueError("the chosen scenarios and conditions leave no run to make")
     if duration is not None:

@@ -1,15 +1,15 @@
 """report.md and the charts of a results document: the one-screen answer
-(bench/answer.py), errors, the list-10 headline, the targets, every run, what ran on
-what; and bench/results/LATEST.md, the newest full run's answer. It reads the document
-only: ``python -m bench.report <folder>`` rebuilds a committed folder's report,
-``--latest`` rewrites LATEST.md."""
+(bench/answer.py), errors, the targets, every run, what ran on what; and
+bench/results/LATEST.md, the newest full run's answer. It reads the document only:
+``python -m bench.report <folder>`` rebuilds a committed folder's report, ``--latest``
+rewrites LATEST.md."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -31,66 +31,6 @@ def spread(value: float | None, low: float | None, high: float | None) -> str:
     if value is None or low is None or high is None:
         return fmt(value)
     return f"{fmt(value)} ({fmt(low)}–{fmt(high)})"
-
-
-def _rps_of(name: str) -> Callable[[Row], str]:
-    return lambda h: spread(h[f"{name}_rps"], h.get(f"{name}_rps_min"), h.get(f"{name}_rps_max"))
-
-
-def _round_ratio_range(h: Row) -> str:
-    low, high = h.get("round_ratio_min"), h.get("round_ratio_max")
-    return "–" if low is None or high is None else f"{low:.2f}–{high:.2f}"
-
-
-HEADLINE: list[Column] = [
-    ("condition", lambda h: h["condition"]),
-    ("conn.", lambda h: str(h["connections"])),
-    ("Django req/s", _rps_of("django")),
-    ("aioapi req/s", _rps_of("aioapi")),
-    ("aioapi/Django", lambda h: fmt(h["aioapi_over_django"], 2, "×")),
-    ("Django p99 ms", lambda h: fmt(h["django_p99_ms"], 1)),
-    ("aioapi p99 ms", lambda h: fmt(h["aioapi_p99_ms"], 1)),
-    ("Django CPU ms/req", lambda h: fmt(h.get("django_cpu_ms_per_request"), 2)),
-    ("aioapi CPU ms/req", lambda h: fmt(h.get("aioapi_cpu_ms_per_request"), 2)),
-    ("raw pool req/s", lambda h: fmt(h["raw_pool_rps"])),
-    ("constant req/s", lambda h: fmt(h["constant_rps"])),
-    ("Django/raw", lambda h: fmt(h["django_of_raw_pool"], 2)),
-    ("aioapi/raw", lambda h: fmt(h["aioapi_of_raw_pool"], 2)),
-    ("Django/const.", lambda h: fmt(h["django_of_constant"], 3)),
-    ("aioapi/const.", lambda h: fmt(h["aioapi_of_constant"], 3)),
-]
-# With rounds: the range of the ratios of each round's paired runs, after the ratio.
-ROUND_RATIOS: Column = ("aioapi/Django per round", _round_ratio_range)
-
-
-def headline_columns(rows: Sequence[Row]) -> list[Column]:
-    if not any("round_ratios" in h for h in rows):
-        return HEADLINE
-    at = [name for name, _ in HEADLINE].index("aioapi/Django") + 1
-    return [*HEADLINE[:at], ROUND_RATIOS, *HEADLINE[at:]]
-
-
-def round_ratios(document: Mapping[str, Any]) -> list[str]:
-    """One line per headline row: aioapi/Django in each round, so its stability shows."""
-    rows = [h for h in document["headline"] if h.get("round_ratios")]
-    if not rows:
-        return []
-    width = max(len(h["round_ratios"]) for h in rows)
-    columns: list[Column] = [
-        ("condition", lambda h: h["condition"]),
-        ("conn.", lambda h: str(h["connections"])),
-        ("ratio of medians", lambda h: fmt(h["aioapi_over_django"], 2, "×")),
-        *((f"round {i + 1}", lambda h, i=i: _nth(h["round_ratios"], i)) for i in range(width)),
-    ]
-    intro = (
-        "aioapi/Django req/s of each round's paired runs (the same round, both servers "
-        "started afresh), next to the ratio of the medians:"
-    )
-    return [intro, "", *table(columns, rows)]
-
-
-def _nth(values: Sequence[float], i: int) -> str:
-    return fmt(values[i], 2, "×") if i < len(values) else "–"
 
 
 VERDICTS = {True: "met", False: "**missed**", None: "not measured"}
@@ -157,10 +97,6 @@ RUNS_LEGEND = (
 )
 
 
-# Every round's run of one key: the medians' table above it, this one below.
-ROUND_RUNS: list[Column] = [*RUNS[:3], ("round", lambda r: str(summary.round_of(r))), *RUNS[3:]]
-
-
 def _problems(document: Mapping[str, Any]) -> list[str]:
     flagged = [r for r in document["runs"] if r["problems"]]
     rounds = summary.rounds_of(document) > 1
@@ -194,35 +130,18 @@ def _load(document: Mapping[str, Any]) -> list[str]:
     return [line, ""]
 
 
-ROUNDS_LEGEND = (
-    "Measured in {n} rounds, the servers' order reversed every other round. The first "
-    "table of each scenario: the median of the rounds for req/s (their min–max in "
-    "brackets), latencies and CPU; errors summed over the rounds; the most other cores, "
-    "RSS and PG of any round. The second: every round's run."
-)
-
-
 def _every_run(document: Mapping[str, Any]) -> list[str]:
     out = ["## Every run", "", RUNS_LEGEND, ""]
-    rounds = summary.rounds_of(document)
-    if rounds > 1:
-        out += [ROUNDS_LEGEND.format(n=rounds), ""]
+    if (rounds := summary.rounds_of(document)) > 1:
+        out += [f"Measured in {rounds} rounds, the servers' order reversed every other round: "
+                "medians of the rounds (req/s with their min–max), errors summed, the most "
+                "other cores, RSS and PG of any round; every round's run is in results.json.",
+                ""]  # fmt: skip
     medians = summary.combined(document["runs"])
     for scenario in dict.fromkeys(r["scenario"] for r in document["runs"]):
         out += [f"### {scenario}: {document['scenarios'][scenario]}", ""]
         out += table(RUNS, (r for r in medians if r["scenario"] == scenario))
-        if rounds > 1:
-            each = [r for r in document["runs"] if r["scenario"] == scenario]
-            each.sort(key=lambda r: (*_order(medians, r), summary.round_of(r)))
-            out += [f"Every round of {scenario}:", ""]
-            out += table(ROUND_RUNS, each)
     return out
-
-
-def _order(medians: Sequence[Row], run: Row) -> tuple[int]:
-    """Where ``run``'s key sits among the medians (their first round's order)."""
-    keys = [summary.key(m) for m in medians]
-    return (keys.index(summary.key(run)),)
 
 
 def _context(document: Mapping[str, Any]) -> list[str]:
@@ -231,17 +150,13 @@ def _context(document: Mapping[str, Any]) -> list[str]:
         out += [
             f"- **{name}** ({server['title']}): `{server['command']}`",
             f"  - settings: `{json.dumps(server['settings'])}`",
-            *([f"  - note: {server['note']}"] if server.get("note") else []),
+            *([f"  - **note**: {server['note']}"] if server.get("note") else []),
         ]
-        if server.get("note"):  # e.g. drf: a different implementation, not the server alone
-            out.append(f"  - **note**: {server['note']}")
-    out += ["", "Every start's exact command line and environment is in results.json.", ""]
-    out += ["## Software", ""]
+    out += ["", "Every start's exact command line and environment is in results.json; the "
+            "fairness rules are bench/README.md's.", "", "## Software", ""]  # fmt: skip
     out += [f"- {name}: {version}" for name, version in document["versions"].items()]
     out += ["", "## Catalogue", ""]
     out += [f"- {name}: {count:,}" for name, count in document["catalogue"].items()]
-    out += ["", "## Fairness rules", ""]
-    out += [f"- {rule}" for rule in document["fairness"]]
     return [*out, ""]
 
 
@@ -260,14 +175,6 @@ def markdown(document: Mapping[str, Any], chart_files: Sequence[str]) -> str:
         "",
         *_load(document),
         *_problems(document),
-        "## Headline: list 10",
-        "",
-        "Ceilings: raw pool = the same SQL statement on psycopg's async pool without "
-        "the ORM, in the same condition; constant = aioapi's `/healthz` (no database), "
-        "measured on loopback.",
-        "",
-        *table(headline_columns(document["headline"]), document["headline"]),
-        *round_ratios(document),
         "## Targets",
         "",
         *table(TARGETS, document["targets"]),
@@ -289,7 +196,6 @@ def write(document: Mapping[str, Any], outdir: Path) -> None:
 def rebuild(outdir: Path) -> None:
     """report.md and the charts of ``outdir`` from its results.json."""
     document = json.loads((outdir / "results.json").read_text())
-    document["headline"] = summary.headline(document)
     document["targets"] = summary.targets(document)
     write(document, outdir)
 

@@ -106,22 +106,16 @@ class Bench:
             raise BenchError(f"{busy} other connection(s) to {self.database} are open; close them")
         detail = catalogue.sample_movie_ids(conn, DETAIL_SAMPLE, config.seed)
         # Writes never touch list 10's page, which the ceiling is compared on after them.
-        first_page = tuple(
-            int(row[0])
-            for row in conn.execute("SELECT id FROM movies_movie ORDER BY title, id LIMIT 101")
-        )
+        page = conn.execute("SELECT id FROM movies_movie ORDER BY title, id LIMIT 101")
+        first_page = tuple(int(row[0]) for row in page)
         writes = catalogue.sample_movie_ids(conn, WRITE_SAMPLE, config.seed + 1, exclude=first_page)
         token = None
         if "write-mix" in config.plan.scenarios():
             token = tasks.call(["issue-token", "bench write mix"], self._env)
         busiest = catalogue.busiest_movie_ids(conn, BUSIEST_SAMPLE, config.seed)
         self.inputs = Inputs(tuple(detail), tuple(writes), token, tuple(busiest))
-        self.outcome.inputs = {
-            "seed": config.seed,
-            "detail_ids": detail,
-            "write_ids": writes,
-            "busiest_ids": busiest,
-        }
+        self.outcome.inputs = {"seed": config.seed, "detail_ids": detail, "write_ids": writes,
+                               "busiest_ids": busiest}  # fmt: skip
 
     # -- one condition, one server -------------------------------------------
 
@@ -152,11 +146,9 @@ class Bench:
         if key not in self._workloads:  # the same server's answers need no second check
             self._workloads[key] = self.verify(spec, latency, reference)
         workloads = self._workloads[key]
-        primer_c, primer_s = self.config.plan.primer
-        warmup_c, warmup_s = self.config.plan.warmup
-        for kind, connections, seconds in (
-            ("primer", primer_c, primer_s),
-            ("warm-up", warmup_c, warmup_s),
+        for kind, (connections, seconds) in (
+            ("primer", self.config.plan.primer),
+            ("warm-up", self.config.plan.warmup),
         ):
             self._describe(f"{label}: {kind} ({connections} connections, {seconds} s)")
             run = Run(latency, spec.name, "list-10", connections, seconds)
@@ -189,19 +181,18 @@ class Bench:
                 name, spec.name, workload.reads, answers, scenario.expect, spec.verification
             )
             if workload.writes and spec.name in self.config.plan.writers(latency):
-                checked += "; " + self._verify_write(spec, workload.writes[0])
+                write = workload.writes[0]
+                answer = verify.fetch(spec.port, [write])[0]
+                if answer.status != 200:
+                    raise verify.VerificationError(
+                        f"{spec.name}: PATCH {write.path} answered {answer.status}: "
+                        f"{answer.body[:300]!r}"
+                    )
+                checked += "; PATCH answered 200"
             entry = {"server": spec.name, "scenario": name, "checked": checked}
             self.outcome.verification.append({"condition": condition_name(latency), **entry})
             workloads[name] = workload
         return workloads
-
-    def _verify_write(self, spec: ServerSpec, write: HttpRequest) -> str:
-        answer = verify.fetch(spec.port, [write])[0]
-        if answer.status != 200:
-            raise verify.VerificationError(
-                f"{spec.name}: PATCH {write.path} answered {answer.status}: {answer.body[:300]!r}"
-            )
-        return "PATCH answered 200"
 
     @staticmethod
     def _list_10(spec: ServerSpec) -> HttpRequest:

@@ -24,7 +24,7 @@ from typing import Literal
 
 import psutil
 
-from bench.plan import AIOAPI, DJANGO, DJANGO_ASGI, DJANGO_SYNC, DRF, RAW_POOL
+from bench.plan import AIOAPI, DJANGO, DJANGO_ASGI, DRF, RAW_POOL
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_CATALOGUE = REPO.parent / "shared" / "data" / "wikipedia-movies.json.gz"
@@ -112,15 +112,13 @@ class ServerSpec:
         return [*pinned, *self.argv]
 
 
-def gunicorn_argv(
-    app: str, worker_class: str, options: ServerOptions, port: int, workers: int | None = None
-) -> list[str]:
+def gunicorn_argv(app: str, worker_class: str, options: ServerOptions, port: int) -> list[str]:
     """Gunicorn flags shared by every server, stated in full."""
     return [
         sys.executable, "-m", "gunicorn", app,
         "--bind", f"{options.host}:{port}",
         "--worker-class", worker_class,
-        "--workers", str(workers or options.workers),
+        "--workers", str(options.workers),
         "--keep-alive", str(options.keepalive),
         "--backlog", "2048",
         "--max-requests", "0",  # no recycling mid-run: a restart is not what is measured
@@ -166,8 +164,8 @@ def server_specs(
     """The servers of a condition, one port each from ``options.port_base``."""
     env = base_env(database_url, latency_ms, options)
     common = {"workers": options.workers, "cpus": list(options.cpus), "pool": options.pool_size}
-    django_port, api_port, raw_port, sync_port, asgi_port, drf_port = (
-        options.port_base + i for i in range(6)
+    django_port, api_port, raw_port, asgi_port, drf_port = (
+        options.port_base + i for i in (0, 1, 2, 4, 5)
     )
 
     def spec(name: str, title: str, argv: list[str], port: int, **fields: object) -> ServerSpec:
@@ -180,7 +178,6 @@ def server_specs(
         "ready_path": "/movies/?limit=1",
     }
     threads = {**common, "threads": options.django_threads}
-    sync_workers = 2 * len(options.cpus) + 1
     specs = [
         spec(DJANGO, "Django under Gunicorn (gthread)", gthread_argv(options, django_port),
              django_port, settings=threads, people_path="/movies/people/", **django_paths),
@@ -217,13 +214,6 @@ def server_specs(
              gunicorn_argv("bench.ceiling.raw_pool:app", API_WORKER, options, raw_port),
              raw_port, list_path="/movies", detail_path=None, ready_path="/healthz",
              env={**env, "RAW_POOL_SIZE": str(options.pool_size)}),
-        # One request at a time per process: one pooled connection is all it can use.
-        spec(DJANGO_SYNC, "Django under Gunicorn (sync, 2 x cores + 1)",
-             gunicorn_argv("mymoviedb.wsgi:application", "sync", options, sync_port,
-                           sync_workers), sync_port,
-             env={**env, "DB_POOL_MIN_SIZE": "1", "DB_POOL_MAX_SIZE": "1"},
-             workers=sync_workers, **django_paths,
-             settings={"workers": sync_workers, "cpus": list(options.cpus), "pool": 1}),
     ]  # fmt: skip
     return {s.name: s for s in specs}
 

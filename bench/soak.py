@@ -66,40 +66,25 @@ def verdict(samples: list[dict[str, Any]], warm_up: float, allowed_mib: float) -
 
 
 def report(result: dict[str, Any], judged: dict[str, Any], document: dict[str, Any]) -> str:
-    """report.md: what ran, the verdict, before and after, every sample."""
+    """report.md: what ran, the verdict, every sample."""
     tally = result["tally"]
-    before, after = judged["before"], judged["after"]
-    lines = [
+    return "\n".join([
         *header("Soak: aioapi as deployed, mixed load", document),
         f"- Ran {result['elapsed_s']} s; {tally.requests} reads and {tally.writes} "
         f"authenticated PATCHes; statuses {dict(sorted(tally.statuses.items()))}.",
-        f"- Socket errors or timeouts: {sum(tally.errors.values())} {dict(tally.errors)}; "
-        f"unexpected statuses: {sum(tally.unexpected.values())} {dict(tally.unexpected)}.",
-        f"- Verdict: RSS {'flat' if judged['flat_rss'] else 'NOT flat'}, backends "
+        f"- Socket errors or timeouts: {dict(tally.errors)}; unexpected statuses: "
+        f"{dict(tally.unexpected)}.",
+        f"- Verdict: RSS {'flat' if judged['flat_rss'] else 'NOT flat'} (growth per worker "
+        f"{judged['rss_growth_mib']} MiB after the warm-up), backends "
         f"{'flat' if judged['flat_backends'] else 'NOT flat'} ({judged['criterion']}).",
         "",
         *markdown_table(
-            ["", "t (s)", "RSS per worker (MiB)", "PostgreSQL backends"],
-            [
-                [label, s["t_s"], s["worker_rss_mib"], s["backends"]]
-                for label, s in (("before (after warm-up)", before), ("after", after))
-            ],
-            ("left", "right", "left", "left"),
-        ),
-        f"RSS growth per worker: {judged['rss_growth_mib']} MiB.",
-        "",
-        "## Samples",
-        "",
-        *markdown_table(
             ["t (s)", "requests", "RSS per worker (MiB)", "backends"],
-            [
-                [s["t_s"], s["requests"], s["worker_rss_mib"], s["backends"]]
-                for s in result["samples"]
-            ],
+            [[s["t_s"], s["requests"], s["worker_rss_mib"], s["backends"]]
+             for s in result["samples"]],
             ("right", "right", "left", "left"),
         ),
-    ]
-    return "\n".join(lines)
+    ])  # fmt: skip
 
 
 @dataclass

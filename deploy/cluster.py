@@ -192,7 +192,7 @@ def up(
     api_env: dict[str, str] | None = None,
 ) -> LocalCluster:
     """Start the whole topology (see the module's docstring); stopped again on failure.
-    ``api_env`` adds to the API processes' environment (bench.cluster_capacity: no cache)."""
+    ``api_env`` adds to the API processes' environment (bench.cluster capacity: no cache)."""
     bindir = postgres_bindir()
     if bindir is None:
         raise RuntimeError("needs the PostgreSQL server binaries: apt-get install postgresql")

@@ -21,7 +21,7 @@ from bench import cli, plan, report, summary, verify, wrk
 from bench.catalogue import maintenance_url
 from bench.ceiling import raw_pool
 from bench.monitor import Usage
-from bench.records import Measured, run_record
+from bench.records import Measured, Outcome, run_record
 from bench.servers import REPO, ServerOptions, server_specs
 from bench.workload import Inputs, build
 from movies.cursors import Cursor
@@ -206,44 +206,21 @@ def test_plan_filters_and_overrides():
         plan.build_plan("x", plan.default_rows(), scenarios=["nope"])
 
 
-def test_rounds_alternate_the_servers_order():
-    rounds = plan.build_plan("issue3", plan.issue3_rows(with_django_sync=True), rounds=3)
+def test_rounds_alternate_the_servers_order_and_the_estimate_counts_them():
+    once = plan.build_plan("x", plan.quick_rows(), servers=["django", "aioapi", "raw-pool"])
+    three = plan.build_plan("x", plan.quick_rows(), servers=["django", "aioapi", "raw-pool"],
+                            rounds=3)  # fmt: skip
 
-    assert [rounds.server_order(10.0, n) for n in (1, 2, 3)] == [
-        [plan.DJANGO, plan.DJANGO_SYNC, plan.AIOAPI],
-        [plan.AIOAPI, plan.DJANGO_SYNC, plan.DJANGO],
-        [plan.DJANGO, plan.DJANGO_SYNC, plan.AIOAPI],
+    assert [three.server_order(10.0, n) for n in (1, 2, 3)] == [
+        [plan.DJANGO, plan.AIOAPI, plan.RAW_POOL],
+        [plan.RAW_POOL, plan.AIOAPI, plan.DJANGO],
+        [plan.DJANGO, plan.AIOAPI, plan.RAW_POOL],
     ]
+    assert three.estimate_seconds() == pytest.approx(3 * once.estimate_seconds())
     with pytest.raises(ValueError, match="rounds"):
         plan.build_plan("x", plan.quick_rows(), rounds=0)
-
-
-def test_the_estimate_counts_every_round():
-    once = plan.build_plan("issue3", plan.issue3_rows())
-    five = plan.build_plan("issue3", plan.issue3_rows(), rounds=5)
-
-    assert once.rounds == 1
-    assert five.estimate_seconds() == pytest.approx(5 * once.estimate_seconds())
-
-
-def test_issue3_plan_is_list_10_at_64_and_400_on_loopback_and_10_ms():
-    issue3 = plan.build_plan("issue3", plan.issue3_rows(with_django_sync=True))
-
-    assert {(r.scenario, r.latency_ms, r.connections, r.duration) for r in issue3.runs} == {
-        ("list-10", latency, count, 10) for latency in (0.0, 10.0) for count in (64, 400)
-    }
-    assert issue3.servers(0.0) == [plan.DJANGO, plan.DJANGO_SYNC, plan.AIOAPI]
-    assert plan.build_plan("issue3", plan.issue3_rows()).servers(10.0) == list(plan.BOTH)
-
-
-def test_quick_stays_one_round_and_contradictions_are_refused():
-    quick = cli.config_from(cli.parser().parse_args(["--quick"])).plan
-    issue3 = cli.config_from(cli.parser().parse_args(["--plan", "issue3", "--rounds", "5"])).plan
-
-    assert (quick.name, quick.rounds) == ("quick", 1)
-    assert (issue3.name, issue3.rounds, issue3.primer) == ("issue3", 5, plan.PRIMER)
-    with pytest.raises(ValueError, match="contradict"):
-        cli.config_from(cli.parser().parse_args(["--quick", "--plan", "issue3"]))
+    quick = cli.config_from(cli.parser().parse_args(["--quick", "--rounds", "5"])).plan
+    assert (quick.name, quick.rounds, quick.primer) == ("quick", 5, plan.QUICK_PRIMER)
 
 
 def test_workloads_use_each_servers_paths(tmp_path):
@@ -281,9 +258,6 @@ def test_servers_share_cpus_workers_and_pool():
     for name in (plan.DJANGO, plan.DJANGO_ASGI, plan.DRF, plan.AIOAPI, plan.RAW_POOL):
         assert specs[name].argv[specs[name].argv.index("--workers") + 1] == "1"
         assert specs[name].env["DB_POOL_MAX_SIZE"] == "4"
-    sync = specs[plan.DJANGO_SYNC]
-    assert sync.argv[sync.argv.index("--workers") + 1] == "3"  # 2 x 1 CPU + 1
-    assert sync.env["DB_POOL_MAX_SIZE"] == "1"
     assert specs[plan.AIOAPI].env["API_DB_THREADS"] == "4"
     assert specs[plan.AIOAPI].env["API_CACHE"] == "0"
     assert specs[plan.DJANGO].argv[-2:] == ("--threads", "4")
@@ -350,37 +324,19 @@ def _document() -> dict[str, Any]:
         "machine": {"cpu_model": "CPU", "cores": 2, "memory_gib": 4, "kernel": "6"},
         "runs": runs, "scenarios": {"list-10": "ten films", "constant": "healthz"},
         "servers": {}, "versions": {"python": "3.11"}, "catalogue": {"movies": 10},
-        "fairness": list(summary.FAIRNESS), "leftovers": [],
+        "leftovers": [],
     }  # fmt: skip
-
-
-def test_headline_ratios_and_ceiling_fractions():
-    rows = summary.headline(_document())
-    first = rows[0]
-
-    assert (first["condition"], first["connections"]) == ("loopback", 64)
-    assert first["aioapi_over_django"] == 1.6
-    assert first["aioapi_of_raw_pool"] == 0.5
-    assert first["django_of_constant"] == pytest.approx(500 / 16000, abs=1e-3)
-    assert [(r["condition"], r["connections"]) for r in rows] == [
-        ("loopback", 64), ("loopback", 400), ("simulated 10 ms", 400)
-    ]  # fmt: skip
 
 
 def test_targets_are_met_missed_or_unmeasured():
     verdicts = [(t["measured"], t["met"]) for t in summary.targets(_document())]
 
-    issue3 = [(1.6, True), (1.2, False), (4.5, False), (40.0, True)]
-    # Issue 12: list 10 at 64 and 400, detail (not in this document), 10 ms at 400, the
-    # raw-pool share at 64, and p99 / p50 at 400.
-    issue12 = [(1.6, True), (1.2, False), (None, None), (None, None), (4.5, True)]
-    issue12 += [(0.5, True), (3.0, True)]
-    # Issue 28: every read at 64 (>= 1.4) then at 400 (>= 1.25), list 10 at 1.8, the CPU
-    # ratios at 64 and 400 and PostgreSQL's list 100: only list 10's req/s measured here.
+    # Every read at 64 (>= 1.4) then at 400 (>= 1.25), list 10 at 1.8, the CPU ratios at
+    # 64 and 400 and PostgreSQL's list 100: only list 10's req/s measured here.
     others = [(None, None)] * (len(summary.READS) - 1)
     issue28 = [(1.6, True), *others, (1.2, False), *others, (1.6, False), (1.2, False)]
     issue28 += [(None, None)] * (2 * len(summary.READS) + 1)
-    assert verdicts == [*issue3, *issue12, *issue28, (1.0, False)]
+    assert verdicts == [*issue28, (1.0, False)]
 
 
 def test_issue_28_targets_read_cpu_per_request():
@@ -413,17 +369,14 @@ def test_issue_28_targets_read_cpu_per_request():
 
 def test_markdown_puts_errors_first_and_lists_every_run():
     document = _document()
-    document["headline"], document["targets"] = (
-        summary.headline(document),
-        summary.targets(document),
-    )
+    document["targets"] = summary.targets(document)
 
     text = squeezed(report.markdown(document, ["list-10.png"]))
 
-    assert text.index("⚠ 1 run(s) had errors") < text.index("## Headline")
+    assert text.index("⚠ 1 run(s) had errors") < text.index("## Targets")
     assert "2 timeout errors" in text
-    assert "| loopback | 64 | 500 | 800 | 1.60× |" in text
-    assert text.count("| simulated 10 ms | 400 |") == 4  # answer + headline + two runs
+    assert "| loopback | 64 | django | 500 |" in text
+    assert text.count("| simulated 10 ms | 400 |") == 3  # answer + two runs
     assert "![list-10](list-10.png)" in text
 
 
@@ -447,47 +400,34 @@ def _rounds_document() -> dict[str, Any]:
 def test_rounds_are_read_as_medians_with_summed_errors():
     document = _rounds_document()
     [django, aioapi] = summary.combined(document["runs"])
-    [row] = summary.headline(document)
 
     assert aioapi["requests_per_s"] == 660.0
     assert (aioapi["requests_per_s_min"], aioapi["requests_per_s_max"]) == (600.0, 700.0)
     assert aioapi["latency"]["p99"] == 10.0
     assert aioapi["errors"]["timeout"] == 1  # summed, never a median of 0, 1, 0
     assert aioapi["problems"] == ["round 2: 1 timeout errors"]
-    assert django["rounds"] == [1, 2, 3]
-    assert row["aioapi_over_django"] == round(660 / 500, 3)  # the ratio of the medians
-    assert row["round_ratios"] == [1.4, 1.5, 1.1]
-    assert (row["round_ratio_min"], row["round_ratio_max"]) == (1.1, 1.5)
-    assert row["django_p99_ms"] == 20.0
-    assert summary.targets(document)[0]["measured"] == round(660 / 500, 3)
+    assert django["rounds"] == [1, 2, 3] and django["latency"]["p99"] == 20.0
+    assert summary.targets(document)[0]["measured"] == round(660 / 500, 3)  # of the medians
     assert summary.targets(document)[-1]["measured"] == 1.0  # the one run with errors
 
 
 def test_markdown_shows_medians_spread_and_every_round():
     document = _rounds_document()
-    document["headline"], document["targets"] = (
-        summary.headline(document),
-        summary.targets(document),
-    )
+    document["targets"] = summary.targets(document)
 
     text = squeezed(report.markdown(document, []))
 
-    assert "| loopback | 64 | 500 (400–600) | 660 (600–700) | 1.32× | 1.10–1.50 |" in text
-    assert "| loopback | 64 | 1.32× | 1.40× | 1.50× | 1.10× |" in text  # ratio per round
     assert "| loopback | 64 | aioapi | 660 (600–700) |" in text  # the medians' table
-    assert "| loopback | 64 | aioapi | 2 | 600 |" in text  # and every round's run
     assert "connections · round 2**: 1 timeout errors" in text
 
 
 def test_results_without_rounds_read_as_before():
     document = _document()
-    rows = summary.headline(document)
 
     assert summary.combined(document["runs"]) == document["runs"]
-    assert not any("round_ratios" in row for row in rows)
-    document["headline"], document["targets"] = rows, summary.targets(document)
+    document["targets"] = summary.targets(document)
     text = report.markdown(document, [])
-    assert "per round" not in text and "Every round" not in text
+    assert "Every round" not in text
 
 
 def test_charts_are_written(tmp_path):
@@ -566,3 +506,28 @@ def test_run_records_hide_the_token_and_measure_foreign_work():
     assert record["server_cores_used"] == round(2.0 / 2.144896, 2)
     # 5.0 busy - 2.0 server - 1.0 PostgreSQL - 0.2 driver - 0.5 wrk: others took 1.3 s.
     assert record["foreign_cores"] == round(1.3 / 2.144896, 2)
+
+
+def test_a_run_is_written_as_a_document_report_and_charts(tmp_path):
+    """What `python -m bench` writes after the runs, without the runs."""
+    args = cli.parser().parse_args(["--quick", "--label", "written"])
+    outcome = Outcome(runs=_document()["runs"], catalogue={"movies": 10},
+                      postgres={"version": "PostgreSQL 17", "max_connections": 100})  # fmt: skip
+
+    started = datetime(2026, 1, 2, tzinfo=UTC)
+    doc = cli.document(args, ["--quick"], cli.config_from(args), outcome, started, _MACHINE)
+    report.write(doc, tmp_path)
+
+    assert (doc["label"], doc["plan"], doc["full"], doc["schema"]) == ("written", "quick", True, 2)
+    assert doc["targets"] == summary.targets(doc) and "fairness" not in doc
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "constant.png", "list-10.png", "report.md", "results.json"
+    ]  # fmt: skip
+    assert json.loads((tmp_path / "results.json").read_text())["versions"]["PostgreSQL"] == (
+        "PostgreSQL 17"
+    )
+    assert not report.is_full(doc)  # a quick run never becomes LATEST.md
+
+
+_MACHINE = {"cpu_model": "CPU", "cores": 2, "memory_gib": 4, "kernel": "6",
+            "load_average_at_start": [0.1, 0.1, 0.1]}  # fmt: skip

@@ -182,7 +182,7 @@ def document(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "bounds": {"seconds": 0.5, "memory_mib": 10_000},
         "sizes": [3, 30],
         "rows": rows,
-        "ways": [{"server": "pages", "path": "one page", "how": "one page"}],
+        "ways": [{"server": "pages", "path": "one page", "url": "/page.json"}],
         "commands": {"pages": ["python", "-c", "..."]},
     }
 

@@ -105,7 +105,7 @@ def test_the_default_plan_runs_every_contender_where_it_can_serve() -> None:
         counts = {
             r.connections for r in default.runs if (r.scenario, r.latency_ms) == (scenario, 0)
         }
-        assert counts == set(plan.HEADLINE_CONNECTIONS)
+        assert counts == set(plan.TWO_POINTS)
     assert by_scenario["write-mix"] == {plan.AIOAPI}
     assert default.servers(0.0)[:4] == [plan.DJANGO, plan.DJANGO_ASGI, plan.DRF, plan.AIOAPI]
     assert default.estimate_seconds() <= 30 * 60

@@ -95,7 +95,7 @@ def test_the_answer_shows_cpu_per_request_and_its_ratio() -> None:
 
 def test_report_md_opens_with_the_answer_and_prints_notes() -> None:
     document = four_servers()
-    document["headline"], document["targets"] = [], []
+    document["targets"] = []
 
     text = squeezed(report.markdown(document, []))
 
@@ -110,7 +110,7 @@ def test_report_md_opens_with_the_answer_and_prints_notes() -> None:
     assert f"| **django** | 820 | {django['over_next']:.2f}× aioapi | (is django) |" in text
     answer_part = text[: text.index("Measured ")]
     assert f"- **drf**: {NOTE}" in answer_part  # under the table
-    assert f" - note: {NOTE}" in text  # and with the server's command
+    assert f" - **note**: {NOTE}" in text  # and with the server's command
 
 
 def test_charts_draw_every_server(tmp_path: Path) -> None:
@@ -138,7 +138,7 @@ def test_latest_points_to_the_newest_full_run(tmp_path: Path) -> None:
     newest = _folder(
         tmp_path, "2026-01-02-new", plan="default", started_at="2026-01-02T00:00:00+00:00"
     )
-    _folder(tmp_path, "2026-01-03-lean", plan="lean", started_at="2026-01-03T00:00:00+00:00")
+    _folder(tmp_path, "2026-01-03-quick", plan="quick", started_at="2026-01-03T00:00:00+00:00")
     _folder(
         tmp_path, "2026-01-04-narrowed", plan="default", full=False,
         started_at="2026-01-04T00:00:00+00:00",
@@ -173,7 +173,7 @@ def test_a_full_run_rewrites_latest_and_a_narrowed_one_does_not(tmp_path: Path) 
 
 
 def test_latest_without_a_full_run_writes_nothing(tmp_path: Path) -> None:
-    _folder(tmp_path, "2026-01-03-lean", plan="lean")
+    _folder(tmp_path, "2026-01-03-quick", plan="quick")
 
     assert report.write_latest(tmp_path) is None
     assert not (tmp_path / report.NAME).exists()
@@ -198,4 +198,4 @@ def test_committed_results_still_render(tmp_path: Path) -> None:
     assert text.splitlines()[2] == "## The answer"
     assert "| list-10 | loopback | 64 | **aioapi** |" in text
     assert all((copy / f"{scenario}.png").exists() for scenario in scenarios)
-    assert "## Every run" in text and "## Headline: list 10" in text
+    assert "## Every run" in text and "## Targets" in text
