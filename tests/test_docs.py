@@ -15,6 +15,8 @@ from aioapi.settings import ApiSettings
 REPO = Path(__file__).resolve().parent.parent
 README = REPO / "README.md"
 READMES = (README, REPO / "bench" / "README.md", REPO / "deploy" / "README.md")
+# The other documents beside them, whose links are checked too.
+DOCUMENTS = (*READMES, REPO / "bench" / "EXPORT.md")
 RUN = "make run"
 TEST = "make test"
 # [text](target) and ![alt](target); a target ends at whitespace or ")" (none of ours
@@ -61,7 +63,7 @@ def test_readme_opens_with_the_two_commands_ci_runs() -> None:
         assert re.search(rf"^{target}:", makefile, re.MULTILINE), f"make {target} is gone"
 
 
-@pytest.mark.parametrize("readme", READMES, ids=lambda p: str(p.relative_to(REPO)))
+@pytest.mark.parametrize("readme", DOCUMENTS, ids=lambda p: str(p.relative_to(REPO)))
 def test_relative_links_reach_files(readme: Path) -> None:
     links = relative_links(readme)
     assert links, "the scan finds the links"
