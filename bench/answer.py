@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from bench.plan import DJANGO, HEADLINE_CONNECTIONS, RAW_POOL
+from bench.plan import AIOAPI, DJANGO, HEADLINE_CONNECTIONS, RAW_POOL
 from bench.scaffold import fmt, markdown_table
 from bench.summary import LOOPBACK, index
 
@@ -21,6 +21,7 @@ CONSTANT = "constant"
 # Servers that are ceilings: they run the same SQL without Django, not a contender.
 CEILINGS = frozenset({RAW_POOL})
 Row = dict[str, Any]
+ALIGN = ("left", "left", "right", "left", "right", "left", *("right",) * 3, "left", "left", "right")
 
 
 def _ordered(values: Sequence[Any]) -> list[Any]:
@@ -76,6 +77,15 @@ def _row(
         for (c, _, s, n), run in runs.items()
         if (c, s, n) == (LOOPBACK, CONSTANT, count)
     ]
+    # CPU per request, µs: the server's process tree and the PostgreSQL backends
+    # serving it, what holds when the database has a machine of its own.
+    cpu = {
+        name: tuple(
+            _us(runs[(condition, name, scenario, count)].get(f"{part}_cpu_ms_per_request"))
+            for part in ("server", "postgres")
+        )
+        for name, _ in ranked
+    }
     return {
         "scenario": scenario,
         "condition": condition,
@@ -88,7 +98,13 @@ def _row(
         "contenders": dict(ranked),
         "raw_pool_rps": float(raw["requests_per_s"]) if raw else None,
         "constant_rps": max(constants) if constants else None,
+        "cpu_us_per_request": cpu,  # server: (its own, PostgreSQL's)
+        "aioapi_cpu_over_django": _ratio(cpu.get(AIOAPI, (None,))[0], cpu.get(DJANGO, (None,))[0]),
     }
+
+
+def _us(ms: float | None) -> float | None:
+    return None if ms is None else round(1000 * ms)
 
 
 def _next(row: Row) -> str:
@@ -114,7 +130,9 @@ def markdown(document: Mapping[str, Any]) -> list[str]:
         "Most requests/s per scenario and condition (medians of the rounds when there "
         "are rounds), the winner's ratio to the next best and to Django, and the "
         "ceilings: raw-pool (the same SQL without Django) and constant (`/healthz`, no "
-        "database, on loopback).",
+        "database, on loopback). CPU µs/req: each contender's own CPU per request "
+        "(its process tree) + PostgreSQL's (the backends serving it); aioapi ÷ django: "
+        "the ratio of the servers' own CPU per request.",
         "",
         *markdown_table(
             [
@@ -128,6 +146,8 @@ def markdown(document: Mapping[str, Any]) -> list[str]:
                 "raw-pool",
                 "constant",
                 "every contender (req/s)",
+                "CPU µs/req: server + PostgreSQL",
+                "CPU aioapi ÷ django",
             ],
             [
                 [
@@ -141,10 +161,15 @@ def markdown(document: Mapping[str, Any]) -> list[str]:
                     fmt(r["raw_pool_rps"]),
                     fmt(r["constant_rps"]),
                     " · ".join(f"{name} {rps:,.0f}" for name, rps in r["contenders"].items()),
+                    " · ".join(
+                        f"{name} {fmt(own)} + {fmt(pg)}"
+                        for name, (own, pg) in r["cpu_us_per_request"].items()
+                    ),
+                    fmt(r["aioapi_cpu_over_django"], 2, "×"),
                 ]
                 for r in shown
             ],
-            ("left", "left", "right", "left", "right", "left", "right", "right", "right", "left"),
+            ALIGN,
         ),  # fmt: skip
     ]
     servers = document.get("servers", {})

@@ -171,6 +171,23 @@ def sample_movie_ids(
     return [int(row[0]) for row in rows]
 
 
+def busiest_movie_ids(conn: psycopg.Connection[Any], count: int, seed: int) -> list[int]:
+    """``count`` of the 1 % of films with the most credits (the famous films, which
+    people open most), in a fixed pseudo-random order for ``seed``."""
+    rows = conn.execute(
+        """
+        WITH busiest AS (
+          SELECT movie_id FROM movies_credit GROUP BY movie_id
+          ORDER BY count(*) DESC, movie_id
+          LIMIT (SELECT ceil(count(*) / 100.0)::int FROM movies_movie)
+        )
+        SELECT movie_id FROM busiest ORDER BY md5(movie_id::text || %s), movie_id LIMIT %s
+        """,
+        (str(seed), count),
+    ).fetchall()
+    return [int(row[0]) for row in rows]
+
+
 def backends(conn: psycopg.Connection[Any], database: str) -> int:
     """Connections to ``database`` other than ``conn`` itself."""
     row = conn.execute(

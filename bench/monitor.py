@@ -106,7 +106,11 @@ class RunMonitor:
             for pid, (process, before) in self._cpu_before.items()
             if pid in alive
         )
-        self.usage.postgres_cpu_seconds = cpu_seconds(self._pg) - self._pg_before
+        # Backends that connected during the run (a thread's first query) spent all
+        # their CPU in it.
+        known = {p.pid for p in self._pg}
+        new = [p for p in postgres_backends(self._database) if p.pid not in known]
+        self.usage.postgres_cpu_seconds = cpu_seconds(self._pg + new) - self._pg_before
         self.usage.driver_cpu_seconds = cpu_seconds([self._driver]) - self._driver_before
         self.usage.machine_busy_seconds = machine_busy_seconds() - self._busy_before
 

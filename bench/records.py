@@ -65,6 +65,11 @@ def run_record(run: Run, server: str, measured: Measured, round_number: int = 1)
             round(1000 * usage.cpu_seconds / result.requests, 3) if result.requests else None
         ),
         "postgres_cpu_s": round(usage.postgres_cpu_seconds, 2),
+        "postgres_cpu_ms_per_request": (
+            round(1000 * usage.postgres_cpu_seconds / result.requests, 3)
+            if result.requests
+            else None
+        ),
         "wrk_cpu_s": round(measured.wrk_cpu_seconds, 2),
         "machine_busy_s": round(usage.machine_busy_seconds, 2),
         "foreign_cores": round(foreign / seconds, 2) if seconds else 0.0,

@@ -78,13 +78,15 @@ RUNS: list[Column] = [
     ("errors", _errors),
     ("CPU s (cores)", lambda r: f"{r['server_cpu_s']:.1f} ({r['server_cores_used']:.2f})"),
     ("CPU ms/req", lambda r: fmt(r.get("server_cpu_ms_per_request"), 2)),
+    ("PG ms/req", lambda r: fmt(r.get("postgres_cpu_ms_per_request"), 2)),
     ("other cores", _foreign),
     ("RSS MiB", _rss),
     ("PG", lambda r: str(r["pg_backends_max"])),
 ]
 RUNS_LEGEND = (
     "Latencies in ms. Errors: socket (connect+read+write) / timeouts / unexpected statuses. "
-    "CPU: the server's CPU seconds over the run (cores used on average) and per request. "
+    "CPU: the server's CPU seconds over the run (cores used on average) and per request; "
+    "PG ms/req: the bench database's PostgreSQL backends' CPU per request. "
     "RSS: peak MiB of "
     "each worker. PG: most backends connected to the bench database at once. Other cores: "
     "CPU the rest of the machine used meanwhile (not the server, its PostgreSQL backends, "

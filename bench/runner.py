@@ -29,6 +29,7 @@ SETTLE_SECONDS = 1.0
 START_SECONDS = 6.0  # what a server start costs in the plan's time estimate
 LEFTOVER_WAIT_SECONDS = 15.0
 DETAIL_SAMPLE = 500
+BUSIEST_SAMPLE = 100
 WRITE_SAMPLE = 50
 
 
@@ -113,8 +114,14 @@ class Bench:
         token = None
         if "write-mix" in config.plan.scenarios():
             token = tasks.call(["issue-token", "bench write mix"], self._env)
-        self.inputs = Inputs(tuple(detail), tuple(writes), token)
-        self.outcome.inputs = {"seed": config.seed, "detail_ids": detail, "write_ids": writes}
+        busiest = catalogue.busiest_movie_ids(conn, BUSIEST_SAMPLE, config.seed)
+        self.inputs = Inputs(tuple(detail), tuple(writes), token, tuple(busiest))
+        self.outcome.inputs = {
+            "seed": config.seed,
+            "detail_ids": detail,
+            "write_ids": writes,
+            "busiest_ids": busiest,
+        }
 
     # -- one condition, one server -------------------------------------------
 

@@ -63,6 +63,7 @@ def server_specs(
         ready_path="/movies/?limit=1",
         workers=options.workers,
         settings={**common, "threads": options.django_threads},
+        people_path="/movies/people/",
     )
     api_env = {
         **env,
@@ -83,6 +84,7 @@ def server_specs(
         detail_path="/api/movies/{id}",
         ready_path="/healthz",
         workers=options.workers,
+        people_path="/api/people",
         settings={
             **common,
             "api_db_threads": options.api_db_threads,

@@ -56,6 +56,7 @@ class ServerSpec:
     verification: Verification = "bytes"
     # What a reader of the report must know to read this server's rows (results.json).
     note: str | None = None
+    people_path: str | None = None  # the people list, where the server has one
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.port}{path}"

@@ -12,11 +12,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from statistics import median
 from typing import Any
 
-from bench.plan import AIOAPI, DJANGO, RAW_POOL, condition_name
+from bench.plan import AIOAPI, DJANGO, HEADLINE_CONNECTIONS, RAW_POOL, condition_name
 
 Key = tuple[str, str, str, int]  # condition, server, scenario, connections
 LOOPBACK = condition_name(0)
 SLOW = condition_name(10)
+# Issue 28's read scenarios: each ratio (req/s, CPU per request) is a target.
+READS = ("list-10", "list-100", "list-filtered", "detail", "detail-busiest", "people",
+         "conditional")  # fmt: skip
 
 FAIRNESS = (
     "Both servers run under Gunicorn, pinned with taskset to the same CPUs, with the "
@@ -82,6 +85,9 @@ def _medians(group: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         latency={k: _median((r["latency"].get(k) for r in group), 3) for k in out["latency"]},
         server_cpu_ms_per_request=_median((r.get("server_cpu_ms_per_request") for r in group), 3),
         server_cpu_s=_median((r["server_cpu_s"] for r in group), 2),
+        postgres_cpu_ms_per_request=_median(
+            (r.get("postgres_cpu_ms_per_request") for r in group), 3
+        ),
         server_cores_used=_median((r["server_cores_used"] for r in group), 2),
         errors={k: sum(r["errors"][k] for r in group) for k in out["errors"]},
         unexpected_status=sum(r["unexpected_status"] for r in group),
@@ -198,8 +204,8 @@ def _spread(
 
 
 def targets(document: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Issue 3's and issue 12's (the lean read path) acceptance figures, each met,
-    missed or not measured."""
+    """Issue 3's, issue 12's (the lean read path) and issue 28's (every read at index
+    speed) acceptance figures, each met, missed or not measured."""
     runs = index(document["runs"])
 
     def ratio(condition: str, connections: int, scenario: str = "list-10") -> float | None:
@@ -228,6 +234,28 @@ def targets(document: Mapping[str, Any]) -> list[dict[str, Any]]:
         _rps(runs, (LOOPBACK, RAW_POOL, "list-10", 64)),
     )
     flagged = sum(1 for r in document["runs"] if r["problems"])
+
+    def cpu(connections: int, scenario: str, server: str = AIOAPI) -> float | None:
+        return _cpu(runs.get((LOOPBACK, server, scenario, connections)))
+
+    def at_most(name: str, measured: float | None, goal: float) -> dict[str, Any]:
+        return target(28, name, measured, f"<= {goal:g}", measured is not None and measured <= goal)
+
+    where = "loopback, {} connections"
+    pg_list_100 = _median(
+        (runs.get((LOOPBACK, s, "list-100", 64), {}).get("postgres_cpu_ms_per_request")
+         for s in (AIOAPI, DJANGO)), 3)  # fmt: skip
+    issue28 = [
+        *(at_least(28, f"aioapi/Django req/s, {s}, {where.format(n)}", ratio(LOOPBACK, n, s), goal)
+          for n, goal in ((64, 1.4), (400, 1.25)) for s in READS),
+        *(at_least(28, f"aioapi/Django req/s, list 10, {where.format(n)}", ratio(LOOPBACK, n), 1.8)
+          for n in HEADLINE_CONNECTIONS),
+        *(at_most(f"aioapi/Django server CPU per request, {s}, {where.format(n)}",
+                  _ratio(cpu(n, s), cpu(n, s, DJANGO)), 0.6)
+          for n in HEADLINE_CONNECTIONS for s in READS),
+        at_most("PostgreSQL CPU ms per request, list 100, loopback, 64 connections "
+                "(median of both servers)", pg_list_100, 0.3),
+    ]  # fmt: skip
     return [
         at_least(3, "aioapi/Django req/s, list 10, loopback, 64 connections",
                  ratio(LOOPBACK, 64), 1.4),
@@ -251,6 +279,7 @@ def targets(document: Mapping[str, Any]) -> list[dict[str, Any]]:
                  of_raw, 0.5),
         target(12, "aioapi p99 / p50, list 10, loopback, 400 connections",
                tail, "<= 3", tail is not None and tail <= 3),
+        *issue28,
         target(0, "runs with errors, timeouts or unexpected statuses",
                float(flagged), "0", flagged == 0),
     ]  # fmt: skip

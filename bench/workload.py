@@ -28,6 +28,7 @@ LIST_QUERIES: dict[str, dict[str, str | int]] = {
         "limit": 20,
     },
 }
+PEOPLE_QUERY: dict[str, str | int] = {"limit": 20}
 SEARCH_WORDS = ("love", "war", "night", "girl", "city", "man", "death", "family")
 WRITE_EVERY = 20
 
@@ -47,6 +48,7 @@ class Inputs:
     detail_ids: tuple[int, ...]
     write_ids: tuple[int, ...]
     token: str | None = None
+    busiest_ids: tuple[int, ...] = ()  # a sample of the 1 % with the most credits
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,11 @@ def build(
     if scenario in LIST_QUERIES:
         path = list_path(spec, LIST_QUERIES[scenario])
         return Workload(path, (HttpRequest("GET", path),), env=env)
+    if scenario == "people":
+        if spec.people_path is None:
+            raise ValueError(f"{spec.name} serves no people list")
+        path = f"{spec.people_path}?{urlencode(PEOPLE_QUERY)}"
+        return Workload(path, (HttpRequest("GET", path),), env=env)
     if scenario == "constant":
         return Workload(spec.ready_path, (HttpRequest("GET", spec.ready_path),), env=env)
     if scenario == "conditional":
@@ -92,9 +99,10 @@ def build(
         path = list_path(spec, LIST_QUERIES["list-10"])
         request = HttpRequest("GET", path, (("If-None-Match", etag),))
         return Workload(path, (request,), env={**env, "BENCH_ETAG": etag})
-    if scenario in ("detail", "search"):
-        if scenario == "detail":
-            paths = detail_paths(spec, inputs.detail_ids)
+    if scenario in ("detail", "detail-busiest", "search"):
+        if scenario != "search":
+            ids = inputs.detail_ids if scenario == "detail" else inputs.busiest_ids
+            paths = detail_paths(spec, ids)
         else:
             paths = [list_path(spec, {"q": word, "limit": 10}) for word in SEARCH_WORDS]
         env["BENCH_PATHS"] = _write_lines(prefix.with_suffix(".paths"), paths)

@@ -1,4 +1,4 @@
-"""The Django comparison views: ``/movies/`` and ``/movies/{id}/``.
+"""The Django comparison views: ``/movies/``, ``/movies/{id}/`` and ``/movies/people/``.
 
 They parse, select and render with exactly the code aioapi uses, so for the same
 query string both servers return the same status and the same bytes; only the
@@ -27,8 +27,15 @@ from movies.problems import (
     method_not_allowed,
     not_found,
 )
-from movies.rendering import JSON_CONTENT_TYPE, dumps, etag, etag_matches, movie_list_body
-from movies.schemas import MovieListQuery, NoQuery
+from movies.rendering import (
+    JSON_CONTENT_TYPE,
+    dumps,
+    etag,
+    etag_matches,
+    movie_list_body,
+    people_list_body,
+)
+from movies.schemas import MovieListQuery, NoQuery, PeopleListQuery
 from movies.shapes import MovieDetail
 
 READ_METHODS = ("GET", "HEAD")
@@ -141,3 +148,11 @@ def movie_detail(request: HttpRequest, movie_id: str) -> bytes:
     """``GET /movies/{id}/``: the same film as ``GET /api/movies/{id}``."""
     key = detail_key(request, movie_id)
     return detail_body(selectors.get_movie(key) if key is not None else None)
+
+
+@read_view
+def people_list(request: HttpRequest) -> bytes:
+    """``GET /movies/people/``: the same page as ``GET /api/people`` (bench/'s people
+    scenario; under /movies/ so its errors get the same problem handlers)."""
+    query = parse_query(PeopleListQuery, query_pairs(request))
+    return people_list_body(selectors.list_people(query), query)

@@ -248,7 +248,7 @@ def test_quick_stays_one_round_and_contradictions_are_refused():
 
 def test_workloads_use_each_servers_paths(tmp_path):
     specs = server_specs("postgres://u@h/db", 0.0, OPTIONS)
-    inputs = Inputs(detail_ids=(3, 5), write_ids=(7,), token="abc.def")
+    inputs = Inputs(detail_ids=(3, 5), write_ids=(7,), token="abc.def", busiest_ids=(11,))
 
     django = build("list-filtered", specs[plan.DJANGO], inputs, tmp_path)
     aioapi = build("detail", specs[plan.AIOAPI], inputs, tmp_path)
@@ -261,6 +261,14 @@ def test_workloads_use_each_servers_paths(tmp_path):
     assert mix.writes[0].headers[0] == ("Authorization", "Bearer abc.def")
     with pytest.raises(ValueError, match="ETag"):
         build("conditional", specs[plan.DJANGO], inputs, tmp_path)
+    busiest = build("detail-busiest", specs[plan.DJANGO], inputs, tmp_path)
+    assert [r.path for r in busiest.reads] == ["/movies/11/"]
+    assert build("people", specs[plan.DJANGO], inputs, tmp_path).url_path == (
+        "/movies/people/?limit=20"
+    )
+    assert build("people", specs[plan.AIOAPI], inputs, tmp_path).url_path == "/api/people?limit=20"
+    with pytest.raises(ValueError, match="people"):
+        build("people", specs[plan.RAW_POOL], inputs, tmp_path)
 
 
 def test_servers_share_cpus_workers_and_pool():
@@ -317,6 +325,8 @@ def _run(condition: str, server: str, scenario: str, connections: int, rps: floa
         "errors": {"connect": 0, "read": 0, "write": 0, "timeout": extra.get("timeouts", 0),
                    "status": 0},
         "unexpected_status": 0, "server_cpu_s": 1.0, "server_cores_used": 0.5,
+        "server_cpu_ms_per_request": extra.get("cpu"),
+        "postgres_cpu_ms_per_request": extra.get("pg"),
         "peak_rss_mb": {"master 1": 20.0, "worker 2": 80.0}, "pg_backends_max": 8,
         "problems": extra.get("problems", []),
     }  # fmt: skip
@@ -365,7 +375,40 @@ def test_targets_are_met_missed_or_unmeasured():
     # raw-pool share at 64, and p99 / p50 at 400.
     issue12 = [(1.6, True), (1.2, False), (None, None), (None, None), (4.5, True)]
     issue12 += [(0.5, True), (3.0, True)]
-    assert verdicts == [*issue3, *issue12, (1.0, False)]
+    # Issue 28: every read at 64 (>= 1.4) then at 400 (>= 1.25), list 10 at 1.8, the CPU
+    # ratios at 64 and 400 and PostgreSQL's list 100: only list 10's req/s measured here.
+    others = [(None, None)] * (len(summary.READS) - 1)
+    issue28 = [(1.6, True), *others, (1.2, False), *others, (1.6, False), (1.2, False)]
+    issue28 += [(None, None)] * (2 * len(summary.READS) + 1)
+    assert verdicts == [*issue3, *issue12, *issue28, (1.0, False)]
+
+
+def test_issue_28_targets_read_cpu_per_request():
+    loop = plan.condition_name(0)
+    document = _document()
+    document["runs"] += [
+        _run(loop, "django", "list-100", 64, 500.0, cpu=1.2, pg=0.5),
+        _run(loop, "aioapi", "list-100", 64, 800.0, cpu=0.6, pg=0.2),
+        _run(loop, "django", "people", 400, 500.0, cpu=1.0, pg=0.1),
+        _run(loop, "aioapi", "people", 400, 600.0, cpu=0.7, pg=0.1),
+    ]
+    found = {t["target"]: (t["measured"], t["met"]) for t in summary.targets(document)}
+
+    where = "loopback, {} connections"
+    assert found[f"aioapi/Django req/s, list-100, {where.format(64)}"] == (1.6, True)
+    assert found[f"aioapi/Django server CPU per request, list-100, {where.format(64)}"] == (
+        0.5,
+        True,
+    )
+    assert found[f"aioapi/Django req/s, people, {where.format(400)}"] == (1.2, False)
+    assert found[f"aioapi/Django server CPU per request, people, {where.format(400)}"] == (
+        0.7,
+        False,
+    )
+    pg = (
+        "PostgreSQL CPU ms per request, list 100, loopback, 64 connections (median of both servers)"
+    )
+    assert found[pg] == (0.35, False)
 
 
 def test_markdown_puts_errors_first_and_lists_every_run():

@@ -98,8 +98,14 @@ def test_the_default_plan_runs_every_contender_where_it_can_serve() -> None:
 
     for scenario in plan.DRF_SCENARIOS:
         assert set(plan.CONTENDERS) <= by_scenario[scenario]
-    for scenario in ("list-filtered", "search", "conditional"):
+    for scenario in ("list-filtered", "detail-busiest", "search", "conditional"):
         assert by_scenario[scenario] == {plan.DJANGO, plan.DJANGO_ASGI, plan.AIOAPI}
+    assert by_scenario["people"] == set(plan.PEOPLE_SERVERS)
+    for scenario in ("detail-busiest", "people"):
+        counts = {
+            r.connections for r in default.runs if (r.scenario, r.latency_ms) == (scenario, 0)
+        }
+        assert counts == set(plan.HEADLINE_CONNECTIONS)
     assert by_scenario["write-mix"] == {plan.AIOAPI}
     assert default.servers(0.0)[:4] == [plan.DJANGO, plan.DJANGO_ASGI, plan.DRF, plan.AIOAPI]
     assert default.estimate_seconds() <= 30 * 60

@@ -74,6 +74,25 @@ def test_the_answer_ranks_every_contender_and_keeps_the_ceilings_apart() -> None
         assert list(row["contenders"].values()) == sorted(RPS[key].values(), reverse=True)
 
 
+def test_the_answer_shows_cpu_per_request_and_its_ratio() -> None:
+    document = four_servers()
+    for run in document["runs"]:
+        if (run["condition"], run["scenario"], run["connections"]) == (LOOP, "list-10", 64):
+            run["server_cpu_ms_per_request"] = {"aioapi": 0.5, "django": 1.0}.get(run["server"])
+            run["postgres_cpu_ms_per_request"] = 0.2
+    first = answer.rows(document)[0]
+
+    assert first["cpu_us_per_request"]["aioapi"] == (500, 200)
+    assert first["cpu_us_per_request"]["drf"] == (None, 200)
+    assert first["aioapi_cpu_over_django"] == 0.5
+    assert answer.rows(document)[1]["aioapi_cpu_over_django"] is None  # not measured
+    text = squeezed("\n".join(answer.markdown(document)))
+    assert (
+        "| aioapi 500 + 200 · django-asgi – + 200 · django 1,000 + 200 · drf – + 200 | 0.50× |"
+        in text
+    )
+
+
 def test_report_md_opens_with_the_answer_and_prints_notes() -> None:
     document = four_servers()
     document["headline"], document["targets"] = [], []

@@ -128,6 +128,23 @@ async def test_details_are_byte_identical(api: ApiClient, catalogue: Catalogue) 
         assert django == aiohttp, movie_id
 
 
+async def test_people_lists_are_byte_identical(api: ApiClient, catalogue: Catalogue) -> None:
+    """``/movies/people/``, bench/'s people scenario on Django, is ``/api/people``'s page,
+    its links followed to the end, and its errors."""
+    link: str | None = "?limit=2"
+    pages = 0
+    while link is not None:
+        django, aiohttp = await both(api, f"/movies/people/{link}", f"/api/people{link}")
+        assert django == aiohttp, link
+        assert aiohttp[0] == 200
+        link = orjson.loads(aiohttp[1])["next"]
+        pages += 1
+    assert pages > 1
+    for query in ("", "q=scott", "limit=0", "cursor=x&offset=3"):
+        django, aiohttp = await both(api, f"/movies/people/?{query}", f"/api/people?{query}")
+        assert django == aiohttp, query
+
+
 @pytest.mark.parametrize("sort", ["title", "-rating", "year"])
 async def test_following_links_stays_identical(
     api: ApiClient, catalogue: Catalogue, sort: str
