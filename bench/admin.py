@@ -1,15 +1,10 @@
 """``python -m bench.admin``: the curator admin's pages timed at a million films.
 
-Loads (or reuses, see bench/catalogue.py) a catalogue of the reference file plus
-``--synthetic`` generated films on PostgreSQL, logs in as a curator (staff, in
-the Curators group, not a superuser) and requests each page through Django's
-whole stack in this process (middleware, sessions, templates; no network and no
-Gunicorn around it): server-side time, the number of queries and their time.
-Every page is checked first (status, and a search that must find films finds
-some), then warmed up, then timed ``--rounds`` times in turn.
-
-Results go to ``bench/results/<date>-admin/`` as results.json and report.md.
-Heavy: run it under ``flock /tmp/heavy.lock``.
+On the reference file plus ``--synthetic`` films (bench/catalogue.py), a curator
+(staff, in the Curators group, not a superuser) requests each page through Django's
+whole stack in this process (no network, no Gunicorn): server-side time, queries and
+their time. Every page is checked first, warmed up, then timed ``--rounds`` times in
+turn. Heavy: run it under ``flock /tmp/heavy.lock``.
 """
 
 from __future__ import annotations
@@ -17,14 +12,25 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from bench.catalogue import CatalogueSpec, prepare
+from bench.scaffold import (
+    RESULTS,
+    command_line,
+    ended,
+    header,
+    markdown_table,
+    publish,
+    run_facts,
+)
+from bench.servers import SHARED_CATALOGUE
 
 TARGET_MEDIAN_MS = 300.0
 TARGET_P95_MS = 600.0
@@ -228,23 +234,44 @@ def curator_client() -> Any:
     return client
 
 
+def within(page: dict[str, Any]) -> str:
+    return "yes" if page["within_target"] else "**no**"
+
+
+def report(document: dict[str, Any]) -> str:
+    films = f"{document['catalogue']['movies']:,}"
+    pages = document["pages"]
+    return "\n".join([
+        *header(f"Curator admin at {films} films", document),
+        f"Target: median ≤ {TARGET_MEDIAN_MS:.0f} ms and p95 ≤ {TARGET_P95_MS:.0f} ms per page, "
+        "server-side (Django's whole stack in one process, no network), "
+        f"{document['rounds']} rounds after {document['warmup']} warm-up.",
+        "",
+        *markdown_table(
+            ("page", "median ms", "p95 ms", "max ms", "queries", "SQL ms", "within"),
+            ((p["name"], f"{p['median_ms']:.1f}", f"{p['p95_ms']:.1f}", f"{p['max_ms']:.1f}",
+              p["queries"], f"{p['sql_milliseconds']:.1f}", within(p)) for p in pages),
+            align=("left", "right", "right", "right", "right", "right", "left"),
+        ),
+        "Catalogue: " + ", ".join(f"{k} {v:,}" for k, v in document["catalogue"].items()),
+        "",
+        "Paths: " + "; ".join(f"{p['name']}: `{p['method']} {p['path']}`" for p in pages),
+        "",
+    ])  # fmt: skip
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.admin", description=__doc__)
-    parser.add_argument("--database-url", default=DEFAULT_DATABASE, help="(%(default)s)")
-    parser.add_argument("--source", default=None, help="reference file (bench's default)")
-    parser.add_argument("--synthetic", type=int, default=1_000_000, help="(%(default)s)")
-    parser.add_argument("--seed", type=int, default=1, help="(%(default)s)")
-    parser.add_argument("--rounds", type=int, default=20, help="(%(default)s)")
-    parser.add_argument("--warmup", type=int, default=2, help="(%(default)s)")
-    parser.add_argument("--results-dir", type=Path, default=None)
+    add = parser.add_argument
+    add("--database-url", default=DEFAULT_DATABASE, help="(%(default)s)")
+    add("--source", default=str(SHARED_CATALOGUE), help="reference file (%(default)s)")
+    add("--synthetic", type=int, default=1_000_000, help="(%(default)s)")
+    add("--seed", type=int, default=1, help="(%(default)s)")
+    add("--rounds", type=int, default=20, help="(%(default)s)")
+    add("--warmup", type=int, default=2, help="(%(default)s)")
+    add("--results-dir", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-
-    from bench.admin_report import report
-    from bench.catalogue import CatalogueSpec, prepare, server_version
-    from bench.cli import DEFAULT_SOURCE
-    from bench.facts import machine, versions
-    from bench.scaffold import results_dir, write_results
-
+    started = datetime.now(UTC)
     env = {
         **os.environ,
         "DATABASE_URL": args.database_url,
@@ -256,7 +283,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # No static files are served here; an empty directory keeps WhiteNoise quiet.
         "STATIC_ROOT": tempfile.mkdtemp(prefix="bench-admin-static-"),
     }
-    spec = CatalogueSpec(args.source or str(DEFAULT_SOURCE), args.synthetic, args.seed)
+    spec = CatalogueSpec(args.source, args.synthetic, args.seed)
     counts = prepare(args.database_url, spec, env, recreate=False, say=print)
     os.environ.update(env)
     import django
@@ -267,39 +294,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Lets the client see each response's template context (the changelist's
     # result count, the change form to save): the test runner's instrumentation.
     setup_test_environment()
-    import psycopg
-
-    with psycopg.connect(args.database_url) as conn:
-        postgres = server_version(conn)
+    facts = run_facts(args.database_url)
     client = curator_client()
     marks = landmarks()
     print(f"timing {args.rounds} rounds; busiest film {marks.busiest_film} ({marks.credits})")
     timings = measure(client, marks, rounds=args.rounds, warmup=args.warmup, say=print)
-    today = date.today().isoformat()
     document = {
-        "date": today,
-        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": " ".join(["python -m bench.admin", *(sys.argv[1:] if argv is None else argv)]),
+        "command": command_line("bench.admin", argv),
+        "facts": ended(facts),
         "target": {"median_ms": TARGET_MEDIAN_MS, "p95_ms": TARGET_P95_MS},
         "rounds": args.rounds,
         "warmup": args.warmup,
         "catalogue": counts,
         "catalogue_spec": asdict(spec),
         "landmarks": asdict(marks),
-        "machine": machine(),
-        "versions": versions({"postgresql": postgres}),
         "pages": [timing.record() for timing in timings],
         "all_within_target": all(t.within_target for t in timings),
     }
-    if args.results_dir is None:
-        outdir = results_dir("admin")
-    else:
-        outdir = args.results_dir
-        outdir.mkdir(parents=True, exist_ok=True)
-    text = report(document)
-    write_results(outdir, document, text)
-    print(text)
-    print(f"written to {outdir}")
+    publish("admin", started, document, report(document), base=args.results_dir)
     return 0 if document["all_within_target"] else 1
 
 

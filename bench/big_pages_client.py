@@ -1,21 +1,9 @@
-"""The client side of ``python -m bench.big_pages``: getting N films from a server.
-
-Three ways a client gets N films, each on one keep-alive HTTP/1.1 connection
-(``Accept-Encoding: identity``, so the bytes counted are the body's):
-
-- :func:`walk_pages`: the paged list, following each page's ``next`` link (a
-  cursor or an offset, whatever the server wrote) until N films have come;
-- :func:`export_rows`: the NDJSON export, read until its N-th film line, then the
-  connection is closed (the export takes no limit: a client that wants N films
-  stops reading, and the server stops streaming);
-- :func:`one_page`: one request for a page of N (``?limit=N``), read whole.
-
-Every read shares one deadline: past it :class:`TimedOut` is raised, whatever the
-server is doing (still building a big page, or streaming slowly). A server that
-closes or refuses the connection raises :class:`ServerGone`. ``seconds`` is the
-time from the first request to the last byte needed; parsing a big page to count
-its films happens after the clock stops.
-"""
+"""How bench.big_pages' client gets N films, on one keep-alive HTTP/1.1 connection
+(``Accept-Encoding: identity``: the bytes counted are the body's), every read bounded
+by one deadline (past it :class:`TimedOut`): :func:`walk_pages` follows each page's
+``next`` link, :func:`export_rows` reads the NDJSON export until its N-th line and
+hangs up, :func:`one_page` asks for a page of N. ``seconds`` runs from the first
+request to the last byte needed."""
 
 from __future__ import annotations
 

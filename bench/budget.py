@@ -22,11 +22,11 @@ from typing import Any
 
 import django
 
-from bench import cli, facts, records, scaffold
-from bench.headline import table
+from bench import records, scaffold
+from bench.catalogue import DEFAULT_DATABASE_URL
 from bench.plan import AIOAPI
-from bench.scaffold import RESULTS, fmt, results_dir, write_results
-from bench.servers import server_specs
+from bench.scaffold import RESULTS, fmt, results_dir, table, write_results
+from bench.servers import default_options, server_specs
 
 MIN_FILMS = 11  # a full page of 10 and the one that makes its next link
 REPEAT = 7
@@ -68,7 +68,7 @@ def parser() -> argparse.ArgumentParser:
     add = p.add_argument
     add(
         "--database-url",
-        default=os.environ.get("BENCH_DATABASE_URL", cli.DEFAULT_DATABASE_URL),
+        default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL),
         help="a loaded catalogue, only read; env BENCH_DATABASE_URL (default %(default)s)",
     )
     add("--number", type=int, default=NUMBER, help="calls per repeat (%(default)s)")
@@ -82,7 +82,7 @@ def parser() -> argparse.ArgumentParser:
 def server_env(database_url: str) -> dict[str, str]:
     """The environment of aioapi in the default bench: Django's (DEBUG off, the fixed
     pool) plus the bridge's API_* settings."""
-    options = scaffold.default_options()
+    options = default_options()
     return dict(server_specs(database_url, 0.0, options)[AIOAPI].env)
 
 
@@ -127,7 +127,7 @@ def document(
         "command": shlex.join(["python", "-m", "bench.budget", *argv]),
         "machine": machine,
         "pinned_cpu": cpu,
-        "versions": facts.versions({"database": database["version"]}),
+        "versions": scaffold.versions({"database": database["version"]}),
         "database": database,
         "settings": settings,
         "number": number,
@@ -232,7 +232,7 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
-    started, machine = datetime.now(UTC), facts.machine()
+    started, machine = datetime.now(UTC), scaffold.machine()
     print(f"measuring {args.number} calls x {args.repeat} repeats per part on CPU {args.cpu}")
     timings = [asdict(t) for t in budget_parts.measure(args.number, args.repeat)]
     shown = {k: v for k, v in env.items() if k not in records.HIDDEN | records.LEFT_OUT}

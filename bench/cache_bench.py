@@ -1,43 +1,29 @@
 """``python -m bench.cache_bench``: the response cache against the constant-body ceiling.
 
-One aioapi process (``python -m aioapi --uvloop``) serves a PostgreSQL catalogue
-(prepared when empty: ``migrate``, ``generate_movies --count 50000 --seed 42``,
-``VACUUM ANALYZE``). It runs twice, with ``API_CACHE=1`` and then ``API_CACHE=0``;
-each time the answers are checked first (status 200, the same bytes and ETag
-from both runs, cache hits counted), then wrk loads ``/healthz`` (a constant body
-that touches nothing: the ceiling of the process) and ``/api/movies?limit=10``,
-alternating, ``--rounds`` times each. With ``taskset`` the server runs on CPU 0
-and wrk on CPU 1. The medians go to ``bench/results/<UTC date>-cache/``
-(results.json, report.md).
-
-Target (issue 8): the cached list reaches at least 50 % of the requests/s of
-``/healthz`` measured by the same server in the same run, with zero errors.
-Exit status 1 when a run had errors or the target was missed.
+One aioapi process (pinned to CPU 0, wrk to CPU 1) on a 50,000-film catalogue, with
+``API_CACHE=1`` then ``API_CACHE=0``: the answers are checked (the same bytes and ETag
+both times, cache hits counted), then wrk alternates ``/healthz`` (a constant body: the
+ceiling of the process) and ``/api/movies?limit=10``, ``--rounds`` times each. Target:
+the cached list reaches 50 % of ``/healthz``'s requests/s, with zero errors (exit 1
+otherwise).
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import datetime as dt
 import json
-import os
 import shutil
 import statistics
 import sys
-import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
+import time
+from datetime import UTC, datetime
 from typing import Any
 
-import psycopg
+from bench import scaffold, verify, wrk
+from bench.scaffold import command_line, header, markdown_table, publish, run_facts
+from bench.servers import ManagedServer, ServerSpec
+from bench.workload import HttpRequest
 
-from bench import scaffold
-from bench.facts import machine, versions
-from bench.scaffold import markdown_table, publish
-from bench.wrk import WrkResult, run, wrk_command, wrk_version
-
-REPO = Path(__file__).resolve().parent.parent
 CEILING = "/healthz"
 LIST = "/api/movies?limit=10"
 TARGET_RATIO = 0.5
@@ -52,65 +38,34 @@ def server_env(database_url: str, cache: bool) -> dict[str, str]:
     )
 
 
-def prepare(database_url: str) -> int:
-    """Create, migrate and fill the database unless it holds films; return their count."""
-    env = {**server_env(database_url, cache=False), "DEBUG": "1"}
-    return scaffold.synthetic_catalogue(database_url, films=FILMS, seed=SEED, env=env)
-
-
-def pinned(cpu: int, command: list[str]) -> list[str]:
-    return ["taskset", "--cpu-list", str(cpu), *command] if shutil.which("taskset") else command
-
-
-def fetch(base: str, path: str) -> tuple[int, bytes, str]:
-    with urllib.request.urlopen(base + path, timeout=10) as response:
-        return response.status, response.read(), response.headers.get("ETag", "")
-
-
-def metric(base: str, name: str) -> float:
-    _, body, _ = fetch(base, "/metrics")
-    for line in body.decode().splitlines():
+def metric(port: int, name: str) -> float:
+    [answer] = verify.require(port, [HttpRequest("GET", "/metrics")])
+    for line in answer.body.decode().splitlines():
         if line.startswith(name + " "):
             return float(line.split()[1])
     return 0.0
 
 
-@contextlib.contextmanager
-def serving(port: int, env: dict[str, str]) -> Iterator[tuple[str, list[str]]]:
-    """Start aioapi (its cache online when on); yield its base URL and command line."""
-    command = pinned(0, [sys.executable, "-m", "aioapi", "--port", str(port), "--uvloop"])
-    base = f"http://127.0.0.1:{port}"
-
-    def ready() -> bool:
-        return fetch(base, "/readyz")[0] == 200 and (
-            env["API_CACHE"] == "0" or metric(base, "api_cache_online") == 1
-        )
-
-    with scaffold.serving("aioapi", command, env, ready):
-        yield base, command
+def aioapi(port: int, env: dict[str, str]) -> ServerSpec:
+    argv = (sys.executable, "-m", "aioapi", "--port", str(port), "--uvloop")
+    return ServerSpec("aioapi", "aioapi, one process", argv, env, port, "/api/movies", None,
+                      "/readyz", workers=0)  # fmt: skip
 
 
-def load(base: str, path: str, args: argparse.Namespace, seconds: int) -> tuple[WrkResult, str]:
-    command = wrk_command(
-        base + path,
-        "get.lua",
-        connections=args.connections,
-        threads=args.threads,
-        duration=seconds,
-        timeout=5,
-    )
-    result, _, _ = run(pinned(1, command), {"BENCH_EXPECT": "200"}, timeout=seconds + 60)
-    return result, " ".join(pinned(1, command))
-
-
-def measure(name: str, base: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+def measure(name: str, port: int, args: argparse.Namespace) -> list[dict[str, Any]]:
     """Prime both paths, then alternate them ``--rounds`` times."""
+
+    def load(path: str, seconds: int) -> tuple[wrk.WrkResult, list[str]]:
+        url = f"http://127.0.0.1:{port}{path}"
+        return wrk.load(url, connections=args.connections, duration=seconds,
+                        threads=args.threads, timeout=5, pin="1")  # fmt: skip
+
     for path in (CEILING, LIST):
-        load(base, path, args, 2)
+        load(path, 2)
     runs: list[dict[str, Any]] = []
     for round_ in range(1, args.rounds + 1):
         for path in (CEILING, LIST):
-            result, command = load(base, path, args, args.duration)
+            result, command = load(path, args.duration)
             record = {
                 "server": name,
                 "path": path,
@@ -121,7 +76,7 @@ def measure(name: str, base: str, args: argparse.Namespace) -> list[dict[str, An
                 "errors": result.errors,
                 "statuses": result.statuses,
                 "problems": result.problems(),
-                "wrk": command,
+                "wrk": " ".join(command),
             }
             print(json.dumps({k: record[k] for k in ("server", "path", "round",
                                                     "requests_per_s", "problems")}),
@@ -130,19 +85,17 @@ def measure(name: str, base: str, args: argparse.Namespace) -> list[dict[str, An
     return runs
 
 
-def verify(base: str, cache: bool) -> dict[str, Any]:
-    """Every path answers 200; with the cache on, the second read of the list is a hit."""
-    answers = {}
-    for path in (CEILING, LIST):
-        status, body, etag = fetch(base, path)
-        if status != 200:
-            raise SystemExit(f"{path} answered {status}")
-        answers[path] = (body, etag)
+def check(port: int, cache: bool) -> tuple[bytes, str | None]:
+    """Every path answers 200; with the cache on, the second read of the list is a hit.
+    The list's body and ETag."""
+    list_ = HttpRequest("GET", LIST)
+    _, first = verify.require(port, [HttpRequest("GET", CEILING), list_])
     if cache:
-        hits = metric(base, "api_cache_hits_total")
-        if fetch(base, LIST)[1] != answers[LIST][0] or metric(base, "api_cache_hits_total") <= hits:
+        hits = metric(port, "api_cache_hits_total")
+        [again] = verify.require(port, [list_])
+        if again.body != first.body or metric(port, "api_cache_hits_total") <= hits:
             raise SystemExit(f"{LIST} was not served from the cache")
-    return {"list_body": answers[LIST][0], "list_etag": answers[LIST][1]}
+    return first.body, first.etag
 
 
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -171,17 +124,12 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def report(document: dict[str, Any]) -> str:
     s = document["summary"]
     lines = [
-        "# Response cache benchmark",
-        "",
-        f"Date (UTC): {document['started_utc']}  ",
-        f"Command: `{document['command']}`  ",
+        *header("Response cache benchmark", document),
         f"Catalogue: {document['films']:,} films  ",
         f"Load: wrk {document['settings']['threads']} threads, "
         f"{document['settings']['connections']} connections, "
         f"{document['settings']['duration_s']} s per run, median of "
-        f"{document['settings']['rounds']} alternating rounds  ",
-        f"Load average at start / end: {document['machine']['load_average_at_start']} / "
-        f"{document['load_average_end']}",
+        f"{document['settings']['rounds']} alternating rounds",
         "",
         *markdown_table(
             ["server", "path", "requests/s (median)"],
@@ -221,42 +169,38 @@ def report(document: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.cache_bench", description=__doc__)
-    parser.add_argument(
-        "--database-url", default="postgres://postgres@127.0.0.1:5432/mymoviedb_cache"
-    )
-    parser.add_argument("--port", type=int, default=22800)
-    parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--label", default="cache", help="suffix of the results directory")
+    add = parser.add_argument
+    add("--database-url", default="postgres://postgres@127.0.0.1:5432/mymoviedb_cache")
+    add("--port", type=int, default=22800)
+    add("--connections", type=int, default=64)
+    add("--threads", type=int, default=2)
+    add("--duration", type=int, default=10, help="seconds per wrk run")
+    add("--rounds", type=int, default=3)
+    add("--label", default="cache", help="suffix of the results directory")
     args = parser.parse_args(argv)
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
-
-    started = dt.datetime.now(dt.UTC)
-    facts = machine()
-    films = prepare(args.database_url)
+    started = datetime.now(UTC)
+    env = {**server_env(args.database_url, cache=False), "DEBUG": "1"}
+    films = scaffold.synthetic_catalogue(args.database_url, films=FILMS, seed=SEED, env=env)
+    facts = run_facts(args.database_url)
     runs: list[dict[str, Any]] = []
     servers: list[str] = []
-    bodies: list[tuple[bytes, str]] = []
+    bodies = []
     for name, cache in (("cache-on", True), ("cache-off", False)):
-        with serving(args.port, server_env(args.database_url, cache)) as (base, command):
-            servers.append(f"API_CACHE={int(cache)} " + " ".join(command))
-            checked = verify(base, cache)
-            bodies.append((checked["list_body"], checked["list_etag"]))
-            runs += measure(name, base, args)
+        spec = aioapi(args.port, server_env(args.database_url, cache))
+        cpus = (0,) if shutil.which("taskset") else ()
+        with ManagedServer(spec, cpus):
+            while cache and metric(args.port, "api_cache_online") != 1:
+                time.sleep(0.2)  # the cache listens for changes before it answers
+            servers.append(f"API_CACHE={int(cache)} " + " ".join(spec.command(cpus)))
+            bodies.append(check(args.port, cache))
+            runs += measure(name, args.port, args)
     if bodies[0] != bodies[1]:
         raise SystemExit("the cached and uncached servers gave different bodies")
-
-    with psycopg.connect(args.database_url) as conn:
-        row = conn.execute("SHOW server_version").fetchone()
     document: dict[str, Any] = {
-        "command": " ".join(["python -m bench.cache_bench", *(argv or sys.argv[1:])]),
-        "started_utc": started.isoformat(timespec="seconds"),
-        "load_average_end": [round(value, 2) for value in os.getloadavg()],
-        "machine": facts,
-        "versions": versions({"postgresql": row[0] if row else "?", "wrk": wrk_version()}),
+        "command": command_line("bench.cache_bench", argv),
+        "facts": scaffold.ended(facts),
         "films": films,
         "settings": {
             "connections": args.connections,

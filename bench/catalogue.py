@@ -20,9 +20,9 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from bench.servers import REPO
-
+REPO = Path(__file__).resolve().parent.parent
 MARKER_PREFIX = "mymoviedb bench catalogue: "
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/mymoviedb_bench"
 
 
 class CatalogueError(RuntimeError):

@@ -1,5 +1,5 @@
 """``python -m bench``: the command line, and what happens around a run (signals,
-clean-up at exit, writing the results, the exit status)."""
+clean-up at exit, the results document, the exit status)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from bench import facts, report, run_document
-from bench.catalogue import CatalogueError, CatalogueSpec
+from bench import answer, report, summary, wrk
+from bench.catalogue import DEFAULT_DATABASE_URL, CatalogueError, CatalogueSpec, database_name
 from bench.plan import (
     PRIMER,
     QUICK_PRIMER,
@@ -33,17 +33,20 @@ from bench.plan import (
     quick_rows,
     sync_rows,
 )
-from bench.runner import Bench, BenchConfig, BenchError
-from bench.scaffold import RESULTS, results_dir
-from bench.servers import REPO, ServerError, ServerOptions, server_specs
+from bench.runner import Bench, BenchConfig, BenchError, Outcome
+from bench.scaffold import RESULTS, load_average, machine, results_dir, table, versions
+from bench.servers import (
+    SHARED_CATALOGUE,
+    ServerError,
+    ServerOptions,
+    default_options,
+    server_specs,
+)
 from bench.verify import VerificationError
 
 PLANS = ("default", "quick", "issue3", "lean")
-DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/mymoviedb_bench"
-DEFAULT_SOURCE = REPO.parent / "shared" / "data" / "wikipedia-movies.json.gz"
-# What bench runs aioapi with (aioapi/settings.py defaults to 8 threads), for results.json.
-API_DB_THREADS = 16
-API_DB_MAX_PENDING = 2048
+# Options that narrow the plan: a run with any of them is not a full run (LATEST.md).
+NARROWING = ("scenarios", "servers", "conditions", "connections", "duration")
 
 
 class Stopped(Exception):
@@ -55,92 +58,43 @@ class Stopped(Exception):
 
 
 def parser() -> argparse.ArgumentParser:
-    cpus = tuple(sorted(os.sched_getaffinity(0)))
+    defaults = default_options()
     p = argparse.ArgumentParser(
         prog="python -m bench",
-        description="Compare Django under Gunicorn (WSGI, ASGI, a DRF API) with aioapi, "
-        "fairly, with wrk. "
-        "See bench/README.md.",
+        description="Django under Gunicorn (WSGI, ASGI, a DRF API) against aioapi, fairly, "
+        "with wrk. See bench/README.md.",
     )
     add = p.add_argument
-    add(
-        "--quick", action="store_true", help="list 10 at 64 and 400 connections, loopback and 10 ms"
-    )
-    add(
-        "--plan",
-        choices=PLANS,
-        help="the matrix: default, quick (= --quick), issue3 (list 10 at 64 and 400 "
-        "connections, loopback and 10 ms, 10 s a run; for --rounds), lean (list 10 and "
-        "detail at 64/400 on loopback and 400 with 10 ms, raw-pool list 10; for --rounds)",
-    )
-    add(
-        "--rounds",
-        type=_positive,
-        default=1,
-        help="run every server's block this many times per condition, alternating the "
-        "servers' order; reports the medians and the spread (%(default)s)",
-    )
+    add("--quick", action="store_true", help="= --plan quick")
+    add("--plan", choices=PLANS, help="the matrix (bench/plan.py; default: default)")
+    add("--rounds", type=_positive, default=1, help="each server's block N times per condition")
     add("--label", help="results folder suffix (default: the plan's name)")
-    add("--scenarios", type=_words, help=f"only these scenarios ({', '.join(SCENARIOS)})")
-    add("--servers", type=_words, help=f"only these servers ({', '.join(SERVERS)})")
+    add("--scenarios", type=_words, help=f"only these ({', '.join(SCENARIOS)})")
+    add("--servers", type=_words, help=f"only these ({', '.join(SERVERS)})")
     add("--conditions", type=_floats, help="only these simulated latencies in ms, e.g. 0,10")
     add("--duration", type=int, help="seconds per measured run (overrides the plan)")
     add("--connections", type=_ints, help="connection counts of every run (overrides the plan)")
-    add(
-        "--with-django-sync",
-        action="store_true",
-        help="add list 10 on classic sync Django (2 x cores + 1 workers) at 64 and 400",
-    )
+    add("--with-django-sync", action="store_true", help="add list 10 on sync Django workers")
     add("--dry-run", action="store_true", help="print the plan and the commands, run nothing")
-
     db = p.add_argument_group("database and catalogue").add_argument
-    db(
-        "--database-url",
-        default=os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL),
-        help="the bench's own database; env BENCH_DATABASE_URL (default %(default)s)",
-    )
+    url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DATABASE_URL)
+    db("--database-url", default=url, help="env BENCH_DATABASE_URL (%(default)s)")
     db("--recreate-db", action="store_true", help="drop and recreate it first (never otherwise)")
-    db("--source", default=str(DEFAULT_SOURCE), help="catalogue file to import (%(default)s)")
-    db("--synthetic", type=int, default=50_000, help="synthetic films added (%(default)s; 0: none)")
+    db("--source", default=str(SHARED_CATALOGUE), help="catalogue file to import (%(default)s)")
+    db("--synthetic", type=int, default=50_000, help="synthetic films added (%(default)s)")
     db("--seed", type=int, default=42, help="seed of the synthetic films and of the samples")
-
-    srv = p.add_argument_group("servers (the same for both)").add_argument
-    srv(
-        "--cpus",
-        type=lambda text: tuple(_ints(text)),
-        default=cpus,
-        help="CPUs every server is pinned to (default: all, %(default)s)",
-    )
-    srv("--workers", type=int, help="Gunicorn workers of each server (default: one per CPU)")
-    srv("--django-threads", type=int, default=16, help="gthread threads per worker (%(default)s)")
-    srv(
-        "--api-db-threads",
-        type=int,
-        default=API_DB_THREADS,
-        help="aioapi's ORM bridge threads per worker, API_DB_THREADS (%(default)s)",
-    )
-    srv("--api-db-max-pending", type=int, default=API_DB_MAX_PENDING, help="API_DB_MAX_PENDING")
-    srv(
-        "--api-db-funnel",
-        action="store_true",
-        help="aioapi with one ORM thread per process (API_DB_THREADS=1): what threads buy",
-    )
-    srv(
-        "--api-cache",
-        action="store_true",
-        help="aioapi with its response cache on (API_CACHE=1; off by default: Django has none)",
-    )
-    srv(
-        "--db-connections",
-        choices=("pool", "persistent"),
-        default="persistent",
-        help="on both servers: a connection per thread kept open (DB_POOL=0, aioapi's "
-        "deployed policy) or Django's pool, a checkout per request (%(default)s)",
-    )
+    srv = p.add_argument_group("servers (the same for all)").add_argument
+    srv("--cpus", type=lambda t: tuple(_ints(t)), default=defaults.cpus, help="(%(default)s)")
+    srv("--workers", type=int, help="Gunicorn workers of each (default: one per CPU)")
+    srv("--django-threads", type=int, default=defaults.django_threads, help="(%(default)s)")
+    srv("--api-db-threads", type=int, default=defaults.api_db_threads, help="(%(default)s)")
+    srv("--api-db-max-pending", type=int, default=defaults.api_db_max_pending)
+    srv("--api-db-funnel", action="store_true", help="aioapi with API_DB_THREADS=1")
+    srv("--api-cache", action="store_true", help="aioapi with its response cache on")
+    srv("--db-connections", choices=("pool", "persistent"), default=defaults.db_connections)
     srv("--pool-size", type=int, help="DB pool per worker (default: the larger thread count)")
-    srv("--keep-alive", type=int, default=75, help="keep-alive seconds (%(default)s)")
-    srv("--port-base", type=int, default=20100, help="first of six ports (%(default)s)")
-
+    srv("--keep-alive", type=int, default=defaults.keepalive, help="seconds (%(default)s)")
+    srv("--port-base", type=int, default=defaults.port_base, help="first of six ports")
     load = p.add_argument_group("load").add_argument
     load("--wrk-threads", type=int, default=2, help="(%(default)s)")
     load("--timeout", type=int, default=10, help="wrk's per-request timeout, s (%(default)s)")
@@ -196,19 +150,10 @@ def config_from(args: argparse.Namespace) -> BenchConfig:
     )
     threads = max(args.django_threads, args.api_db_threads)
     options = ServerOptions(
-        cpus=args.cpus,
-        workers=args.workers or len(args.cpus),
-        django_threads=args.django_threads,
-        api_db_threads=args.api_db_threads,
-        api_db_max_pending=args.api_db_max_pending,
-        api_db_funnel=args.api_db_funnel,
-        api_cache=args.api_cache,
-        pool_size=args.pool_size or threads,
-        keepalive=args.keep_alive,
-        host="127.0.0.1",
-        port_base=args.port_base,
-        db_connections=args.db_connections,
-    )
+        args.cpus, args.workers or len(args.cpus), args.django_threads, args.api_db_threads,
+        args.api_db_max_pending, args.api_db_funnel, args.api_cache, args.pool_size or threads,
+        args.keep_alive, "127.0.0.1", args.port_base, args.db_connections,
+    )  # fmt: skip
     return BenchConfig(
         plan=plan,
         options=options,
@@ -222,11 +167,8 @@ def config_from(args: argparse.Namespace) -> BenchConfig:
 
 
 def preflight(config: BenchConfig) -> None:
-    missing = [tool for tool in ("wrk", "taskset") if shutil.which(tool) is None]
-    if missing:
-        raise BenchError(
-            f"not installed: {', '.join(missing)} (Debian: apt-get install wrk util-linux)"
-        )
+    if missing := [tool for tool in ("wrk", "taskset") if shutil.which(tool) is None]:
+        raise BenchError(f"not installed: {', '.join(missing)} (apt-get install wrk util-linux)")
     allowed = os.sched_getaffinity(0)
     if not set(config.options.cpus) <= allowed:
         raise BenchError(f"--cpus {config.options.cpus} not all available ({sorted(allowed)})")
@@ -237,10 +179,8 @@ def print_plan(config: BenchConfig, say: Any) -> None:
     count = f"{len(plan.runs)} measured runs"
     if plan.rounds > 1:
         count += f" × {plan.rounds} rounds (servers' order reversed every other round)"
-    say(
-        f"plan '{plan.name}': {count}, about "
-        f"{plan.estimate_seconds() / 60:.1f} minutes (catalogue import not included)"
-    )
+    minutes = plan.estimate_seconds() / 60
+    say(f"plan '{plan.name}': {count}, about {minutes:.1f} minutes (not counting an import)")
     for latency in plan.conditions():
         for server in plan.servers(latency):
             runs = plan.runs_of(latency, server)
@@ -250,6 +190,78 @@ def print_plan(config: BenchConfig, say: Any) -> None:
     for spec in server_specs(config.database_url, 0.0, config.options).values():
         if spec.name in planned:
             say(f"  {spec.name}: {shlex.join(spec.command(config.options.cpus))}")
+
+
+def narrowed(args: argparse.Namespace) -> bool:
+    """Whether the command line narrowed its plan (then it is not a full run)."""
+    return any(getattr(args, name) for name in NARROWING)
+
+
+def document(
+    args: argparse.Namespace,
+    argv: list[str],
+    config: BenchConfig,
+    outcome: Outcome,
+    started: datetime,
+    machine: dict[str, object],
+) -> dict[str, Any]:
+    with_db = {"PostgreSQL": outcome.postgres.get("version", "?"), "wrk": wrk.wrk_version()}
+    doc: dict[str, Any] = {
+        # 2: every run has its "round" and the document its "rounds"; 1 had neither.
+        "schema": 2,
+        "label": args.label or config.plan.name,
+        "plan": config.plan.name,
+        # The whole plan, nothing narrowed: what bench/results/LATEST.md points to.
+        "full": not narrowed(args),
+        "rounds": config.plan.rounds,
+        "started_at": started.isoformat(timespec="seconds"),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": shlex.join(["python", "-m", "bench", *argv]),
+        "machine": machine,
+        "versions": versions(with_db),
+        "fairness": list(summary.FAIRNESS),
+        "database": {
+            "name": database_name(config.database_url),
+            "max_connections": outcome.postgres.get("max_connections"),
+        },
+        "catalogue": outcome.catalogue,
+        "catalogue_source": {
+            "source": config.catalogue.source,
+            "synthetic": config.catalogue.synthetic,
+            "seed": config.catalogue.seed,
+        },
+        "scenarios": {name: s.summary for name, s in SCENARIOS.items()},
+        "servers": outcome.servers,
+        "wrk": {
+            "threads": config.wrk_threads,
+            "timeout_s": config.wrk_timeout,
+            "primer": list(config.plan.primer),
+            "warmup": list(config.plan.warmup),
+        },
+        "inputs": outcome.inputs,
+        "verification": outcome.verification,
+        "runs": outcome.runs,
+        "warmups": outcome.warmups,
+        "leftovers": outcome.leftovers,
+        "load_average_at_end": load_average(),
+    }
+    doc["headline"] = summary.headline(doc)
+    doc["targets"] = summary.targets(doc)
+    return doc
+
+
+def summarise(doc: dict[str, Any], outdir: Path, say: Any) -> None:
+    """The answer, the targets and any problem on the console, as report.md says them."""
+    say("\n".join(["", *answer.markdown(doc), *table(report.TARGETS, doc["targets"])]))
+    for leftover in doc["leftovers"]:
+        say(f"!!! left behind: {leftover}")
+    say(f"results: {outdir}/report.md")
+
+
+def after_full_run(doc: dict[str, Any], results: Path, say: Any) -> None:
+    """Point bench/results/LATEST.md at this run when it was a full one."""
+    if report.is_full(doc):
+        say(f"latest full run: {report.write_latest(results)}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -263,13 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     print_plan(config, say)
     if args.dry_run:
         return 0
-    load = os.getloadavg()[0]
-    if load > report.BUSY_LOAD:
-        say(
-            f"!!! the machine is busy (load average {load:.1f} over the last minute): other "
-            "processes compete with the servers for the same cores; numbers will be noisy"
-        )
-    started, machine = datetime.now(UTC), facts.machine()
+    if (load := os.getloadavg()[0]) > report.BUSY_LOAD:
+        say(f"!!! the machine is busy (load average {load:.1f}): numbers will be noisy")
+    started, facts = datetime.now(UTC), machine()
     with tempfile.TemporaryDirectory(prefix="mymoviedb-bench-") as workdir:
         bench = Bench(config, Path(workdir), say)
         atexit.register(bench.stop_all)
@@ -294,12 +302,10 @@ def main(argv: list[str] | None = None) -> int:
         except VerificationError as error:
             say(f"!!! VERIFICATION FAILED: the servers answer differently; no load sent.\n{error}")
             return 2
-    doc = run_document.document(args, argv, config, outcome, started, machine)
+    doc = document(args, argv, config, outcome, started, facts)
     outdir = results_dir(doc["label"], started, base=args.results_dir)
     report.write(doc, outdir)
-    run_document.summarise(doc, outdir, say)
-    run_document.after_full_run(doc, args.results_dir, say)
-    flagged = [r for r in doc["runs"] if r["problems"]]
-    if doc["leftovers"]:
-        return 1
-    return 1 if flagged and not args.allow_errors else 0
+    summarise(doc, outdir, say)
+    after_full_run(doc, args.results_dir, say)
+    flagged = any(r["problems"] for r in doc["runs"])
+    return 1 if doc["leftovers"] or (flagged and not args.allow_errors) else 0

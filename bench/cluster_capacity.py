@@ -1,32 +1,22 @@
 """``python -m bench.cluster_capacity``: requests per API core through the local cluster.
 
-For each ``--api`` count N it starts ``python -m deploy.cluster``'s topology with
-N aioapi processes (one Gunicorn worker each, response cache off, so every
-request reads a standby), loads ``--films`` synthetic films (bench.cluster_export's
-``fill``), checks every URL answers 200 through nginx, then runs wrk over HTTPS
-against nginx, one scenario after the other:
-
-* ``list10``: ``GET /api/movies?limit=10``;
-* ``detail``: ``GET /api/movies/<id>`` over 500 films with a cast.
-
-Beside wrk's figures it records the API processes' CPU seconds (so req/s per
-busy core), the peak of client backends on each PostgreSQL server and of
-PgBouncer's server connections in use (``SHOW POOLS``: ``sv_active``), sampled
-every 0.25 s. Results go to ``bench/results/<UTC date>-<label>/``; the
-figures feed deploy/README.md's capacity table.
+For each ``--api`` count N, ``python -m deploy.cluster``'s topology with N aioapi
+processes (one worker each, cache off: every request reads a standby) and ``--films``
+synthetic films; every URL is checked through nginx, then wrk loads list 10 and the
+detail of 500 films over HTTPS, while the API processes' CPU and the peaks of client
+backends per PostgreSQL server and of PgBouncer's server connections are sampled.
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import ssl
 import subprocess
-import sys
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +26,8 @@ import psycopg
 from bench import wrk
 from bench.catalogue import sample_movie_ids
 from bench.cluster_export import fill
-from bench.headline import table
-from bench.monitor import RunMonitor
-from bench.scaffold import commit, polling, publish
+from bench.monitor import Every, RunMonitor
+from bench.scaffold import command_line, ended, header, publish, run_facts, table
 from deploy.cluster import DATABASE, LocalCluster, up
 
 DETAIL_SAMPLE = 500
@@ -103,7 +92,7 @@ def connection_peaks(cluster: LocalCluster) -> Iterator[dict[str, int]]:
     peaks: dict[str, int] = {}
     servers = {"primary": cluster.primary, **cluster.standbys}
 
-    def sample(connections: Mapping[str, psycopg.Connection[Any]]) -> None:
+    def sample() -> None:
         for name, connection in connections.items():
             row = connection.execute(BACKENDS, (DATABASE,)).fetchone()
             peaks[name] = max(peaks.get(name, 0), int(row[0]) if row else 0)
@@ -112,8 +101,13 @@ def connection_peaks(cluster: LocalCluster) -> Iterator[dict[str, int]]:
         peaks["pgbouncer"] = max(peaks.get("pgbouncer", 0), used)
         peaks["pgbouncer_active"] = max(peaks.get("pgbouncer_active", 0), pools.get("sv_active", 0))
 
-    with polling({name: s.url() for name, s in servers.items()}, 0.25, sample, "connection-peaks"):
-        yield peaks
+    with ExitStack() as stack:
+        connections = {
+            name: stack.enter_context(psycopg.connect(server.url(), autocommit=True))
+            for name, server in servers.items()
+        }
+        with Every(0.25, sample):
+            yield peaks
 
 
 def verify(base: str, paths: list[str], cafile: Path) -> None:
@@ -145,14 +139,12 @@ def measure(cluster: LocalCluster, films: int, args: argparse.Namespace) -> list
     )
     runs = []
     for scenario, (script, url, env) in scenarios.items():
-        warm = wrk.wrk_command(url, script, connections=args.connections, threads=2,
-                               duration=2, timeout=10)  # fmt: skip
-        wrk.run(warm, env, timeout=60)
-        command = wrk.wrk_command(url, script, connections=args.connections, threads=2,
-                                  duration=args.duration, timeout=10)  # fmt: skip
+        wrk.load(url, script, connections=args.connections, duration=2, env=env)
         monitor = RunMonitor(api_processes(cluster), lambda: 0, DATABASE)
         with connection_peaks(cluster) as peaks, monitor:
-            result, _, _ = wrk.run(command, env, timeout=args.duration + 60)
+            result, _ = wrk.load(
+                url, script, connections=args.connections, duration=args.duration, env=env
+            )
         usage = monitor.usage
         runs.append(
             CapacityRun(
@@ -190,19 +182,10 @@ def report(document: dict[str, Any]) -> str:
         ("PgBouncer server conns (peak; active)",
          lambda r: f"{r['pgbouncer_server_connections_max']}; {r['pgbouncer_active_max']}"),
     ]  # fmt: skip
-    return "\n".join(
-        [
-            "# Capacity through the local cluster",
-            "",
-            f"Date (UTC): {document['started_utc']}  ",
-            f"Command: `{document['command']}`  ",
-            f"Commit: {document['commit']}  ",
-            f"Machine: {document['cores']} cores; wrk, nginx, PgBouncer, every API process and "
-            "all three PostgreSQL servers share them.",
-            "",
-            *table(columns, document["runs"]),
-        ]
-    )
+    shared = ("wrk, nginx, PgBouncer, every API process and all three PostgreSQL servers "
+              "share the machine's cores.")  # fmt: skip
+    return "\n".join([*header("Capacity through the local cluster", document), shared, "",
+                      *table(columns, document["runs"])])  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -215,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=int, default=10, help="seconds per run")
     parser.add_argument("--label", default="cluster-capacity", help="results directory suffix")
     args = parser.parse_args(argv)
-    started = dt.datetime.now(dt.UTC)
+    started, facts = datetime.now(UTC), run_facts()
     runs: list[CapacityRun] = []
     for count in args.api:
         cluster = up(api_processes=count, api_env={"API_CACHE": "0"})
@@ -224,11 +207,8 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             cluster.stop()
     document = {
-        "command": " ".join(["python -m bench.cluster_capacity", *(argv or sys.argv[1:])]),
-        "started_utc": started.isoformat(timespec="seconds"),
-        "commit": commit(),
-        "cores": psutil.cpu_count(),
-        "wrk": wrk.wrk_version(),
+        "command": command_line("bench.cluster_capacity", argv),
+        "facts": ended(facts),
         "runs": [asdict(run) for run in runs],
     }
     publish(args.label, started, document, report(document))

@@ -1,42 +1,31 @@
 """``python -m bench.cluster_export``: an export's memory through the local cluster.
 
-Starts ``python -m deploy.cluster``'s topology (deploy/cluster.py), loads
-``--films`` synthetic films into its primary (``generate_movies --seed 1``,
-then ``VACUUM ANALYZE``) and waits for both standbys to replay them. Then it
-downloads ``/api/movies/export?format=ndjson`` from two API processes, each
-with one Gunicorn worker whose peak RSS is sampled every 10 ms
-(bench/export_bench.py's sampler):
-
-* ``replicas``: the cluster's own API process, reading from the standbys;
-* ``pgbouncer``: an API process started without replicas, so its reads go to
-  ``DATABASE_URL``, PgBouncer in transaction mode.
-
-Meanwhile every PostgreSQL server of the cluster is asked, every 20 ms, for a
-backend running ``DECLARE`` or ``FETCH`` (a server-side cursor streaming the
-rows); which servers showed one is recorded. Each download must end with its
-completion mark for exactly the films loaded. Results go to
-``bench/results/<UTC date>-<label>/``.
+In ``python -m deploy.cluster``'s topology with ``--films`` synthetic films (replayed by
+both standbys), ``/api/movies/export?format=ndjson`` is downloaded from two API
+processes of one worker each, whose peak RSS is sampled every 10 ms: ``replicas`` (the
+cluster's own, reading the standbys) and ``pgbouncer`` (no replicas: PgBouncer in
+transaction mode). Every 20 ms each PostgreSQL server is asked for a backend running
+``DECLARE`` or ``FETCH`` (a server-side cursor streaming the rows).
 """
 
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import sys
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psutil
 import psycopg
 
-from bench.export_bench import MIB, PeakRss, check_complete, download
-from bench.headline import table
-from bench.scaffold import commit, polling, publish
+from bench.export_bench import check_complete, download
+from bench.monitor import MIB, Every, PeakRss
+from bench.scaffold import command_line, ended, header, publish, run_facts, table
 from deploy.cluster import DATABASE, LocalCluster, up
 from deploy.postgres import Cluster
 from deploy.processes import Server, django_environment, manage
@@ -79,28 +68,29 @@ def worker(server: Server) -> psutil.Process:
 def cursor_watch(servers: dict[str, Cluster]) -> Iterator[set[str]]:
     """The names of the ``servers`` seen running a server-side cursor during the block."""
     seen: set[str] = set()
+    with ExitStack() as stack:
+        connections = {
+            name: stack.enter_context(psycopg.connect(server.url(), autocommit=True))
+            for name, server in servers.items()
+        }
 
-    def watch(connections: Mapping[str, psycopg.Connection[Any]]) -> None:
-        for name, connection in connections.items():
-            row = connection.execute(CURSOR_QUERY).fetchone()
-            if row and row[0]:
-                seen.add(name)
+        def watch() -> None:
+            for name, connection in connections.items():
+                row = connection.execute(CURSOR_QUERY).fetchone()
+                if row and row[0]:
+                    seen.add(name)
 
-    with polling({name: s.url() for name, s in servers.items()}, 0.02, watch, "cursor-watch"):
-        yield seen
+        with Every(0.02, watch):
+            yield seen
 
 
 def measure(cluster: LocalCluster, api: str, server: Server, films: int) -> ExportRun:
     process = worker(server)
     target = Path("/dev/shm" if Path("/dev/shm").is_dir() else "/tmp") / "cluster-export.ndjson"
-    idle = process.memory_info().rss
-    sampler = PeakRss(process)
-    sampler.start()
-    try:
-        with cursor_watch({"primary": cluster.primary, **cluster.standbys}) as seen:
-            timings = download(f"{server.base}/api/movies/export?format=ndjson", target)
-    finally:
-        peak = sampler.stop()
+    idle = process.memory_info().rss / MIB
+    servers = {"primary": cluster.primary, **cluster.standbys}
+    with PeakRss(lambda: [process], 0.01) as peak, cursor_watch(servers) as seen:
+        timings = download(f"{server.base}/api/movies/export?format=ndjson", target)
     try:
         check_complete(target, "ndjson", films)
     finally:
@@ -109,8 +99,8 @@ def measure(cluster: LocalCluster, api: str, server: Server, films: int) -> Expo
         api=api,
         films=films,
         total_s=round(float(timings["time_total"]), 2),
-        idle_rss_mb=round(idle / MIB, 1),
-        peak_rss_mb=round(max(peak, idle) / MIB, 1),
+        idle_rss_mb=round(idle, 1),
+        peak_rss_mb=round(max(peak.total_mib, idle), 1),
         cursor_seen_on=sorted(seen),
     )
 
@@ -144,17 +134,8 @@ def report(document: dict[str, Any]) -> str:
         ("peak RSS (MB)", lambda r: f"{r['peak_rss_mb']:.0f}"),
         ("server-side cursor seen on", lambda r: ", ".join(r["cursor_seen_on"]) or "none"),
     ]
-    return "\n".join(
-        [
-            "# An export through the local cluster",
-            "",
-            f"Date (UTC): {document['started_utc']}  ",
-            f"Command: `{document['command']}`  ",
-            f"Commit: {document['commit']}",
-            "",
-            *table(columns, document["runs"]),
-        ]
-    )
+    return "\n".join([*header("An export through the local cluster", document),
+                      *table(columns, document["runs"])])  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -165,12 +146,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=2, help="downloads per API (%(default)s)")
     parser.add_argument("--label", default="cluster-export", help="results directory suffix")
     args = parser.parse_args(argv)
-    started = dt.datetime.now(dt.UTC)
+    started, facts = datetime.now(UTC), run_facts()
     runs = run(args.films, args.repeat)
     document = {
-        "command": " ".join(["python -m bench.cluster_export", *(argv or sys.argv[1:])]),
-        "started_utc": started.isoformat(timespec="seconds"),
-        "commit": commit(),
+        "command": command_line("bench.cluster_export", argv),
+        "facts": ended(facts),
         "database": DATABASE,
         "runs": [asdict(run) for run in runs],
     }

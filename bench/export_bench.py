@@ -1,29 +1,22 @@
 """``python -m bench.export_bench``: the streaming export of 100,000 and 1,000,000 films.
 
-For each catalogue size it prepares a PostgreSQL database (``generate_movies
---count N --seed 1``, then ``VACUUM ANALYZE``), starts aioapi and the Django
-comparison server on it one at a time, and downloads ``/api/movies/export`` and
-``/movies/export/`` with curl, recording time to first byte, total time, rows/s,
-bytes, and the peak RSS of the serving process (psutil, sampled every 10 ms).
-Each download is checked: it must end with its format's completion mark for
-exactly N rows. Results go to ``bench/results/<UTC date>-export/`` as
-results.json and report.md. See bench/EXPORT.md.
+Per catalogue size (a database of ``generate_movies --count N --seed 1``), aioapi and
+the Django comparison server, one at a time, serve ``/api/movies/export`` and
+``/movies/export/`` to curl: time to first byte, total time, rows/s, bytes, and the
+serving process's peak RSS (sampled every 10 ms); each download must end with its
+format's completion mark for exactly N rows. See bench/EXPORT.md.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import datetime as dt
 import json
-import os
 import signal
+import statistics
 import subprocess
 import sys
-import threading
-import urllib.request
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,24 +24,15 @@ import psutil
 import psycopg
 
 from bench import scaffold
-from bench.export_report import MIB, report, summarise, targets
-from bench.scaffold import publish, run_facts
+from bench.monitor import MIB, PeakRss
+from bench.scaffold import command_line, markdown_table, publish, run_facts
+from bench.servers import ManagedServer, ServerSpec
 
-REPO = Path(__file__).resolve().parent.parent
 COMPLETE_MARKS = {
     "ndjson": b'{"_trailer":{"complete":true,"rows":%d}}\n',
     "json": b"]",
     "csv": b"#complete,%d\r\n",
 }
-
-
-@dataclass(frozen=True)
-class Server:
-    name: str
-    port: int
-    path: str
-    ready_path: str
-    argv: tuple[str, ...]
 
 
 @dataclass
@@ -66,28 +50,98 @@ class Run:
     peak_rss_mb: float
 
 
-def servers(port_base: int) -> list[Server]:
-    python = sys.executable
+TARGET_SECONDS = 5.0
+TARGET_RSS_MB = 150.0
+
+
+def summarise(runs: list[Run]) -> list[dict[str, Any]]:
+    groups: dict[tuple[str, int, str, str], list[Run]] = {}
+    for run in runs:
+        groups.setdefault((run.server, run.films, run.format, run.sort), []).append(run)
     return [
-        Server(
-            "aioapi",
-            port_base,
-            "/api/movies/export",
-            "/healthz",
-            (python, "-m", "aioapi", "--host", "127.0.0.1", "--port", str(port_base), "--uvloop"),
+        {
+            "server": server,
+            "films": films,
+            "format": fmt,
+            "sort": sort,
+            "runs": len(group),
+            "ttfb_s_median": round(statistics.median(r.ttfb_s for r in group), 4),
+            "total_s_best": min(r.total_s for r in group),
+            "total_s_median": round(statistics.median(r.total_s for r in group), 3),
+            "rows_per_s_median": round(statistics.median(r.rows_per_s for r in group)),
+            "bytes": group[0].bytes,
+            "peak_rss_mb_max": max(r.peak_rss_mb for r in group),
+            "idle_rss_mb": group[0].idle_rss_mb,
+        }
+        for (server, films, fmt, sort), group in groups.items()
+    ]
+
+
+def targets(summary: list[dict[str, Any]]) -> dict[str, Any]:
+    def row(films: int) -> dict[str, Any] | None:
+        for item in summary:
+            key = (item["server"], item["films"], item["format"], item["sort"])
+            if key == ("aioapi", films, "ndjson", "id"):
+                return item
+        return None
+
+    million, small = row(1_000_000), row(100_000)
+    result: dict[str, Any] = {}
+    if million is not None:
+        result["aioapi_1m_ndjson_median_s"] = million["total_s_median"]
+        result["aioapi_1m_ndjson_under_5_s"] = million["total_s_median"] < TARGET_SECONDS
+    aioapi_peaks = [item["peak_rss_mb_max"] for item in summary if item["server"] == "aioapi"]
+    if aioapi_peaks:
+        result["aioapi_peak_rss_mb"] = max(aioapi_peaks)
+        result["aioapi_peak_rss_under_150_mb"] = max(aioapi_peaks) < TARGET_RSS_MB
+    if million is not None and small is not None:
+        result["aioapi_peak_rss_mb_100k_vs_1m"] = [
+            small["peak_rss_mb_max"],
+            million["peak_rss_mb_max"],
+        ]
+    return result
+
+
+def report(document: dict[str, Any]) -> str:
+    """report.md: one row per condition, the targets, the machine."""
+    lines = [
+        *scaffold.header("Streaming export benchmark", document),
+        *markdown_table(
+            ["server", "films", "format", "sort", "TTFB (s)", "total median (s)", "best (s)",
+             "rows/s", "MB", "idle RSS (MB)", "peak RSS (MB)"],
+            [
+                [item["server"], f"{item['films']:,}", item["format"], item["sort"],
+                 f"{item['ttfb_s_median']:.3f}", f"{item['total_s_median']:.2f}",
+                 f"{item['total_s_best']:.2f}", f"{item['rows_per_s_median']:,}",
+                 f"{item['bytes'] / MIB:.0f}", f"{item['idle_rss_mb']:.0f}",
+                 f"{item['peak_rss_mb_max']:.0f}"]
+                for item in document["summary"]
+            ],
+            ("left", "right", "left", "left", *["right"] * 7),
         ),
-        Server(
-            "django",
-            port_base + 1,
-            "/movies/export/",
-            "/movies/?limit=1",
-            (
-                python, "-m", "gunicorn", "mymoviedb.wsgi:application",
-                "--bind", f"127.0.0.1:{port_base + 1}", "--worker-class", "gthread",
-                "--workers", "1", "--threads", "4", "--timeout", "300",
-                "--log-level", "warning", "--no-control-socket",
-            ),
-        ),
+    ]  # fmt: skip
+    lines += ["Targets (aioapi, NDJSON, id order):", ""]
+    lines += [f"- {name}: {value}" for name, value in document["targets"].items()]
+    # Results before the shared facts (bench/scaffold.py) recorded an "environment".
+    facts = document.get("facts", document.get("environment"))
+    lines += ["", f"Machine and software: `{json.dumps(facts)}`", ""]
+    return "\n".join(lines)
+
+
+def servers(port_base: int, env: dict[str, str]) -> list[ServerSpec]:
+    """aioapi in one process, and Django under Gunicorn with one gthread worker."""
+    python, django = sys.executable, port_base + 1
+    api = (python, "-m", "aioapi", "--host", "127.0.0.1", "--port", str(port_base), "--uvloop")
+    wsgi = (
+        python, "-m", "gunicorn", "mymoviedb.wsgi:application", "--bind", f"127.0.0.1:{django}",
+        "--worker-class", "gthread", "--workers", "1", "--threads", "4", "--timeout", "300",
+        "--log-level", "warning", "--no-control-socket",
+    )  # fmt: skip
+    return [
+        ServerSpec("aioapi", "aioapi", api, env, port_base, "/api/movies/export", None,
+                   "/healthz", workers=0),
+        ServerSpec("django", "Django", wsgi, env, django, "/movies/export/", None,
+                   "/movies/?limit=1", workers=1),
     ]  # fmt: skip
 
 
@@ -112,44 +166,6 @@ def django_url(conninfo: str) -> str:
     host = params.get("host", "127.0.0.1")
     port = params.get("port", 5432)
     return f"postgres://{user}@{host}:{port}/{params['dbname']}"
-
-
-@contextlib.contextmanager
-def running(server: Server, env: dict[str, str]) -> Iterator[psutil.Process]:
-    """Start ``server``; yield the process that serves requests."""
-    url = f"http://127.0.0.1:{server.port}{server.ready_path}"
-
-    def ready() -> bool:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return bool(response.status == 200)
-
-    with scaffold.serving(
-        server.name, server.argv, env, ready, timeout=30, stop_timeout=15
-    ) as process:
-        parent = psutil.Process(process.pid)
-        children = parent.children()
-        yield children[0] if children else parent  # Gunicorn: its one worker
-
-
-class PeakRss(threading.Thread):
-    """Samples a process's resident set every ``interval`` seconds; keeps the peak."""
-
-    def __init__(self, process: psutil.Process, interval: float = 0.01) -> None:
-        super().__init__(daemon=True)
-        self.process = process
-        self.interval = interval
-        self.peak = 0
-        self._done = threading.Event()
-
-    def run(self) -> None:
-        while not self._done.is_set():
-            self.peak = max(self.peak, self.process.memory_info().rss)
-            self._done.wait(self.interval)
-
-    def stop(self) -> int:
-        self._done.set()
-        self.join()
-        return self.peak
 
 
 def download(url: str, target: Path) -> dict[str, Any]:
@@ -177,17 +193,13 @@ def check_complete(path: Path, fmt: str, films: int) -> None:
 
 
 def measure(
-    server: Server, process: psutil.Process, films: int, fmt: str, sort: str, attempt: int
+    server: ServerSpec, process: psutil.Process, films: int, fmt: str, sort: str, attempt: int
 ) -> Run:
-    url = f"http://127.0.0.1:{server.port}{server.path}?format={fmt}&sort={sort}"
+    url = server.url(f"{server.list_path}?format={fmt}&sort={sort}")
     target = Path("/dev/shm" if Path("/dev/shm").is_dir() else "/tmp") / f"export-bench.{fmt}"
-    idle = process.memory_info().rss
-    sampler = PeakRss(process)
-    sampler.start()
-    try:
+    idle = process.memory_info().rss / MIB
+    with PeakRss(lambda: [process], 0.01) as peak:
         timings = download(url, target)
-    finally:
-        peak = sampler.stop()
     try:
         check_complete(target, fmt, films)
     finally:
@@ -203,8 +215,8 @@ def measure(
         total_s=round(total, 3),
         rows_per_s=round(films / total),
         bytes=int(timings["size_download"]),
-        idle_rss_mb=round(idle / MIB, 1),
-        peak_rss_mb=round(max(peak, idle) / MIB, 1),
+        idle_rss_mb=round(idle, 1),
+        peak_rss_mb=round(max(peak.total_mib, idle), 1),
     )
 
 
@@ -223,15 +235,16 @@ def main(argv: list[str] | None = None) -> int:
 
     # SIGTERM (timeout, kill) unwinds like Ctrl-C, so every server started is stopped.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
-    started = dt.datetime.now(dt.UTC)
-    load_start = [round(value, 2) for value in os.getloadavg()]
+    started = datetime.now(UTC)
+    facts = run_facts(args.database_url)
     runs: list[Run] = []
     for films in args.sizes:
         url = prepare_database(args.database_url, f"{args.database_prefix}_{films}", films)
-        for server in servers(args.port_base):
+        for server in servers(args.port_base, server_env(url)):
             if server.name not in args.servers:
                 continue
-            with running(server, server_env(url)) as process:
+            with ManagedServer(server) as running:
+                process = running.serving()
                 for fmt in args.formats:
                     for sort in args.sorts:
                         measure(server, process, films, fmt, sort, 0)  # warm the caches
@@ -242,10 +255,8 @@ def main(argv: list[str] | None = None) -> int:
 
     summary = summarise(runs)
     document = {
-        "command": " ".join(["python -m bench.export_bench", *(argv or sys.argv[1:])]),
-        "started_utc": started.isoformat(timespec="seconds"),
-        "load_average": {"start": load_start, "end": [round(v, 2) for v in os.getloadavg()]},
-        "facts": run_facts(args.database_url),
+        "command": command_line("bench.export_bench", argv),
+        "facts": scaffold.ended(facts),
         "settings": {"repeat": args.repeat, "database_prefix": args.database_prefix},
         "runs": [asdict(run) for run in runs],
         "summary": summary,

@@ -1,12 +1,7 @@
-"""Resource use while wrk runs: server CPU seconds, peak RSS, PostgreSQL backends,
-and how much CPU the rest of the machine took meanwhile.
-
-CPU is read before and after the run: over the server's process tree, over the
-PostgreSQL backends of the bench database, over this driver, and for the whole
-machine; what the machine spent beyond those (and wrk) is foreign work that
-makes the run noisy. RSS and the number of backends connected to the bench
-database are sampled from a background thread, and their peaks are kept.
-"""
+"""What a server costs while it is loaded: CPU seconds read before and after (the
+server's processes, the database's backends, this driver, the whole machine: what the
+machine spent beyond those and wrk is foreign work), and whatever a sampler thread
+reads meanwhile (peak RSS, PostgreSQL backends)."""
 
 from __future__ import annotations
 
@@ -14,7 +9,7 @@ import contextlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import TracebackType
+from typing import Self
 
 import psutil
 
@@ -22,17 +17,54 @@ SAMPLE_SECONDS = 0.25
 MIB = 1024 * 1024
 
 
-@dataclass
-class Usage:
-    """What one run cost the server (and PostgreSQL)."""
+class Every:
+    """Calls ``sample()`` on a thread of its own, at once and then every ``seconds``,
+    while the ``with`` block runs, and once more at its end."""
 
-    cpu_seconds: float = 0.0
-    postgres_cpu_seconds: float = 0.0  # the bench database's backends
-    driver_cpu_seconds: float = 0.0
-    machine_busy_seconds: float = 0.0  # every CPU, every process, steal included
-    peak_rss_mb: dict[str, float] = field(default_factory=dict)  # "master 123": MiB
-    pg_backends_max: int = 0
-    lost_processes: list[int] = field(default_factory=list)
+    def __init__(self, seconds: float, sample: Callable[[], object]) -> None:
+        self._seconds, self._sample = seconds, sample
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-sampler", daemon=True)
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            self._sample()
+            if self._stop.wait(self._seconds):
+                self._sample()
+                return
+
+
+class PeakRss(Every):
+    """The peak RSS (MiB) of ``processes()`` during the block, summed and of the
+    busiest, sampled every ``seconds``; past ``bound_mib`` in total, ``over()`` once."""
+
+    def __init__(
+        self,
+        processes: Callable[[], list[psutil.Process]],
+        seconds: float = 0.05,
+        bound_mib: float = float("inf"),
+        over: Callable[[], None] = lambda: None,
+    ) -> None:
+        super().__init__(seconds, self._read)
+        self._processes, self._bound, self._over = processes, bound_mib, over
+        self.total_mib = self.busiest_mib = 0.0
+        self.tripped = False
+
+    def _read(self) -> None:
+        sizes = list(rss_mib(self._processes()).values())
+        self.total_mib = max(self.total_mib, sum(sizes))
+        self.busiest_mib = max([self.busiest_mib, *sizes])
+        if sum(sizes) > self._bound and not self.tripped:
+            self.tripped = True
+            self._over()
 
 
 def cpu_seconds(processes: list[psutil.Process]) -> float:
@@ -42,6 +74,15 @@ def cpu_seconds(processes: list[psutil.Process]) -> float:
             times = process.cpu_times()
             total += times.user + times.system
     return total
+
+
+def rss_mib(processes: list[psutil.Process]) -> dict[str, float]:
+    """Resident memory of each process still alive, MiB, by pid."""
+    found = {}
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            found[str(process.pid)] = round(process.memory_info().rss / MIB, 1)
+    return found
 
 
 def postgres_backends(database: str) -> list[psutil.Process]:
@@ -60,8 +101,21 @@ def machine_busy_seconds() -> float:
     return float(t.user + t.nice + t.system + t.irq + t.softirq + t.steal)
 
 
+@dataclass
+class Usage:
+    """What one run cost the server (and PostgreSQL)."""
+
+    cpu_seconds: float = 0.0
+    postgres_cpu_seconds: float = 0.0  # the bench database's backends
+    driver_cpu_seconds: float = 0.0
+    machine_busy_seconds: float = 0.0  # every CPU, every process, steal included
+    peak_rss_mb: dict[str, float] = field(default_factory=dict)  # "master 123": MiB
+    pg_backends_max: int = 0
+    lost_processes: list[int] = field(default_factory=list)
+
+
 class RunMonitor:
-    """Context manager measuring one server while one wrk run is in progress."""
+    """Measures one server while one load runs (a context manager)."""
 
     def __init__(
         self,
@@ -69,12 +123,9 @@ class RunMonitor:
         backends: Callable[[], int],
         database: str,
     ) -> None:
-        self._processes = processes
-        self._backends = backends
-        self._database = database
+        self._processes, self._backends, self._database = processes, backends, database
         self._driver = psutil.Process()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, name="bench-monitor", daemon=True)
+        self._sampler = Every(SAMPLE_SECONDS, self._sample)
         self.usage = Usage()
         self._cpu_before: dict[int, tuple[psutil.Process, float]] = {}
         self._pg: list[psutil.Process] = []
@@ -86,17 +137,11 @@ class RunMonitor:
         self._pg_before = cpu_seconds(self._pg)
         self._driver_before = cpu_seconds([self._driver])
         self._busy_before = machine_busy_seconds()
-        self._thread.start()
+        self._sampler.__enter__()
         return self
 
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self._stop.set()
-        self._thread.join()
+    def __exit__(self, *exc_info: object) -> None:
+        self._sampler.__exit__()
         alive = {p.pid for p in self._processes()}
         self.usage.lost_processes = [pid for pid in self._cpu_before if pid not in alive]
         # A process that died mid-run took its CPU time with it (and the run is
@@ -115,16 +160,9 @@ class RunMonitor:
         self.usage.machine_busy_seconds = machine_busy_seconds() - self._busy_before
 
     def _sample(self) -> None:
-        while not self._stop.is_set():
-            self._sample_once()
-            self._stop.wait(SAMPLE_SECONDS)
-        self._sample_once()
-
-    def _sample_once(self) -> None:
         for index, process in enumerate(self._processes()):
             role = "master" if index == 0 else "worker"
-            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-                key = f"{role} {process.pid}"
-                rss = process.memory_info().rss / MIB
-                self.usage.peak_rss_mb[key] = max(self.usage.peak_rss_mb.get(key, 0.0), rss)
+            for pid, mib in rss_mib([process]).items():
+                key = f"{role} {pid}"
+                self.usage.peak_rss_mb[key] = max(self.usage.peak_rss_mb.get(key, 0.0), mib)
         self.usage.pg_backends_max = max(self.usage.pg_backends_max, self._backends())

@@ -1,35 +1,96 @@
-"""report.md from a results document: the one-screen answer (bench/answer.py),
-errors, the list-10 headline, the targets, every run, then what was run on what.
-
-It reads the document only, so ``python -m bench.report bench/results/<folder>``
-rebuilds report.md and the charts from a committed results.json, and
-``python -m bench.report --latest`` rewrites bench/results/LATEST.md.
-"""
+"""report.md and the charts of a results document: the one-screen answer
+(bench/answer.py), errors, the list-10 headline, the targets, every run, what ran on
+what; and bench/results/LATEST.md, the newest full run's answer. It reads the document
+only: ``python -m bench.report <folder>`` rebuilds a committed folder's report,
+``--latest`` rewrites LATEST.md."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import answer, charts, latest, summary
-from bench.headline import (
-    Column,
-    Row,
-    headline_columns,
-    round_ratios,
-    spread,
-    table,
-)
-from bench.scaffold import RESULTS, fmt
+from matplotlib import rcParams
+from matplotlib.figure import Figure
+
+from bench import answer, summary
+from bench.plan import RAW_POOL
+from bench.scaffold import RESULTS, Column, Row, fmt, table
 
 # A one-minute load average above this at the start means other work competed.
 BUSY_LOAD = 1.0
 # Other processes using more cores than this on average during a run make it noisy.
 NOISY_CORES = 0.25
+
+
+def spread(value: float | None, low: float | None, high: float | None) -> str:
+    """``465 (356–512)``: a median and the range of its rounds; ``465`` without rounds."""
+    if value is None or low is None or high is None:
+        return fmt(value)
+    return f"{fmt(value)} ({fmt(low)}–{fmt(high)})"
+
+
+def _rps_of(name: str) -> Callable[[Row], str]:
+    return lambda h: spread(h[f"{name}_rps"], h.get(f"{name}_rps_min"), h.get(f"{name}_rps_max"))
+
+
+def _round_ratio_range(h: Row) -> str:
+    low, high = h.get("round_ratio_min"), h.get("round_ratio_max")
+    return "–" if low is None or high is None else f"{low:.2f}–{high:.2f}"
+
+
+HEADLINE: list[Column] = [
+    ("condition", lambda h: h["condition"]),
+    ("conn.", lambda h: str(h["connections"])),
+    ("Django req/s", _rps_of("django")),
+    ("aioapi req/s", _rps_of("aioapi")),
+    ("aioapi/Django", lambda h: fmt(h["aioapi_over_django"], 2, "×")),
+    ("Django p99 ms", lambda h: fmt(h["django_p99_ms"], 1)),
+    ("aioapi p99 ms", lambda h: fmt(h["aioapi_p99_ms"], 1)),
+    ("Django CPU ms/req", lambda h: fmt(h.get("django_cpu_ms_per_request"), 2)),
+    ("aioapi CPU ms/req", lambda h: fmt(h.get("aioapi_cpu_ms_per_request"), 2)),
+    ("raw pool req/s", lambda h: fmt(h["raw_pool_rps"])),
+    ("constant req/s", lambda h: fmt(h["constant_rps"])),
+    ("Django/raw", lambda h: fmt(h["django_of_raw_pool"], 2)),
+    ("aioapi/raw", lambda h: fmt(h["aioapi_of_raw_pool"], 2)),
+    ("Django/const.", lambda h: fmt(h["django_of_constant"], 3)),
+    ("aioapi/const.", lambda h: fmt(h["aioapi_of_constant"], 3)),
+]
+# With rounds: the range of the ratios of each round's paired runs, after the ratio.
+ROUND_RATIOS: Column = ("aioapi/Django per round", _round_ratio_range)
+
+
+def headline_columns(rows: Sequence[Row]) -> list[Column]:
+    if not any("round_ratios" in h for h in rows):
+        return HEADLINE
+    at = [name for name, _ in HEADLINE].index("aioapi/Django") + 1
+    return [*HEADLINE[:at], ROUND_RATIOS, *HEADLINE[at:]]
+
+
+def round_ratios(document: Mapping[str, Any]) -> list[str]:
+    """One line per headline row: aioapi/Django in each round, so its stability shows."""
+    rows = [h for h in document["headline"] if h.get("round_ratios")]
+    if not rows:
+        return []
+    width = max(len(h["round_ratios"]) for h in rows)
+    columns: list[Column] = [
+        ("condition", lambda h: h["condition"]),
+        ("conn.", lambda h: str(h["connections"])),
+        ("ratio of medians", lambda h: fmt(h["aioapi_over_django"], 2, "×")),
+        *((f"round {i + 1}", lambda h, i=i: _nth(h["round_ratios"], i)) for i in range(width)),
+    ]
+    intro = (
+        "aioapi/Django req/s of each round's paired runs (the same round, both servers "
+        "started afresh), next to the ratio of the medians:"
+    )
+    return [intro, "", *table(columns, rows)]
+
+
+def _nth(values: Sequence[float], i: int) -> str:
+    return fmt(values[i], 2, "×") if i < len(values) else "–"
 
 
 VERDICTS = {True: "met", False: "**missed**", None: "not measured"}
@@ -219,7 +280,7 @@ def write(document: Mapping[str, Any], outdir: Path) -> None:
     """results.json, the charts and report.md into ``outdir``."""
     outdir.mkdir(parents=True, exist_ok=True)
     (outdir / "results.json").write_text(json.dumps(document, indent=2) + "\n")
-    names = charts.draw(document, outdir)
+    names = draw(document, outdir)
     (outdir / "report.md").write_text(markdown(document, names))
 
 
@@ -229,6 +290,114 @@ def rebuild(outdir: Path) -> None:
     document["headline"] = summary.headline(document)
     document["targets"] = summary.targets(document)
     write(document, outdir)
+
+
+MARKERS = "osD^vPX*<>"
+
+
+def styles(servers: list[str]) -> dict[str, dict[str, Any]]:
+    """A colour and marker per server, in results order; the ceiling dashed."""
+    # matplotlib's default colour cycle (tab10): ten colours, then they repeat.
+    colours = rcParams["axes.prop_cycle"].by_key()["color"]
+    return {
+        server: {
+            "color": colours[i % len(colours)],
+            "marker": MARKERS[i % len(MARKERS)],
+            "linestyle": "--" if server == RAW_POOL else "-",
+        }
+        for i, server in enumerate(servers)
+    }
+
+
+def draw(document: Mapping[str, Any], outdir: Path) -> list[str]:
+    """Write ``<scenario>.png`` for each scenario of the runs; return the file names."""
+    names = []
+    medians = summary.combined(document["runs"])
+    style = styles(list(dict.fromkeys(r["server"] for r in medians)))
+    for scenario in dict.fromkeys(r["scenario"] for r in medians):
+        runs = [r for r in medians if r["scenario"] == scenario]
+        conditions = list(dict.fromkeys(r["condition"] for r in runs))
+        figure = Figure(figsize=(4.2 * len(conditions), 6.4))
+        axes = figure.subplots(2, len(conditions), squeeze=False)
+        for column, condition in enumerate(conditions):
+            rps, p99 = axes[0][column], axes[1][column]
+            counts = sorted({r["connections"] for r in runs if r["condition"] == condition})
+            for server in dict.fromkeys(r["server"] for r in runs):
+                points = sorted(
+                    (r["connections"], r["requests_per_s"], r["latency"]["p99"])
+                    for r in runs
+                    if r["condition"] == condition and r["server"] == server
+                )
+                if points:
+                    xs = [p[0] for p in points]
+                    rps.plot(xs, [p[1] for p in points], label=server, **style[server])
+                    p99.plot(xs, [p[2] for p in points], label=server, **style[server])
+            rps.set_title(f"{scenario} · {condition}", fontsize=10)
+            rps.set_ylabel("requests/s")
+            rps.set_ylim(bottom=0)
+            p99.set_ylabel("p99 latency (ms, log)")
+            p99.set_yscale("log")
+            for plot in (rps, p99):
+                plot.set_xscale("log")
+                plot.minorticks_off()
+                plot.set_xticks(counts, labels=[str(count) for count in counts])
+                plot.set_xlabel("connections")
+                plot.grid(True, alpha=0.3)
+                plot.legend(fontsize=8)
+        figure.tight_layout()
+        name = f"{scenario}.png"
+        figure.savefig(outdir / name, dpi=110)
+        names.append(name)
+    return names
+
+
+NAME = "LATEST.md"
+
+
+def is_full(document: dict[str, Any]) -> bool:
+    """The default plan with no scenario, server, condition, connection count or
+    duration narrowed (results before the "full" field: the default plan)."""
+    return document.get("plan") == "default" and document.get("full", True)
+
+
+def newest_full_run(results: Path) -> tuple[Path, dict[str, Any]] | None:
+    """The folder and document of the full run that started last, if any."""
+    found: list[tuple[str, Path, dict[str, Any]]] = []
+    for path in sorted(results.glob("*/results.json")):
+        document = json.loads(path.read_text())
+        if isinstance(document, dict) and is_full(document):
+            found.append((str(document.get("started_at", "")), path.parent, document))
+    if not found:
+        return None
+    _, folder, document = max(found, key=lambda item: (item[0], item[1].name))
+    return folder, document
+
+
+def latest_markdown(folder: Path, document: dict[str, Any]) -> str:
+    name = folder.name
+    lines = [
+        "# The latest full benchmark run",
+        "",
+        f"[{name}/report.md]({name}/report.md): `{document.get('command', '')}`, "
+        f"{document.get('started_at', '?')} to {document.get('finished_at', '?')} (UTC).",
+        "",
+        "Written by `python -m bench` when a run of the default plan finishes (nothing "
+        "narrowed); `python -m bench.report --latest` rewrites it. Other runs (rounds, "
+        "plans of one issue, the side scripts) are in the folders beside this file.",
+        "",
+        *answer.markdown(document),
+    ]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def write_latest(results: Path) -> Path | None:
+    """Rewrite ``results``/LATEST.md for the newest full run; its path, or None."""
+    newest = newest_full_run(results)
+    if newest is None:
+        return None
+    target = results / NAME
+    target.write_text(latest_markdown(*newest))
+    return target
 
 
 def main(argv: Sequence[str]) -> int:
@@ -243,7 +412,7 @@ def main(argv: Sequence[str]) -> int:
     if args.folder is not None:
         rebuild(args.folder)
     if args.latest:
-        written = latest.write(args.results_dir)
+        written = write_latest(args.results_dir)
         print(f"{written}" if written else f"no full run under {args.results_dir}")
     return 0
 

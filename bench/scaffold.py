@@ -1,71 +1,60 @@
-"""What every side script of the bench shares (budget, cache_bench, export_bench,
-overload, soak): the servers' environment, the results folder and its facts,
-and Markdown tables.
-
-One home for each, so a server started by a side script runs with the same
-production settings as ``python -m bench``'s (bench/servers.py's ``base_env``),
-every result lands in ``bench/results/<UTC date>-<label>/`` beside the machine
-and software it was measured on, and every table is drawn by one library.
+"""The one way every bench command writes what it measured: a results folder
+``bench/results/<UTC date>-<label>/`` (never written into twice) holding the document
+as JSON and its report as Markdown, the facts of the run (date, commit, machine,
+versions), and the tables; plus the environment and catalogue of a side script's server.
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
-import signal
+import platform
+import shlex
 import subprocess
-import threading
-import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import psutil
 import psycopg
 from tabulate import tabulate
 
 from bench.catalogue import database_name, ensure_database, manage, server_version
-from bench.facts import machine, versions
-from bench.servers import REPO, ServerOptions, base_env
+from bench.servers import REPO, base_env, default_options
 from bench.wrk import wrk_version
 
 RESULTS = REPO / "bench" / "results"
-# Settings the deployed defaults (mymoviedb/settings.py) decide unless a script sets
-# its own pool: the reliability scripts measure aioapi as deployed.
+# Left to the deployed defaults (mymoviedb/settings.py) unless a script sizes its pool.
 POOL_KEYS = ("DB_POOL", "DB_POOL_MIN_SIZE", "DB_POOL_MAX_SIZE")
-
-
-def default_options() -> ServerOptions:
-    """The server options of a default ``python -m bench`` run."""
-    from bench import cli  # cli imports the whole driver: only when asked
-
-    return cli.config_from(cli.parser().parse_args([])).options
+PACKAGES = (
+    "Django", "aiohttp", "channels", "asgiref", "psycopg", "psycopg-pool", "gunicorn",
+    "uvloop", "orjson", "pydantic",
+)  # fmt: skip
+Row = Mapping[str, Any]
+Column = tuple[str, Callable[[Row], str]]
 
 
 def server_env(
     database_url: str, *, pool_size: int | None = None, **settings: str
 ) -> dict[str, str]:
-    """The bench servers' environment (production mode, quiet logs, no simulated
-    latency) for a server a side script starts, plus ``settings``.
-
-    ``pool_size``: Django's psycopg pool of that fixed size; None leaves the pool to
-    the deployed defaults.
-    """
+    """The bench servers' environment without simulated latency, plus ``settings``;
+    ``pool_size``: Django's pool of that fixed size, None: the deployed defaults."""
     options = dataclasses.replace(
         default_options(), pool_size=pool_size or 1, db_connections="pool"
     )
     env = base_env(database_url, 0.0, options)
     if pool_size is None:
         env = {key: value for key, value in env.items() if key not in POOL_KEYS}
-    return env | {"PYTHONPATH": str(REPO), "API_ACCESS_LOG": "off"} | settings
+    return env | settings
 
 
 def synthetic_catalogue(database_url: str, *, films: int, seed: int, env: Mapping[str, str]) -> int:
-    """Create and migrate the database, and fill it with ``films`` synthetic films
-    (``generate_movies``, then ``VACUUM ANALYZE``) unless it holds films already;
-    return how many it holds."""
+    """Create and migrate the database and, unless it holds films, fill it with ``films``
+    synthetic ones, vacuumed (index-only scans need the visibility map); their count."""
     ensure_database(database_url, recreate=False)
     manage(["migrate", "--no-input", "-v0"], env)
     with psycopg.connect(database_url, autocommit=True) as conn:
@@ -74,80 +63,13 @@ def synthetic_catalogue(database_url: str, *, films: int, seed: int, env: Mappin
             return int(row[0])
     manage(["generate_movies", "--count", str(films), "--seed", str(seed), "--quiet"], env)
     with psycopg.connect(database_url, autocommit=True) as conn:
-        # A freshly loaded table has no visibility map yet: every index scan would
-        # visit the heap until autovacuum gets to it. Measure the settled state.
         conn.execute("VACUUM ANALYZE")
     return films
 
 
-@contextlib.contextmanager
-def serving(
-    name: str,
-    argv: Sequence[str],
-    env: Mapping[str, str],
-    ready: Callable[[], bool],
-    *,
-    timeout: float = 60,
-    stop_timeout: float = 30,
-) -> Iterator[subprocess.Popen[bytes]]:
-    """Start ``argv`` in its own session, wait until ``ready()`` (connection errors
-    count as not yet), yield the process; stop its whole group on the way out."""
-    process = subprocess.Popen(list(argv), cwd=REPO, env=dict(env), start_new_session=True)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if process.poll() is not None:
-                raise SystemExit(f"{name} exited with {process.returncode}")
-            with contextlib.suppress(OSError):
-                if ready():
-                    break
-            if time.monotonic() > deadline:
-                raise SystemExit(f"{name} did not become ready within {timeout:g} s")
-            time.sleep(0.2)
-        yield process
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=stop_timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-@contextlib.contextmanager
-def polling(
-    urls: Mapping[str, str],
-    every: float,
-    poll: Callable[[Mapping[str, psycopg.Connection[Any]]], None],
-    name: str,
-) -> Iterator[None]:
-    """Call ``poll`` with one autocommit connection per named URL every ``every``
-    seconds, on a thread of its own, until the block ends (a sampler's loop)."""
-    done = threading.Event()
-
-    def run() -> None:
-        with contextlib.ExitStack() as stack:
-            connections = {
-                key: stack.enter_context(psycopg.connect(url, autocommit=True))
-                for key, url in urls.items()
-            }
-            while not done.wait(every):
-                poll(connections)
-
-    thread = threading.Thread(target=run, name=name, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        done.set()
-        thread.join(timeout=10)
-
-
 def results_dir(label: str, started: datetime | None = None, base: Path = RESULTS) -> Path:
-    """``<base>/<UTC date the run started (default: now)>-<label>/``, created; a
-    folder of that name already there (a committed result) is never written into:
-    the time of day is added to the new one's name."""
+    """``<base>/<UTC date>-<label>/``, created; when that folder exists already (a
+    committed result), the new one's name has the time of day too."""
     started = started or datetime.now(UTC)
     path = base / f"{started:%Y-%m-%d}-{label}"
     if path.exists():
@@ -165,23 +87,40 @@ def write_results(
 ) -> None:
     """The document as JSON and its report as Markdown, under ``names``."""
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / names[0]).write_text(json.dumps(results, indent=2) + "\n")
+    (directory / names[0]).write_text(json.dumps(results, indent=2, default=str) + "\n")
     (directory / names[1]).write_text(report)
 
 
-def publish(label: str, started: datetime, document: Mapping[str, Any], report: str) -> Path:
-    """Write a side script's run to its results folder, print the report and where
-    it went; the folder."""
-    directory = results_dir(label, started)
+def publish(
+    label: str, started: datetime, document: Mapping[str, Any], report: str, base: Path = RESULTS
+) -> Path:
+    """Write a run to its results folder, print the report and where it went."""
+    directory = results_dir(label, started, base)
     write_results(directory, document, report)
     print(report)
-    print(f"Written to {directory.relative_to(REPO)}/")
+    print(f"Written to {directory}/")
     return directory
 
 
-def commit() -> str:
-    """The checked-out commit, short, for a result recorded without run_facts."""
-    return _git("rev-parse", "--short", "HEAD")
+def command_line(program: str, argv: Sequence[str] | None) -> str:
+    """The command as typed, for the document and the report."""
+    return shlex.join(["python", "-m", program, *(argv if argv is not None else sys.argv[1:])])
+
+
+def header(title: str, document: Mapping[str, Any]) -> list[str]:
+    """A side report's first lines: its title, when, the command, the commit, the load."""
+    facts = document.get("facts", {})
+    lines = [f"# {title}", "", f"Date (UTC): {facts.get('date_utc', '?')}  "]
+    lines.append(f"Command: `{document.get('command', '?')}`  ")
+    if "commit" in facts:
+        lines.append(f"Commit: {facts['commit']}  ")
+    if "machine" in facts:
+        machine = facts["machine"]
+        lines.append(
+            f"Machine: {machine['cpu_model']}, {machine['cores']} cores; load average at "
+            f"start {machine['load_average_at_start']}, at the end {facts.get('load_at_end')}"
+        )
+    return [*lines, ""]
 
 
 def _git(*args: str) -> str:
@@ -190,18 +129,63 @@ def _git(*args: str) -> str:
     ).stdout.strip()
 
 
-def run_facts(database_url: str) -> dict[str, Any]:
-    """Date, commit, database, machine and versions, recorded with every result."""
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        postgres = server_version(conn)
+def commit() -> str:
     dirty = _git("status", "--porcelain", "--untracked-files=no")
+    return _git("rev-parse", "HEAD") + (" (with uncommitted changes)" if dirty else "")
+
+
+def cpu_model() -> str:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
+    return platform.processor() or "unknown"
+
+
+def machine() -> dict[str, object]:
+    """CPU, cores, memory, kernel, and how busy the machine was at the start."""
+    return {
+        "cpu_model": cpu_model(),
+        "cores": os.cpu_count(),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "kernel": platform.release(),
+        "os": platform.platform(),
+        "load_average_at_start": load_average(),
+    }
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def versions(extra: Mapping[str, str]) -> dict[str, str]:
+    """Python and the packages that serve requests, plus ``extra`` (PostgreSQL, wrk)."""
+    found = {"python": platform.python_version()}
+    for package in PACKAGES:
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found[package] = "not installed"
+    return {**found, **extra}
+
+
+def run_facts(database_url: str | None = None) -> dict[str, Any]:
+    """Date, commit, database, machine and versions, recorded with every result: taken
+    at the start (the machine's load then); :func:`ended` adds the load at the end."""
+    extra = {"wrk": wrk_version()}
+    if database_url is not None:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            extra["postgresql"] = server_version(conn)
     return {
         "date_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-        "commit": _git("rev-parse", "HEAD") + (" (with uncommitted changes)" if dirty else ""),
-        "database": database_name(database_url),
+        "commit": commit(),
+        "database": database_name(database_url) if database_url else None,
         "machine": machine(),
-        "versions": versions({"postgresql": postgres, "wrk": wrk_version()}),
+        "versions": versions(extra),
     }
+
+
+def ended(facts: Mapping[str, Any]) -> dict[str, Any]:
+    return {**facts, "load_at_end": load_average()}
 
 
 def fmt(value: float | None, digits: int = 0, suffix: str = "") -> str:
@@ -214,8 +198,7 @@ def fmt(value: float | None, digits: int = 0, suffix: str = "") -> str:
 def markdown_table(
     headers: Sequence[str], rows: Iterable[Sequence[object]], align: Sequence[str] | None = None
 ) -> list[str]:
-    """A GitHub Markdown table, one line per item, then a blank line. Cells are
-    shown as given (no number parsing: ``0.80`` stays ``0.80``)."""
+    """A GitHub Markdown table, then a blank line; cells as given (``0.80`` stays)."""
     text = tabulate(
         [[str(cell) for cell in row] for row in rows],
         headers=list(headers),
@@ -224,3 +207,10 @@ def markdown_table(
         colalign=tuple(align) if align else None,
     )
     return [*text.splitlines(), ""]
+
+
+def table(columns: Sequence[Column], rows: Iterable[Row]) -> list[str]:
+    """A Markdown table: one column per (name, cell of a row)."""
+    return markdown_table(
+        [name for name, _ in columns], ([cell(row) for _, cell in columns] for row in rows)
+    )

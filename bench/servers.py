@@ -1,9 +1,8 @@
-"""The servers under test: their exact commands, and starting and stopping them.
+"""The servers under test, and the one way every bench command starts and stops one.
 
-Every server runs under Gunicorn with explicit command-line flags (no config
-file), pinned with ``taskset`` to the same CPUs, one server at a time. Each is
-started in its own session so that stopping its process group stops every
-worker, and a group that ignores SIGTERM is killed.
+Each runs under Gunicorn with explicit flags (no config file), pinned with ``taskset``
+to the same CPUs, one server at a time, in its own session: stopping its process
+group stops every worker, and a group that ignores SIGTERM is killed.
 """
 
 from __future__ import annotations
@@ -13,117 +12,220 @@ import os
 import signal
 import socket
 import subprocess
+import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import psutil
 
-from bench import contenders
-from bench.plan import AIOAPI, DJANGO, DJANGO_SYNC, RAW_POOL
-from bench.serverspec import (
-    ServerOptions,
-    ServerSpec,
-    base_env,
-    gthread_argv,
-    gunicorn_argv,
-    shared_settings,
-)
+from bench.plan import AIOAPI, DJANGO, DJANGO_ASGI, DJANGO_SYNC, DRF, RAW_POOL
 
 REPO = Path(__file__).resolve().parent.parent
-# The worker deploy/gunicorn_api.conf.py runs: aiohttp's asyncio worker that keeps
-# Gunicorn's listen backlog (aiohttp's own resets it to 128) and drains on stop.
-# The raw-pool ceiling runs on it too, so no aiohttp server has the smaller backlog.
+SHARED_CATALOGUE = REPO.parent / "shared" / "data" / "wikipedia-movies.json.gz"
+# deploy/gunicorn_api.conf.py's worker: aiohttp's on asyncio's loop, keeping Gunicorn's
+# listen backlog (aiohttp's own resets it to 128). The raw-pool ceiling runs on it too.
 API_WORKER = "aioapi.worker.DrainingWorker"
+# Uvicorn's Gunicorn worker in its maintained home (uvicorn.workers is deprecated),
+# as Django's deployment guide names it; "auto" picks uvloop and httptools.
+UVICORN_WORKER = "uvicorn_worker.UvicornWorker"
+# psycopg_pool's own wait: under ASGI each request runs on a thread of its own, so
+# threads outnumber the pool and a wait is a queue, not an outage (the project's 2 s
+# is sized for gthread, whose threads never outnumber the pool).
+ASGI_POOL_TIMEOUT_SECONDS = 30
+DRF_NOTE = (
+    "drf is a different, typical implementation (ModelSerializers, DRF's "
+    "LimitOffsetPagination with its COUNT, prefetched genres and credits), not the "
+    "same views: its rows measure that code on the same server, not the server alone; "
+    "verified by the order of its films, not by bytes"
+)
+# How a server is checked before load (bench/verify.py): its bytes against the
+# reference's, or (drf, which renders its own JSON) the order of its films.
+Verification = Literal["bytes", "order"]
 
 
 class ServerError(RuntimeError):
     """A server did not start, or died."""
 
 
+@dataclass(frozen=True)
+class ServerOptions:
+    """The knobs a user sets on the command line; results.json records them."""
+
+    cpus: tuple[int, ...]
+    workers: int
+    django_threads: int = 16
+    api_db_threads: int = 16
+    api_db_max_pending: int = 2048
+    api_db_funnel: bool = False
+    api_cache: bool = False
+    pool_size: int = 16
+    keepalive: int = 75
+    host: str = "127.0.0.1"
+    port_base: int = 20100
+    # Both servers alike: "persistent", a connection per thread kept open (DB_POOL=0,
+    # aioapi's deployed policy); "pool", Django's psycopg pool, a checkout per request.
+    db_connections: str = "persistent"
+
+
+def default_options(threads: int = 16, port_base: int = 20100) -> ServerOptions:
+    """``python -m bench``'s defaults: every CPU, one worker per CPU, ``threads`` each."""
+    cpus = tuple(sorted(os.sched_getaffinity(0)))
+    return ServerOptions(
+        cpus=cpus,
+        workers=len(cpus),
+        django_threads=threads,
+        api_db_threads=threads,
+        pool_size=threads,
+        port_base=port_base,
+    )
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """One server: how to start it, where its resources are, what it was given."""
+
+    name: str
+    title: str
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+    port: int
+    list_path: str
+    detail_path: str | None  # formatted with id=
+    ready_path: str
+    workers: int  # Gunicorn workers to wait for (0: one process)
+    settings: Mapping[str, object] = field(default_factory=dict)
+    verification: Verification = "bytes"
+    note: str | None = None  # what a reader of its rows must know (results.json)
+    people_path: str | None = None  # the people list, where the server has one
+
+    def url(self, path: str) -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def command(self, cpus: tuple[int, ...]) -> list[str]:
+        pinned = ["taskset", "--cpu-list", ",".join(map(str, cpus))] if cpus else []
+        return [*pinned, *self.argv]
+
+
+def gunicorn_argv(
+    app: str, worker_class: str, options: ServerOptions, port: int, workers: int | None = None
+) -> list[str]:
+    """Gunicorn flags shared by every server, stated in full."""
+    return [
+        sys.executable, "-m", "gunicorn", app,
+        "--bind", f"{options.host}:{port}",
+        "--worker-class", worker_class,
+        "--workers", str(workers or options.workers),
+        "--keep-alive", str(options.keepalive),
+        "--backlog", "2048",
+        "--max-requests", "0",  # no recycling mid-run: a restart is not what is measured
+        "--timeout", "60",
+        "--graceful-timeout", "5",
+        "--log-level", "warning",
+        "--no-control-socket",
+    ]  # fmt: skip
+
+
+def gthread_argv(options: ServerOptions, port: int) -> list[str]:
+    """Django's WSGI app under Gunicorn's gthread workers, ``--django-threads`` each."""
+    argv = gunicorn_argv("mymoviedb.wsgi:application", "gthread", options, port)
+    return [*argv, "--threads", str(options.django_threads)]
+
+
+def base_env(database_url: str, latency_ms: float, options: ServerOptions) -> dict[str, str]:
+    """What every bench server reads: production mode, the bench settings, same pool."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": os.environ.get("HOME", "/tmp"),
+        "LANG": "C.UTF-8",
+        "PYTHONPATH": str(REPO),
+        "DJANGO_SETTINGS_MODULE": "bench.settings",
+        "DATABASE_URL": database_url,
+        "DEBUG": "0",
+        "SECRET_KEY": "bench-only-" + os.urandom(24).hex(),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECURE_SSL_REDIRECT": "0",
+        # With the pool, a fixed size: no connection is opened mid-run.
+        "DB_POOL": "1" if options.db_connections == "pool" else "0",
+        "DB_POOL_MIN_SIZE": str(options.pool_size),
+        "DB_POOL_MAX_SIZE": str(options.pool_size),
+        "SIMULATED_DB_LATENCY_MS": f"{latency_ms:g}",
+        "LOG_LEVEL": "WARNING",
+        "API_ACCESS_LOG": "off",
+    }
+
+
 def server_specs(
     database_url: str, latency_ms: float, options: ServerOptions
 ) -> dict[str, ServerSpec]:
-    """The servers of a condition: Django, the same views async under uvicorn, a typical
-    DRF API, aioapi, the raw psycopg ceiling, and the optional classic Django (sync
-    workers, 2 x cores + 1); one port each from ``options.port_base``."""
+    """The servers of a condition, one port each from ``options.port_base``."""
     env = base_env(database_url, latency_ms, options)
-    common = shared_settings(options)
-    ports = (options.port_base + i for i in range(6))
-    django_port, api_port, raw_port, sync_port, asgi_port, drf_port = ports
-    django = ServerSpec(
-        name=DJANGO,
-        title="Django under Gunicorn (gthread)",
-        argv=tuple(gthread_argv(options, django_port)),
-        env=env,
-        port=django_port,
-        list_path="/movies/",
-        detail_path="/movies/{id}/",
-        ready_path="/movies/?limit=1",
-        workers=options.workers,
-        settings={**common, "threads": options.django_threads},
-        people_path="/movies/people/",
+    common = {"workers": options.workers, "cpus": list(options.cpus), "pool": options.pool_size}
+    django_port, api_port, raw_port, sync_port, asgi_port, drf_port = (
+        options.port_base + i for i in range(6)
     )
-    api_env = {
-        **env,
-        "API_DB_THREADS": "1" if options.api_db_funnel else str(options.api_db_threads),
-        "API_DB_MAX_PENDING": str(options.api_db_max_pending),
-        # aioapi's response cache answers repeated GETs without SQL; the Django views
-        # have none, so the comparison runs without it unless --api-cache asks.
-        "API_CACHE": "1" if options.api_cache else "0",
-        "API_ACCESS_LOG": "off",
+
+    def spec(name: str, title: str, argv: list[str], port: int, **fields: object) -> ServerSpec:
+        fields = {"env": env, "workers": options.workers, "settings": common, **fields}
+        return ServerSpec(name, title, tuple(argv), port=port, **fields)  # type: ignore[arg-type]
+
+    django_paths = {
+        "list_path": "/movies/",
+        "detail_path": "/movies/{id}/",
+        "ready_path": "/movies/?limit=1",
     }
-    aioapi = ServerSpec(
-        name=AIOAPI,
-        title="aioapi (aiohttp) under Gunicorn",
-        argv=tuple(gunicorn_argv("aioapi.gunicorn:app", API_WORKER, options, api_port)),
-        env=api_env,
-        port=api_port,
-        list_path="/api/movies",
-        detail_path="/api/movies/{id}",
-        ready_path="/healthz",
-        workers=options.workers,
-        people_path="/api/people",
-        settings={
-            **common,
-            "api_db_threads": options.api_db_threads,
-            "api_db_max_pending": options.api_db_max_pending,
-            "api_db_funnel": options.api_db_funnel,
-            "api_cache": options.api_cache,
-        },
-    )
-    raw = ServerSpec(
-        name=RAW_POOL,
-        title="ceiling: psycopg AsyncConnectionPool, no ORM",
-        argv=tuple(gunicorn_argv("bench.ceiling.raw_pool:app", API_WORKER, options, raw_port)),
-        env={**env, "RAW_POOL_SIZE": str(options.pool_size)},
-        port=raw_port,
-        list_path="/movies",
-        detail_path=None,
-        ready_path="/healthz",
-        workers=options.workers,
-        settings=common,
-    )
+    threads = {**common, "threads": options.django_threads}
     sync_workers = 2 * len(options.cpus) + 1
-    sync = ServerSpec(
-        name=DJANGO_SYNC,
-        title="Django under Gunicorn (sync, 2 x cores + 1)",
-        argv=tuple(
-            gunicorn_argv("mymoviedb.wsgi:application", "sync", options, sync_port, sync_workers)
-        ),
+    specs = [
+        spec(DJANGO, "Django under Gunicorn (gthread)", gthread_argv(options, django_port),
+             django_port, settings=threads, people_path="/movies/people/", **django_paths),
+        spec(DJANGO_ASGI, "Django async views under Gunicorn (uvicorn worker)",
+             gunicorn_argv("mymoviedb.asgi:application", UVICORN_WORKER, options, asgi_port),
+             asgi_port, list_path="/async/movies/", detail_path="/async/movies/{id}/",
+             ready_path="/async/movies/?limit=1",
+             # Django's databases page: under ASGI, its pool rather than persistent
+             # connections (a thread per request would open one per request). No
+             # WhiteNoise: its sync-only middleware would hop every request to a thread.
+             env={**env, "DB_POOL": "1", "SERVE_STATIC": "0",
+                  "DB_POOL_TIMEOUT_SECONDS": str(ASGI_POOL_TIMEOUT_SECONDS)},
+             settings={**common, "db_connections": "pool",
+                       "pool_timeout_s": ASGI_POOL_TIMEOUT_SECONDS,
+                       "threads": "one per request (asgiref's ThreadSensitiveContext)",
+                       "static_files": False}),
+        spec(DRF, "Django REST framework under Gunicorn (gthread)",
+             gthread_argv(options, drf_port), drf_port, list_path="/drf/movies/",
+             detail_path="/drf/movies/{id}/", ready_path="/drf/movies/?limit=1",
+             settings=threads, verification="order", note=DRF_NOTE),
+        spec(AIOAPI, "aioapi (aiohttp) under Gunicorn",
+             gunicorn_argv("aioapi.gunicorn:app", API_WORKER, options, api_port), api_port,
+             list_path="/api/movies", detail_path="/api/movies/{id}", ready_path="/healthz",
+             people_path="/api/people",
+             # The response cache answers repeated GETs without SQL and the Django views
+             # have none: off unless --api-cache asks.
+             env={**env, "API_DB_MAX_PENDING": str(options.api_db_max_pending),
+                  "API_DB_THREADS": "1" if options.api_db_funnel else str(options.api_db_threads),
+                  "API_CACHE": "1" if options.api_cache else "0"},
+             settings={**common, "api_db_threads": options.api_db_threads,
+                       "api_db_max_pending": options.api_db_max_pending,
+                       "api_db_funnel": options.api_db_funnel, "api_cache": options.api_cache}),
+        spec(RAW_POOL, "ceiling: psycopg AsyncConnectionPool, no ORM",
+             gunicorn_argv("bench.ceiling.raw_pool:app", API_WORKER, options, raw_port),
+             raw_port, list_path="/movies", detail_path=None, ready_path="/healthz",
+             env={**env, "RAW_POOL_SIZE": str(options.pool_size)}),
         # One request at a time per process: one pooled connection is all it can use.
-        env={**env, "DB_POOL_MIN_SIZE": "1", "DB_POOL_MAX_SIZE": "1"},
-        port=sync_port,
-        list_path=django.list_path,
-        detail_path=django.detail_path,
-        ready_path=django.ready_path,
-        workers=sync_workers,
-        settings={"workers": sync_workers, "cpus": list(options.cpus), "pool": 1},
-    )
-    asgi = contenders.django_asgi(env, options, asgi_port)
-    drf = contenders.drf(env, options, drf_port)
-    return {spec.name: spec for spec in (django, asgi, drf, aioapi, raw, sync)}
+        spec(DJANGO_SYNC, "Django under Gunicorn (sync, 2 x cores + 1)",
+             gunicorn_argv("mymoviedb.wsgi:application", "sync", options, sync_port,
+                           sync_workers), sync_port,
+             env={**env, "DB_POOL_MIN_SIZE": "1", "DB_POOL_MAX_SIZE": "1"},
+             workers=sync_workers, **django_paths,
+             settings={"workers": sync_workers, "cpus": list(options.cpus), "pool": 1}),
+    ]  # fmt: skip
+    return {s.name: s for s in specs}
 
 
 def port_is_free(port: int) -> bool:
@@ -137,15 +239,36 @@ def port_is_free(port: int) -> bool:
     return True
 
 
-class ManagedServer:
-    """A running server: its process group, its log, its processes."""
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
-    def __init__(self, spec: ServerSpec, cpus: tuple[int, ...], log_path: Path) -> None:
+
+class ManagedServer:
+    """A running server: its process group, its log, its processes. As a context
+    manager: started and ready on entry, stopped on exit."""
+
+    def __init__(
+        self, spec: ServerSpec, cpus: tuple[int, ...] = (), log_path: Path | None = None
+    ) -> None:
         self.spec = spec
         self.cpus = cpus
-        self.log_path = log_path
+        self.log_path = log_path or Path(tempfile.mkdtemp(prefix="bench-")) / f"{spec.name}.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.known: list[psutil.Process] = []
+
+    def __enter__(self) -> ManagedServer:
+        try:
+            self.start()
+            self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
 
     def start(self) -> None:
         if not port_is_free(self.spec.port):
@@ -162,10 +285,11 @@ class ManagedServer:
             )
 
     def wait_ready(self, timeout: float = 90.0) -> None:
-        """Wait until the server answers 200 and every worker is up."""
+        """Until the server answers 200 and every worker is up."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            self._check_alive()
+            if self.process is None or self.process.poll() is not None:
+                raise ServerError(f"{self.spec.name} exited at start-up\n{self.log_tail()}")
             if self._answers() and len(self.workers()) >= self.spec.workers:
                 self.known = self.processes()
                 return
@@ -181,12 +305,8 @@ class ManagedServer:
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             return False
 
-    def _check_alive(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            raise ServerError(f"{self.spec.name} exited at start-up\n{self.log_tail()}")
-
     def processes(self) -> list[psutil.Process]:
-        """The Gunicorn master and its workers."""
+        """The Gunicorn master and its workers (or the one process)."""
         if self.process is None:
             return []
         try:
@@ -198,12 +318,23 @@ class ManagedServer:
     def workers(self) -> list[psutil.Process]:
         return self.processes()[1:]
 
+    def serving(self) -> psutil.Process:
+        """The process that answers: the one worker, or the process itself."""
+        return (self.workers() or self.processes())[0]
+
     def log_tail(self, lines: int = 30) -> str:
         try:
             text = self.log_path.read_text(errors="replace")
         except FileNotFoundError:
             return ""
         return "\n".join(text.splitlines()[-lines:])
+
+    def kill(self) -> None:
+        """SIGKILL the whole group now (the memory bound of bench.big_pages)."""
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
 
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM the process group, then SIGKILL whatever is left of it."""
@@ -218,8 +349,8 @@ class ManagedServer:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(5)
-        # A worker that outlived its master (it should not) is still ours; psutil
-        # checks the start time, so a reused pid is never signalled.
+        # A worker that outlived its master is still ours; psutil checks the start
+        # time, so a reused pid is never signalled.
         for process in known.values():
             with contextlib.suppress(psutil.NoSuchProcess):
                 process.kill()

@@ -1,18 +1,12 @@
-"""Soak: memory and connections of aioapi stay flat over a long mixed load (not in CI).
+"""``python -m bench.soak``: aioapi's memory and connections stay flat over a long
+mixed load (not in CI).
 
-    .venv/bin/python -m bench.soak [--duration 600] [--concurrency 32] [--cache on|off]
-
-aioapi runs under Gunicorn (deploy/gunicorn_api.conf.py, one worker per core,
-worker recycling off so that a leak cannot hide behind a restart) on PostgreSQL
-with the shared catalogue. An asyncio client keeps ``--concurrency`` requests in
-flight: lists (sorts, filters, pages), film and person details, people searches,
-genres, conditional GETs (304), unknown films (404) and bad parameters (400),
-every status checked; beside them a writer PATCHes a few films with If-Match,
-authenticated, once every ``--write-every`` seconds, and puts them back at the
-end. Every ``--sample-every`` seconds the RSS of each worker and the PostgreSQL
-backends of the database are sampled. With the response cache on (as deployed),
-a worker may grow by what the cache may hold: it fills up to its bound, then
-evicts. Results: bench/results/<UTC date>-<label>/.
+aioapi as deployed (bench/deployed_api.py, worker recycling off so that a leak cannot
+hide behind a restart); ``--concurrency`` readers send lists, details, searches,
+conditional GETs, 404s and 400s, every status checked, while a writer PATCHes a few
+films with If-Match (and puts them back); every ``--sample-every`` s the workers' RSS
+and the database's backends are sampled. With the response cache on, a worker may
+grow by what the cache may hold.
 """
 
 from __future__ import annotations
@@ -21,11 +15,10 @@ import argparse
 import asyncio
 import random
 import sys
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -33,19 +26,80 @@ import aiohttp
 import orjson
 import psycopg
 
-from bench.deployed_api import (
-    DEFAULT_DATABASE_URL,
-    ApiServer,
-    backends,
-    issue_token,
-    prepare_catalogue,
-    rss_mib,
-)
-from bench.scaffold import results_dir, run_facts, write_results
-from bench.soak_report import FLAT_MIB, report, verdict
+from bench.deployed_api import DEFAULT_DATABASE_URL, backends, issue_token, prepare_catalogue, spec
+from bench.monitor import rss_mib
+from bench.scaffold import command_line, ended, header, markdown_table, publish, run_facts
+from bench.servers import ManagedServer
 
 SORTS = ("title", "-title", "year", "-year", "rating", "-rating", "id", "-id", "-updated_at")
 SEED = 7
+# Growth allowed after the warm-up besides the response cache (pools, allocator).
+FLAT_MIB = 8.0
+
+
+def verdict(samples: list[dict[str, Any]], warm_up: float, allowed_mib: float) -> dict[str, Any]:
+    """Before (first sample after the warm-up) and after (last sample), per worker.
+
+    A worker may grow by what its response cache may hold (it fills up to its
+    bound, then evicts) plus FLAT_MIB; a leak keeps growing past that.
+    """
+    before = next(sample for sample in samples if sample["t_s"] >= warm_up)
+    after = samples[-1]
+    growth = {
+        pid: round(after["worker_rss_mib"].get(pid, 0.0) - rss, 1)
+        for pid, rss in before["worker_rss_mib"].items()
+    }
+    same_workers = set(before["worker_rss_mib"]) == set(after["worker_rss_mib"])
+    flat_rss = same_workers and all(value <= allowed_mib for value in growth.values())
+    flat_backends = sum(after["backends"].values()) <= sum(before["backends"].values())
+    return {
+        "before": before,
+        "after": after,
+        "rss_growth_mib": growth,
+        "same_workers": same_workers,
+        "flat_rss": flat_rss,
+        "flat_backends": flat_backends,
+        "criterion": f"each worker grows at most {allowed_mib:g} MiB after the warm-up "
+        f"({FLAT_MIB:g} MiB, plus the response cache's bound when it is on), and the "
+        "backends after are no more than before",
+    }
+
+
+def report(result: dict[str, Any], judged: dict[str, Any], document: dict[str, Any]) -> str:
+    """report.md: what ran, the verdict, before and after, every sample."""
+    tally = result["tally"]
+    before, after = judged["before"], judged["after"]
+    lines = [
+        *header("Soak: aioapi as deployed, mixed load", document),
+        f"- Ran {result['elapsed_s']} s; {tally.requests} reads and {tally.writes} "
+        f"authenticated PATCHes; statuses {dict(sorted(tally.statuses.items()))}.",
+        f"- Socket errors or timeouts: {sum(tally.errors.values())} {dict(tally.errors)}; "
+        f"unexpected statuses: {sum(tally.unexpected.values())} {dict(tally.unexpected)}.",
+        f"- Verdict: RSS {'flat' if judged['flat_rss'] else 'NOT flat'}, backends "
+        f"{'flat' if judged['flat_backends'] else 'NOT flat'} ({judged['criterion']}).",
+        "",
+        *markdown_table(
+            ["", "t (s)", "RSS per worker (MiB)", "PostgreSQL backends"],
+            [
+                [label, s["t_s"], s["worker_rss_mib"], s["backends"]]
+                for label, s in (("before (after warm-up)", before), ("after", after))
+            ],
+            ("left", "right", "left", "left"),
+        ),
+        f"RSS growth per worker: {judged['rss_growth_mib']} MiB.",
+        "",
+        "## Samples",
+        "",
+        *markdown_table(
+            ["t (s)", "requests", "RSS per worker (MiB)", "backends"],
+            [
+                [s["t_s"], s["requests"], s["worker_rss_mib"], s["backends"]]
+                for s in result["samples"]
+            ],
+            ("right", "right", "left", "left"),
+        ),
+    ]
+    return "\n".join(lines)
 
 
 @dataclass
@@ -173,7 +227,7 @@ async def writer(
 
 
 async def sampler(
-    server: ApiServer, database_url: str, tally: Tally, samples: list[dict[str, Any]],
+    server: ManagedServer, database_url: str, tally: Tally, samples: list[dict[str, Any]],
     started: float, stop: float, every: float,
 ) -> None:  # fmt: skip
     while True:
@@ -194,19 +248,20 @@ async def sampler(
 
 
 async def soak(
-    args: argparse.Namespace, server: ApiServer, inputs: Inputs, token: str
+    args: argparse.Namespace, server: ManagedServer, inputs: Inputs, token: str
 ) -> dict[str, Any]:
     tally, samples = Tally(), list[dict[str, Any]]()
     started = time.monotonic()
     stop = started + args.duration
     timeout = aiohttp.ClientTimeout(total=30)
     connector = aiohttp.TCPConnector(limit=args.concurrency + 2)
+    base = f"http://127.0.0.1:{server.spec.port}"
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
         await asyncio.gather(
             sampler(server, args.database_url, tally, samples, started, stop, args.sample_every),
-            writer(session, server.base, inputs, token, tally, stop, args.write_every),
+            writer(session, base, inputs, token, tally, stop, args.write_every),
             *(
-                reader(session, server.base, inputs, tally, stop, SEED + index)
+                reader(session, base, inputs, tally, stop, SEED + index)
                 for index in range(args.concurrency)
             ),
         )
@@ -215,35 +270,25 @@ async def soak(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.soak",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
-    parser.add_argument("--duration", type=float, default=600.0, help="seconds of load (600)")
-    parser.add_argument("--warm-up", type=float, default=60.0, help="seconds before 'before' (60)")
-    parser.add_argument("--sample-every", type=float, default=10.0, help="seconds (10)")
-    parser.add_argument("--concurrency", type=int, default=32, help="reads in flight (32)")
-    parser.add_argument("--write-every", type=float, default=2.0, help="seconds between PATCHes")
-    parser.add_argument("--workers", type=int, default=None, help="default: one per core")
-    parser.add_argument(
-        "--cache",
-        choices=("on", "off"),
-        default="on",
-        help="aioapi's response cache (API_CACHE); on, as deployed on PostgreSQL",
-    )
-    parser.add_argument(
-        "--cache-max-mib", type=int, default=64, help="API_CACHE_MAX_BYTES in MiB (64)"
-    )
-    parser.add_argument("--label", default="soak")
+    parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__)
+    add = parser.add_argument
+    add("--database-url", default=DEFAULT_DATABASE_URL)
+    add("--duration", type=float, default=600.0, help="seconds of load (%(default)s)")
+    add("--warm-up", type=float, default=60.0, help="seconds before 'before' (%(default)s)")
+    add("--sample-every", type=float, default=10.0, help="seconds (%(default)s)")
+    add("--concurrency", type=int, default=32, help="reads in flight (%(default)s)")
+    add("--write-every", type=float, default=2.0, help="seconds between PATCHes")
+    add("--workers", type=int, default=None, help="default: one per core")
+    add("--cache", choices=("on", "off"), default="on", help="API_CACHE; on, as deployed")
+    add("--cache-max-mib", type=int, default=64, help="API_CACHE_MAX_BYTES in MiB (64)")
+    add("--label", default="soak")
     args = parser.parse_args(argv)
-    command = " ".join(["python -m bench.soak", *(argv if argv is not None else sys.argv[1:])])
-
+    started = datetime.now(UTC)
+    command = command_line("bench.soak", argv)
     counts = prepare_catalogue(args.database_url, say=print)
+    facts = run_facts(args.database_url)
     inputs = sample_inputs(args.database_url)
     token = issue_token(args.database_url, "soak-curator")
-    directory = results_dir(args.label)
     settings = {
         "GUNICORN_API_MAX_REQUESTS": "0",
         "API_AUTH_FAILURES_PER_MINUTE": "1000",
@@ -252,23 +297,19 @@ def main(argv: list[str] | None = None) -> int:
     }
     if args.workers:
         settings["GUNICORN_API_WORKERS"] = str(args.workers)
-    log = Path(tempfile.mkdtemp(prefix="mymoviedb-soak-")) / "server.log"
-    server = ApiServer.start(args.database_url, log, **settings)
-    print(f"aioapi on {server.base}, workers {[p.pid for p in server.workers()]}; log {log}")
-    try:
+    with ManagedServer(spec(args.database_url, **settings)) as server:
+        print(f"aioapi on port {server.spec.port}; log {server.log_path}")
         result = asyncio.run(soak(args, server, inputs, token))
-    finally:
-        server.stop()
     allowed = FLAT_MIB + (args.cache_max_mib if args.cache == "on" else 0)
     judged = verdict(result["samples"], args.warm_up, allowed)
     tally: Tally = result["tally"]
     results = {
         "command": command,
-        "server_command": " ".join(server.command),
-        "server_settings": server.settings,
+        "server_command": " ".join(server.spec.argv),
+        "server_settings": settings,
         "options": vars(args),
         "catalogue": counts,
-        "facts": run_facts(args.database_url),
+        "facts": ended(facts),
         "elapsed_s": result["elapsed_s"],
         "reads": tally.requests,
         "writes": tally.writes,
@@ -280,8 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         "after": judged["after"],
         "samples": result["samples"],
     }
-    write_results(directory, results, report(result, judged, command))
-    print(f"results: {directory}")
+    publish(args.label, started, results, report(result, judged, results))
     clean = not tally.errors and not tally.unexpected
     return 0 if clean and judged["flat_rss"] and judged["flat_backends"] else 1
 

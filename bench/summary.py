@@ -36,7 +36,7 @@ FAIRNESS = (
     "Any socket error, timeout or unexpected status is reported per run and makes the "
     "command fail (unless --allow-errors); nothing is averaged away.",
     "Simulated database latency (SIMULATED_DB_LATENCY_MS) is a sleep before every SQL "
-    "statement on both servers (movies/latency.py): simulated, not a real network.",
+    "statement on both servers (bench/contenders/latency.py): simulated, not a network.",
     "wrk and PostgreSQL run on the same machine and compete for the same cores.",
 )
 

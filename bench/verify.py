@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from bench.serverspec import Verification
+from bench.servers import Verification
 from bench.workload import HttpRequest
 
 CONTEXT_BYTES = 60
@@ -58,6 +58,17 @@ def _fetch_chunk(port: int, chunk: list[tuple[int, HttpRequest]]) -> dict[int, A
             answers[index] = Answer(reply.status, reply.read(), reply.getheader("ETag"))
     finally:
         conn.close()
+    return answers
+
+
+def require(
+    port: int, requests: Sequence[HttpRequest], expect: Sequence[int] = (200,)
+) -> list[Answer]:
+    """The answers of ``requests``; a status not in ``expect`` stops the command."""
+    answers = fetch(port, requests)
+    problems = status_problems(f"127.0.0.1:{port}", requests, answers, expect)
+    if problems:
+        raise VerificationError(_shown(problems))
     return answers
 
 
@@ -125,11 +136,6 @@ def _same_bytes(
     return None
 
 
-def differences(reference: Served, candidate: Served) -> list[str]:
-    """Every request whose status, body or ETag differs between two servers."""
-    return _compare(reference, candidate, _same_bytes)
-
-
 def films(body: bytes) -> list[tuple[Any, Any]]:
     """(id, title) of every film of a body: a page's ``items`` (ours) or ``results``
     (DRF's), or the one film of a detail."""
@@ -158,11 +164,6 @@ def _same_films(
     )
 
 
-def order_differences(reference: Served, candidate: Served) -> list[str]:
-    """Every request whose status or films (in order) differ between two servers."""
-    return _compare(reference, candidate, _same_films)
-
-
 class Reference:
     """The answers each scenario got from the first server verified in a condition."""
 
@@ -188,7 +189,7 @@ class Reference:
         if by == "order":
             return self._check_order(scenario, server, requests, answers, problems)
         if not problems and scenario in self._answers:
-            problems = differences(self._answers[scenario], (server, requests, answers))
+            problems = _compare(self._answers[scenario], (server, requests, answers), _same_bytes)
         if problems:
             raise VerificationError(f"scenario {scenario}: {_shown(problems)}")
         if scenario in self._answers:
@@ -211,13 +212,10 @@ class Reference:
                 "this condition: run it with django, django-asgi or aioapi"
             )
         reference = self._answers[scenario]
-        problems = problems or order_differences(reference, (server, requests, answers))
+        problems = problems or _compare(reference, (server, requests, answers), _same_films)
         if problems:
             raise VerificationError(f"scenario {scenario}: {_shown(problems)}")
         return f"{len(answers)} with the films of {reference[0]}, in the same order"
-
-    def clear(self) -> None:
-        self._answers.clear()
 
 
 def _shown(problems: list[str]) -> str:

@@ -89,6 +89,28 @@ def wrk_command(
     ]  # fmt: skip
 
 
+def load(
+    url: str,
+    script: str = "get.lua",
+    *,
+    connections: int,
+    duration: int,
+    threads: int = 2,
+    timeout: int = 10,
+    env: Mapping[str, str] | None = None,
+    pin: str | None = None,
+) -> tuple[WrkResult, list[str]]:
+    """One wrk run of ``script`` (expecting 200s unless ``env`` says otherwise), pinned
+    to the CPUs ``pin`` lists when given; its result and its exact command."""
+    command = wrk_command(
+        url, script, connections=connections, threads=threads, duration=duration, timeout=timeout
+    )
+    if pin is not None and shutil.which("taskset"):
+        command = ["taskset", "--cpu-list", pin, *command]
+    result, _, _ = run(command, {"BENCH_EXPECT": "200", **(env or {})}, duration + timeout + 60)
+    return result, command
+
+
 def wrk_version() -> str:
     """wrk's banner line (``wrk -v`` exits 1 after printing it)."""
     if shutil.which("wrk") is None:

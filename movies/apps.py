@@ -7,7 +7,6 @@ class MoviesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from movies import changes, latency
+        from movies import changes
 
-        latency.install()
         changes.install()  # NOTIFY the API workers of every committed write

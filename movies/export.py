@@ -5,7 +5,7 @@ through aioapi.streaming, the Django comparison view through a
 ``StreamingHttpResponse``. Rows come from a server-side cursor on PostgreSQL
 (``.iterator()``), ``CHUNK_ROWS`` at a time, so memory stays flat whatever the
 row count; each chunk costs one more query, for the genres of its films. Behind
-PgBouncer the cursor is opened on a direct connection (routers.streaming_alias).
+PgBouncer the cursor is opened on a direct connection (streaming_alias).
 
 Every format says whether it is complete, so a file cut short never looks whole:
 
@@ -34,13 +34,14 @@ from itertools import islice
 from typing import Any, cast
 
 import orjson
-from django.db import connections, transaction
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connections, router, transaction
+from django.db.models import Model
 
 from movies.export_genres import GenreNames
 from movies.models import Movie
 from movies.schemas import ExportFormat, MovieExportQuery
 from movies.selectors import filtered_movies, sort_order
-from mymoviedb.routers import streaming_alias
 
 # Rows per FETCH of the server-side cursor, per genre query and per chunk sent.
 CHUNK_ROWS = 2000
@@ -167,6 +168,27 @@ class CsvEncoder(Encoder):
         text = io.StringIO()
         csv.writer(text).writerows(records)
         return text.getvalue().encode()
+
+
+def streaming_alias(model: type[Model]) -> str:
+    """Where a long streamed read of ``model`` (an export) goes: where any read goes,
+    except that the primary's is taken from ``settings.DATABASE_DIRECT_ALIAS`` (the
+    same server, through ``DATABASE_DIRECT_URL``) when ``default`` is PgBouncer.
+
+    There a server-side cursor streams the rows; through a transaction pooler
+    Django fetches them all at once (``DISABLE_SERVER_SIDE_CURSORS``). A direct
+    connection also keeps a long export from holding one of PgBouncer's few
+    server connections, which every write needs. Reads inside the caller's
+    transaction stay on its connection."""
+    alias = router.db_for_read(model)
+    direct = settings.DATABASE_DIRECT_ALIAS
+    if (
+        alias == DEFAULT_DB_ALIAS
+        and direct in settings.DATABASES
+        and not connections[DEFAULT_DB_ALIAS].in_atomic_block
+    ):
+        return direct
+    return alias
 
 
 def as_text(cell: str) -> str:

@@ -37,7 +37,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from django.conf import settings
 from django.core.signals import request_started
-from django.db import DEFAULT_DB_ALIAS, OperationalError, connections, router
+from django.db import DEFAULT_DB_ALIAS, OperationalError, connections
 from django.db.models import Model
 
 from mymoviedb.replication import monitor
@@ -55,27 +55,6 @@ _min_lsn: ContextVar[int | None] = ContextVar("mymoviedb_db_min_lsn", default=No
 def replica_aliases() -> list[str]:
     """The configured replica aliases, in ``DATABASE_REPLICA_URLS`` order."""
     return [alias for alias in settings.DATABASES if alias.startswith(REPLICA_PREFIX)]
-
-
-def streaming_alias(model: type[Model]) -> str:
-    """Where a long streamed read of ``model`` (an export) goes: where any read goes,
-    except that the primary's is taken from ``settings.DATABASE_DIRECT_ALIAS`` (the
-    same server, through ``DATABASE_DIRECT_URL``) when ``default`` is PgBouncer.
-
-    There a server-side cursor streams the rows; through a transaction pooler
-    Django fetches them all at once (``DISABLE_SERVER_SIDE_CURSORS``). A direct
-    connection also keeps a long export from holding one of PgBouncer's few
-    server connections, which every write needs. Reads inside the caller's
-    transaction stay on its connection."""
-    alias = router.db_for_read(model)
-    direct = settings.DATABASE_DIRECT_ALIAS
-    if (
-        alias == DEFAULT_DB_ALIAS
-        and direct in settings.DATABASES
-        and not connections[DEFAULT_DB_ALIAS].in_atomic_block
-    ):
-        return direct
-    return alias
 
 
 def pin_to_primary() -> None:

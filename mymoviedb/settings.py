@@ -44,7 +44,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.postgres",
-    "rest_framework",  # /drf/movies/: bench's typical-DRF contender (movies/drf/)
     "axes",  # the admin login's throttle (below)
     "movies",
 ]
@@ -140,7 +139,7 @@ def _database_from_url(url: str, *, transaction_pooled: bool = False) -> dict[st
             database["CONN_HEALTH_CHECKS"] = env.bool("DB_CONN_HEALTH_CHECKS", default=False)
         # PgBouncer in transaction mode cannot keep a server-side cursor open. Only
         # the aliases behind it lose them: exports stream from the others
-        # (mymoviedb.routers.streaming_alias).
+        # (movies.export.streaming_alias).
         database["DISABLE_SERVER_SIDE_CURSORS"] = transaction_pooled
         # Server-side prepared statements for movies.prepared's statements (Django's
         # own cursors bind on the client and are never prepared): psycopg PREPAREs
@@ -191,7 +190,7 @@ DATABASE_REPLICA_MAX_LAG_SECONDS: float = env.float("DATABASE_REPLICA_MAX_LAG_SE
 # session of its own, which transaction pooling does not keep. Empty: DATABASE_URL.
 DATABASE_DIRECT_URL: str = env.str("DATABASE_DIRECT_URL", default="")
 # Behind PgBouncer, the primary's exports stream from this alias, on DATABASE_DIRECT_URL,
-# where a server-side cursor keeps memory flat (mymoviedb.routers.streaming_alias). It
+# where a server-side cursor keeps memory flat (movies.export.streaming_alias). It
 # holds a connection only while exports run: its pool keeps none open, and without a
 # pool (the API's default) each export connects and closes (~5 ms, next to seconds).
 # Tests share the default test database.
@@ -303,22 +302,6 @@ if REQUEST_BODY_TIMEOUT_SECONDS <= 0:
 PREPARED_STATEMENTS_MAX: int = env.int("PREPARED_STATEMENTS_MAX", default=1024)
 if PREPARED_STATEMENTS_MAX < 1:
     raise ImproperlyConfigured("PREPARED_STATEMENTS_MAX must be at least 1.")
-
-# /async/movies/ and /drf/movies/, bench/'s other contenders (mymoviedb/urls.py), are
-# routed only when asked: DRF's page takes any limit (?limit=1000000 holds the whole
-# catalogue in memory, bench.big_pages), which no public deployment should offer.
-# bench/ sets it for the servers it starts; the tests set it (pyproject.toml).
-BENCH_CONTENDERS: bool = env.bool("BENCH_CONTENDERS", default=False)
-# The DRF API (movies/drf/): JSON only (no browsable API), anonymous and read-only,
-# DRF's LimitOffsetPagination with its defaults (no max_limit) and the API's page size.
-REST_FRAMEWORK = {
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
-    "PAGE_SIZE": 20,  # movies.schemas.DEFAULT_LIMIT (tests/test_drf.py checks they agree)
-}
 
 LOGGING = {
     "version": 1,

@@ -1,6 +1,5 @@
 """URL map of the Django side: the curator admin and the comparison views."""
 
-from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -11,13 +10,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("movies/", include("movies.urls")),
 ]
-if settings.BENCH_CONTENDERS:
-    # bench/'s other contenders: the same views async (served by mymoviedb.asgi),
-    # and a typical Django REST framework API of the same films.
-    urlpatterns += [
-        path("async/movies/", include("movies.async_urls", namespace="async-movies")),
-        path("drf/movies/", include("movies.drf.urls")),
-    ]
 
 # Errors under /movies/ in the API's problem shape; the admin's stay HTML pages.
 handler400 = "movies.problem_handlers.bad_request"

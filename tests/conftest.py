@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -47,3 +48,15 @@ def silent_readers() -> Iterator[list[socket.socket]]:
     yield opened
     for sock in opened:
         sock.close()
+
+
+@pytest.fixture
+def bench_settings(settings: Any) -> Any:
+    """bench/settings.py over the product's: the contenders' app (the async views, the
+    DRF API, the simulated latency), their URLs and DRF's configuration."""
+    import bench.settings as bench
+
+    for name in dir(bench):
+        if name.isupper() and getattr(bench, name) != getattr(settings, name, None):
+            setattr(settings, name, getattr(bench, name))
+    return settings

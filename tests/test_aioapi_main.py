@@ -44,7 +44,9 @@ def server(
     command = [sys.executable, "-m", "aioapi", "--host", "127.0.0.1", "--port", str(port)]
     if request.param:
         command.append("--uvloop")
-    env = server_env | {"SIMULATED_DB_LATENCY_MS": str(LATENCY_MS)}
+    # The bench's settings: their app installs the simulated latency.
+    env = server_env | {"DJANGO_SETTINGS_MODULE": "bench.settings"}
+    env |= {"SIMULATED_DB_LATENCY_MS": str(LATENCY_MS)}
     process = subprocess.Popen(command, cwd=REPO, env=env, stderr=subprocess.PIPE)
     base = f"http://127.0.0.1:{port}"
     try:

@@ -1,4 +1,4 @@
-"""movies/async_views.py: the async comparison views answer as the sync ones do.
+"""bench/contenders/async_views.py: the async comparison views answer as the sync ones do.
 
 Django's AsyncClient against ``/async/movies/``, its Client against ``/movies/``:
 the same status, the same bytes and the same ETag for every request, errors,
@@ -20,6 +20,7 @@ pytestmark = [
     # The views reach the ORM through sync_to_async, on another thread.
     pytest.mark.django_db(transaction=True),
     pytest.mark.filterwarnings("ignore:No directory at:UserWarning"),
+    pytest.mark.usefixtures("bench_settings"),
 ]
 
 
@@ -67,7 +68,7 @@ async def test_conditional_get_and_wrong_method_are_the_same(catalogue: Catalogu
 def test_the_async_views_are_coroutines() -> None:
     from asgiref.sync import iscoroutinefunction
 
-    from movies import async_views
+    from bench.contenders import async_views
 
     assert iscoroutinefunction(async_views.movie_list)
     assert iscoroutinefunction(async_views.movie_detail)

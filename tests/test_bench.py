@@ -17,7 +17,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from bench import charts, cli, plan, report, summary, verify, wrk
+from bench import cli, plan, report, summary, verify, wrk
 from bench.catalogue import maintenance_url
 from bench.ceiling import raw_pool
 from bench.monitor import Usage
@@ -491,7 +491,7 @@ def test_results_without_rounds_read_as_before():
 
 
 def test_charts_are_written(tmp_path):
-    names = charts.draw(_document(), tmp_path)
+    names = report.draw(_document(), tmp_path)
 
     assert names == ["list-10.png", "constant.png"]
     assert (tmp_path / "list-10.png").read_bytes()[:4] == b"\x89PNG"

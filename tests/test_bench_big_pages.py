@@ -21,9 +21,8 @@ import orjson
 import pytest
 
 from bench import big_pages
+from bench.big_pages import OK, OVER_MEMORY, SKIPPED, TIMED_OUT, Bounds, Way, markdown, run_way
 from bench.big_pages_client import Client, Fetched, export_rows, one_page, walk_pages
-from bench.big_pages_report import markdown
-from bench.big_pages_run import OK, OVER_MEMORY, SKIPPED, TIMED_OUT, Bounds, Way, run_way
 from bench.servers import ServerSpec
 from tests.api_fixtures import FILMS, ApiClient, Catalogue
 from tests.ports import free_port
@@ -177,15 +176,13 @@ def test_the_time_bound_is_a_result(tmp_path: Path) -> None:
 
 def document(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {
-        "started_utc": "2026-12-06T00:00:00+00:00",
+        "facts": {"date_utc": "2026-12-06T00:00:00+00:00", "database": "test"},
         "command": "python -m bench.big_pages",
         "catalogue": {"movies": 3},
-        "database": "test",
         "bounds": {"seconds": 0.5, "memory_mib": 10_000},
         "sizes": [3, 30],
         "rows": rows,
         "ways": [{"server": "pages", "path": "one page", "how": "one page"}],
-        "missing": ["drf"],
         "commands": {"pages": ["python", "-c", "..."]},
     }
 
@@ -212,17 +209,3 @@ def test_bad_input_is_a_readable_error_with_exit_status_2(
 def test_sizes_are_read_as_the_talk_writes_them() -> None:
     assert big_pages.size_list("1k,10k,100k,1M") == [1_000, 10_000, 100_000, 1_000_000]
     assert big_pages.size_list("1_000, 500,1000") == [500, 1_000]
-
-
-def test_a_contender_missing_from_the_build_is_said_and_skipped() -> None:
-    options = big_pages.options(big_pages.parser().parse_args([]))
-    specs = big_pages.server_specs("postgres://postgres@127.0.0.1:5432/unused", 0.0, options)
-    present = {name: spec for name, spec in specs.items() if name != big_pages.DRF}
-    said: list[str] = []
-    chosen, missing = big_pages.available(["django", big_pages.DRF], present, said.append)
-    assert [(w.server, w.path) for w, _ in chosen] == [("django", "export"), ("django", "pages")]
-    assert missing == [big_pages.DRF]
-    assert said == [
-        f"{big_pages.DRF} one page: not in this build (no such server in"
-        " bench.servers.server_specs); skipped"
-    ]

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from django.db import connection, connections, router
 
-from bench import budget, budget_parts, budget_timing, facts
+from bench import budget, budget_parts, budget_timing, scaffold
 from bench.servers import REPO
 from movies import prepared, selectors
 from movies.models import Movie
@@ -62,7 +62,7 @@ def test_every_part_is_timed_and_listed(films: None) -> None:
         database={"name": "test", "version": "test 1", "films": 12},
         settings={"DEBUG": "0"},
         started=datetime.now(UTC),
-        machine=facts.machine(),
+        machine=scaffold.machine(),
     )
     text = squeezed(budget.markdown(doc))
     for t in timings:

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bench import answer, charts, cli, latest, plan, report, run_document
+from bench import answer, cli, plan, report
 from bench.servers import REPO
 from tests.test_bench import _document, _run, squeezed
 
@@ -116,8 +116,8 @@ def test_report_md_opens_with_the_answer_and_prints_notes() -> None:
 def test_charts_draw_every_server(tmp_path: Path) -> None:
     document = four_servers()
 
-    names = charts.draw(document, tmp_path)
-    style = charts.styles(list(document["servers"]))
+    names = report.draw(document, tmp_path)
+    style = report.styles(list(document["servers"]))
 
     assert names == ["list-10.png", "detail.png", "search.png", "constant.png"]
     assert all((tmp_path / name).read_bytes()[:4] == b"\x89PNG" for name in names)
@@ -148,35 +148,35 @@ def test_latest_points_to_the_newest_full_run(tmp_path: Path) -> None:
 
     assert report.main(["--latest", "--results-dir", str(tmp_path)]) == 0
 
-    text = (tmp_path / latest.NAME).read_text()
+    text = (tmp_path / report.NAME).read_text()
     assert f"[{newest.name}/report.md]({newest.name}/report.md)" in text
     assert "2026-01-01-old" not in text and "2026-01-04" not in text
     assert "## The answer" in text and f"- **drf**: {NOTE}" in text
 
 
 def test_a_full_run_rewrites_latest_and_a_narrowed_one_does_not(tmp_path: Path) -> None:
-    assert not run_document.narrowed(cli.parser().parse_args([]))
+    assert not cli.narrowed(cli.parser().parse_args([]))
     for narrowing in (["--scenarios", "list-10"], ["--servers", "django"], ["--duration", "3"]):
-        assert run_document.narrowed(cli.parser().parse_args(narrowing)), narrowing
+        assert cli.narrowed(cli.parser().parse_args(narrowing)), narrowing
     said: list[str] = []
     narrowed = _folder(tmp_path, "2026-01-01-narrowed", plan="default", full=False)
 
-    run_document.after_full_run(json.loads((narrowed / "results.json").read_text()),
+    cli.after_full_run(json.loads((narrowed / "results.json").read_text()),
                                 tmp_path, said.append)  # fmt: skip
-    assert not (tmp_path / latest.NAME).exists() and said == []
+    assert not (tmp_path / report.NAME).exists() and said == []
 
     full = _folder(tmp_path, "2026-01-02-full", plan="default", full=True)
-    run_document.after_full_run(json.loads((full / "results.json").read_text()),
+    cli.after_full_run(json.loads((full / "results.json").read_text()),
                                 tmp_path, said.append)  # fmt: skip
-    assert said == [f"latest full run: {tmp_path / latest.NAME}"]
-    assert f"({full.name}/report.md)" in (tmp_path / latest.NAME).read_text()
+    assert said == [f"latest full run: {tmp_path / report.NAME}"]
+    assert f"({full.name}/report.md)" in (tmp_path / report.NAME).read_text()
 
 
 def test_latest_without_a_full_run_writes_nothing(tmp_path: Path) -> None:
     _folder(tmp_path, "2026-01-03-lean", plan="lean")
 
-    assert latest.write(tmp_path) is None
-    assert not (tmp_path / latest.NAME).exists()
+    assert report.write_latest(tmp_path) is None
+    assert not (tmp_path / report.NAME).exists()
 
 
 COMMITTED = REPO / "bench" / "results" / "2026-12-06-lean-16-threads-one-statement-detail"

@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import cache_bench, deployed_api, export_bench, export_report, scaffold
+from bench import cache_bench, deployed_api, export_bench, scaffold
 from bench.servers import REPO
 
 RESULTS = REPO / "bench" / "results"
@@ -50,7 +50,7 @@ def test_committed_side_script_results_still_render() -> None:
     export = json.loads((RESULTS / "2026-11-21-export" / "results.json").read_text())
     cache = json.loads((RESULTS / "2026-11-21-cache" / "results.json").read_text())
 
-    text = export_report.report(export)
+    text = export_bench.report(export)
     assert "Machine and software:" in text  # an "environment" before the shared facts
     assert text.count("| aioapi ") + text.count("| django ") == len(export["summary"])
     cached = cache_bench.report(cache)

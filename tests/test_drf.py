@@ -1,23 +1,29 @@
-"""movies/drf/: the typical DRF API lists the films in the API's order and pages
-them as DRF's LimitOffsetPagination does, with its defaults."""
+"""bench/contenders/drf.py: the typical DRF API lists the films in the API's order and
+pages them as DRF's LimitOffsetPagination does, with its defaults; only the bench's
+settings install it."""
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
+import tomllib
 from typing import Any
 
 import orjson
 import pytest
-from django.conf import settings
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
+from bench.servers import REPO
 from movies import selectors
 from movies.schemas import DEFAULT_LIMIT, MovieListQuery
 from tests.api_fixtures import Catalogue, build_catalogue
 
 pytestmark = [
     pytest.mark.django_db,
+    pytest.mark.usefixtures("bench_settings"),
     pytest.mark.filterwarnings("ignore:No directory at:UserWarning"),
 ]
 
@@ -32,7 +38,9 @@ def get(path: str) -> tuple[int, Any]:
     return response.status_code, orjson.loads(response.content)
 
 
-def test_list_pages_are_the_selectors_films_in_the_same_order(films: Catalogue) -> None:
+def test_list_pages_are_the_selectors_films_in_the_same_order(
+    films: Catalogue, bench_settings: Any
+) -> None:
     total = len(films.movies)
     for limit, offset in ((3, 0), (3, 3), (4, 8), (DEFAULT_LIMIT, 0)):
         status, page = get(f"/drf/movies/?limit={limit}&offset={offset}")
@@ -46,7 +54,7 @@ def test_list_pages_are_the_selectors_films_in_the_same_order(films: Catalogue) 
     # DRF's default page size is the API's, and nothing caps a client's limit.
     status, page = get("/drf/movies/")
     assert (status, len(page["results"])) == (200, min(DEFAULT_LIMIT, total))
-    assert settings.REST_FRAMEWORK["PAGE_SIZE"] == DEFAULT_LIMIT
+    assert bench_settings.REST_FRAMEWORK["PAGE_SIZE"] == DEFAULT_LIMIT
     status, page = get("/drf/movies/?limit=1000000")
     assert (status, len(page["results"]), page["next"]) == (200, total, None)
 
@@ -81,23 +89,33 @@ def test_it_is_read_only_and_json_only(films: Catalogue) -> None:
     assert response.status_code == 406  # no browsable API
 
 
-def test_the_contenders_routes_exist_only_when_asked(settings: Any) -> None:
-    """Off by default (DRF's page takes any limit); the tests run with them on."""
-    import importlib
+@pytest.mark.parametrize(
+    ("module", "named"), [("mymoviedb.settings", False), ("bench.settings", True)]
+)
+def test_only_the_bench_settings_name_the_contenders(module: str, named: bool) -> None:
+    """The product's settings install no DRF and route no contender."""
+    probe = (
+        "import django; django.setup(); from django.apps import apps; from django.urls import"
+        " get_resolver; routes = {str(p.pattern) for p in get_resolver().url_patterns};"
+        " print(apps.is_installed('rest_framework'), 'drf/movies/' in routes,"
+        " 'async/movies/' in routes)"
+    )
+    env = {"DJANGO_SETTINGS_MODULE": module, "SECRET_KEY": "x" * 50, "PATH": "/usr/bin:/bin"}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert done.stdout.split() == [str(named)] * 3, done.stderr
 
-    from django.urls import clear_url_caches
 
-    from mymoviedb import urls
+def test_the_runtime_dependencies_name_no_contender() -> None:
+    """`pip install .` (what deploy/Dockerfile installs) brings none of them: the bench
+    extra does."""
+    with (REPO / "pyproject.toml").open("rb") as file:
+        project = tomllib.load(file)["project"]
 
-    def routed() -> set[str]:
-        clear_url_caches()
-        return {str(pattern.pattern) for pattern in importlib.reload(urls).urlpatterns}
+    def names(requirements: list[str]) -> set[str]:
+        return {re.split(r"[<>=!~;\[ ]", r, maxsplit=1)[0].lower() for r in requirements}
 
-    try:
-        settings.BENCH_CONTENDERS = False
-        assert {"async/movies/", "drf/movies/"}.isdisjoint(routed())
-        settings.BENCH_CONTENDERS = True
-        assert {"async/movies/", "drf/movies/", "movies/"} <= routed()
-    finally:
-        settings.BENCH_CONTENDERS = True
-        routed()
+    contenders = {"djangorestframework", "uvicorn", "uvicorn-worker", "httptools", "uvloop"}
+    assert names(project["dependencies"]) & contenders == set()
+    assert contenders <= names(project["optional-dependencies"]["bench"])

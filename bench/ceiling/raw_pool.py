@@ -7,7 +7,7 @@ title, each with its genre names aggregated), on a pool the same size as the ser
 rendered to the very bytes aioapi and Django return (the driver verifies it).
 What is missing is Django: no query compiler, no model layer, no thread hop.
 ``SIMULATED_DB_LATENCY_MS`` is awaited before the statement, while the
-connection is held, as ``movies.latency`` does on the other servers.
+connection is held, as ``bench.contenders.latency`` does on the other servers.
 """
 
 from __future__ import annotations

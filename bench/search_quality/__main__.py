@@ -1,6 +1,6 @@
 """``python -m bench.search_quality``: hit@1, hit@3, MRR@10 per query class, and latency.
 
-Each query goes through ``movies.selectors.films.list_movies`` with only ``q``
+Each query goes through ``movies.selectors.list_movies`` with only ``q``
 and ``limit=10`` (the API's default order for a search), in this process, on
 the database ``DATABASE_URL`` names. One pass warms the connection and its
 prepared statements, a second is measured. Run it under ``flock
@@ -34,7 +34,7 @@ def percentile(values: list[float], q: float) -> float:
 def run(judged: list[dict[str, Any]], passes: int) -> dict[str, Any]:
     from movies.models import Movie
     from movies.schemas import MovieListQuery
-    from movies.selectors.films import list_movies
+    from movies.selectors import list_movies
 
     keys = {film["source_key"] for film in judged}
     ids = dict(Movie.objects.filter(source_key__in=keys).values_list("source_key", "id"))

@@ -41,16 +41,10 @@ _FILTER_FIELDS = {
 _ID_FIELD = Movie._meta.get_field("id")
 
 
-def list_movies(query: MovieListQuery) -> Page[MovieSummary]:
-    """A page of films, by offset or by keyset cursor (stable under inserts).
-
-    One statement: the page's rows, each with its genre names aggregated in SQL.
-    A search without a sort is in relevance order (movies.selectors.ranked).
-    """
-    if query.sort == "relevance":
-        from movies.selectors.ranked import list_by_relevance  # it imports this module
-
-        return list_by_relevance(query)
+def list_sorted(query: MovieListQuery) -> Page[MovieSummary]:
+    """A page of films in ``query.sort`` order, by offset or by keyset cursor (stable
+    under inserts). One statement: the page's rows, each with its genre names
+    aggregated in SQL."""
     cursor = query.after
     field = query.sort.lstrip("-")
     descending = query.sort.startswith("-")

@@ -1,11 +1,7 @@
-"""Simulated database round trip, for benchmarking a database across a network.
-
-With ``SIMULATED_DB_LATENCY_MS`` set (read here, not in mymoviedb.settings: only
-bench/ and its tests set it), every SQL statement sleeps that long
-before it runs, on whichever server executes it: the same wrapper serves the
-Django views and the aiohttp bridge, so the two are slowed identically. The
-sleep releases the GIL, as waiting on a real socket would.
-"""
+"""Simulated database round trip: with ``SIMULATED_DB_LATENCY_MS`` set, every SQL
+statement sleeps that long before it runs, on whichever server executes it (the
+Django views and aioapi's bridge alike). The sleep releases the GIL, as waiting on a
+socket would; it holds a connection and a thread, but it is not a network."""
 
 from __future__ import annotations
 
@@ -57,4 +53,4 @@ def install(environ: Mapping[str, str] = os.environ) -> None:
                 connection.execute_wrappers.append(wrapper)
 
         # weak=False: the closure has no other reference to keep it alive.
-        connection_created.connect(add_wrapper, weak=False, dispatch_uid="movies.simulated_latency")
+        connection_created.connect(add_wrapper, weak=False, dispatch_uid="bench.simulated_latency")

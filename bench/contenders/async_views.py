@@ -1,13 +1,7 @@
-"""The comparison views as async Django views: ``/async/movies/`` and ``/async/movies/{id}/``.
-
-Written as Django's "Asynchronous support" page says: the ORM is reached only
-through ``asgiref.sync.sync_to_async`` with its default ``thread_sensitive=True``,
-and the selectors return evaluated data, so every query runs inside the wrapped
-call and nothing lazy reaches the event loop. Parsing, errors, the ETag and the
-conditional GET are ``movies.views``' own (:func:`~movies.views.read_view`), so the
-bytes are those of ``/movies/`` and ``/api/movies``. ``mymoviedb.asgi`` serves
-them (bench/: the ``django-asgi`` contender).
-"""
+"""The comparison views as async Django views (``/async/movies/``), written as Django's
+"Asynchronous support" page says: the ORM only through ``sync_to_async`` (default
+``thread_sensitive=True``) on selectors that return evaluated data. Parsing, errors,
+the ETag and the conditional GET are ``movies.views.read_view``'s: the same bytes."""
 
 from __future__ import annotations
 

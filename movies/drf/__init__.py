@@ -1,1 +1,0 @@
-"""A typical Django REST framework API of the same films (bench/: the ``drf`` contender)."""
