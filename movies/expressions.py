@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
-from django.db.models import Field, QuerySet, Subquery
+from django.db.models import (
+    BooleanField,
+    Expression,
+    F,
+    Field,
+    FloatField,
+    Func,
+    QuerySet,
+    Subquery,
+    TextField,
+)
 
 
 class ListField(Field):  # type: ignore[type-arg]
@@ -52,3 +63,79 @@ class JsonRowArray(ValueArray):
     def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> tuple[str, Any]:
         template = "(SELECT json_group_array(json(value)) FROM (%(subquery)s))"
         return self.as_sql(compiler, connection, template=template, **extra)
+
+
+class SortKey(Func):
+    """A nullable sort field as a key that is never NULL: ``COALESCE(field, sentinel)``.
+
+    The list puts unrated films last in both directions. As a key, NULL becomes a
+    value past every rating in the direction of the sort (11 ascending, -1
+    descending; the column's check keeps ratings in 0-10), so the order is the
+    same, every keyset bound is a value, and one index on the expression serves
+    the sort and its deep pages as a range scan (an ``OR rating IS NULL`` in the
+    bound made the planner read the NULL tail or the whole index: ~1 s at 1M films).
+    The sentinel is written into the SQL, not bound: only then is the expression
+    the one the index was built on, also in a prepared statement's generic plan.
+    """
+
+    template = "COALESCE(%(expressions)s, %(sentinel)s)"
+
+    def __init__(self, field: str, sentinel: int) -> None:
+        if type(sentinel) is not int:  # written into the SQL: only ever an int
+            raise TypeError(f"the sentinel is an int, not {sentinel!r}")
+        super().__init__(F(field), sentinel=sentinel, output_field=FloatField())
+        self.sorted_field, self.sentinel = field, sentinel
+
+    def deconstruct(self) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
+        return "movies.expressions.SortKey", (self.sorted_field, self.sentinel), {}
+
+
+class RowAfter(Expression):
+    """``(a, b) > (x, y)`` (``<`` when ``descending``): the rows after a keyset boundary.
+
+    One row comparison, which PostgreSQL's B-tree starts a range scan at (an index
+    condition on both columns); SQLite plans row values the same way. The OR that
+    spells it out (``a > x OR (a = x AND b > y)``) is only a filter: the scan
+    started at ``a >= x`` and read every row of a long run of equal keys (a year
+    holds ~7,000 films at 1M) before the boundary.
+    """
+
+    conditional = True
+    output_field = BooleanField()
+
+    def __init__(self, columns: Sequence[Any], values: Sequence[Any], *, descending: bool) -> None:
+        super().__init__()
+        if len(columns) != len(values):
+            raise ValueError("a row comparison needs as many values as columns")
+        self.columns, self.values = list(columns), list(values)
+        self.descending = descending
+
+    def get_source_expressions(self) -> list[Any]:
+        return [*self.columns, *self.values]
+
+    def set_source_expressions(self, exprs: Sequence[Any]) -> None:
+        width = len(self.columns)
+        self.columns, self.values = list(exprs[:width]), list(exprs[width:])
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:  # type: ignore[override]
+        sides: list[str] = []
+        params: list[Any] = []
+        for side in (self.columns, self.values):
+            parts = []
+            for expression in side:
+                sql, part_params = compiler.compile(expression)
+                parts.append(sql)
+                params.extend(part_params)
+            sides.append(f"({', '.join(parts)})")
+        op = "<" if self.descending else ">"
+        return f"{sides[0]} {op} {sides[1]}", params
+
+
+class JsonTextArray(ValueArray):
+    """The ``value`` column of an ordered subquery as JSON array text (``'["a","b"]'``):
+    what ``movies.models.NameListField`` stores, built by the database in one UPDATE."""
+
+    template = "array_to_json(ARRAY(%(subquery)s))::text"
+
+    def __init__(self, queryset: QuerySet[Any, Any]) -> None:
+        Subquery.__init__(self, queryset, output_field=TextField())

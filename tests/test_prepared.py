@@ -16,7 +16,7 @@ from typing import Any, cast, get_args
 import orjson
 import pytest
 from django.db import connection
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
 
 from movies import prepared, selectors
 from movies.cursors import Cursor
@@ -84,6 +84,32 @@ def person(catalogue: Catalogue, name: str) -> Person:
 
 # --- the references: the selectors as they were before movies.prepared --------
 
+# The list's order and keyset as they were spelt out before the sort keys and row
+# comparisons of issue 28 (NULL ratings last in both directions).
+NULLABLE_SORT_FIELDS = frozenset({"rating"})
+
+
+def plain_ordering(field: str, descending: bool, nulls_first: bool) -> tuple[Any, Any]:
+    if field not in NULLABLE_SORT_FIELDS:
+        nulls = {}
+    else:
+        nulls = {"nulls_first": True} if nulls_first else {"nulls_last": True}
+    if descending:
+        return F(field).desc(**nulls), F("id").desc()
+    return F(field).asc(**nulls), F("id").asc()
+
+
+def plain_after(field: str, value: Any, row_id: int, descending: bool, nulls_first: bool) -> Q:
+    op = "lt" if descending else "gt"
+    tie = Q(**{f"id__{op}": row_id})
+    if value is None:
+        null_tail = Q(**{f"{field}__isnull": True}) & tie
+        return Q(**{f"{field}__isnull": False}) | null_tail if nulls_first else null_tail
+    after = Q(**{f"{field}__{op}": value}) | (Q(**{field: value}) & tie)
+    if field in NULLABLE_SORT_FIELDS and not nulls_first:
+        after |= Q(**{f"{field}__isnull": True})
+    return after
+
 
 def plain_list_movies(query: MovieListQuery) -> Page:
     cursor = query.after
@@ -91,13 +117,13 @@ def plain_list_movies(query: MovieListQuery) -> Page:
     descending = query.sort.startswith("-")
     backwards = cursor is not None and cursor.backwards
     scan_descending = descending != backwards
-    nulls_first = backwards and field in film_selectors.NULLABLE_SORT_FIELDS
+    nulls_first = backwards and field in NULLABLE_SORT_FIELDS
     movies = selectors.filtered_movies(query)
     if cursor is not None:
-        # _after is typed for Params now; literal values build the Q the old code built.
-        after = film_selectors._after(field, cursor.value, cursor.id, scan_descending, nulls_first)  # type: ignore[arg-type]
-        movies = movies.filter(after)
-    movies = movies.order_by(*film_selectors._ordering(field, scan_descending, nulls_first))
+        movies = movies.filter(
+            plain_after(field, cursor.value, cursor.id, scan_descending, nulls_first)
+        )
+    movies = movies.order_by(*plain_ordering(field, scan_descending, nulls_first))
     start = query.offset if cursor is None else 0
     hidden = [field] if field not in film_selectors.LIST_FIELDS else []
     fields = (*film_selectors.LIST_FIELDS, *hidden)
@@ -165,8 +191,10 @@ def plain_get_movie(movie_id: int) -> dict[str, Any] | None:
 
 
 def plain_list_genres() -> list[dict[str, Any]]:
-    genres = Genre.objects.annotate(movie_count=Count("movies")).order_by("name")
-    return cast(list[dict[str, Any]], list(genres.values("slug", "name", "movie_count")))
+    # Counted from the links: checks the count each genre keeps (movies.genre_copies).
+    genres = Genre.objects.annotate(counted=Count("movies")).order_by("name")
+    rows = genres.values_list("slug", "name", "counted")
+    return [{"slug": slug, "name": name, "movie_count": count} for slug, name, count in rows]
 
 
 def plain_list_people(query: PeopleListQuery) -> Page:

@@ -40,3 +40,17 @@ def insert_rows(model: type[Model], columns: Sequence[str], rows: Sequence[Row])
         return
     objects = [model(**dict(zip(columns, row, strict=True))) for row in rows]
     model._default_manager.bulk_create(objects, batch_size=ORM_BATCH)
+
+
+def analyze(*models: type[Model]) -> None:
+    """Refresh the planner's statistics of ``models``' tables after a load: without
+    them the first plans price the new rows as an empty (or a much smaller) table
+    (issue 28: 7-11 ms for a filtered page on a fresh import, 0.5 ms after)."""
+    tables = [connection.ops.quote_name(model._meta.db_table) for model in models]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"ANALYZE {', '.join(tables)}")
+        else:
+            # SQLite analyses one table (or everything) per statement.
+            for table in tables:
+                cursor.execute(f"ANALYZE {table}")

@@ -21,7 +21,8 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 
 from movies import changes
-from movies.importing.bulk import insert_rows
+from movies.genre_copies import GenreOrder, recount
+from movies.importing.bulk import analyze, insert_rows
 from movies.importing.records import FilmRecord, RecordError, parse_record
 from movies.importing.report import ImportAborted, ImportReport, Rejection
 from movies.models import Credit, Genre, Movie, Person
@@ -97,7 +98,7 @@ class _Writer:
                     cursor.execute("SET LOCAL synchronous_commit TO OFF")
             self._ensure_genres(batch)
             self._ensure_people(batch)
-            self._write_films(batch, self._stored(batch))
+            self._write_films(batch, self._stored(batch), GenreOrder())
             # Bulk writes send no model signals: announce the batch (delivered on commit).
             changes.films_imported(
                 self.report.changed_ids,
@@ -174,15 +175,20 @@ class _Writer:
                 stored.cast[movie_id][person_id] = (credit_id, order)
         return stored
 
-    def _write_films(self, batch: Sequence[FilmRecord], stored: _Stored) -> None:
+    def _write_films(
+        self, batch: Sequence[FilmRecord], stored: _Stored, genre_order: GenreOrder
+    ) -> None:
         changes: list[_Change] = []
         for film in batch:
+            genres = {self.genre_ids[slug] for slug, _ in film.genres}
             change = _Change(
                 movie=Movie(
-                    source_key=film.source_key, **{name: getattr(film, name) for name in FIELDS}
+                    source_key=film.source_key,
+                    genre_list=genre_order.names(genres),  # the row's copy (movies.genre_copies)
+                    **{name: getattr(film, name) for name in FIELDS},
                 ),
                 created=film.source_key not in stored.rows,
-                genres={self.genre_ids[slug] for slug, _ in film.genres},
+                genres=genres,
                 cast={self.person_ids[key]: order for order, (key, _) in enumerate(film.cast)},
             )
             if change.created or not _matches(change, stored.rows[film.source_key], stored):
@@ -195,7 +201,7 @@ class _Writer:
             [change.movie for change in changes],
             update_conflicts=True,
             unique_fields=["source_key"],
-            update_fields=[*FIELDS, "updated_at"],
+            update_fields=[*FIELDS, "genre_list", "updated_at"],
             batch_size=CHUNK,
         )
         for change in changes:
@@ -284,5 +290,10 @@ def import_movies(
         done += len(batch)
         if on_progress is not None:
             on_progress(done, len(films))
+    if done:
+        # Bulk writes send no signals: the genres' film counts, once for the import.
+        recount(Genre.objects.all())
+        # The first reads after an import must not be planned without statistics.
+        analyze(Movie, Through, Credit, Person, Genre)
     report.seconds = time.perf_counter() - started
     return report

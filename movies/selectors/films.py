@@ -7,13 +7,22 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django.db import connection, router
-from django.db.models import Exists, F, Field, OrderBy, OuterRef, Q, QuerySet
+from django.db.models import (
+    Exists,
+    ExpressionWrapper,
+    F,
+    Field,
+    OrderBy,
+    OuterRef,
+    QuerySet,
+    Subquery,
+)
 from django.db.models.functions import JSONArray
 
 from movies import prepared
 from movies.cursors import Cursor
-from movies.expressions import JsonRowArray, ValueArray
-from movies.models import Credit, Genre, Movie
+from movies.expressions import JsonRowArray, ListField, RowAfter, SortKey
+from movies.models import RATING_LAST, RATING_LAST_DESC, Credit, Genre, Movie
 from movies.prepared import Param
 from movies.schemas import MovieExportQuery, MovieListQuery
 from movies.shapes import MovieDetail, MovieSummary, Page
@@ -26,7 +35,6 @@ DETAIL_FIELDS = (
     "id", "title", "year", "release_date", "runtime_minutes", "rating", "synopsis",
     "wikipedia_slug", "poster_url", "created_at", "updated_at",
 )  # fmt: skip
-NULLABLE_SORT_FIELDS = frozenset({"rating"})
 # The list filters, in the order they are applied, and the field each value is
 # compared with (what a Param binds it as).
 MOVIE_FILTERS = ("genre", "person", "year", "year_min", "year_max", "q")
@@ -43,42 +51,39 @@ _ID_FIELD = Movie._meta.get_field("id")
 
 def list_sorted(query: MovieListQuery) -> Page[MovieSummary]:
     """A page of films in ``query.sort`` order, by offset or by keyset cursor (stable
-    under inserts). One statement: the page's rows, each with its genre names
-    aggregated in SQL."""
+    under inserts). One statement, reading the film table alone: each row carries
+    its genre names (``Movie.genre_list``)."""
     cursor = query.after
     field = query.sort.lstrip("-")
     descending = query.sort.startswith("-")
     backwards = cursor is not None and cursor.backwards
     scan_descending = descending != backwards
-    # NULLs (unrated films) come last in the list's order, so first when scanning back.
-    nulls_first = backwards and field in NULLABLE_SORT_FIELDS
     filters = {name: getattr(query, name) for name in MOVIE_FILTERS}
     present = tuple(name for name, value in filters.items() if value is not None)
-    # The cursor's value is NULL or not: two different WHERE clauses.
-    after = None if cursor is None else ("null" if cursor.value is None else "value")
     # A sort key the list does not show (created_at) is read for the cursors only.
     hidden = () if field in LIST_FIELDS else (field,)
 
     def build() -> QuerySet[Any, Any]:
         movies = filter_movies(Movie.objects.all(), {name: _param(name) for name in present})
-        if after is not None:
-            value = None if after == "null" else Param("after_value", _movie_field(field))
-            movies = movies.filter(
-                _after(field, value, Param("after_id", _ID_FIELD), scan_descending, nulls_first)
-            )
-        movies = movies.order_by(*_ordering(field, scan_descending, nulls_first))
-        return movies.values(*LIST_FIELDS, *hidden, genre_names=genre_names(OuterRef("pk")))
+        key = sort_key(field, descending)
+        if cursor is not None:
+            bound = (Param("after_value", _movie_field(field)), Param("after_id", _ID_FIELD))
+            movies = movies.filter(RowAfter((key, F("id")), bound, descending=scan_descending))
+        order = (key.desc(), F("id").desc()) if scan_descending else (key.asc(), F("id").asc())
+        return movies.order_by(*order).values(*LIST_FIELDS, *hidden, "genre_list")
 
     values: dict[str, Any] = {name: filters[name] for name in present}
     if cursor is not None:
-        values["after_value"], values["after_id"] = cursor.value, cursor.id
+        values["after_value"] = _key_value(field, descending, cursor.value)
+        values["after_id"] = cursor.id
     rows = prepared.run(
-        ("movie-list", field, scan_descending, nulls_first, after, present),
+        ("movie-list", field, scan_descending, descending, cursor is not None, present),
         build,
         values,
         using=router.db_for_read(Movie),
         limit=query.limit + 1,
         offset=query.offset if cursor is None else 0,
+        plan_each=bool(present),  # how many films a filter keeps decides the plan
     )
     has_more = len(rows) > query.limit
     rows = rows[: query.limit]
@@ -88,8 +93,8 @@ def list_sorted(query: MovieListQuery) -> Page[MovieSummary]:
     for row in rows:
         for name in hidden:
             del row[name]
-        # "genres" is the model's many-to-many: the ORM names the column otherwise.
-        row["genres"] = row.pop("genre_names")
+        # "genres" is the model's many-to-many: the list's copy has its own name.
+        row["genres"] = row.pop("genre_list")
 
     def boundary(row: MovieSummary, backwards: bool) -> str:
         return Cursor(query.sort, sort_values[row["id"]], row["id"], backwards).encode()
@@ -112,9 +117,10 @@ def filtered_movies(query: MovieListQuery | MovieExportQuery) -> QuerySet[Movie]
 def filter_movies(movies: QuerySet[Movie], filters: dict[str, Any]) -> QuerySet[Movie]:
     """``movies`` narrowed by every filter given: a value, or a Param standing for one."""
     if "genre" in filters:
-        in_genre = Movie.genres.through.objects.filter(
-            movie_id=OuterRef("pk"), genre__slug=filters["genre"]
-        )
+        # The genre's id found once (an InitPlan), not joined for every link of
+        # every film tried: one index probe per film, half the buffers.
+        genre = Subquery(Genre.objects.filter(slug=filters["genre"]).values("id"))
+        in_genre = Movie.genres.through.objects.filter(movie_id=OuterRef("pk"), genre_id=genre)
         movies = movies.filter(Exists(in_genre))
     if "person" in filters:
         credited = Credit.objects.filter(movie_id=OuterRef("pk"), person_id=filters["person"])
@@ -147,49 +153,41 @@ def _search(movies: QuerySet[Movie], text: str | Param) -> QuerySet[Movie]:
 
 
 # A nullable sort field lists its NULLs last in both directions: "-rating" starts
-# with the best-rated film, not with every unrated one. Each scan has an index:
-# (rating, id) for "rating" and (rating DESC NULLS LAST, id DESC) for "-rating"
-# (migration 0006), each walked backwards for the page before a cursor.
-def _ordering(field: str, descending: bool, nulls_first: bool = False) -> tuple[OrderBy, OrderBy]:
-    """The scan order: ``nulls_first`` only when walking a nullable field backwards."""
-    if field not in NULLABLE_SORT_FIELDS:
-        nulls = {}
-    else:
-        nulls = {"nulls_first": True} if nulls_first else {"nulls_last": True}
-    if descending:
-        return F(field).desc(**nulls), F("id").desc()
-    return F(field).asc(**nulls), F("id").asc()
+# with the best-rated film, not with every unrated one. Its key is an expression
+# that is never NULL (movies.expressions.SortKey), with an index per direction
+# (movies.models.Movie.Meta.indexes), each walked backwards for the page before a
+# cursor; every other sort field is NOT NULL and keyed by its (field, id) index.
+_NULLS_LAST = {"rating": (RATING_LAST, RATING_LAST_DESC)}
+
+
+def sort_key(field: str, descending: bool) -> F | SortKey:
+    """What the list orders by for a sort field (then by id, in the same direction)."""
+    if field in _NULLS_LAST:
+        ascending_last, descending_last = _NULLS_LAST[field]
+        return SortKey(field, descending_last if descending else ascending_last)
+    return F(field)
+
+
+def _key_value(field: str, descending: bool, value: Any) -> Any:
+    """A cursor's value of ``field`` as its sort key's value (NULL: past the last)."""
+    if value is None and field in _NULLS_LAST:
+        return float(_NULLS_LAST[field][1 if descending else 0])
+    return value
 
 
 def sort_order(sort: str) -> tuple[OrderBy, OrderBy]:
     """The ORDER BY of an API sort key (``title``, ``-year``, ...), tie-broken by id."""
-    return _ordering(sort.lstrip("-"), sort.startswith("-"))
+    field, descending = sort.lstrip("-"), sort.startswith("-")
+    key = sort_key(field, descending)
+    if descending:
+        return key.desc(), F("id").desc()
+    return key.asc(), F("id").asc()
 
 
-def _after(
-    field: str, value: Param | None, row_id: Param, descending: bool, nulls_first: bool
-) -> Q:
-    """Rows that come after (value, row_id) in the scan order; ``None``: a NULL value.
-    ``nulls_first``: the scan meets the NULLs before every value (see _ordering)."""
-    op = "lt" if descending else "gt"
-    tie = Q(**{f"id__{op}": row_id})
-    if value is None:
-        null_tail = Q(**{f"{field}__isnull": True}) & tie
-        return Q(**{f"{field}__isnull": False}) | null_tail if nulls_first else null_tail
-    after = Q(**{f"{field}__{op}": value}) | (Q(**{field: value}) & tie)
-    # The same set again with a plain bound in front: the planner cannot start an
-    # index scan from the OR alone, so without it every page read the index from
-    # its first entry and walking the list was quadratic (100k films: 95 s).
-    after = Q(**{f"{field}__{op}e": value}) & after
-    if field in NULLABLE_SORT_FIELDS and not nulls_first:
-        after |= Q(**{f"{field}__isnull": True})
-    return after
-
-
-def genre_names(movie: Any) -> ValueArray:
-    """The names of a film's genres, alphabetical, as one list column."""
-    links = Movie.genres.through.objects.filter(movie_id=movie).order_by("genre__name")
-    return ValueArray(links.values(value=F("genre__name")))
+def genre_names(movie: Any) -> ExpressionWrapper[Any]:
+    """The names of a film's genres, alphabetical, as one list column: the film's
+    own copy of them (``Movie.genre_list``), ``movie`` being the row read."""
+    return ExpressionWrapper(F("genre_list"), output_field=ListField())
 
 
 def get_movie(movie_id: int) -> MovieDetail | None:
@@ -201,10 +199,7 @@ def get_movie(movie_id: int) -> MovieDetail | None:
     if not films:
         return None
     movie = films[0]
-    slugs, names = movie.pop("genre_slugs"), movie.pop("genre_names")
-    movie["genres"] = [
-        {"slug": slug, "name": name} for slug, name in zip(slugs, names, strict=True)
-    ]
+    movie["genres"] = [{"slug": slug, "name": name} for slug, name in movie.pop("genre_rows")]
     movie["directors"] = []
     movie["cast"] = []
     for role, person_id, person_name, character in movie.pop("credit_rows"):
@@ -217,6 +212,7 @@ def get_movie(movie_id: int) -> MovieDetail | None:
 
 def _movie_detail() -> QuerySet[Any, Any]:
     genres = Genre.objects.filter(movies=OuterRef("pk")).order_by("name")
+    # In the order of the index credit_movie_billing: one range scan, no sort.
     credits = Credit.objects.filter(movie=OuterRef("pk")).order_by("role", "billing_order", "id")
     # One round trip instead of two. Measured in one pinned process on the bench's
     # catalogue, 7 x 500 calls, minima of two runs: the bench's detail sample (films
@@ -226,9 +222,13 @@ def _movie_detail() -> QuerySet[Any, Any]:
     credit_rows = credits.values(
         value=JSONArray("role", "person_id", "person__name", "character_name")
     )
-    return Movie.objects.filter(pk=Param("id", _ID_FIELD)).values(
-        *DETAIL_FIELDS,
-        genre_slugs=ValueArray(genres.values(value=F("slug"))),
-        genre_names=ValueArray(genres.values(value=F("name"))),
-        credit_rows=JsonRowArray(credit_rows),
+    # order_by(): one row, and the model's default order would add a sort node.
+    return (
+        Movie.objects.filter(pk=Param("id", _ID_FIELD))
+        .order_by()
+        .values(
+            *DETAIL_FIELDS,
+            genre_rows=JsonRowArray(genres.values(value=JSONArray("slug", "name"))),
+            credit_rows=JsonRowArray(credit_rows),
+        )
     )

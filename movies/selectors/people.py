@@ -7,10 +7,11 @@ from __future__ import annotations
 from typing import Any, cast
 
 from django.db import router
-from django.db.models import Count, Q, QuerySet
+from django.db.models import F, QuerySet
 
 from movies import prepared
 from movies.cursors import Cursor
+from movies.expressions import RowAfter
 from movies.models import Genre, Person
 from movies.prepared import Param
 from movies.schemas import PEOPLE_SORT, PeopleListQuery
@@ -21,11 +22,11 @@ _ID = Person._meta.get_field("id")
 
 
 def list_genres() -> list[GenreCount]:
-    """Every genre with the number of films in it: one statement."""
+    """Every genre with the number of films in it: one statement, 40 rows."""
 
     def build() -> QuerySet[Any, Any]:
-        genres = Genre.objects.annotate(movie_count=Count("movies"))
-        return genres.order_by("name").values("slug", "name", "movie_count")
+        # The count is kept on the genre's row (movies.genre_copies).
+        return Genre.objects.order_by("name").values("slug", "name", "movie_count")
 
     rows = prepared.run(("genre-list",), build, using=router.db_for_read(Genre))
     return cast("list[GenreCount]", rows)
@@ -47,12 +48,9 @@ def list_people(query: PeopleListQuery) -> Page[PersonRef]:
         if searching:
             people = people.filter(name__icontains=Param("q", _NAME))
         if cursor is not None:
-            op = "lt" if backwards else "gt"
-            name, row_id = Param("after_name", _NAME), Param("after_id", _ID)
-            # The plain bound first lets the index scan start at the boundary
-            # (see movies.selectors.films._after).
-            after = Q(**{f"name__{op}": name}) | Q(name=name, **{f"id__{op}": row_id})
-            people = people.filter(Q(**{f"name__{op}e": name}) & after)
+            # One row comparison: the index scan starts at the boundary.
+            bound = (Param("after_name", _NAME), Param("after_id", _ID))
+            people = people.filter(RowAfter((F("name"), F("id")), bound, descending=backwards))
         order = ("-name", "-id") if backwards else ("name", "id")
         return people.order_by(*order).values("id", "name")
 
@@ -66,6 +64,9 @@ def list_people(query: PeopleListQuery) -> Page[PersonRef]:
         using=router.db_for_read(Person),
         limit=query.limit + 1,
         offset=query.offset if cursor is None else 0,
+        # A common name is best found walking the name index, a rare one through
+        # person_name_trgm (0002): planned with the name searched for.
+        plan_each=searching,
     )
     has_more = len(rows) > query.limit
     rows = rows[: query.limit]

@@ -21,8 +21,9 @@ from django.db.models import Max, Model, Q
 from django.utils import timezone
 
 from movies import changes
+from movies.genre_copies import GenreOrder, recount
 from movies.importing import normalise_genre, person_key
-from movies.importing.bulk import Row, insert_rows
+from movies.importing.bulk import Row, analyze, insert_rows
 from movies.models import Credit, Genre, Movie, Person
 from movies.synthetic.factory import (
     GENRES,
@@ -47,6 +48,7 @@ MOVIE_COLUMNS = (
     "poster_url",
     "created_at",
     "updated_at",
+    "genre_list",
 )
 PERSON_COLUMNS = ("id", "name", "key", "created_at", "updated_at")
 LINK_COLUMNS = ("movie_id", "genre_id")
@@ -153,6 +155,7 @@ def _film_rows(
     genre_ids: list[int],
     person_ids: list[int],
     now: datetime,
+    order: GenreOrder,
 ) -> tuple[list[Row], list[Row], list[Row]]:
     movies: list[Row] = []
     links: list[Row] = []
@@ -160,11 +163,13 @@ def _film_rows(
     cast, director = Credit.Role.CAST.value, Credit.Role.DIRECTOR.value
     for film in batch:
         pk = first_id + film.n
+        genres = [genre_ids[genre] for genre in film.genres]
         movies.append(
             (pk, source_key(seed, film.n), film.title, film.year, film.release_date)
             + (film.runtime_minutes, film.rating, film.synopsis, "", "", now, now)
+            + (order.text(genres),)
         )
-        links += [(pk, genre_ids[genre]) for genre in film.genres]
+        links += [(pk, genre) for genre in genres]
         credits += [(pk, person_ids[p], cast, order, "") for order, p in enumerate(film.cast)]
         credits += [
             (pk, person_ids[p], director, order, "") for order, p in enumerate(film.directors)
@@ -211,8 +216,11 @@ def generate_catalogue(
         person_ids = _person_ids(pool, now, report)
         first_id = _reserve_ids(Movie, count)
         factory = FilmFactory(seed, pool)
+        order = GenreOrder()
         for batch in _batches(factory.films(count), batch_size):
-            movies, links, credits = _film_rows(batch, seed, first_id, genre_ids, person_ids, now)
+            movies, links, credits = _film_rows(
+                batch, seed, first_id, genre_ids, person_ids, now, order
+            )
             insert_rows(Movie, MOVIE_COLUMNS, movies)
             insert_rows(Through, LINK_COLUMNS, links)
             insert_rows(Credit, CREDIT_COLUMNS, credits)
@@ -220,11 +228,11 @@ def generate_catalogue(
             report.credits += len(credits)
             if on_progress is not None:
                 on_progress(report.films, count)
-        # COPY sends no model signals: one coarse announcement, delivered on commit.
+        # COPY sends no model signals: the genres' film counts, and one coarse
+        # announcement, delivered on commit.
+        recount(Genre.objects.all())
         changes.everything_changed()
-    if postgres:
-        with connection.cursor() as cursor:
-            # Fresh statistics, or the planner prices the new rows as an empty table.
-            cursor.execute(f"ANALYZE {_tables(Movie, Person, Credit, Through)}")
+    # Fresh statistics, or the planner prices the new rows as an empty table.
+    analyze(Movie, Person, Credit, Through, Genre)
     report.seconds = time.perf_counter() - started
     return report

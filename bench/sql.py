@@ -1,0 +1,303 @@
+"""The statement budget: what each read the API serves costs PostgreSQL.
+
+For every read (list pages, each filter, each sort, deep keyset pages of every
+sort, film details from the median to the busiest, genres, people, a person),
+the selector is called once with its connection's ``execute_wrapper`` capturing
+the statement(s) it runs and their parameters. Each statement is then PREPAREd
+as the product's prepared statements are (movies/prepared.py: parameters bound
+on the server, LIMIT written in) and ``EXPLAIN (ANALYZE, BUFFERS)`` runs
+``EXECUTE`` of it ``--warm`` times unrecorded (PostgreSQL settles on a generic
+or custom plan after five) and ``--runs`` times recorded: the table gives the
+medians of execution and planning time, the rows returned and the shared
+buffers the plan touched (hit + read). Conditional GETs run the statement of
+the read they revalidate (the ETag is the digest of the body), so they add no
+row of their own.
+
+    python -m bench.sql --database-url postgres://...36k --database-url postgres://...1m \\
+        --label after --out bench/results/2026-12-07-sql
+
+Each database runs in its own process (Django settles on one DATABASE_URL per
+process) and writes ``raw/<label>-<films>.json``; the README's table is then
+rebuilt from every raw file in ``--out``, so runs of other code (``--label
+before``) sit beside it as columns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+RUNS = 20
+# Without per-node timing: its clock reads (~50 ns each here, two per row per
+# node) would be counted as execution.
+EXPLAIN = "EXPLAIN (ANALYZE, BUFFERS, TIMING OFF, FORMAT JSON)"
+WARM = 5
+DEEP = (0.5, 0.9)  # where the deep keyset pages start, as a fraction of the list
+SORTS = ("title", "year", "rating", "updated_at", "created_at", "id")
+Read = tuple[str, Callable[[], Any]]
+
+
+def _reads() -> Iterator[Read]:
+    """Every read, named as the table names it, with the call that serves it."""
+    from django.db.models import Count
+
+    from movies import selectors
+    from movies.cursors import Cursor
+    from movies.models import Movie, Person
+    from movies.schemas import MovieListQuery, PeopleListQuery
+
+    def films(**params: Any) -> Callable[[], Any]:
+        query = MovieListQuery.model_validate(params)
+        return lambda: selectors.list_movies(query)
+
+    def people(**params: Any) -> Callable[[], Any]:
+        query = PeopleListQuery.model_validate(params)
+        return lambda: selectors.list_people(query)
+
+    yield "list-10", films(limit=10)
+    yield "list-100", films(limit=100)
+    for sort in SORTS:
+        for signed in (sort, f"-{sort}"):
+            yield f"sort={signed}", films(sort=signed)
+    # A boundary row deep in each order; the rating sorts' 90 % is in their NULL tail.
+    total = Movie.objects.count()
+    for sort in SORTS:
+        for signed in (sort, f"-{sort}"):
+            order = selectors.sort_order(signed)
+            for depth in DEEP:
+                value, row_id = Movie.objects.order_by(*order).values_list(sort, "id")[
+                    int(total * depth)
+                ]
+                for backwards in (False, True):
+                    cursor = Cursor(signed, value, row_id, backwards).encode()
+                    way = "back" if backwards else "next"
+                    yield f"sort={signed} {way} at {depth:.0%}", films(sort=signed, cursor=cursor)
+    people_count = Person.objects.count()
+    by_credits = Person.objects.annotate(n=Count("credits")).order_by("n", "id")
+    median_person, busiest_person = (
+        by_credits.values_list("id", flat=True)[min(int(people_count * rank), people_count - 1)]
+        for rank in (0.5, 1.0)
+    )
+    yield "genre=drama", films(genre="drama")
+    yield (
+        "genre=drama year 1990-2010 -year",
+        films(genre="drama", year_min=1990, year_max=2010, sort="-year"),
+    )
+    yield "year=2000", films(year=2000)
+    yield "year 1990-2010", films(year_min=1990, year_max=2010)
+    yield "person=median", films(person=median_person)
+    yield "person=busiest", films(person=busiest_person)
+    yield "q=love sort=title (search)", films(q="love", sort="title")
+    by_cast = Movie.objects.annotate(n=Count("credits")).order_by("n", "id")
+    for label, rank in (("median", 0.5), ("99th percentile", 0.99), ("busiest", 1.0)):
+        movie_id = by_cast.values_list("id", flat=True)[min(int(total * rank), total - 1)]
+        yield f"detail, {label} credits", partial(selectors.get_movie, movie_id)
+    yield "genres", selectors.list_genres
+    yield "people", people()
+    yield "people limit=100", people(limit=100)
+    yield "people q=john", people(q="john")
+    yield "people q=zzyzx (none)", people(q="zzyzx")
+    named = Person.objects.order_by("name", "id").values_list("name", "id")
+    name, person_id = named[int(people_count * 0.9)]
+    for backwards in (False, True):
+        cursor = Cursor("name", name, person_id, backwards).encode()
+        yield f"people {'back' if backwards else 'next'} at 90%", people(cursor=cursor)
+    yield "person, median credits", partial(selectors.get_person, median_person)
+    yield "person, busiest credits", partial(selectors.get_person, busiest_person)
+
+
+Captured = tuple[str, list[Any], bool]  # SQL, parameters, bound on the server
+
+
+@contextmanager
+def _captured(statements: list[Captured]) -> Iterator[None]:
+    import psycopg
+    from django.db import connection
+
+    def capture(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        on_server = not isinstance(context["cursor"].cursor, psycopg.ClientCursor)
+        statements.append((sql, list(params or ()), on_server))
+        return execute(sql, params, many, context)
+
+    with connection.execute_wrapper(capture):
+        yield
+
+
+def _numbered(sql: str) -> str:
+    """Django's ``%s`` placeholders as PostgreSQL's ``$1, $2, ...`` (``%%`` is a ``%``)."""
+    count = 0
+
+    def number(match: re.Match[str]) -> str:
+        nonlocal count
+        if match.group() == "%%":
+            return "%"
+        count += 1
+        return f"${count}"
+
+    return re.sub(r"%s|%%", number, sql)
+
+
+def _explain(
+    raw: Any, sql: str, params: list[Any], on_server: bool, runs: int, warm: int
+) -> dict[str, Any]:
+    """``sql`` as the product runs it: PREPAREd and EXECUTEd when it binds on the
+    server (psycopg prepares it after DB_PREPARE_THRESHOLD runs), else with its
+    values written in and planned each time (``prepared.run(plan_each=True)``)."""
+    import psycopg
+
+    with raw.cursor() as plain, psycopg.ClientCursor(raw) as literal:
+        run_sql = sql
+        if on_server:
+            plain.execute(f"PREPARE budget AS {_numbered(sql)}")
+            marks = ", ".join(["%s"] * len(params))
+            run_sql = f"EXECUTE budget({marks})" if params else "EXECUTE budget"
+        plans = []
+        for run in range(warm + runs):
+            literal.execute(f"{EXPLAIN} {run_sql}", params)
+            row = literal.fetchone()
+            assert row is not None
+            if run >= warm:
+                plans.append(row[0][0])
+        if on_server:
+            plain.execute("DEALLOCATE budget")
+    top = plans[-1]["Plan"]
+    return {
+        "sql": sql,
+        "prepared": on_server,
+        "params": [str(param) for param in params],
+        "execution_ms": statistics.median(plan["Execution Time"] for plan in plans),
+        "planning_ms": statistics.median(plan["Planning Time"] for plan in plans),
+        "rows": top["Actual Rows"],
+        "buffers": top.get("Shared Hit Blocks", 0) + top.get("Shared Read Blocks", 0),
+        "plan": outline(plans[-1]["Plan"]),
+    }
+
+
+def outline(node: dict[str, Any], depth: int = 0) -> list[str]:
+    """A plan as one line per node: what it read, how, rows, loops, buffers."""
+    what = [node["Node Type"]]
+    for key in ("Index Name", "Relation Name", "Index Cond", "Filter", "Sort Key", "Join Type"):
+        if key in node:
+            what.append(f"{key.lower()}: {node[key]}")
+    buffers = node.get("Shared Hit Blocks", 0) + node.get("Shared Read Blocks", 0)
+    counts = f"rows={node.get('Actual Rows')} loops={node.get('Actual Loops')} buf={buffers}"
+    lines = ["  " * depth + "; ".join(what) + f" ({counts})"]
+    for child in node.get("Plans", ()):
+        lines += outline(child, depth + 1)
+    return lines
+
+
+def measure(label: str, runs: int, warm: int, only: str | None) -> dict[str, Any]:
+    """Every read's statements on Django's default database, measured."""
+    from django.db import connection
+
+    from movies.models import Movie
+
+    # Django's own connection (a test's rows are in its transaction); the named
+    # statement "budget" is not one of psycopg's ("_pg3_...").
+    connection.ensure_connection()
+    raw = connection.connection
+    result: dict[str, Any] = {"label": label, "films": Movie.objects.count(), "reads": []}
+    for name, call in _reads():
+        if only and not re.search(only, name):
+            continue
+        statements: list[Captured] = []
+        with _captured(statements):
+            call()
+        explained = [_explain(raw, *statement, runs, warm) for statement in statements]
+        result["reads"].append({"name": name, "statements": explained})
+        costs = ", ".join(f"{s['execution_ms']:.3f} ms" for s in explained)
+        print(f"{result['films']:>8} {name}: {costs}", file=sys.stderr)
+    return result
+
+
+def _size(films: int) -> str:
+    if films < 1000:
+        return str(films)
+    return f"{round(films / 1e6)}M" if films >= 1e6 else f"{round(films / 1e3)}k"
+
+
+def report(out: Path) -> str:
+    """The README's table: one row per read, a column group per raw file."""
+    runs = [json.loads(path.read_text()) for path in sorted((out / "raw").glob("*.json"))]
+    runs.sort(key=lambda run: (run["films"], run["label"] != "before", run["label"]))
+    names = list(dict.fromkeys(read["name"] for run in runs for read in run["reads"]))
+    head = ["read"] + [f"{run['label']} {_size(run['films'])}" for run in runs]
+    lines = [
+        "Per read: execution / planning median (ms) of "
+        f"{RUNS} `{EXPLAIN.split(', FORMAT')[0]})`, rows returned, shared buffers touched.",
+        "A read of two statements shows both, joined by `+`. `*`: bound on the client and",
+        "planned with its values each time (`prepared.run(plan_each=True)`); the rest are",
+        "PREPAREd, as psycopg prepares them, after 5 unrecorded runs.",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    for name in names:
+        cells = [name]
+        for run in runs:
+            read = next((r for r in run["reads"] if r["name"] == name), None)
+            if read is None:
+                cells.append("")
+                continue
+            cells.append(
+                " + ".join(
+                    f"{s['execution_ms']:.3f} / {s['planning_ms']:.3f}"
+                    f"{'' if s.get('prepared', True) else '*'}; "
+                    f"{s['rows']} rows, {s['buffers']} buf"
+                    for s in read["statements"]
+                )
+            )
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.sql", description=__doc__.split("\n")[0])
+    parser.add_argument("--database-url", action="append", default=[], help="repeatable")
+    parser.add_argument("--label", default="after", help="the column's name (e.g. before)")
+    parser.add_argument("--out", type=Path, default=Path("bench/results/2026-12-07-sql"))
+    parser.add_argument("--runs", type=int, default=RUNS)
+    parser.add_argument("--warm", type=int, default=WARM)
+    parser.add_argument("--only", help="a regular expression: the reads whose names match")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        import django
+
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mymoviedb.settings")
+        django.setup()
+        result = measure(args.label, args.runs, args.warm, args.only)
+        raw = args.out / "raw" / f"{args.label}-{_size(result['films'])}.json"
+        raw.parent.mkdir(parents=True, exist_ok=True)
+        if args.only and raw.exists():  # measured again: the other reads stay
+            reads = {read["name"]: read for read in json.loads(raw.read_text())["reads"]}
+            reads.update((read["name"], read) for read in result["reads"])
+            result["reads"] = list(reads.values())
+        raw.write_text(json.dumps(result, indent=1, default=str) + "\n")
+        return 0
+    for url in args.database_url:
+        forwarded = [f"--{name}={getattr(args, name)}" for name in ("label", "out", "runs", "warm")]
+        if args.only:
+            forwarded.append(f"--only={args.only}")
+        env = {**os.environ, "DATABASE_URL": url, "DEBUG": os.environ.get("DEBUG", "1")}
+        command = [sys.executable, "-m", "bench.sql", "--child", *forwarded]
+        subprocess.run(command, env=env, check=True)
+    table = args.out / "table.md"
+    table.write_text(report(args.out))
+    print(table.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
