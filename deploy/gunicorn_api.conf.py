@@ -33,7 +33,7 @@ backlog = env.int("GUNICORN_API_BACKLOG", default=2048)
 
 # aiohttp's worker, draining keep-alive connections before it stops so a reload or a
 # rolling restart loses no request, on asyncio's loop: with the ORM threads busy,
-# uvloop left bursts of new connections unaccepted for up to 1.7 s (aioapi/worker.py).
+# uvloop left bursts of new connections unaccepted (aioapi/worker.py).
 # "aioapi.worker.DrainingUVLoopWorker" is the same on uvloop.
 worker_class = env.str("GUNICORN_API_WORKER_CLASS", default="aioapi.worker.DrainingWorker")
 # One event loop per core: a loop never waits on the database (the bridge's threads
@@ -54,9 +54,9 @@ graceful_timeout = env.int("GUNICORN_API_GRACEFUL_TIMEOUT_SECONDS", default=30)
 
 # An async worker serves far more requests than a sync one; recycle it rarely, and
 # with jitter, so the workers never restart together: a recycling worker drains
-# and stops accepting until its replacement is up (aioapi/worker.py). 20,000 came
-# round every 6 s per worker at 1,000 connections, often for both workers at once;
-# memory stays flat without recycling (bench/results/*-soak). 0 turns it off.
+# and stops accepting until its replacement is up (aioapi/worker.py). A low count
+# came round every few seconds under load, often for both workers at once; memory
+# stays flat without recycling (bench/results/2026-11-21-soak/). 0 turns it off.
 max_requests = env.int("GUNICORN_API_MAX_REQUESTS", default=1_000_000)
 max_requests_jitter = env.int("GUNICORN_API_MAX_REQUESTS_JITTER", default=100_000)
 

@@ -126,9 +126,9 @@ def _database_from_url(url: str, *, transaction_pooled: bool = False) -> dict[st
             }
             database["CONN_MAX_AGE"] = 0  # required by Django's pool
             # Django makes this the pool's check: a round trip at every checkout.
-            # Off by default, as in Django: it costs ~40-60 µs of CPU and one round
-            # trip per request (bench/results/2026-12-05-lean-budget-persistent/),
-            # and a restart costs no request without it: a request whose pooled
+            # Off by default, as in Django: it costs a round trip per request (its
+            # CPU: bench/results/2026-12-05-lean-budget-persistent/budget.md), and a
+            # restart costs no request without it: a request whose pooled
             # connection turns out dead runs again on a new one, and the pool's
             # idle ones are checked then (mymoviedb/reconnect.py).
             database["CONN_HEALTH_CHECKS"] = env.bool("DB_POOL_CHECK", default=False)

@@ -1,4 +1,4 @@
-"""aioapi/access_log.py: the client and the peer told apart, every field escaped (issue 25).
+"""aioapi/access_log.py: the client and the peer told apart, every field escaped.
 
 A client writes ``X-Forwarded-For``: with a quote, a backslash or a control
 character in it, a raw log line could be made to show forged fields or a forged

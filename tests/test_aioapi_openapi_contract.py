@@ -1,4 +1,4 @@
-"""What client generators need from the OpenAPI document (issue 24): typed export
+"""What client generators need from the OpenAPI document: typed export
 items, named enum members, public operations marked public, a server, a licence,
 and server-sent events that match their documented schema."""
 

@@ -6,7 +6,7 @@ sent once it listens again must not fail (mymoviedb/reconnect.py).
 Each test drives requests from a background thread while the fault happens,
 records every answer with its time, and checks the whole record: which
 statuses, when, and that no acknowledged write was lost. The figures are
-printed (``pytest -s``) for deploy/README.md.
+printed (``pytest -s``).
 """
 
 from __future__ import annotations

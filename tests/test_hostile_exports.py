@@ -1,4 +1,4 @@
-"""Issue 13, exports: a client that never reads is cut off after the write timeout
+"""Hostile clients of the export: a client that never reads is cut off after the write timeout
 and gives its slot and thread back; CSV cells that a spreadsheet would run as
 formulas are neutralised, on both servers."""
 

@@ -1,4 +1,4 @@
-"""Issue 13, the Django side's exports (/movies/export/): a client that never reads
+"""Hostile clients of the Django side's exports (/movies/export/): a client that never reads
 is cut off after EXPORT_WRITE_TIMEOUT_SECONDS and gives its slot and thread back,
 under Gunicorn's gthread worker with deploy/gunicorn_admin.conf.py as deployed.
 (aioapi's half, and CSV injection on both servers: tests/test_hostile_exports.py.)"""

@@ -1,4 +1,4 @@
-"""Issue 13, headers and auth: CORS answers vary by Origin and plain OPTIONS is
+"""Hostile headers and auth: CORS answers vary by Origin and plain OPTIONS is
 answered, the docs page is locked down (CSP with its inline script's hash, no
 framing, nosniff, a charset), and failed tokens never lock out a valid one."""
 

@@ -1,4 +1,4 @@
-"""Hostile HTTP against the real API server, over raw sockets (issue 13).
+"""Hostile HTTP against the real API server, over raw sockets.
 
 aiohttp's test client cannot send malformed bytes, and the answers to them come
 from the connection protocol (aioapi/protocol.py) that only the entry points
@@ -396,7 +396,7 @@ async def test_idle_keep_alive_connection_outlives_the_header_timeout(server: Se
     assert statuses == [200, 200]
 
 
-# --- 6. a body sent a byte at a time is cut off at the body deadline (issue 25) -------
+# --- 6. a body sent a byte at a time is cut off at the body deadline --------------
 
 
 async def dribble(port: int, head: bytes, *, every: float, within: float) -> tuple[Answer, bool]:

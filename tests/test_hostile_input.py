@@ -1,4 +1,4 @@
-"""Input that still got through (issue 25): numbers that are not the schema's, text
+"""Input that still got through: numbers that are not the schema's, text
 that looks like nothing, posters from anywhere. One rule per kind, the same for
 API writes, the importer and the admin's model validation.
 """

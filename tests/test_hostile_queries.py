@@ -1,4 +1,4 @@
-"""Issue 13, query parameters and written text: hostile input is a 200 or a 400 problem
+"""Hostile query parameters and written text: input is a 200 or a 400 problem
 naming the parameter (or body field), never a database error.
 
 One test per class of input, on both servers wherever both serve the path

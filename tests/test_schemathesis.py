@@ -19,7 +19,7 @@ concerned:
   person credited twice in one role; a ``poster_url`` whose host is not public
   (``http://a/``: movies.posters);
 * 400 (writes) naming a body field that JSON Schema's ``integer`` allows as
-  ``1978.0``: the API takes only integer literals in JSON bodies (issue 25), a
+  ``1978.0``: the API takes only integer literals in JSON bodies, a
   rule the document cannot state (``integer_literals_only``);
 * 412 (PATCH, DELETE): an ``If-Match`` that is not the film's current ETag;
 * 422 (POST, PATCH): a ``person_id`` or genre slug that names nothing.
@@ -114,7 +114,7 @@ def as_a_client_sends(body: Any) -> Any:
 
 def integer_literals_only(body: Any, path: str = "") -> frozenset[str]:
     """The fields of ``body`` sent as whole-number floats (``1978.0``): JSON Schema's
-    ``integer`` allows them, the API's strict integers refuse them (issue 25)."""
+    ``integer`` allows them, the API's strict integers refuse them."""
     if isinstance(body, float) and body.is_integer():
         return frozenset({path})
     items = (

@@ -211,7 +211,7 @@ class MovieAdmin(OfferedLookupsOnly):
 
         Django's own search joins credits and people: a film comes back once per
         matching credit, so the changelist adds DISTINCT over whole rows, which
-        took 4 to 12 s at a million films. Here the films credited to matching
+        takes seconds at a million films. Here the films credited to matching
         people are fetched first (one query, through the trigram index of names);
         when they are few, the list is "title matches OR id in that list", a
         filter the planner can check while it walks the list's sort index, and a
