@@ -1,7 +1,7 @@
 """The only crossing from the event loop to the Django ORM.
 
-Thread and connection policy (figures: README "The bridge's thread policy" and
-bench/results/2026-12-0[56]-lean*/):
+Thread and connection policy (measured in bench/results/2026-12-05-lean-8-threads/ and
+2026-12-06-lean-16-threads-one-statement-detail/, their NOTES.md):
 
 * Every ORM call runs through channels' ``database_sync_to_async`` with
   ``thread_sensitive=False`` on this bridge's own ``ThreadPoolExecutor`` of

@@ -2,13 +2,12 @@
 
 It runs asyncio's own event loop, not uvloop, on purpose. uvloop runs libuv
 without the GIL and takes the GIL back for every callback (each accepted
-connection, each read), so with the ORM threads busy every callback waits its
-turn for the GIL: a burst of 400 new connections sat up to 1.7 s in the listen
-queue (``ss`` showed ~300 not yet accepted), and a p99 at 400 connections of
-1-2 s in two rounds of three. asyncio's loop holds the GIL while it runs its
+connection, each read), so with the ORM threads busy a burst of new connections
+waits in the listen queue; asyncio's loop holds the GIL while it runs its
 callbacks and releases it only in ``select``, so it accepts a whole burst at
-once: p99 ~240 ms for ~4 % fewer requests per second (README, "The lean read
-path"). :class:`DrainingUVLoopWorker` is the same worker on uvloop, to compare.
+once, for a much shorter tail at a few per cent fewer requests per second
+(bench/results/2026-12-06-lean-16-threads-one-statement-detail/NOTES.md).
+:class:`DrainingUVLoopWorker` is the same worker on uvloop, to compare.
 
 When aiohttp's worker stops (SIGTERM from a reload, a rolling restart or a
 shutdown; recycling after ``max_requests``) it closes every idle keep-alive
@@ -26,7 +25,7 @@ reconnect elsewhere), at most half the graceful timeout, and only then
 stops as aiohttp's worker does: in-flight requests finish within the graceful
 timeout, what is left is closed. SIGINT and SIGQUIT still stop at once.
 
-Why wait for the connections rather than a fixed time (2 s until 2026-12-06):
+Why wait for the connections rather than a fixed time:
 closing a keep-alive connection its client holds idle races with that client's
 next request, which then meets a reset. A connection its own client closes, or
 that ends with an answer saying ``Connection: close``, has no such race

@@ -1,7 +1,8 @@
 """Querysets compiled to SQL once per shape, then run with each request's values.
 
 The selectors still write every query with the ORM; what they no longer do is
-rebuild and recompile it per request (~0.3-0.8 ms of Python for the film list).
+rebuild and recompile it per request (most of the list's Python before this module:
+bench/results/2026-12-05-lean-8-threads/NOTES.md).
 A selector names the *shape* of a query (which filters are present, the sort,
 the cursor's direction: everything that changes the SQL text) and gives a
 function that builds the QuerySet with ``Param("name", field)`` where a value
@@ -15,13 +16,13 @@ often: the database then skips parsing and planning it, which for a film's
 detail was most of its CPU (bench/results/2026-12-05-lean*/). Its rows come
 back in PostgreSQL's binary format: psycopg's C loaders read a timestamptz from
 eight bytes instead of Django's Python loader parsing its text (the list page's
-``updated_at``: ~70 µs of a ~200 µs ``selectors.list_movies``, in one process).
+``updated_at`` was a third of ``selectors.list_movies``, in one process).
 
 * LIMIT is written into the SQL as a number, so each page size is its own
   statement (the API caps it: at most ``MAX_LIMIT`` + 1 per shape). A bound
   LIMIT left PostgreSQL's generic plan guessing 10 % of the table, far costlier
-  than any plan for one page, so it planned every execution anew (~150 µs of
-  its CPU per list page) and preparing saved nothing. OFFSET is bound,
+  than any plan for one page, so it planned every execution anew and preparing
+  saved nothing. OFFSET is bound,
   and left out when it is 0 (first pages and every cursor page): a deep offset
   is planned per execution, as the ORM's own queries are.
 * Statements are cached per (shape, alias, LIMIT, OFFSET or not) in a bounded LRU map
@@ -234,8 +235,8 @@ def run(
     the statement is bound on the client and planned for each execution, as the
     ORM's own queries are, instead of being PREPAREd: after five runs PostgreSQL
     may keep a generic plan, priced with default selectivities, for every value
-    (the genre and year-range filter: a hash join over the genre's every link, 26
-    ms at 36k films, against 0.3 ms planned with its values). Still compiled once.
+    (the genre and year-range filter: a hash join over the genre's every link,
+    bench/results/2026-12-07-sql/). Still compiled once.
     """
     statement = STATEMENTS.statement(key, using, build, limit=limit, offset=offset > 0)
     connection = connections[using]

@@ -57,10 +57,9 @@ judged set of 913 queries; figures in bench/results/2026-12-07-search/):
   out), primary key (key, -score, film id). A one-word search (the
   first keystrokes, the bench's search scenario) is then one prepared
   statement that walks that key from its best film and joins the page's rows,
-  as the film list walks its sort index: ~0.2 ms of PostgreSQL CPU and ~0.5 ms
-  of the API's (HTTP included) per search at 1M + 36k films, instead of 3-4
-  statements, ~6-8 ms of PostgreSQL (parsing, planning, reading candidates
-  from three indexes and the heap, trigram scores) and ~3.5 ms of the API's. Its cursors reach every
+  as the film list walks its sort index, instead of 3-4 statements (parsing,
+  planning, reading candidates from three indexes and the heap, trigram
+  scores), at a few per cent of their CPU. Its cursors reach every
   film holding the word (the candidates below stop after ~150). The word must
   be plain (ASCII letters and digits, any case): the score's as-typed bonuses
   compare the title with the text itself. A word no title holds is searched
@@ -70,19 +69,10 @@ judged set of 913 queries; figures in bench/results/2026-12-07-search/):
   Precomputing only the best K films per key was the smaller option; its
   triggers would have to refill a key's list from every film holding it when
   one of its K films is retitled or deleted.
-* Measured (bench/results/2026-12-07-search-speed/, 1M + 36k films, wrk at
-  16 connections, 3 interleaved rounds): the bench's search scenario (one
-  common word) went from 321 to 1958 req/s on aioapi (the old code on the same
-  database), p95 from 95 to 17.5 ms, 205 % of the filtered list's rate (issue
-  26's targets: p95 <= 30 ms, >= 50 %); per search ~0.5-0.7 ms of server CPU
-  and ~0.2-0.3 ms of PostgreSQL. A second run beside other sessions' work
-  (0.2-0.7 cores) kept 195 % but had a 43 ms p95: the tail is the shared
-  cores' scheduling, not the search. Every quality figure of the
-  judged set is unchanged at 1M + 36k (exact title first 100 %, without
-  article / one typo / 60 % prefix in the top 3 100 / 92.8 / 91.1 %, title +
-  year first 100 %, person + title word top 3 98.3 %). The general statement
-  (below) answers the rest: 3-8 ms of PostgreSQL, p50 3.7 ms over the judged
-  set in one process. Its words are parsed in a statement of their own: as
+* Measured in bench/results/2026-12-07-search-speed/ (the bench's search
+  scenario and the judged set's quality, before and after). The general
+  statement (below) answers every other search, a few ms of PostgreSQL each,
+  measured the same way. Its words are parsed in a statement of their own: as
   CTEs of one statement the plan was costed past ``jit_above_cost`` and
   JIT-compiled on every search (~50 ms); both statements are bound on the
   server (movies.prepared.statement_cursor), so PostgreSQL does not plan them

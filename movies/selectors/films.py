@@ -214,11 +214,8 @@ def _movie_detail() -> QuerySet[Any, Any]:
     genres = Genre.objects.filter(movies=OuterRef("pk")).order_by("name")
     # In the order of the index credit_movie_billing: one range scan, no sort.
     credits = Credit.objects.filter(movie=OuterRef("pk")).order_by("role", "billing_order", "id")
-    # One round trip instead of two. Measured in one pinned process on the bench's
-    # catalogue, 7 x 500 calls, minima of two runs: the bench's detail sample (films
-    # with a cast) cost this process 150-201 µs against 183-243 with the credits as
-    # a second statement, and PostgreSQL the same (140-160 µs); films 100-599 (few
-    # credits) 141 against 238; a film with 59 credits the same either way.
+    # One round trip instead of two: cheaper for this process and the same for
+    # PostgreSQL (bench/results/2026-12-06-lean-16-threads-one-statement-detail/).
     credit_rows = credits.values(
         value=JSONArray("role", "person_id", "person__name", "character_name")
     )
