@@ -142,13 +142,23 @@ def movie_search_query(text: str | Expression) -> SearchQuery:
     return SearchQuery(text, config=SEARCH_CONFIG, search_type="websearch")
 
 
+# The postings hold prefixes of 3 to POSTING_KEY_MAX letters of title words of at
+# most POSTING_WORD_MAX letters (migration 0012 writes the same numbers). Every key
+# costs two trigram similarities over the whole title when a film is written: without
+# the bounds a 300-character title of random letters wrote ~250 keys in ~30 ms, with
+# them 24 keys in ~4 ms. A longer query word, or a prefix of a longer title word,
+# takes the general statement, which reads the title indexes themselves.
+POSTING_KEY_MAX = 10
+POSTING_WORD_MAX = 15
+
+
 def posting_key(text: str) -> str | None:
     """The postings key (migration 0012) a search for ``text`` reads, or None: ``text``
-    is one word of 3+ letters or digits, plain ASCII in any case, so that the key's
-    ranks are the scores the general statement would give (its as-typed bonuses
-    compare the title with the text itself, not with its folded form)."""
+    is one word of 3 to POSTING_KEY_MAX letters or digits, plain ASCII in any case, so
+    that the key's ranks are the scores the general statement would give (its as-typed
+    bonuses compare the title with the text itself, not with its folded form)."""
     word = text.strip().lower()
-    if len(word) >= 3 and word.isascii() and word.isalnum():
+    if 3 <= len(word) <= POSTING_KEY_MAX and word.isascii() and word.isalnum():
         return word
     return None
 

@@ -145,7 +145,7 @@ def test_text_that_means_nothing_finds_nothing(films: Any) -> None:
         assert found(q) == [], q
 
 
-@pytest.mark.postgres(reason="the ranked postings are PostgreSQL's (migration 0011)")
+@pytest.mark.postgres(reason="the ranked postings are PostgreSQL's (migration 0012)")
 def test_a_word_ranks_by_its_postings_as_the_general_search_scores(films: Any) -> None:
     # A one-word search reads the postings; their ranks must be the scores the
     # general statement gives (its people bonus aside: no film here credits a
@@ -166,7 +166,7 @@ def test_a_word_ranks_by_its_postings_as_the_general_search_scores(films: Any) -
         ).items] == sorted(postings, key=lambda film: (postings[film], film)), word  # fmt: skip
 
 
-@pytest.mark.postgres(reason="the ranked postings are PostgreSQL's (migration 0011)")
+@pytest.mark.postgres(reason="the ranked postings are PostgreSQL's (migration 0012)")
 def test_the_postings_follow_every_kind_of_write(films: Any) -> None:
     from movies.models import SearchPosting
 
@@ -190,8 +190,28 @@ def test_the_postings_follow_every_kind_of_write(films: Any) -> None:
     assert not SearchPosting.objects.filter(movie_id__in=[m.pk for m in made]).exists()
 
 
-@pytest.mark.postgres(reason="the ranked postings are PostgreSQL's (migration 0011)")
+@pytest.mark.postgres(reason="the ranked postings are PostgreSQL's (migration 0012)")
 def test_a_word_no_title_holds_is_widened_by_its_typos(films: Any) -> None:
     # No posting for "godfahter": the general search answers, with its typo widening.
     assert found("godfahter")[0] == ("The Godfather", 1972)
     assert found("titanik")[:2] == [("Titanic", 1953), ("Titanic", 1997)]
+
+
+@pytest.mark.postgres(reason="the ranked postings are PostgreSQL's (migration 0012)")
+def test_the_postings_are_bounded_per_word_and_long_words_take_the_general_search(
+    films: Any,
+) -> None:
+    # A title of long "words" (random letters, a hostile import) writes a bounded
+    # number of keys; a query word past the key length is answered by the general
+    # statement, which still finds the film by its title's prefix.
+    from movies import search
+    from movies.models import SearchPosting
+
+    long_word = "extraordinaries"  # 15 letters: its prefixes up to 10 are keys
+    longer = "x" * 16 + "yz"  # past 15 letters: no key at all
+    film = Movie.objects.create(title=f"Mary {long_word} {longer}", year=1964)
+    keys = set(SearchPosting.objects.filter(movie=film).values_list("key", flat=True))
+    assert keys == {"mar", "mary"} | {long_word[:n] for n in range(3, 11)}
+    assert search.posting_key(long_word[:10]) == long_word[:10]
+    assert search.posting_key(long_word[:11]) is None
+    assert (f"Mary {long_word} {longer}", 1964) in found(long_word)

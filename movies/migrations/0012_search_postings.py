@@ -36,7 +36,8 @@ POSTGRES = [
               )::numeric, 6)::float8
             FROM (SELECT DISTINCT left(w, n) AS key
                   FROM regexp_split_to_table(search_title, ' ') AS w,
-                       generate_series(3, length(w)) AS n) AS k;
+                       generate_series(3, least(length(w), 10)) AS n
+                  WHERE length(w) <= 15) AS k;
         END
         """,
         "DROP FUNCTION movies_search_keys(text, text)",
