@@ -49,23 +49,21 @@ judged set of 913 queries; figures in bench/results/2026-12-07-search/):
   matches before any LIMIT.
 
 * Ranked postings for one word (migration 0012, chosen by measurement,
-  bench/results/2026-12-07-search-speed/): ``movies_search_posting`` holds,
-  for every word of every title and every prefix of 3+ letters of it, the
-  film with the score the statement below gives it when the query is that
-  word alone (so the order is the same, computed once per write instead of
-  per search; only its +1 for a credited person named by the word is left
-  out), primary key (key, -score, film id). A one-word search (the
-  first keystrokes, the bench's search scenario) is then one prepared
-  statement that walks that key from its best film and joins the page's rows,
-  as the film list walks its sort index, instead of 3-4 statements (parsing,
-  planning, reading candidates from three indexes and the heap, trigram
-  scores), at a few per cent of their CPU. Its cursors reach every
-  film holding the word (the candidates below stop after ~150). The word must
-  be plain (ASCII letters and digits, any case): the score's as-typed bonuses
-  compare the title with the text itself. A word no title holds is searched
-  below, where its typos widen it. The cost is in writes and space: ~10 M
-  rows for 1M films (1.16 GB with its key), ~5 min to build at that size,
-  ~10 rows rewritten when a film is retitled (statement triggers).
+  bench/results/2026-12-07-search-speed/): ``movies_search_posting`` holds, for every
+  prefix of 3-10 letters of every title word of up to 15 (a word of 3-10 letters is its
+  own longest prefix), the film with the score the statement below gives it when the
+  query is that word alone (so the order is the same, computed once per write instead of
+  per search; only its +1 for a credited person named by the word is left out), primary
+  key (key, -score, film id). A one-word search (the first keystrokes, the bench's
+  search scenario) is then one prepared statement that walks that key from its best film
+  and joins the page's rows, as the film list walks its sort index, instead of 3-4
+  statements (parsing, planning, reading candidates from three indexes and the heap,
+  trigram scores), at a few per cent of their CPU. Its cursors reach every film holding
+  the word (the candidates below stop after ~150). The word must be plain (ASCII letters
+  and digits, any case): the score's as-typed bonuses compare the title with the text
+  itself. A word no title holds is searched below, where its typos widen it. The cost is
+  in writes and space: ~10 M rows for 1M films before the length bounds (1.16 GB),
+  ~5 min to build, ~10 rows rewritten when a film is retitled (statement triggers).
   Precomputing only the best K films per key was the smaller option; its
   triggers would have to refill a key's list from every film holding it when
   one of its K films is retitled or deleted.

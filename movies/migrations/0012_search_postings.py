@@ -1,5 +1,5 @@
-"""Ranked postings: for every word of every title, and every prefix of 3+ letters of
-it, the films holding it with the score a search for that one word gives them
+"""Ranked postings: for every prefix of 3 to 10 letters of every title word of up to 15
+(movies.search.POSTING_KEY_MAX, POSTING_WORD_MAX), the films holding it with the score a search for that one word gives them
 (movies.search explains why). PostgreSQL only; SQLite searches its FTS5 index.
 
 ``movies_search_keys(title, search_title)`` is the one definition of a film's keys
