@@ -34,6 +34,8 @@ def api(live_stack: Stack) -> Iterator[Server]:
         API_DB_THREADS="1",
         API_DB_MAX_PENDING="2",
         SIMULATED_DB_LATENCY_MS=str(LATENCY_MS),
+        # The latency injector is the bench's (bench/contenders), installed by its settings.
+        DJANGO_SETTINGS_MODULE="bench.settings",
     )
     yield server
     server.stop()

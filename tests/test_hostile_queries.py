@@ -347,14 +347,9 @@ def test_best_rated_first_is_read_from_an_index(catalogue: Catalogue, backwards:
         values["cursor"] = forged("-rating", 8.1, catalogue.movies["Blade Runner"].pk, True)
     # The statement runs, so it is compiled and cached.
     selectors.list_movies(MovieListQuery.model_validate(values))
-    # The shape's key (selectors.list_movies): field, scan descending, NULLs first,
-    # cursor value, filters. Backwards, "-rating" is scanned ascending, NULLs first.
-    key = (
-        "movie-list",
-        "rating",
-        *((False, True, "value") if backwards else (True, False, None)),
-        (),
-    )
+    # The shape's key (selectors.films.list_sorted): field, scan descending, the sort
+    # descending, a cursor or not, filters. Backwards, "-rating" is scanned ascending.
+    key = ("movie-list", "rating", not backwards, True, backwards, ())
     statement = next(
         statement
         for (shape, *_), statement in prepared.STATEMENTS._statements.items()
@@ -363,7 +358,7 @@ def test_best_rated_first_is_read_from_an_index(catalogue: Catalogue, backwards:
     params = statement.params({"after_value": 8.1, "after_id": 1}, connection)
     with connection.cursor() as db:
         # Sorting is made so costly that a plan without a Sort node is chosen if one
-        # exists: an index scan in the list's order (rating DESC NULLS LAST, id DESC).
+        # exists: an index scan in the list's order (COALESCE(rating, -1) DESC, id DESC).
         db.execute("SET enable_sort = off")
         db.execute("SET enable_seqscan = off")
         try:
@@ -372,7 +367,7 @@ def test_best_rated_first_is_read_from_an_index(catalogue: Catalogue, backwards:
         finally:
             db.execute("RESET enable_sort")
             db.execute("RESET enable_seqscan")
-    assert "movie_rating_desc_id" in plan, plan
+    assert "movie_rating_key_desc_id" in plan, plan
     assert "Sort  " not in plan.split("SubPlan")[0], plan
 
 
