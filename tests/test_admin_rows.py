@@ -54,13 +54,19 @@ def page(client: Client, movie: Movie, data: dict[str, Any] | None = None) -> tu
     return CSRF.sub("", response.content.decode()), len(response.templates)
 
 
+def unsigned(html: str) -> str:
+    return re.sub(r":[0-9A-Za-z]{6}:[0-9A-Za-z_-]{43}\"", ':"', html)
+
+
 def test_change_page_html_is_djangos(
     admin_client: Client, ensemble: Movie, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     lean, lean_templates = page(admin_client, ensemble)
     stock_rendering(monkeypatch)
     stock, stock_templates = page(admin_client, ensemble)
-    assert lean == stock
+    # The form's signed version snapshot carries the second it was signed at, and the
+    # two renders may straddle a second: compare it without its timestamp and signature.
+    assert unsigned(lean) == unsigned(stock)
     assert "Bob &amp; &quot;Rob&quot; &lt;Roberts&gt;" in lean
     # Django's templates: ~30 a row; these: 8 (5 inputs, 2 selects, the links).
     assert stock_templates - lean_templates > 20 * 30
