@@ -35,6 +35,8 @@ def key_part(parsed: Hashable) -> Hashable:
     the order of a query string's parameters does not matter; else the value."""
     if isinstance(parsed, BaseModel):
         return tuple(sorted(parsed.model_dump().items()))
+    if isinstance(parsed, tuple):  # a resource and a query (aioapi.reads.Inputs)
+        return tuple(key_part(part) for part in parsed)
     return parsed
 
 

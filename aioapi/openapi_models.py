@@ -46,6 +46,7 @@ ExportedFilm = documented(shapes.ExportedFilm)
 GenreList = documented(shapes.GenreList)
 PeopleList = documented(shapes.PeopleList)
 PersonDetail = documented(shapes.PersonDetail)
+Filmography = documented(shapes.Filmography)
 
 
 class FieldError(_Body):

@@ -2,7 +2,8 @@
 
 A read route's handler takes its request already parsed: ``(request, query)``
 for a list (the validated query model, its cursor decoded), ``(request, id)``
-for one resource (its path variable, converted). :func:`endpoint` makes the
+for one resource (its path variable, converted), ``(request, (id, query))`` for
+a page of a resource's sub-collection. :func:`endpoint` makes the
 aiohttp handler from the route's :class:`Inputs` and that handler: the parse
 step first (a 400 or 404 costs no cache lookup and no thread hop), then the
 cache (aioapi.cached) when the app keeps one and the route declares tags, then
@@ -34,7 +35,8 @@ class Inputs:
     ``query``: the model of its query string (:class:`NoQuery`: none taken, any
     given is a 400). ``path``: the path variable naming one resource, made a
     value by ``convert`` (``None``: no resource can have it, a 404 saying
-    ``missing`` does not exist).
+    ``missing`` does not exist). A route with both (a page of a resource's
+    sub-collection: a person's films) takes ``(value, query)``.
     """
 
     query: type[QueryParameters] = NoQuery
@@ -46,8 +48,16 @@ class Inputs:
         """The query model, or the path's value; a problem when either is invalid."""
         if self.path is None:
             return parse_query(self.query, request.query.items())
-        if request.query_string:  # only NoQuery here (check_routes): a 400
+        if self.query is not NoQuery:
+            # The query first, as a list's: a 400 before the path's 404.
+            query = parse_query(self.query, request.query.items())
+            return self._resource(request), query
+        if request.query_string:  # NoQuery: any parameter given is a 400
             parse_query(self.query, request.query.items())
+        return self._resource(request)
+
+    def _resource(self, request: web.Request) -> Hashable:
+        assert self.path is not None
         value = self.convert(request.match_info[self.path])
         if value is None:
             raise not_found(self.missing)

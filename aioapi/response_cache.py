@@ -14,7 +14,8 @@ notifications may have been missed. An answer computed while an invalidation
 arrived is not stored (the ``generation`` check): it may predate the change.
 
 Tags of an entry: each cached route of aioapi.routes names its :data:`TagRule`
-(:func:`always` for a list, :func:`movie_detail_tags`, :func:`person_detail_tags`).
+(:func:`always` for a list, a person's films page included, :func:`movie_detail_tags`,
+:func:`person_detail_tags`).
 
 Tags a change drops (:func:`change_tags`):
 
@@ -211,10 +212,13 @@ def movie_detail_tags(body: bytes) -> frozenset[str]:
 
 
 def person_detail_tags(body: bytes) -> frozenset[str]:
-    """A person: ``person:{id}``, ``movie:{m}`` for each film of the filmography."""
+    """A person: ``person:{id}``, ``movie:{m}`` for each film of the filmography's
+    first page and, when there are more pages, ``movie-lists``: a film not on the
+    page may move onto it (a new year or title)."""
     data = orjson.loads(body)
     films = {credit["movie"]["id"] for credit in data["filmography"]}
-    return frozenset({person_tag(data["id"]), *(movie_tag(film) for film in films)})
+    more = {MOVIE_LISTS} if data["filmography_next"] is not None else set()
+    return frozenset({person_tag(data["id"]), *(movie_tag(film) for film in films), *more})
 
 
 def change_tags(change: Change) -> set[str] | None:

@@ -48,7 +48,13 @@ from aioapi.response_cache import (
 from aioapi.responses import continue_when_read
 from movies import shapes
 from movies.parsing import parse_slug
-from movies.schemas import MovieCreate, MovieFields, MovieListQuery, NoQuery, PeopleListQuery
+from movies.schemas import (
+    FilmographyQuery,
+    MovieCreate,
+    MovieFields,
+    MovieListQuery,
+    PeopleListQuery,
+)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -142,8 +148,19 @@ def _routes() -> tuple[Route, ...]:
                        parameters=query_parameters(PeopleListQuery))),
         Route("GET", "/api/people/{id}", people.get_person, name="person-detail",
               inputs=Inputs(path="id", missing="Person"), cache_tags=person_detail_tags,
-              doc=read("getPerson", "A person with their filmography", bodies.PersonDetail,
-                       parameters=[person_id], errors=(400, 404, 503))),
+              doc=read("getPerson", "A person with the first page of their filmography",
+                       bodies.PersonDetail, parameters=[person_id], errors=(400, 404, 503))),
+        # A page of films, whichever changed: any film or credit written may move it.
+        Route("GET", "/api/people/{id}/films", people.list_films, name="person-films",
+              inputs=Inputs(FilmographyQuery, path="id", missing="Person"),
+              cache_tags=always(MOVIE_LISTS),
+              doc=read("listPersonFilms", "A person's filmography, a page at a time",
+                       bodies.Filmography,
+                       parameters=[person_id, *query_parameters(FilmographyQuery)],
+                       errors=(400, 404, 503),
+                       description="Newest first, then by title, film and role. The first "
+                       "page is the one the person's detail embeds; its `filmography_next` "
+                       "links here.")),
         Route("GET", "/api/events", events.stream_events, name="events",
               doc=events_operation()),
         Route("GET", meta.OPENAPI_PATH, meta.openapi, name="openapi",
@@ -174,22 +191,25 @@ def check_routes(routes: Iterable[Route]) -> None:
             faults.append(f"{where}: only a read route (with inputs) caches its answers")
         if route.cache_tags is not None and (route.name is None or route.method != "GET"):
             faults.append(f"{where}: a cached route is a GET with a name (its entries' key)")
-        if inputs is not None and inputs.path is not None:
-            if inputs.query is not NoQuery:
-                faults.append(f"{where}: a route naming a resource takes no query")
-            if inputs.path not in PATH_VARIABLE.findall(route.doc_path):
-                faults.append(f"{where}: its inputs' path variable is not in its path")
-        parameters = route.doc.parameters or ()
-        documented = {
-            p.name for p in parameters if isinstance(p, Parameter) and p.param_in == "path"
-        }
-        if documented != set(PATH_VARIABLE.findall(route.doc_path)):
+        path = None if inputs is None else inputs.path
+        if path is not None and path not in PATH_VARIABLE.findall(route.doc_path):
+            faults.append(f"{where}: its inputs' path variable is not in its path")
+        if documented(route, "path") != set(PATH_VARIABLE.findall(route.doc_path)):
             faults.append(f"{where}: its path variables and documented path parameters differ")
+        taken = set() if inputs is None else set(inputs.query.model_fields)
+        if inputs is not None and documented(route, "query") != taken:
+            faults.append(f"{where}: its query's fields and documented query parameters differ")
     faults += _repeated("operation", (f"{r.method} {r.doc_path}" for r in routes))
     faults += _repeated("operationId", (route.doc.operationId or "" for route in routes))
     faults += _repeated("route name", (route.name for route in routes if route.name))
     if faults:
         raise ValueError("The route table is inconsistent: " + "; ".join(faults))
+
+
+def documented(route: Route, where: str) -> set[str]:
+    """The names of ``route``'s documented parameters ``where`` (path, query)."""
+    parameters = route.doc.parameters or ()
+    return {p.name for p in parameters if isinstance(p, Parameter) and p.param_in == where}
 
 
 def _repeated(what: str, values: Iterable[str]) -> list[str]:

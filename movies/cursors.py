@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from movies.models import MAX_ID, MAX_YEAR, MIN_YEAR, Movie, Person
+from movies.models import MAX_ID, MAX_YEAR, MIN_YEAR, Credit, Movie, Person
 from movies.problems import invalid_parameters
 
 # base64url without padding: what Cursor.encode writes. A cursor of other characters
@@ -28,6 +28,7 @@ CURSOR_PATTERN = r"^[A-Za-z0-9_-]{1,512}$"
 _CURSOR_ALPHABET = frozenset(string.ascii_letters + string.digits + "-_")
 _TITLE_MAX_LENGTH = Movie._meta.get_field("title").max_length or 300
 _NAME_MAX_LENGTH = Person._meta.get_field("name").max_length or 200
+_ROLES = frozenset(Credit.Role.values)
 
 
 class BadValue(ValueError):
@@ -89,6 +90,16 @@ def _score(value: object) -> float:
     return float(value)
 
 
+def _credit_key(value: object) -> list[Any]:
+    # A filmography's place before the film's id: [year, title, role] of a credit.
+    if not isinstance(value, list) or len(value) != 3:
+        raise BadValue
+    year, title, role = value
+    if not isinstance(role, str) or role not in _ROLES:
+        raise BadValue
+    return [_year(year), _title(title), role]
+
+
 def _row_id(value: object) -> int:
     if type(value) is not int or not 1 <= value <= MAX_ID:
         raise BadValue
@@ -105,13 +116,15 @@ CURSOR_VALUES: dict[str, Callable[[object], Any]] = {
     "id": _row_id,
     # The people list's one order (by name, then id).
     "name": _name,
+    # A person's filmography (newest first, then title, film and role).
+    "filmography": _credit_key,
     "relevance": _score,
 }
 
 
 @dataclass(frozen=True)
 class Cursor:
-    sort: str  # e.g. "-year"; "name" for people
+    sort: str  # e.g. "-year"; "name" for people, "filmography" for a person's credits
     value: Any  # the boundary row's sort field value
     id: int  # the boundary row's id
     backwards: bool  # True: the page before the boundary row

@@ -13,6 +13,7 @@ from django.db.models import (
     Field,
     FloatField,
     Func,
+    IntegerField,
     QuerySet,
     Subquery,
     TextField,
@@ -88,6 +89,24 @@ class SortKey(Func):
 
     def deconstruct(self) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
         return "movies.expressions.SortKey", (self.sorted_field, self.sentinel), {}
+
+
+class Negated(Func):
+    """``(-field)``: a descending key as an ascending one, so that one row comparison
+    (:class:`RowAfter`) bounds a keyset whose columns run in mixed directions (a
+    filmography: newest year first, then title, film and role ascending). Written
+    without parameters, as :class:`SortKey` is, so that it is the expression its
+    index was built on.
+    """
+
+    template = "(-%(expressions)s)"
+
+    def __init__(self, field: str) -> None:
+        super().__init__(F(field), output_field=IntegerField())
+        self.negated_field = field
+
+    def deconstruct(self) -> tuple[str, tuple[Any, ...], dict[str, Any]]:
+        return "movies.expressions.Negated", (self.negated_field,), {}
 
 
 class RowAfter(Expression):

@@ -9,9 +9,10 @@ import orjson
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models import F
 from django.db.models.functions import Lower
 
-from movies.expressions import SortKey
+from movies.expressions import Negated, SortKey
 from movies.validators import validate_line, validate_poster_url, validate_prose
 
 MIN_YEAR = 1870
@@ -199,7 +200,7 @@ class Movie(KeepsCopies):
         return f"{self.title} ({self.year})"
 
 
-class Credit(models.Model):
+class Credit(KeepsCopies):
     class Role(models.TextChoices):
         CAST = "cast", "Cast"
         DIRECTOR = "director", "Director"
@@ -215,6 +216,13 @@ class Credit(models.Model):
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.CAST)
     billing_order = models.PositiveSmallIntegerField(default=0)
     character_name = models.CharField(max_length=200, blank=True, validators=[validate_line])
+    # The film's title and year, copied by the database on every write of either
+    # (triggers of migration 0013, which no write path can skip, COPY included), so
+    # that a person's filmography and the film list's person filter read the
+    # person's credits in the order they are listed, from one index range.
+    movie_title = models.CharField(max_length=300, default="", editable=False)
+    movie_year = models.SmallIntegerField(default=0, editable=False)
+    kept_fields = ("movie_title", "movie_year")
 
     class Meta:
         ordering = ["movie", "role", "billing_order", "id"]
@@ -228,6 +236,18 @@ class Credit(models.Model):
         indexes = [
             # The person filter and filmographies go from person to movies.
             models.Index(fields=["person", "movie"], name="credit_person_movie"),
+            # A filmography, newest first (then title, film, role): the year negated,
+            # so that a page's bound is one row comparison (movies.selectors.people).
+            models.Index(
+                F("person"),
+                Negated("movie_year"),
+                F("movie_title"),
+                F("movie"),
+                F("role"),
+                name="credit_person_filmography",
+            ),
+            # The film list's person filter in title order.
+            models.Index(fields=["person", "movie_title", "movie"], name="credit_person_title"),
             # A film's detail reads its credits in this order: one range scan, no sort.
             models.Index(
                 fields=["movie", "role", "billing_order", "id"], name="credit_movie_billing"

@@ -16,8 +16,21 @@ from pydantic import BaseModel
 
 from movies.conditional import Representation
 from movies.models import row_version
-from movies.schemas import MovieListQuery, PeopleListQuery
-from movies.shapes import MovieDetail, MovieList, MovieSummary, Page, PeopleList, PersonRef
+from movies.schemas import FilmographyQuery, MovieListQuery, PeopleListQuery
+from movies.shapes import (
+    Filmography,
+    MovieDetail,
+    MovieList,
+    MovieSummary,
+    Page,
+    PeopleList,
+    PersonDetail,
+    PersonFilms,
+    PersonRef,
+)
+
+# What the person's detail embeds: the films page a client would get first.
+FIRST_FILMS_PAGE = FilmographyQuery.model_validate({})
 
 
 def dumps(payload: Any) -> bytes:
@@ -45,6 +58,35 @@ def people_list_body(page: Page[PersonRef], query: PeopleListQuery) -> bytes:
         "limit": query.limit,
         "next": _page_link(query, page.next_cursor, page.next_offset),
         "previous": _page_link(query, page.previous_cursor, page.previous_offset),
+    }
+    return dumps(body)
+
+
+def person_detail_body(found: PersonFilms) -> bytes:
+    """A person with the first page of their filmography and a link to the next.
+
+    The link is relative to the person's URL (``42/films?...`` from ``.../people/42``),
+    so it resolves on both servers, whose person paths differ only in their prefix.
+    """
+    person_id = found.person["id"]
+    link = _page_link(FIRST_FILMS_PAGE, found.page.next_cursor, None)
+    body: PersonDetail = {
+        "id": person_id,
+        "name": found.person["name"],
+        "filmography": found.page.items,
+        "filmography_next": None if link is None else f"{person_id}/films{link}",
+    }
+    return dumps(body)
+
+
+def filmography_body(found: PersonFilms, query: FilmographyQuery) -> bytes:
+    """A page of a person's filmography; its links are query strings, as a list's."""
+    page = found.page
+    body: Filmography = {
+        "items": page.items,
+        "limit": query.limit,
+        "next": _page_link(query, page.next_cursor, None),
+        "previous": _page_link(query, page.previous_cursor, None),
     }
     return dumps(body)
 

@@ -240,6 +240,38 @@ class PeopleListQuery(QueryParameters):
         return self._after
 
 
+# A person's filmography has one order: newest first, then title, film and role.
+FILMOGRAPHY_SORT = "filmography"
+
+
+class FilmographyQuery(QueryParameters):
+    """Pagination of ``GET /api/people/{id}/films``: keyset only. The first page is
+    the one the person's detail embeds; every other page is a ``next``/``previous``
+    link, so there is no offset to walk."""
+
+    limit: Integer = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size.")
+    cursor: str | None = Field(
+        None,
+        max_length=512,
+        json_schema_extra={"pattern": CURSOR_PATTERN},
+        description="Opaque keyset cursor: copy it from a `next`/`previous` link (or the "
+        "person's `filmography_next`), never make one. Only cursors this API wrote for "
+        "a filmography are accepted.",
+    )
+    _after: Cursor | None = PrivateAttr(None)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.cursor is not None:
+            self._after = decode_cursor(self.cursor, FILMOGRAPHY_SORT)
+        return self
+
+    @property
+    def after(self) -> Cursor | None:
+        """The decoded ``cursor``: the boundary credit a page starts after (or before)."""
+        return self._after
+
+
 class CreditIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

@@ -130,12 +130,34 @@ class FilmographyEntry(TypedDict):
 
 @with_config(FORBID_EXTRA)
 class PersonDetail(PersonRef):
-    """A person with their filmography, newest first."""
+    """A person with the first page of their filmography, newest first (then by
+    title, film and role), and where the rest of it starts."""
 
-    filmography: list[FilmographyEntry]
+    filmography: Annotated[
+        list[FilmographyEntry],
+        Field(
+            description="The first page of the filmography: as many credits as a page "
+            "of `/api/people/{id}/films` has by default."
+        ),
+    ]
+    filmography_next: Annotated[
+        str | None,
+        Field(
+            description="The rest of the filmography, or null: a relative reference to "
+            "this person's URL (`42/films?limit=20&cursor=...` from `/api/people/42`), "
+            "the next page of `/api/people/{id}/films`."
+        ),
+    ]
 
 
-Item = TypeVar("Item", MovieSummary, PersonRef)
+@with_config(FORBID_EXTRA)
+class Filmography(_Page):
+    """A page of a person's filmography, newest first (then by title, film and role)."""
+
+    items: list[FilmographyEntry]
+
+
+Item = TypeVar("Item", MovieSummary, PersonRef, FilmographyEntry)
 
 
 @dataclass(frozen=True)
@@ -184,3 +206,12 @@ class Page(Generic[Item]):
             previous_cursor=boundary(first, True) if resumed else None,
             previous_offset=max(0, offset - limit) if offset else None,
         )
+
+
+@dataclass(frozen=True)
+class PersonFilms:
+    """A person and one page of their filmography: what the person reads return
+    (movies.selectors.people) and movies.rendering makes a body of."""
+
+    person: PersonRef
+    page: Page[FilmographyEntry]

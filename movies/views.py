@@ -1,4 +1,5 @@
-"""The Django comparison views: ``/movies/``, ``/movies/{id}/`` and ``/movies/people/``.
+"""The Django comparison views: ``/movies/``, ``/movies/{id}/``, ``/movies/people/``,
+``/movies/people/{id}`` and ``/movies/people/{id}/films``.
 
 They parse, select and render with exactly the code aioapi uses, so for the same
 query string both servers return the same status and the same bytes; only the
@@ -30,8 +31,14 @@ from movies.problems import (
     not_found,
     problem_of,
 )
-from movies.rendering import movie_detail_body, movie_list_body, people_list_body
-from movies.schemas import MovieListQuery, NoQuery, PeopleListQuery
+from movies.rendering import (
+    filmography_body,
+    movie_detail_body,
+    movie_list_body,
+    people_list_body,
+    person_detail_body,
+)
+from movies.schemas import FilmographyQuery, MovieListQuery, NoQuery, PeopleListQuery
 from movies.shapes import MovieDetail
 
 READ_METHODS = ("GET", "HEAD")
@@ -157,3 +164,26 @@ def people_list(request: HttpRequest) -> bytes:
     scenario; under /movies/ so its errors get the same problem handlers)."""
     query = parse_query(PeopleListQuery, query_pairs(request))
     return people_list_body(selectors.list_people(query), query)
+
+
+@read_view
+def person_detail(request: HttpRequest, person_id: str) -> bytes:
+    """``GET /movies/people/{id}``: the same person as ``GET /api/people/{id}``. No
+    trailing slash, as aioapi's path: the body's link to the rest of the filmography
+    is relative to it (``42/films?...``)."""
+    key = detail_key(request, person_id)
+    found = selectors.get_person(key) if key is not None else None
+    if found is None:
+        raise not_found("Person")
+    return person_detail_body(found)
+
+
+@read_view
+def person_films(request: HttpRequest, person_id: str) -> bytes:
+    """``GET /movies/people/{id}/films``: the same page as ``GET /api/people/{id}/films``."""
+    query = parse_query(FilmographyQuery, query_pairs(request))  # a 400 before the 404
+    key = parse_id(person_id)
+    found = selectors.get_filmography(key, query) if key is not None else None
+    if found is None:
+        raise not_found("Person")
+    return filmography_body(found, query)

@@ -1,4 +1,5 @@
-"""``/api/people``: people by name, and one person with their filmography."""
+"""``/api/people``: people by name, one person with the first page of their
+filmography, and the pages of it."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from aioapi.keys import BRIDGE
 from aioapi.responses import cacheable
 from movies import selectors
 from movies.problems import not_found
-from movies.rendering import dumps, people_list_body
-from movies.schemas import PeopleListQuery
+from movies.rendering import filmography_body, people_list_body, person_detail_body
+from movies.schemas import FilmographyQuery, PeopleListQuery
 
 
 async def list_people(request: web.Request, query: PeopleListQuery) -> web.Response:
@@ -19,8 +20,17 @@ async def list_people(request: web.Request, query: PeopleListQuery) -> web.Respo
 
 
 async def get_person(request: web.Request, person_id: int) -> web.Response:
-    """``GET /api/people/{id}``: a person with their filmography, newest first."""
-    person = await request.app[BRIDGE].run(selectors.get_person, person_id)
-    if person is None:
+    """``GET /api/people/{id}``: a person with the first page of their filmography."""
+    found = await request.app[BRIDGE].run(selectors.get_person, person_id)
+    if found is None:
         raise not_found("Person")
-    return cacheable(request, dumps(person))
+    return cacheable(request, person_detail_body(found))
+
+
+async def list_films(request: web.Request, parsed: tuple[int, FilmographyQuery]) -> web.Response:
+    """``GET /api/people/{id}/films``: a page of a person's filmography."""
+    person_id, query = parsed
+    found = await request.app[BRIDGE].run(selectors.get_filmography, person_id, query)
+    if found is None:
+        raise not_found("Person")
+    return cacheable(request, filmography_body(found, query))

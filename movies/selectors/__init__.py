@@ -12,12 +12,13 @@ only changes its parameters.
 
 from movies.schemas import MovieListQuery
 from movies.selectors.films import filtered_movies, get_movie, list_sorted, sort_order
-from movies.selectors.people import get_person, list_genres, list_people
+from movies.selectors.people import get_filmography, get_person, list_genres, list_people
 from movies.selectors.ranked import list_by_relevance
 from movies.shapes import MovieSummary, Page
 
 __all__ = [
     "filtered_movies",
+    "get_filmography",
     "get_movie",
     "get_person",
     "list_genres",

@@ -1,21 +1,23 @@
 """The people and genre reads: the genre list with counts, a page of people, and
-one person's filmography, each one statement.
+a person with a page of their filmography, each one statement.
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, cast
 
 from django.db import router
-from django.db.models import F, QuerySet
+from django.db.models import F, OuterRef, QuerySet
+from django.db.models.functions import JSONArray
 
 from movies import prepared
 from movies.cursors import Cursor
-from movies.expressions import RowAfter
-from movies.models import Genre, Person
+from movies.expressions import JsonRowArray, Negated, RowAfter
+from movies.models import Credit, Genre, Person
 from movies.prepared import Param
-from movies.schemas import PEOPLE_SORT, PeopleListQuery
-from movies.shapes import GenreCount, Page, PersonDetail, PersonRef
+from movies.schemas import FILMOGRAPHY_SORT, PEOPLE_SORT, FilmographyQuery, PeopleListQuery
+from movies.shapes import FilmographyEntry, GenreCount, Page, PersonFilms, PersonRef
 
 _NAME = Person._meta.get_field("name")
 _ID = Person._meta.get_field("id")
@@ -82,51 +84,81 @@ def list_people(query: PeopleListQuery) -> Page[PersonRef]:
     )  # fmt: skip
 
 
-def get_person(person_id: int) -> PersonDetail | None:
-    """A person with their filmography, newest first: one statement (the person
-    joined to their credits, one row per credit, or one row of NULLs for none)."""
+def get_person(person_id: int) -> PersonFilms | None:
+    """A person with the first page of their filmography: one statement (see
+    :func:`get_filmography`); ``None`` if there is no such person."""
+    return get_filmography(person_id, FilmographyQuery.model_validate({}))
+
+
+def get_filmography(person_id: int, query: FilmographyQuery) -> PersonFilms | None:
+    """A page of a person's filmography, newest first, then by title, film and role,
+    by keyset cursor; ``None`` if there is no such person. One statement: the
+    person's row with the page's credits as one array, read from one range of the
+    index credit_person_filmography (the credit carries its film's title and
+    year), so a page costs the same for 14 credits or 10,000.
+    """
+    cursor = query.after
+    backwards = cursor is not None and cursor.backwards
     rows = prepared.run(
-        ("person-detail",),
-        _person_with_credits,
-        {"id": person_id},
+        ("person-films", query.limit, cursor is not None, backwards),
+        partial(_person_with_credits, query.limit + 1, cursor is not None, backwards),
+        _bound(person_id, cursor),
         using=router.db_for_read(Person),
     )
     if not rows:
         return None
-    first = rows[0]
-    person: PersonDetail = {
-        "id": first["id"],
-        "name": first["name"],
-        "filmography": [
-            {
-                "movie": {
-                    "id": row["credits__movie_id"],
-                    "title": row["credits__movie__title"],
-                    "year": row["credits__movie__year"],
-                },
-                "role": row["credits__role"],
-                "character": row["credits__character_name"],
-            }
-            for row in rows
-            if row["credits__movie_id"] is not None
-        ],
-    }
-    return person
+    found = rows[0]
+    entries: list[FilmographyEntry] = [
+        {"movie": {"id": movie_id, "title": title, "year": year}, "role": role, "character": name}
+        for movie_id, title, year, role, name in found["credit_rows"]
+    ]
+    has_more = len(entries) > query.limit
+    entries = entries[: query.limit]
+    if backwards:
+        entries.reverse()
+
+    def boundary(entry: FilmographyEntry, backwards: bool) -> str:
+        film = entry["movie"]
+        key = [film["year"], film["title"], entry["role"]]
+        return Cursor(FILMOGRAPHY_SORT, key, film["id"], backwards).encode()
+
+    page = Page.keyset(
+        entries, boundary, resumed=cursor is not None, backwards=backwards,
+        has_more=has_more, offset=0, limit=query.limit,
+    )  # fmt: skip
+    return PersonFilms({"id": found["id"], "name": found["name"]}, page)
 
 
-def _person_with_credits() -> QuerySet[Any, Any]:
+# A credit's place in its person's filmography, as the index orders it.
+_FILMOGRAPHY_KEY = (Negated("movie_year"), F("movie_title"), F("movie_id"), F("role"))
+_CREDIT = Credit._meta
+
+
+def _bound(person_id: int, cursor: Cursor | None) -> dict[str, Any]:
+    values: dict[str, Any] = {"id": person_id}
+    if cursor is not None:
+        year, title, role = cursor.value
+        values.update(after_year=-year, after_title=title, after_movie=cursor.id, after_role=role)
+    return values
+
+
+def _person_with_credits(rows: int, resumed: bool, backwards: bool) -> QuerySet[Any, Any]:
+    credits = Credit.objects.filter(person=OuterRef("pk"))
+    if resumed:
+        bound = (
+            Param("after_year", _CREDIT.get_field("movie_year")),
+            Param("after_title", _CREDIT.get_field("movie_title")),
+            Param("after_movie", _CREDIT.get_field("movie").target_field),
+            Param("after_role", _CREDIT.get_field("role")),
+        )
+        credits = credits.filter(RowAfter(_FILMOGRAPHY_KEY, bound, descending=backwards))
+    order = [key.desc() if backwards else key.asc() for key in _FILMOGRAPHY_KEY]
+    page = credits.order_by(*order)[:rows].values(
+        value=JSONArray("movie_id", "movie_title", "movie_year", "role", "character_name")
+    )
+    # order_by(): one row, and the model's default order would add a sort node.
     return (
-        Person.objects.filter(pk=Param("id", Person._meta.get_field("id")))
-        .order_by(
-            "-credits__movie__year", "credits__movie__title", "credits__movie_id", "credits__role"
-        )
-        .values(
-            "id",
-            "name",
-            "credits__movie_id",
-            "credits__movie__title",
-            "credits__movie__year",
-            "credits__role",
-            "credits__character_name",
-        )
+        Person.objects.filter(pk=Param("id", _ID))
+        .order_by()
+        .values("id", "name", credit_rows=JsonRowArray(page))
     )
