@@ -330,3 +330,23 @@ class SearchPosting(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key}: film {self.movie_id}"
+
+
+class PersonNameKey(models.Model):
+    """A person under one of the three-character substrings of their upper-cased name,
+    with the name, so that a name search reads its page in name order from one range
+    (the table and the triggers that keep it are migration 0014's SQL, PostgreSQL only)."""
+
+    pk = models.CompositePrimaryKey("key", "name", "person")
+    key = models.TextField()
+    name = models.CharField(max_length=200)
+    person = models.ForeignKey(
+        Person, on_delete=models.DO_NOTHING, db_constraint=False, related_name="+"
+    )
+
+    class Meta:
+        managed = False
+        db_table = "movies_person_name_key"
+
+    def __str__(self) -> str:
+        return f"{self.key}: {self.name}"

@@ -13,10 +13,13 @@ writer must keep them (the ORM, ``QuerySet.update``, the importer's and the
 generator's COPY) and a trigger is the one place none of them can skip. Every
 writer stores a film before its credits, so a film's insert has no trigger.
 
-The indexes come before the copies are filled (see 0011: an index built after its
-table was updated in the same transaction is not usable until older snapshots end).
-After this migration at a million films, ``VACUUM (ANALYZE) movies_credit``: the
-fill rewrote every credit.
+The indexes come after the copies are filled, unlike 0011's: built before, every
+credit the fill rewrote left an entry in each, and at a million films they came
+out about three times the size (bench/results/2026-12-07-sql-people/). The
+price is 0011's caveat: built after an update of their table in the same
+transaction, they are usable by transactions that start after this one
+(``pg_index.indcheckxmin``), which is every request. After this migration at a
+million films, ``VACUUM (ANALYZE) movies_credit``: the fill rewrote every credit.
 """
 
 from django.db import migrations, models
@@ -175,6 +178,7 @@ class Migration(migrations.Migration):
                 migrations.RunPython(add_columns, drop_columns, elidable=False)
             ],
         ),
+        migrations.RunPython(create, drop, elidable=False),
         migrations.AddIndex(
             model_name="credit",
             index=models.Index(
@@ -192,5 +196,4 @@ class Migration(migrations.Migration):
                 fields=["person", "movie_title", "movie"], name="credit_person_title"
             ),
         ),
-        migrations.RunPython(create, drop, elidable=False),
     ]

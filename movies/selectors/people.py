@@ -7,14 +7,14 @@ from __future__ import annotations
 from functools import partial
 from typing import Any, cast
 
-from django.db import router
+from django.db import connections, router
 from django.db.models import F, OuterRef, QuerySet
-from django.db.models.functions import JSONArray
+from django.db.models.functions import JSONArray, Substr, Upper
 
 from movies import prepared
 from movies.cursors import Cursor
 from movies.expressions import JsonRowArray, Negated, RowAfter
-from movies.models import Credit, Genre, Person
+from movies.models import Credit, Genre, Person, PersonNameKey
 from movies.prepared import Param
 from movies.schemas import FILMOGRAPHY_SORT, PEOPLE_SORT, FilmographyQuery, PeopleListQuery
 from movies.shapes import FilmographyEntry, GenreCount, Page, PersonFilms, PersonRef
@@ -36,7 +36,13 @@ def list_genres() -> list[GenreCount]:
 
 def list_people(query: PeopleListQuery) -> Page[PersonRef]:
     """A page of people by name (then id), optionally matching a name substring, by
-    offset or by keyset cursor (index person_name_id): one statement.
+    offset or by keyset cursor: one statement.
+
+    Without ``q`` the page is a range of the index person_name_id. With ``q`` of
+    three characters or more on PostgreSQL it is a range of the people filed under
+    the query's first three (movies_person_name_key, migration 0014), in name order,
+    each tested against the whole query; a shorter ``q`` (and SQLite) tests the
+    names of person_name_id in order.
 
     As the film list does, every ``next`` is a cursor, so following ``next`` never
     meets the offset limit; ``previous`` is an offset while the reader is on offsets.
@@ -44,44 +50,61 @@ def list_people(query: PeopleListQuery) -> Page[PersonRef]:
     cursor = query.after
     backwards = cursor is not None and cursor.backwards
     searching = query.q is not None
+    keyed = searching and _by_name_key(query.q or "")
 
     def build() -> QuerySet[Any, Any]:
-        people = Person.objects.all()
-        if searching:
+        people: QuerySet[Any, Any] = Person.objects.all()
+        row_id = F("id")
+        if keyed:
+            q = Param("q", _NAME)
+            people = PersonNameKey.objects.filter(key=Substr(Upper(q), 1, 3), name__icontains=q)
+            row_id = F("person_id")
+        elif searching:
             people = people.filter(name__icontains=Param("q", _NAME))
         if cursor is not None:
             # One row comparison: the index scan starts at the boundary.
             bound = (Param("after_name", _NAME), Param("after_id", _ID))
-            people = people.filter(RowAfter((F("name"), F("id")), bound, descending=backwards))
-        order = ("-name", "-id") if backwards else ("name", "id")
+            people = people.filter(RowAfter((F("name"), row_id), bound, descending=backwards))
+        order = (F("name").desc(), row_id.desc()) if backwards else (F("name"), row_id)
+        if keyed:  # the person's id under the name the list gives it
+            return people.order_by(*order).values("name", id=row_id)
         return people.order_by(*order).values("id", "name")
 
     values: dict[str, Any] = {"q": query.q} if searching else {}
     if cursor is not None:
         values["after_name"], values["after_id"] = cursor.value, cursor.id
     rows = prepared.run(
-        ("person-list", searching, cursor is not None, backwards),
+        ("person-list", searching, keyed, cursor is not None, backwards),
         build,
         values or None,
         using=router.db_for_read(Person),
         limit=query.limit + 1,
         offset=query.offset if cursor is None else 0,
-        # A common name is best found walking the name index, a rare one through
-        # person_name_trgm (0002): planned with the name searched for.
-        plan_each=searching,
+        # Testing names in order is best for a common substring, the trigram index
+        # person_name_trgm (0002) for a rare one: planned with the name searched
+        # for. The name keys' range is the one plan for every query.
+        plan_each=searching and not keyed,
     )
     has_more = len(rows) > query.limit
-    rows = rows[: query.limit]
+    # In the body's key order, whichever table the page was read from.
+    people = [{"id": row["id"], "name": row["name"]} for row in rows[: query.limit]]
     if backwards:
-        rows.reverse()
+        people.reverse()
 
     def boundary(person: PersonRef, backwards: bool) -> str:
         return Cursor(PEOPLE_SORT, person["name"], person["id"], backwards).encode()
 
     return Page.keyset(
-        cast("list[PersonRef]", rows), boundary, resumed=cursor is not None,
+        cast("list[PersonRef]", people), boundary, resumed=cursor is not None,
         backwards=backwards, has_more=has_more, offset=query.offset, limit=query.limit,
     )  # fmt: skip
+
+
+def _by_name_key(q: str) -> bool:
+    """Whether a name search reads the name keys: three characters or more (every
+    name holding ``q`` is filed under its first three), on PostgreSQL (the table
+    is migration 0014's)."""
+    return len(q) >= 3 and connections[router.db_for_read(Person)].vendor == "postgresql"
 
 
 def get_person(person_id: int) -> PersonFilms | None:
