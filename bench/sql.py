@@ -53,8 +53,9 @@ def _reads() -> Iterator[Read]:
 
     from movies import selectors
     from movies.cursors import Cursor
-    from movies.models import Movie, Person
-    from movies.schemas import MovieListQuery, PeopleListQuery
+    from movies.models import Credit, Movie, Person
+    from movies.schemas import FILMOGRAPHY_SORT, FilmographyQuery, MovieListQuery, PeopleListQuery
+    from movies.selectors.people import FILMOGRAPHY_ORDER
 
     def films(**params: Any) -> Callable[[], Any]:
         query = MovieListQuery.model_validate(params)
@@ -114,6 +115,24 @@ def _reads() -> Iterator[Read]:
         yield f"people {'back' if backwards else 'next'} at 90%", people(cursor=cursor)
     yield "person, median credits", partial(selectors.get_person, median_person)
     yield "person, busiest credits", partial(selectors.get_person, busiest_person)
+    # The busiest person's filmography past its first page, in the order it lists it.
+    credits = Credit.objects.filter(person_id=busiest_person).order_by(*FILMOGRAPHY_ORDER)
+    count = credits.count()
+    for depth in (0.5, 0.9):
+        year, title, role, movie_id = credits.values_list(
+            "movie_year", "movie_title", "role", "movie_id"
+        )[int(count * depth)]
+        for backwards in (False, True):
+            cursor = Cursor(FILMOGRAPHY_SORT, [year, title, role], movie_id, backwards).encode()
+            page = FilmographyQuery.model_validate({"cursor": cursor})
+            way = "back" if backwards else "next"
+            yield (
+                f"person films, busiest, {way} at {depth:.0%}",
+                partial(selectors.get_filmography, busiest_person, page),
+            )
+    yield "person=busiest sort=-title", films(person=busiest_person, sort="-title")
+    yield "person=busiest sort=id", films(person=busiest_person, sort="id")
+    yield "people q=jo (two letters)", people(q="jo")
 
 
 Captured = tuple[str, list[Any], bool]  # SQL, parameters, bound on the server

@@ -1,12 +1,16 @@
-"""GET /api/genres, /api/genres/{slug}, /api/people and /api/people/{id}."""
+"""GET /api/genres, /api/genres/{slug}, /api/people, /api/people/{id} and
+/api/people/{id}/films."""
 
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
-from tests.api_fixtures import FILMS, GENRES, ApiClient, Catalogue, json_of
+from movies.models import Credit, Movie, Person
+from tests.api_fixtures import FILMS, GENRES, ApiClient, Catalogue, json_of, orm
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -80,6 +84,48 @@ async def test_people_search(api: ApiClient, catalogue: Catalogue) -> None:
     assert nobody["items"] == []
 
 
+NAMES = [
+    "John Smith", "Elton John", "Johnny Cash", "DeJohnette", "Jo Hnson", "Mary Jones",
+    "Ann Jones", "50% Off", "a_b", "Ümit Öz", "Al", "Bo Jo", "JOHN", "john", "Jon",
+]  # fmt: skip
+
+
+def named(names: list[str]) -> None:
+    Person.objects.bulk_create(Person(name=name, key=f"named {n}") for n, name in enumerate(names))
+
+
+def renamed() -> None:
+    # The name keys follow a rename and a delete (PostgreSQL's triggers).
+    Person.objects.filter(name="Mary Jones").update(name="Mary Johnson")
+    Person.objects.filter(name="Johnny Cash").delete()
+
+
+def substring_matches(q: str) -> list[dict[str, Any]]:
+    people = Person.objects.filter(name__icontains=q).order_by("name", "id")
+    return [{"id": pk, "name": name} for pk, name in people.values_list("id", "name")]
+
+
+@pytest.mark.parametrize(
+    "q", ["john", "JOHN", "ohn", "jo", "n j", "n", "50%", "a_b", "%", "_", "ümit", "zzz", "ohnso"]
+)
+async def test_people_search_is_every_name_holding_the_text_in_name_order(
+    api: ApiClient, catalogue: Catalogue, q: str
+) -> None:
+    await orm(named, NAMES)
+    await orm(renamed)
+    expected = await orm(substring_matches, q)
+    items: list[dict[str, Any]] = []
+    link: str | None = "?" + urlencode({"q": q, "limit": 2})
+    while link is not None:
+        page = await json_of(await api.get("/api/people" + link))
+        items += page["items"]
+        link = page["next"]
+    assert items == expected
+    if q in ("john", "ohn"):
+        assert "Mary Johnson" in [item["name"] for item in items]
+        assert "Johnny Cash" not in [item["name"] for item in items]
+
+
 async def test_person_with_filmography_newest_first(api: ApiClient, catalogue: Catalogue) -> None:
     scott = catalogue.people["Ridley Scott"]
     response = await api.get(f"/api/people/{scott.pk}")
@@ -96,7 +142,103 @@ async def test_person_with_filmography_newest_first(api: ApiClient, catalogue: C
             }
             for movie in films
         ],
+        "filmography_next": None,
     }
+    # The first page of the films is the detail's.
+    page = await json_of(await api.get(f"/api/people/{scott.pk}/films"))
+    assert page == {
+        "items": (await json_of(response))["filmography"],
+        "limit": 20,
+        "next": None,
+        "previous": None,
+    }
+
+
+def busy_person() -> tuple[int, list[tuple[int, str, int, str]]]:
+    """A person credited 29 times in 25 films (four as cast and director, years and
+    titles repeating); their credits in filmography order: (year, title, film, role)."""
+    person = Person.objects.create(name="Busy Body", key="busy body")
+    credits: list[tuple[int, str, int, str]] = []
+    for n in range(25):
+        movie = Movie.objects.create(title=f"Take {n % 6}", year=1990 + n % 4)
+        roles = ["cast", "director"] if n % 7 == 0 else ["director" if n % 3 else "cast"]
+        for role in roles:
+            Credit.objects.create(movie=movie, person=person, role=role)
+            credits.append((movie.year, movie.title, movie.pk, role))
+    credits.sort(key=lambda credit: (-credit[0], credit[1], credit[2], credit[3]))
+    return person.pk, credits
+
+
+def entries(credits: list[tuple[int, str, int, str]]) -> list[dict[str, Any]]:
+    return [
+        {"movie": {"id": movie, "title": title, "year": year}, "role": role, "character": ""}
+        for year, title, movie, role in credits
+    ]
+
+
+async def test_a_long_filmography_is_paged_from_the_person(api: ApiClient) -> None:
+    person_id, credits = await orm(busy_person)
+    detail = await json_of(await api.get(f"/api/people/{person_id}"))
+    assert detail["filmography"] == entries(credits[:20])
+    # Relative to the person's URL: /api/people/{id} + "{id}/films?..." is the films page.
+    link = detail["filmography_next"]
+    assert link.startswith(f"{person_id}/films?limit=20&cursor=")
+    rest = await json_of(await api.get(f"/api/people/{link}"))
+    assert rest["items"] == entries(credits[20:])
+    assert rest["next"] is None
+    back = await json_of(await api.get(f"/api/people/{person_id}/films{rest['previous']}"))
+    assert back["items"] == detail["filmography"]
+    assert back["previous"] is None
+
+
+@pytest.mark.parametrize("limit", [1, 4, 29, 100])
+async def test_filmography_pages_walk_both_ways(api: ApiClient, limit: int) -> None:
+    person_id, credits = await orm(busy_person)
+    path = f"/api/people/{person_id}/films"
+    pages: list[dict[str, Any]] = []
+    link: str | None = f"?limit={limit}"
+    while link is not None:
+        pages.append(await json_of(await api.get(path + link)))
+        link = pages[-1]["next"]
+    assert [item for page in pages for item in page["items"]] == entries(credits)
+    assert all(len(page["items"]) == limit for page in pages[:-1])
+    # Back from the last page by previous: the same pages, in reverse.
+    link = pages[-1]["previous"]
+    for page in reversed(pages[:-1]):
+        assert link is not None
+        again = await json_of(await api.get(path + link))
+        assert again["items"] == page["items"]
+        link = again["previous"]
+    assert link is None
+
+
+@pytest.mark.parametrize(
+    ("query", "name", "reason"),
+    [
+        ("?limit=0", "limit", "Input should be greater than or equal to 1"),
+        ("?offset=20", "offset", "unknown parameter"),
+        ("?cursor=bad!", "cursor", "is not a valid cursor"),
+        # A cursor of the people list: another order's.
+        ("?cursor=eyJzIjoibmFtZSIsInYiOiJBIiwiaSI6MSwiYiI6ZmFsc2V9", "cursor",
+         "was made for another sort order; drop it or keep the sort parameter"),
+    ],
+)  # fmt: skip
+async def test_a_bad_filmography_query_is_400(
+    api: ApiClient, catalogue: Catalogue, query: str, name: str, reason: str
+) -> None:
+    scott = catalogue.people["Ridley Scott"].pk
+    response = await api.get(f"/api/people/{scott}/films{query}")
+    assert response.status == 400
+    assert (await json_of(response))["errors"] == [{"name": name, "reason": reason}]
+
+
+@pytest.mark.parametrize("raw_id", ["424242", "x", "0"])
+async def test_the_films_of_an_unknown_person_are_404(
+    api: ApiClient, catalogue: Catalogue, raw_id: str
+) -> None:
+    response = await api.get(f"/api/people/{raw_id}/films?limit=5")
+    assert response.status == 404
+    assert (await json_of(response))["detail"] == "Person does not exist."
 
 
 @pytest.mark.parametrize("raw_id", ["424242", "x", "0"])

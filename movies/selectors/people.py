@@ -154,6 +154,7 @@ def get_filmography(person_id: int, query: FilmographyQuery) -> PersonFilms | No
 
 # A credit's place in its person's filmography, as the index orders it.
 _FILMOGRAPHY_KEY = (Negated("movie_year"), F("movie_title"), F("movie_id"), F("role"))
+FILMOGRAPHY_ORDER = tuple(key.asc() for key in _FILMOGRAPHY_KEY)
 _CREDIT = Credit._meta
 
 
@@ -175,7 +176,7 @@ def _person_with_credits(rows: int, resumed: bool, backwards: bool) -> QuerySet[
             Param("after_role", _CREDIT.get_field("role")),
         )
         credits = credits.filter(RowAfter(_FILMOGRAPHY_KEY, bound, descending=backwards))
-    order = [key.desc() if backwards else key.asc() for key in _FILMOGRAPHY_KEY]
+    order = [key.desc() for key in _FILMOGRAPHY_KEY] if backwards else FILMOGRAPHY_ORDER
     page = credits.order_by(*order)[:rows].values(
         value=JSONArray("movie_id", "movie_title", "movie_year", "role", "character_name")
     )
