@@ -139,3 +139,18 @@ async def orm(function: Callable[..., T], *args: Any) -> T:
 async def json_of(response: Any) -> Any:
     """The body parsed with orjson whatever its JSON media type."""
     return orjson.loads(await response.read())
+
+
+def busy_person() -> tuple[int, list[tuple[int, str, int, str]]]:
+    """A person credited 29 times in 25 films (four as cast and director, years and
+    titles repeating); their credits in filmography order: (year, title, film, role)."""
+    person = Person.objects.create(name="Busy Body", key="busy body")
+    credits: list[tuple[int, str, int, str]] = []
+    for n in range(25):
+        movie = Movie.objects.create(title=f"Take {n % 6}", year=1990 + n % 4)
+        roles = ["cast", "director"] if n % 7 == 0 else ["director" if n % 3 else "cast"]
+        for role in roles:
+            Credit.objects.create(movie=movie, person=person, role=role)
+            credits.append((movie.year, movie.title, movie.pk, role))
+    credits.sort(key=lambda credit: (-credit[0], credit[1], credit[2], credit[3]))
+    return person.pk, credits

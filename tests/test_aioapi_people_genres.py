@@ -9,8 +9,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from movies.models import Credit, Movie, Person
-from tests.api_fixtures import FILMS, GENRES, ApiClient, Catalogue, json_of, orm
+from movies.models import Person
+from tests.api_fixtures import FILMS, GENRES, ApiClient, Catalogue, busy_person, json_of, orm
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -152,21 +152,6 @@ async def test_person_with_filmography_newest_first(api: ApiClient, catalogue: C
         "next": None,
         "previous": None,
     }
-
-
-def busy_person() -> tuple[int, list[tuple[int, str, int, str]]]:
-    """A person credited 29 times in 25 films (four as cast and director, years and
-    titles repeating); their credits in filmography order: (year, title, film, role)."""
-    person = Person.objects.create(name="Busy Body", key="busy body")
-    credits: list[tuple[int, str, int, str]] = []
-    for n in range(25):
-        movie = Movie.objects.create(title=f"Take {n % 6}", year=1990 + n % 4)
-        roles = ["cast", "director"] if n % 7 == 0 else ["director" if n % 3 else "cast"]
-        for role in roles:
-            Credit.objects.create(movie=movie, person=person, role=role)
-            credits.append((movie.year, movie.title, movie.pk, role))
-    credits.sort(key=lambda credit: (-credit[0], credit[1], credit[2], credit[3]))
-    return person.pk, credits
 
 
 def entries(credits: list[tuple[int, str, int, str]]) -> list[dict[str, Any]]:

@@ -60,8 +60,10 @@ def test_every_route_is_served_and_documented_once(api_settings: ApiSettings) ->
                              inputs=Inputs(), cache_tags=always("x"))), "a GET with a name"),
         # A route naming one resource by a variable its path does not have.
         (lambda: changed("person-detail", inputs=Inputs(path="slug")), "not in its path"),
+        # A query its document does not list (and one it lists but does not take).
         (lambda: changed("person-detail", inputs=Inputs(PeopleListQuery, path="id")),
-         "takes no query"),
+         "query parameters differ"),
+        (lambda: changed("person-films", inputs=Inputs(path="id")), "query parameters differ"),
         # A path variable the document does not list.
         (lambda: changed("genre-list", path="/api/genres/{id}"), "parameters differ"),
         # The same operation twice.

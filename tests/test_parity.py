@@ -15,7 +15,7 @@ import pytest
 from django.test import Client
 from yarl import URL
 
-from tests.api_fixtures import ApiClient, Catalogue, orm
+from tests.api_fixtures import ApiClient, Catalogue, busy_person, orm
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -37,6 +37,8 @@ LIST_QUERIES = [
     "year=1984",
     "year_min=1980&year_max=1990",
     "person={scott}",
+    "person={scott}&sort=-title&limit=1",
+    "person={scott}&sort=id&limit=2",
     "q=alien",
     "q=caf%C3%A9",
     "q=blade+runner",
@@ -143,6 +145,33 @@ async def test_people_lists_are_byte_identical(api: ApiClient, catalogue: Catalo
     for query in ("", "q=scott", "limit=0", "cursor=x&offset=3"):
         django, aiohttp = await both(api, f"/movies/people/?{query}", f"/api/people?{query}")
         assert django == aiohttp, query
+
+
+async def test_people_and_their_films_are_byte_identical(api: ApiClient) -> None:
+    """``/movies/people/{id}`` and ``.../films`` are aioapi's person and pages: the
+    detail's relative link to the rest resolves on both, and so do the pages' links."""
+    person_id, _ = await orm(busy_person)
+    django, aiohttp = await both(api, f"/movies/people/{person_id}", f"/api/people/{person_id}")
+    assert django == aiohttp
+    link = orjson.loads(aiohttp[1])["filmography_next"]
+    django, aiohttp = await both(api, f"/movies/people/{link}", f"/api/people/{link}")
+    assert django == aiohttp
+    assert orjson.loads(aiohttp[1])["previous"] is not None
+    films = f"{person_id}/films"
+    link = "?limit=7"
+    pages = 0
+    while link is not None:
+        path = f"{films}{link}"
+        django, aiohttp = await both(api, f"/movies/people/{path}", f"/api/people/{path}")
+        assert django == aiohttp, link
+        link = orjson.loads(aiohttp[1])["next"]
+        pages += 1
+    assert pages == 5
+    for path in (f"{films}?limit=0", f"{films}?cursor=x", "424242", "424242/films", "x/films",
+                 f"{person_id}?limit=1"):  # fmt: skip
+        django, aiohttp = await both(api, f"/movies/people/{path}", f"/api/people/{path}")
+        assert django == aiohttp, path
+        assert aiohttp[0] in (400, 404), path
 
 
 @pytest.mark.parametrize("sort", ["title", "-rating", "year"])

@@ -136,6 +136,18 @@ PERSON_31 = orjson.dumps(
             {"movie": {"id": 7, "title": "Heat", "year": 1995}, "role": "cast", "character": ""},
             {"movie": {"id": 8, "title": "Serpico", "year": 1973}, "role": "cast", "character": ""},
         ],
+        "filmography_next": None,
+    }
+)
+# A filmography longer than its first page: a film not on the page may move onto it.
+PERSON_32 = orjson.dumps(
+    {
+        "id": 32,
+        "name": "Busy Body",
+        "filmography": [
+            {"movie": {"id": 7, "title": "Heat", "year": 1995}, "role": "cast", "character": ""},
+        ],
+        "filmography_next": "32/films?limit=1&cursor=x",
     }
 )
 
@@ -156,9 +168,13 @@ def test_entry_tags_name_what_an_answer_shows() -> None:
     assert entry_tags("person-list", b"{}") == {"people-lists"}
     assert entry_tags("movie-detail", MOVIE_7) == {"movie:7", "cast:30", "cast:31", "genre-names"}
     assert entry_tags("person-detail", PERSON_31) == {"person:31", "movie:7", "movie:8"}
+    assert entry_tags("person-detail", PERSON_32) == {"person:32", "movie:7", "movie-lists"}
+    # A page of a person's films is a list of films.
+    assert entry_tags("person-films", b"{}") == {"movie-lists"}
     # The rest are not cached: the export, the event stream, the writes, the probes.
     assert set(TAGS) == {
         "movie-list", "genre-list", "genre-detail", "person-list", "movie-detail", "person-detail",
+        "person-films",
     }  # fmt: skip
 
 
@@ -171,7 +187,11 @@ ANSWERS: dict[str, frozenset[str]] = {
     "film 9": frozenset({"movie:9", "genre-names", "cast:40"}),
     "person 31": entry_tags("person-detail", PERSON_31),
     "person 40": frozenset({"person:40", "movie:9"}),
+    "person 32": entry_tags("person-detail", PERSON_32),
+    "films of 31": entry_tags("person-films", b"{}"),
 }
+# What goes whenever the film lists go: a truncated filmography and a films page.
+WITH_FILM_LISTS = {"person 32", "films of 31"}
 
 
 MOVIE_LIST, GENRE_LIST, PEOPLE_LIST = "movie list", "genre list", "people list"
@@ -206,6 +226,8 @@ def test_a_change_drops_exactly_what_it_touches(change: Change, dropped: set[str
     cache = online(max_bytes=1_000_000)
     for name, tags in ANSWERS.items():
         cache.put(("r", name), Entry(b"{}", '"e"', "application/json", tags), cache.generation)
+    if MOVIE_LIST in dropped:
+        dropped = dropped | WITH_FILM_LISTS
     assert cache.apply(change) == len(dropped)
     left = {name for name in ANSWERS if cache.get(("r", name)) is not None}
     assert left == set(ANSWERS) - dropped

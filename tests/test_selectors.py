@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 
 from movies import selectors
 from movies.models import Credit, Movie, Person
-from movies.schemas import MovieListQuery, MovieSort
+from movies.schemas import FilmographyQuery, MovieListQuery, MovieSort
 from tests.api_fixtures import Catalogue, build_catalogue
 
 pytestmark = pytest.mark.django_db
@@ -136,6 +136,11 @@ def test_person_people_and_genres_take_one_statement(films: Catalogue) -> None:
 
     ford = films.people["Harrison Ford"].pk
     assert count_queries(lambda: selectors.get_person(ford)) == 1
+    first = selectors.get_filmography(ford, FilmographyQuery.model_validate({"limit": 1}))
+    assert first is not None and first.page.next_cursor is not None
+    rest = FilmographyQuery.model_validate({"limit": 1, "cursor": first.page.next_cursor})
+    assert count_queries(lambda: selectors.get_filmography(ford, rest)) == 1
+    assert count_queries(lambda: selectors.get_filmography(10**9, rest)) == 1
     assert count_queries(lambda: selectors.list_genres()) == 1
     people = PeopleListQuery.model_validate({"q": "r"})
     assert count_queries(lambda: selectors.list_people(people)) == 1
@@ -143,6 +148,52 @@ def test_person_people_and_genres_take_one_statement(films: Catalogue) -> None:
 
 def titles(**query: Any) -> list[str]:
     return [item["title"] for item in selectors.list_movies(list_query(**query)).items]
+
+
+def test_credit_copies_follow_their_film(films: Catalogue) -> None:
+    # Kept by the database (migration 0013's triggers): a film retitled or moved to
+    # another year passes it to its credits, and a credit takes its film's.
+    heat = films.movies["Heat"]
+    Movie.objects.filter(pk=heat.pk).update(title="Heat II", year=2001)
+    copies = Credit.objects.filter(movie=heat).values_list("movie_title", "movie_year")
+    assert set(copies) == {("Heat II", 2001)}
+    alien = Movie.objects.get(title="Alien")
+    alien.title = "Alien³"
+    alien.save()
+    credit = Credit.objects.create(movie=alien, person=films.people["James Cameron"])
+    credit.refresh_from_db()
+    assert (credit.movie_title, credit.movie_year) == ("Alien³", 1979)
+    Credit.objects.filter(pk=credit.pk).update(movie=heat)
+    credit.refresh_from_db()
+    assert (credit.movie_title, credit.movie_year) == ("Heat II", 2001)
+
+
+@pytest.mark.parametrize("sort", ["title", "-title", "id", "-id", "year"])
+def test_the_person_filter_lists_each_film_once_in_every_sort(films: Catalogue, sort: str) -> None:
+    # Credited twice in some films (cast and director), read through their credits in
+    # title and id order: each film once, walked by cursor to the end and back.
+    person = films.people["James Cameron"]
+    for movie in Movie.objects.exclude(credits__person=person)[:2]:
+        Credit.objects.create(movie=movie, person=person, role="director")
+        Credit.objects.create(movie=movie, person=person, role="cast")
+    expected = list(
+        Movie.objects.filter(credits__person=person)
+        .distinct()
+        .order_by(*selectors.sort_order(sort))
+        .values_list("id", flat=True)
+    )
+    pages = [selectors.list_movies(list_query(person=person.pk, sort=sort, limit=1))]
+    while (cursor := pages[-1].next_cursor) is not None:
+        pages.append(
+            selectors.list_movies(list_query(person=person.pk, sort=sort, limit=1, cursor=cursor))
+        )
+    assert [item["id"] for page in pages for item in page.items] == expected
+    back = selectors.list_movies(
+        list_query(
+            person=person.pk, sort=sort, limit=len(expected), cursor=pages[-1].previous_cursor
+        )
+    )
+    assert [item["id"] for item in back.items] == expected[:-1]
 
 
 def test_filters(films: Catalogue) -> None:
@@ -181,5 +232,5 @@ def test_people_pages_and_person_filmography(films: Catalogue) -> None:
     )[3:6]
     ford = selectors.get_person(films.people["Harrison Ford"].pk)
     assert ford is not None
-    assert [entry["movie"]["title"] for entry in ford["filmography"]] == ["Witness", "Blade Runner"]
+    assert [entry["movie"]["title"] for entry in ford.page.items] == ["Witness", "Blade Runner"]
     assert selectors.get_person(10**9) is None
