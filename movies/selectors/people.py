@@ -8,8 +8,8 @@ from functools import partial
 from typing import Any, cast
 
 from django.db import connections, router
-from django.db.models import F, OuterRef, QuerySet
-from django.db.models.functions import JSONArray, Substr, Upper
+from django.db.models import F, Func, OuterRef, QuerySet, TextField
+from django.db.models.functions import JSONArray
 
 from movies import prepared
 from movies.cursors import Cursor
@@ -57,7 +57,7 @@ def list_people(query: PeopleListQuery) -> Page[PersonRef]:
         row_id = F("id")
         if keyed:
             q = Param("q", _NAME)
-            people = PersonNameKey.objects.filter(key=Substr(Upper(q), 1, 3), name__icontains=q)
+            people = PersonNameKey.objects.filter(key=NameKey(q), name__icontains=q)
             row_id = F("person_id")
         elif searching:
             people = people.filter(name__icontains=Param("q", _NAME))
@@ -98,6 +98,16 @@ def list_people(query: PeopleListQuery) -> Page[PersonRef]:
         cast("list[PersonRef]", people), boundary, resumed=cursor is not None,
         backwards=backwards, has_more=has_more, offset=query.offset, limit=query.limit,
     )  # fmt: skip
+
+
+class NameKey(Func):
+    """The key a name search reads: the query's first three characters, upper-cased,
+    as migration 0014's ``movies_name_keys`` files names. The 3 is written into the
+    SQL: bound, its type would be unknown to a statement PREPAREd without types,
+    and PostgreSQL would pick ``substring``'s regular-expression form."""
+
+    template = "LEFT(UPPER(%(expressions)s), 3)"
+    output_field = TextField()
 
 
 def _by_name_key(q: str) -> bool:
