@@ -11,8 +11,8 @@ A few allowed requests are rightly refused for reasons JSON Schema cannot say;
 their statuses are accepted for that check only, and only for the operations
 concerned:
 
-* 400 (the lists, export, writes), and then only naming the parameters or fields of
-  those reasons (``refused_only_for_what_the_schema_cannot_say``): an opaque
+* 400 (the lists, a person's films, export, writes), and then only naming the
+  parameters or fields of those reasons (``refused_only_for_what_the_schema_cannot_say``): an opaque
   ``cursor`` the API did not write (the document says so: its pattern describes
   the alphabet, not which strings are cursors); the cross-field rules
   ``year_min`` <= ``year_max`` and ``cursor`` or ``offset`` but not both; no
@@ -71,6 +71,7 @@ REFUSABLE: dict[str, frozenset[str]] = {
     "GET /api/movies": frozenset({"cursor", "offset", "year_min", "year_max"}),
     "GET /api/movies/export": frozenset({"year_min", "year_max"}),
     "GET /api/people": frozenset({"cursor", "offset"}),
+    "GET /api/people/{id}/films": frozenset({"cursor"}),
     "POST /api/movies": frozenset({"credits", "poster_url"}),
     "PATCH /api/movies/{id}": frozenset({"credits", "poster_url"}),
 }
@@ -146,6 +147,7 @@ CONFIG = {
         also_accepted("listMovies", "400"),
         also_accepted("exportMovies", "400"),
         also_accepted("listPeople", "400"),
+        also_accepted("listPersonFilms", "400"),
         also_accepted("createMovie", "400", "422"),
         also_accepted("updateMovie", "400", "412", "422"),
         also_accepted("deleteMovie", "412"),
