@@ -1,4 +1,4 @@
-"""bench/budget.py and bench/budget_parts.py: every part timed and listed; a
+"""bench/budget.py: every part timed and listed; a
 catalogue too small for a full page refused. No timing is asserted."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from django.db import connection, connections, router
 
-from bench import budget, budget_parts, budget_timing, scaffold
+from bench import budget, scaffold
 from bench.servers import REPO
 from movies import prepared, selectors
 from movies.models import Movie
@@ -40,7 +40,7 @@ def films() -> None:
 
 
 def test_every_part_is_timed_and_listed(films: None) -> None:
-    timings = budget_parts.measure(number=2, repeat=2)
+    timings = budget.measure(number=2, repeat=2)
 
     assert [t.key for t in timings] == PARTS
     for t in timings:
@@ -83,7 +83,7 @@ def test_the_budget_times_the_sql_the_selector_sends(films: None) -> None:
     query = MovieListQuery.model_validate({"limit": 10})
     using = router.db_for_read(Movie)
     shared = prepared.STATEMENTS
-    selected = budget_timing.list_statement(query)
+    selected = budget.list_statement(query)
     selectors.list_movies(query)  # compiled once: the next call only runs it
     sent: list[tuple[str, list[object]]] = []
 
@@ -138,7 +138,7 @@ def test_the_cli_refuses_a_database_without_a_full_page(
 def test_the_budget_of_another_page_size_asks_for_that_page(films: None) -> None:
     """``--limit 5``: the parse, the aioapi request and the WSGI call all ask for 5
     films (the Django view and aioapi_app assert a 200 of that page)."""
-    timings = budget_parts.measure(number=1, repeat=1, limit=5)
+    timings = budget.measure(number=1, repeat=1, limit=5)
 
     assert timings[0].title == "parse ?limit=5"
     assert all(t.min_us is not None for t in timings if t.key not in VARIANT_PARTS)
