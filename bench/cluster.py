@@ -25,15 +25,14 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import psutil
 import psycopg
 
 from bench import wrk
+from bench.big_pages import Client, export_rows
 from bench.catalogue import sample_movie_ids
-from bench.export_bench import check_complete, download
 from bench.monitor import MIB, Every, PeakRss, RunMonitor
 from bench.scaffold import command_line, ended, header, markdown_table, publish, run_facts
 from deploy.cluster import DATABASE, LocalCluster, up
@@ -168,7 +167,6 @@ def export(cluster: LocalCluster, args: argparse.Namespace) -> list[dict[str, An
         "replicas": cluster.servers["api-0"],
         "pgbouncer": cluster.start_api("api-pgbouncer", DATABASE_REPLICA_URLS=""),
     }
-    target = Path("/dev/shm" if Path("/dev/shm").is_dir() else "/tmp") / "cluster-export.ndjson"
     runs = []
     for api, server in apis.items():
         [process] = psutil.Process(server.process.pid).children()  # its one worker
@@ -176,16 +174,14 @@ def export(cluster: LocalCluster, args: argparse.Namespace) -> list[dict[str, An
             seen: set[str] = set()
             idle = process.memory_info().rss / MIB
             watch = sampled(cluster, partial(_cursors, seen), 0.02)
-            with PeakRss(partial(list, [process]), 0.01) as peak, watch:
-                timings = download(f"{server.base}/api/movies/export?format=ndjson", target)
-            try:
-                check_complete(target, "ndjson", int(count))
-            finally:
-                target.unlink(missing_ok=True)
+            client = Client(server.port, time.monotonic() + 600)
+            with PeakRss(partial(list, [process]), 0.01) as peak, watch, client:
+                got = export_rows(client, "/api/movies/export?format=ndjson", int(count))
+            if got.films != int(count):
+                raise SystemExit(f"{api}: the export gave {got.films} films, not {count}")
             if attempt:
                 runs.append({
-                    "api": api, "films": int(count),
-                    "total_s": round(float(timings["time_total"]), 2),
+                    "api": api, "films": int(count), "total_s": round(got.seconds, 2),
                     "idle_rss_mb": round(idle, 1),
                     "peak_rss_mb": round(max(peak.total_mib, idle), 1),
                     "cursor_seen_on": sorted(seen),
