@@ -18,16 +18,16 @@ from typing import Any
 from bench import answer, report, summary, wrk
 from bench.catalogue import DEFAULT_DATABASE_URL, CatalogueError, CatalogueSpec, database_name
 from bench.plan import (
+    PLANS,
     PRIMER,
     QUICK_PRIMER,
     QUICK_WARMUP,
     SCENARIOS,
     SERVERS,
+    SOAK_GROWTH_MIB,
     WARMUP,
     build_plan,
     condition_name,
-    default_rows,
-    quick_rows,
 )
 from bench.runner import Bench, BenchConfig, BenchError, Outcome
 from bench.scaffold import RESULTS, load_average, machine, results_dir, table, versions
@@ -57,7 +57,11 @@ def parser() -> argparse.ArgumentParser:
         "with wrk. See bench/README.md.",
     )
     add = p.add_argument
-    add("--quick", action="store_true", help="list 10 and the ceilings, under 5 minutes")
+    add("--plan", choices=PLANS, default="default",
+        help="default; quick: list 10 and the ceilings, under 5 minutes; overload: 1,000 "
+        "connections on aioapi as deployed; soak: ten minutes of mixed load on it, its RSS "
+        "and backends flat")  # fmt: skip
+    add("--quick", action="store_true", help="= --plan quick")
     add("--rounds", type=int, default=1, help="each server's block N times per condition")
     add("--label", help="results folder suffix (default: the plan's name)")
     add("--scenarios", type=_list(str), help=f"only these ({', '.join(SCENARIOS)})")
@@ -94,17 +98,20 @@ def parser() -> argparse.ArgumentParser:
 
 
 def config_from(args: argparse.Namespace) -> BenchConfig:
+    name = "quick" if args.quick else args.plan
+    quick = name == "quick"
     plan = build_plan(
-        "quick" if args.quick else "default",
-        quick_rows() if args.quick else default_rows(),
+        name,
+        PLANS[name](),
         scenarios=args.scenarios,
         servers=args.servers,
         conditions=args.conditions,
         duration=args.duration,
         connections=args.connections,
-        primer=QUICK_PRIMER if args.quick else PRIMER,
-        warmup=QUICK_WARMUP if args.quick else WARMUP,
+        primer=QUICK_PRIMER if quick else PRIMER,
+        warmup=QUICK_WARMUP if quick else WARMUP,
         rounds=args.rounds,
+        growth_mib=SOAK_GROWTH_MIB if name == "soak" else None,
     )
     threads = max(args.django_threads, args.api_db_threads)
     options = ServerOptions(

@@ -112,6 +112,8 @@ class Usage:
     peak_rss_mb: dict[str, float] = field(default_factory=dict)  # "master 123": MiB
     pg_backends_max: int = 0
     lost_processes: list[int] = field(default_factory=list)
+    rss_growth_mb: dict[str, float] = field(default_factory=dict)  # pid: end - start
+    pg_backends_start_end: tuple[int, int] = (0, 0)
 
 
 class RunMonitor:
@@ -130,6 +132,8 @@ class RunMonitor:
         self._cpu_before: dict[int, tuple[psutil.Process, float]] = {}
         self._pg: list[psutil.Process] = []
         self._pg_before = self._driver_before = self._busy_before = 0.0
+        self._rss_before: dict[str, float] = {}
+        self._backends_before = 0
 
     def __enter__(self) -> RunMonitor:
         self._cpu_before = {p.pid: (p, cpu_seconds([p])) for p in self._processes()}
@@ -137,6 +141,8 @@ class RunMonitor:
         self._pg_before = cpu_seconds(self._pg)
         self._driver_before = cpu_seconds([self._driver])
         self._busy_before = machine_busy_seconds()
+        self._rss_before = rss_mib(self._processes()[1:])
+        self._backends_before = self._backends()
         self._sampler.__enter__()
         return self
 
@@ -158,6 +164,11 @@ class RunMonitor:
         self.usage.postgres_cpu_seconds = cpu_seconds(self._pg + new) - self._pg_before
         self.usage.driver_cpu_seconds = cpu_seconds([self._driver]) - self._driver_before
         self.usage.machine_busy_seconds = machine_busy_seconds() - self._busy_before
+        after = rss_mib(self._processes()[1:])
+        self.usage.rss_growth_mb = {
+            pid: round(after[pid] - mib, 1) for pid, mib in self._rss_before.items() if pid in after
+        }
+        self.usage.pg_backends_start_end = (self._backends_before, self._backends())
 
     def _sample(self) -> None:
         for index, process in enumerate(self._processes()):

@@ -12,15 +12,20 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 DJANGO, DJANGO_ASGI, DRF, AIOAPI, RAW_POOL = "django", "django-asgi", "drf", "aioapi", "raw-pool"
+DEPLOYED = "aioapi-deployed"  # aioapi with deploy/gunicorn_api.conf.py: overload, soak
 # Also the order they run in: a server verified by order parity (drf) comes after
 # one whose bytes are the reference (bench/verify.py).
-SERVERS = (DJANGO, DJANGO_ASGI, DRF, AIOAPI, RAW_POOL)
-CONTENDERS = SERVERS[:-1]  # raw-pool is a ceiling
+SERVERS = (DJANGO, DJANGO_ASGI, DRF, AIOAPI, DEPLOYED, RAW_POOL)
+CONTENDERS = (DJANGO, DJANGO_ASGI, DRF, AIOAPI)  # raw-pool is a ceiling
 # drf has no filters, search, ETag, writes or people; only django and aioapi list people;
 # Django's comparison views are read-only, so writes load aioapi alone.
 DRF_SCENARIOS = ("list-10", "list-100", "detail")
 PEOPLE_SERVERS = (DJANGO, AIOAPI)
 WRITE_SERVERS = (AIOAPI,)
+WRITES = ("write-mix", "mixed")  # the scenarios that PATCH (with the bench's token)
+# A soak's worker may grow by what its response cache may hold (API_CACHE_MAX_BYTES'
+# default, 64 MiB: it fills up to its bound, then evicts) plus this; a leak grows past.
+SOAK_GROWTH_MIB = 8.0 + 64.0
 
 SWEEP = (16, 64, 256, 400, 1000)
 TWO_POINTS = (64, 400)
@@ -61,6 +66,9 @@ SCENARIOS: dict[str, Scenario] = {
                  "write_mix.lua"),
         Scenario("conditional", "list 10 with If-None-Match: every answer is a 304",
                  "conditional.lua", expect=(304,)),
+        Scenario("mixed", "lists in every sort and filter, details, searches, people, "
+                 "genres, 404s and 400s, a PATCH every 20 requests (aioapi only)",
+                 "write_mix.lua", expect=(200, 400, 404)),
         Scenario("constant", "aioapi's /healthz: constant body, no database", "get.lua"),
     )
 }  # fmt: skip
@@ -98,6 +106,7 @@ class Plan:
     primer: tuple[int, int]  # (connections, seconds)
     warmup: tuple[int, int]
     rounds: int = 1
+    growth_mib: float | None = None  # a worker's RSS may grow this much over a run (soak)
 
     def conditions(self) -> list[float]:
         return _unique(run.latency_ms for run in self.runs)
@@ -114,9 +123,9 @@ class Plan:
         return [r for r in self.runs if r.latency_ms == latency_ms and r.server == server]
 
     def writers(self, latency_ms: float) -> set[str]:
-        """The servers whose write-mix runs at ``latency_ms`` (their PATCH is verified)."""
+        """The servers that PATCH at ``latency_ms`` (their PATCH is verified)."""
         runs = (r for r in self.runs if r.latency_ms == latency_ms)
-        return {r.server for r in runs if r.scenario == "write-mix"}
+        return {r.server for r in runs if r.scenario in WRITES}
 
     def scenarios(self) -> list[str]:
         return _unique(run.scenario for run in self.runs)
@@ -145,9 +154,10 @@ def serving(scenario: str, servers: Sequence[str] = CONTENDERS) -> tuple[str, ..
 
 def serves(server: str, scenario: str) -> bool:
     """Whether ``server`` can answer ``scenario``'s reads (all are verified where possible)."""
-    if server == RAW_POOL:
-        return scenario == "list-10"
-    return server in serving(scenario) and (scenario != "constant" or server == AIOAPI)
+    if server in (RAW_POOL, DEPLOYED):
+        return scenario == "list-10" or (server == DEPLOYED and serves(AIOAPI, scenario))
+    aioapi_only = scenario in ("constant", "mixed")
+    return server in serving(scenario) and (not aioapi_only or server == AIOAPI)
 
 
 def default_rows() -> tuple[Row, ...]:
@@ -182,6 +192,20 @@ def quick_rows() -> tuple[Row, ...]:
     )
 
 
+def overload_rows() -> tuple[Row, ...]:
+    """1,000 connections on list 10 against aioapi as deployed: zero errors expected."""
+    return (Row("list-10", (DEPLOYED,), ((0.0, (1000,)),), 30),)
+
+
+def soak_rows() -> tuple[Row, ...]:
+    """Ten minutes of mixed load on aioapi as deployed: its RSS and backends stay flat."""
+    return (Row("mixed", (DEPLOYED,), ((0.0, (32,)),), 600),)
+
+
+PLANS = {"default": default_rows, "quick": quick_rows, "overload": overload_rows,
+         "soak": soak_rows}  # fmt: skip
+
+
 def build_plan(
     name: str,
     rows: Sequence[Row],
@@ -194,6 +218,7 @@ def build_plan(
     primer: tuple[int, int] = PRIMER,
     warmup: tuple[int, int] = WARMUP,
     rounds: int = 1,
+    growth_mib: float | None = None,
 ) -> Plan:
     """Order the runs: by condition, then server (one running at a time), then row order.
     ``scenarios``, ``servers``, ``conditions``, ``duration`` and ``connections`` narrow,
@@ -219,7 +244,7 @@ def build_plan(
     if duration is not None:
         primer = (primer[0], min(primer[1], duration))
         warmup = (warmup[0], min(warmup[1], duration))
-    return Plan(name=name, runs=tuple(runs), primer=primer, warmup=warmup, rounds=rounds)
+    return Plan(name, tuple(runs), primer, warmup, rounds, growth_mib)
 
 
 def condition_name(latency_ms: float) -> str:

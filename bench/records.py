@@ -75,6 +75,8 @@ def run_record(run: Run, server: str, measured: Measured, round_number: int = 1)
         "foreign_cores": round(foreign / seconds, 2) if seconds else 0.0,
         "peak_rss_mb": {k: round(v, 1) for k, v in usage.peak_rss_mb.items()},
         "pg_backends_max": usage.pg_backends_max,
+        "rss_growth_mb": usage.rss_growth_mb,
+        "pg_backends_start_end": list(usage.pg_backends_start_end),
         "problems": measured.problems,
         "wrk_output": measured.output,
     }

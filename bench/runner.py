@@ -19,8 +19,8 @@ from tqdm import tqdm
 
 from bench import catalogue, records, tasks, verify, wrk
 from bench.catalogue import CatalogueSpec
-from bench.monitor import RunMonitor
-from bench.plan import DJANGO, SCENARIOS, Plan, Run, condition_name, serves
+from bench.monitor import RunMonitor, Usage
+from bench.plan import DJANGO, SCENARIOS, WRITES, Plan, Run, condition_name, serves
 from bench.records import Measured, Outcome
 from bench.servers import ManagedServer, ServerOptions, ServerSpec, server_specs
 from bench.workload import HttpRequest, Inputs, Workload, build
@@ -31,6 +31,16 @@ LEFTOVER_WAIT_SECONDS = 15.0
 DETAIL_SAMPLE = 500
 BUSIEST_SAMPLE = 100
 WRITE_SAMPLE = 50
+
+
+def leaks(usage: Usage, bound_mib: float) -> list[str]:
+    """A worker whose RSS grew past ``bound_mib`` over a run, or more backends at its end."""
+    found = []
+    if grown := {pid: mib for pid, mib in usage.rss_growth_mb.items() if mib > bound_mib}:
+        found.append(f"worker RSS grew past {bound_mib:g} MiB: {grown}")
+    if (ends := usage.pg_backends_start_end)[1] > ends[0]:
+        found.append(f"database backends grew from {ends[0]} to {ends[1]}")
+    return found
 
 
 class BenchError(RuntimeError):
@@ -110,7 +120,7 @@ class Bench:
         first_page = tuple(int(row[0]) for row in page)
         writes = catalogue.sample_movie_ids(conn, WRITE_SAMPLE, config.seed + 1, exclude=first_page)
         token = None
-        if "write-mix" in config.plan.scenarios():
+        if set(WRITES) & set(config.plan.scenarios()):
             token = tasks.call(["issue-token", "bench write mix"], self._env)
         busiest = catalogue.busiest_movie_ids(conn, BUSIEST_SAMPLE, config.seed)
         self.inputs = Inputs(tuple(detail), tuple(writes), token, tuple(busiest))
@@ -173,7 +183,7 @@ class Bench:
         workloads: dict[str, Workload] = {}
         etag = verify.fetch(spec.port, [self._list_10(spec)])[0].etag
         for name, scenario in SCENARIOS.items():
-            if not serves(spec.name, name) or (name == "write-mix" and self.inputs.token is None):
+            if not serves(spec.name, name) or (name in WRITES and self.inputs.token is None):
                 continue
             workload = build(name, spec, self.inputs, self.workdir, etag=etag)
             answers = verify.fetch(spec.port, workload.reads)
@@ -225,6 +235,8 @@ class Bench:
         problems = result.problems()
         if usage.lost_processes:
             problems.append(f"server processes died during the run: {usage.lost_processes}")
+        if self.config.plan.growth_mib is not None:  # a soak: nothing may leak
+            problems += leaks(usage, self.config.plan.growth_mib)
         if problems:
             where = f" · round {round_number}" if self.config.plan.rounds > 1 else ""
             self._shout(

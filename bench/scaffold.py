@@ -1,12 +1,11 @@
 """The one way every bench command writes what it measured: a results folder
 ``bench/results/<UTC date>-<label>/`` (never written into twice) holding the document
 as JSON and its report as Markdown, the facts of the run (date, commit, machine,
-versions), and the tables; plus the environment and catalogue of a side script's server.
+versions), and the tables.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import platform
@@ -23,48 +22,17 @@ import psutil
 import psycopg
 from tabulate import tabulate
 
-from bench.catalogue import database_name, ensure_database, manage, server_version
-from bench.servers import REPO, base_env, default_options
+from bench.catalogue import database_name, server_version
+from bench.servers import REPO
 from bench.wrk import wrk_version
 
 RESULTS = REPO / "bench" / "results"
-# Left to the deployed defaults (mymoviedb/settings.py) unless a script sizes its pool.
-POOL_KEYS = ("DB_POOL", "DB_POOL_MIN_SIZE", "DB_POOL_MAX_SIZE")
 PACKAGES = (
     "Django", "aiohttp", "channels", "asgiref", "psycopg", "psycopg-pool", "gunicorn",
     "uvloop", "orjson", "pydantic",
 )  # fmt: skip
 Row = Mapping[str, Any]
 Column = tuple[str, Callable[[Row], str]]
-
-
-def server_env(
-    database_url: str, *, pool_size: int | None = None, **settings: str
-) -> dict[str, str]:
-    """The bench servers' environment without simulated latency, plus ``settings``;
-    ``pool_size``: Django's pool of that fixed size, None: the deployed defaults."""
-    options = dataclasses.replace(
-        default_options(), pool_size=pool_size or 1, db_connections="pool"
-    )
-    env = base_env(database_url, 0.0, options)
-    if pool_size is None:
-        env = {key: value for key, value in env.items() if key not in POOL_KEYS}
-    return env | settings
-
-
-def synthetic_catalogue(database_url: str, *, films: int, seed: int, env: Mapping[str, str]) -> int:
-    """Create and migrate the database and, unless it holds films, fill it with ``films``
-    synthetic ones, vacuumed (index-only scans need the visibility map); their count."""
-    ensure_database(database_url, recreate=False)
-    manage(["migrate", "--no-input", "-v0"], env)
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        row = conn.execute("SELECT count(*) FROM movies_movie").fetchone()
-        if row is not None and row[0]:
-            return int(row[0])
-    manage(["generate_movies", "--count", str(films), "--seed", str(seed), "--quiet"], env)
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("VACUUM ANALYZE")
-    return films
 
 
 def results_dir(label: str, started: datetime | None = None, base: Path = RESULTS) -> Path:

@@ -24,7 +24,7 @@ from typing import Literal
 
 import psutil
 
-from bench.plan import AIOAPI, DJANGO, DJANGO_ASGI, DRF, RAW_POOL
+from bench.plan import AIOAPI, DEPLOYED, DJANGO, DJANGO_ASGI, DRF, RAW_POOL
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_CATALOGUE = REPO.parent / "shared" / "data" / "wikipedia-movies.json.gz"
@@ -164,8 +164,8 @@ def server_specs(
     """The servers of a condition, one port each from ``options.port_base``."""
     env = base_env(database_url, latency_ms, options)
     common = {"workers": options.workers, "cpus": list(options.cpus), "pool": options.pool_size}
-    django_port, api_port, raw_port, asgi_port, drf_port = (
-        options.port_base + i for i in (0, 1, 2, 4, 5)
+    django_port, api_port, raw_port, deployed_port, asgi_port, drf_port = (
+        options.port_base + i for i in range(6)
     )
 
     def spec(name: str, title: str, argv: list[str], port: int, **fields: object) -> ServerSpec:
@@ -210,6 +210,18 @@ def server_specs(
              settings={**common, "api_db_threads": options.api_db_threads,
                        "api_db_max_pending": options.api_db_max_pending,
                        "api_db_funnel": options.api_db_funnel, "api_cache": options.api_cache}),
+        spec(DEPLOYED, "aioapi as deployed (deploy/gunicorn_api.conf.py), response cache on",
+             [sys.executable, "-m", "gunicorn", "--config", "deploy/gunicorn_api.conf.py"],
+             deployed_port, list_path="/api/movies", detail_path="/api/movies/{id}",
+             ready_path="/healthz", people_path="/api/people",
+             # The deployed pool; no recycling, so that a leak cannot hide behind a restart.
+             env={**{k: v for k, v in env.items() if not k.startswith("DB_POOL")},
+                  "GUNICORN_API_BIND": f"{options.host}:{deployed_port}",
+                  "GUNICORN_API_WORKERS": str(options.workers), "GUNICORN_API_ACCESS_LOG": "",
+                  "GUNICORN_LOG_LEVEL": "warning", "GUNICORN_API_MAX_REQUESTS": "0",
+                  "API_CACHE": "1", "API_AUTH_FAILURES_PER_MINUTE": "1000"},
+             settings={"workers": options.workers, "cpus": list(options.cpus),
+                       "config": "deploy/gunicorn_api.conf.py", "api_cache": True}),
         spec(RAW_POOL, "ceiling: psycopg AsyncConnectionPool, no ORM",
              gunicorn_argv("bench.ceiling.raw_pool:app", API_WORKER, options, raw_port),
              raw_port, list_path="/movies", detail_path=None, ready_path="/healthz",

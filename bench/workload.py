@@ -110,15 +110,37 @@ def build(
             paths = [list_path(spec, {"q": word, "limit": 10}) for word in SEARCH_WORDS]
         env["BENCH_PATHS"] = _write_lines(prefix.with_suffix(".paths"), paths)
         return Workload("/", tuple(HttpRequest("GET", p) for p in paths), env=env)
-    if scenario == "write-mix":
-        return _write_mix(spec, inputs, prefix, env)
+    if scenario in ("write-mix", "mixed"):
+        reads = [list_path(spec, LIST_QUERIES["list-10"]), *detail_paths(spec, inputs.detail_ids)]
+        if scenario == "mixed":
+            reads = mixed_reads(spec, reads)
+        return _write_mix(spec, inputs, prefix, env, reads)
     raise ValueError(f"unknown scenario {scenario!r}")
 
 
-def _write_mix(spec: ServerSpec, inputs: Inputs, prefix: Path, env: dict[str, str]) -> Workload:
+def mixed_reads(spec: ServerSpec, reads: list[str]) -> list[str]:
+    """The soak's reads: ``reads``, then lists in every sort and filter, searches,
+    people, genres, 404s and 400s (aioapi's paths)."""
+    lists = [
+        {"limit": limit, "sort": f"{way}{key}", **extra}
+        for limit, extra in ((10, {}), (20, {"genre": "drama"}), (50, {"offset": 200}),
+                             (20, {"year_min": 1990, "year_max": 2000}))
+        for key in ("title", "year", "rating", "id", "updated_at") for way in ("", "-")
+    ]  # fmt: skip
+    others = [
+        *(list_path(spec, query) for query in lists),
+        *(list_path(spec, {"q": word, "limit": 10}) for word in SEARCH_WORDS),
+        "/api/people?limit=20", "/api/people?q=john&limit=10", "/api/genres",
+        "/api/movies/2000000000", "/api/people/2000000000",
+        *(f"/api/movies?{bad}" for bad in ("limit=0", "sort=bogus", "year=abc", "colour=red")),
+    ]  # fmt: skip
+    return [*reads, *others]
+
+
+def _write_mix(spec: ServerSpec, inputs: Inputs, prefix: Path, env: dict[str, str],
+               reads: list[str]) -> Workload:  # fmt: skip
     if inputs.token is None:
         raise ValueError("the write mix needs an API token")
-    reads = [list_path(spec, LIST_QUERIES["list-10"]), *detail_paths(spec, inputs.detail_ids)]
     headers = (("Authorization", f"Bearer {inputs.token}"), ("Content-Type", "application/json"))
     writes = tuple(
         HttpRequest("PATCH", path, headers, write_body(movie_id))

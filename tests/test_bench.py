@@ -223,6 +223,36 @@ def test_rounds_alternate_the_servers_order_and_the_estimate_counts_them():
     assert (quick.name, quick.rounds, quick.primer) == ("quick", 5, plan.QUICK_PRIMER)
 
 
+def test_overload_and_soak_are_plans_of_the_deployed_api():
+    def runs(*argv: str) -> plan.Plan:
+        return cli.config_from(cli.parser().parse_args(list(argv))).plan
+
+    overload, soak = runs("--plan", "overload"), runs("--plan", "soak")
+
+    assert [(r.server, r.scenario, r.connections, r.duration) for r in overload.runs] == [
+        (plan.DEPLOYED, "list-10", 1000, 30)
+    ]
+    assert [(r.server, r.scenario, r.connections, r.duration) for r in soak.runs] == [
+        (plan.DEPLOYED, "mixed", 32, 600)
+    ]
+    assert (overload.growth_mib, soak.growth_mib) == (None, plan.SOAK_GROWTH_MIB)
+    assert overload.writers(0.0) == set() and soak.writers(0.0) == {plan.DEPLOYED}
+    assert plan.serves(plan.DEPLOYED, "mixed") and not plan.serves(plan.DJANGO, "mixed")
+
+
+def test_the_mixed_load_expects_its_404s_and_400s(tmp_path):
+    specs = server_specs("postgres://u@h/db", 0.0, OPTIONS)
+    inputs = Inputs(detail_ids=(3,), write_ids=(7,), token="abc.def")
+
+    mixed = build("mixed", specs[plan.DEPLOYED], inputs, tmp_path)
+
+    paths = [r.path for r in mixed.reads]
+    assert paths[:2] == ["/api/movies?limit=10", "/api/movies/3"]
+    assert {"/api/genres", "/api/movies/2000000000", "/api/movies?limit=0"} <= set(paths)
+    assert "/api/movies?limit=50&sort=-rating&offset=200" in paths
+    assert mixed.env["BENCH_EXPECT"] == "200,400,404" and len(mixed.writes) == 1
+
+
 def test_workloads_use_each_servers_paths(tmp_path):
     specs = server_specs("postgres://u@h/db", 0.0, OPTIONS)
     inputs = Inputs(detail_ids=(3, 5), write_ids=(7,), token="abc.def", busiest_ids=(11,))
@@ -478,6 +508,28 @@ def test_bench_runs_end_to_end(tmp_path, smoke_database_url):
     assert document["leftovers"] == []
     assert document["catalogue"]["movies"] > 0
     assert (folder / "report.md").exists() and (folder / "list-10.png").exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt install wrk)")
+def test_the_soak_plan_loads_aioapi_as_deployed(tmp_path, smoke_database_url):
+    """The overload and soak plans' server, with the mixed load's PATCHes, 404s and 400s."""
+    command = [
+        sys.executable, "-m", "bench", "--plan", "soak", "--duration", "3",
+        "--connections", "4", "--database-url", smoke_database_url, "--recreate-db",
+        "--source", str(REPO / "movies" / "fixtures" / "sample-movies.json"),
+        "--synthetic", "300",  # films to PATCH beyond list 10's first 101
+        "--cpus", "0", "--port-base", "20920", "--results-dir", str(tmp_path),
+    ]  # fmt: skip
+    completed = subprocess.run(
+        command, cwd=REPO, capture_output=True, text=True, timeout=120, check=False
+    )
+
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    [folder] = tmp_path.iterdir()
+    [run] = json.loads((folder / "results.json").read_text())["runs"]
+    assert (run["server"], run["scenario"], run["problems"]) == ("aioapi-deployed", "mixed", [])
+    assert {"200", "400", "404"} <= set(run["statuses"]) and run["rss_growth_mb"]
 
 
 def test_run_records_hide_the_token_and_measure_foreign_work():
