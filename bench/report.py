@@ -1,8 +1,7 @@
-"""report.md and the charts of a results document: the one-screen answer
-(bench/answer.py), errors, the targets, every run, what ran on what; and
-bench/results/LATEST.md, the newest full run's answer. It reads the document only:
-``python -m bench.report <folder>`` rebuilds a committed folder's report, ``--latest``
-rewrites LATEST.md."""
+"""report.md and the charts of a results document (the answer first, errors, the
+targets, every run, what ran on what) and bench/results/LATEST.md, the newest full run's
+answer. It reads the document only: ``python -m bench.report <folder>`` rebuilds a
+folder's report, ``--latest`` rewrites LATEST.md."""
 
 from __future__ import annotations
 
@@ -20,10 +19,10 @@ from bench import answer, summary
 from bench.plan import RAW_POOL
 from bench.scaffold import RESULTS, Column, Row, fmt, table
 
-# A one-minute load average above this at the start means other work competed.
-BUSY_LOAD = 1.0
-# Other processes using more cores than this on average during a run make it noisy.
-NOISY_CORES = 0.25
+# A one-minute load average above this at the start means other work competed; so do
+# other processes using more cores than NOISY_CORES on average during a run.
+BUSY_LOAD, NOISY_CORES = 1.0, 0.25
+NAME = "LATEST.md"
 
 
 def spread(value: float | None, low: float | None, high: float | None) -> str:
@@ -44,17 +43,16 @@ TARGETS: list[Column] = [
 
 
 def _errors(run: Row) -> str:
-    errors = run["errors"]
-    socket = errors["connect"] + errors["read"] + errors["write"]
+    e = run["errors"]
     flag = "⚠ " if run["problems"] else ""
-    return f"{flag}{socket}/{errors['timeout']}/{run['unexpected_status']}"
+    return (
+        f"{flag}{e['connect'] + e['read'] + e['write']}/{e['timeout']}/{run['unexpected_status']}"
+    )
 
 
 def _foreign(run: Row) -> str:
     cores = run.get("foreign_cores")
-    if cores is None:
-        return "–"
-    return f"{'~ ' if cores > NOISY_CORES else ''}{cores:.2f}"
+    return "–" if cores is None else f"{'~ ' if cores > NOISY_CORES else ''}{cores:.2f}"
 
 
 def _rss(run: Row) -> str:
@@ -66,18 +64,9 @@ RUNS: list[Column] = [
     ("condition", lambda r: r["condition"]),
     ("conn.", lambda r: str(r["connections"])),
     ("server", lambda r: r["server"]),
-    (
-        "req/s",
-        lambda r: spread(
-            r["requests_per_s"], r.get("requests_per_s_min"), r.get("requests_per_s_max")
-        ),
-    ),
-    ("p50", lambda r: fmt(r["latency"]["p50"], 1)),
-    ("p90", lambda r: fmt(r["latency"]["p90"], 1)),
-    # Runs recorded before p95 was printed have none.
-    ("p95", lambda r: fmt(r["latency"].get("p95"), 1)),
-    ("p99", lambda r: fmt(r["latency"]["p99"], 1)),
-    ("max", lambda r: fmt(r["latency"]["max"], 1)),
+    ("req/s", lambda r: spread(r["requests_per_s"], r.get("requests_per_s_min"),
+                               r.get("requests_per_s_max"))),
+    *((p, lambda r, p=p: fmt(r["latency"].get(p), 1)) for p in ("p50", "p90", "p95", "p99", "max")),
     ("errors", _errors),
     ("CPU s (cores)", lambda r: f"{r['server_cpu_s']:.1f} ({r['server_cores_used']:.2f})"),
     ("CPU ms/req", lambda r: fmt(r.get("server_cpu_ms_per_request"), 2)),
@@ -85,7 +74,7 @@ RUNS: list[Column] = [
     ("other cores", _foreign),
     ("RSS MiB", _rss),
     ("PG", lambda r: str(r["pg_backends_max"])),
-]
+]  # fmt: skip
 RUNS_LEGEND = (
     "Latencies in ms. Errors: socket (connect+read+write) / timeouts / unexpected statuses. "
     "CPU: the server's CPU seconds over the run (cores used on average) and per request; "
@@ -205,16 +194,10 @@ MARKERS = "osD^vPX*<>"
 
 def styles(servers: list[str]) -> dict[str, dict[str, Any]]:
     """A colour and marker per server, in results order; the ceiling dashed."""
-    # matplotlib's default colour cycle (tab10): ten colours, then they repeat.
-    colours = rcParams["axes.prop_cycle"].by_key()["color"]
-    return {
-        server: {
-            "color": colours[i % len(colours)],
-            "marker": MARKERS[i % len(MARKERS)],
-            "linestyle": "--" if server == RAW_POOL else "-",
-        }
-        for i, server in enumerate(servers)
-    }
+    colours = rcParams["axes.prop_cycle"].by_key()["color"]  # matplotlib's default cycle
+    return {server: {"color": colours[i % len(colours)], "marker": MARKERS[i % len(MARKERS)],
+                     "linestyle": "--" if server == RAW_POOL else "-"}
+            for i, server in enumerate(servers)}  # fmt: skip
 
 
 def draw(document: Mapping[str, Any], outdir: Path) -> list[str]:
@@ -257,9 +240,6 @@ def draw(document: Mapping[str, Any], outdir: Path) -> list[str]:
         figure.savefig(outdir / name, dpi=110)
         names.append(name)
     return names
-
-
-NAME = "LATEST.md"
 
 
 def is_full(document: dict[str, Any]) -> bool:

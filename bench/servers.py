@@ -1,9 +1,6 @@
-"""The servers under test, and the one way every bench command starts and stops one.
-
-Each runs under Gunicorn with explicit flags (no config file), pinned with ``taskset``
-to the same CPUs, one server at a time, in its own session: stopping its process
-group stops every worker, and a group that ignores SIGTERM is killed.
-"""
+"""The servers under test, and the one way every bench command starts and stops one:
+Gunicorn with explicit flags, pinned with ``taskset`` to the same CPUs, one server at a
+time, in its own session (stopping its process group stops every worker)."""
 
 from __future__ import annotations
 
@@ -28,15 +25,11 @@ from bench.plan import AIOAPI, DEPLOYED, DJANGO, DJANGO_ASGI, DRF, RAW_POOL
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_CATALOGUE = REPO.parent / "shared" / "data" / "wikipedia-movies.json.gz"
-# deploy/gunicorn_api.conf.py's worker: aiohttp's on asyncio's loop, keeping Gunicorn's
-# listen backlog (aiohttp's own resets it to 128). The raw-pool ceiling runs on it too.
-API_WORKER = "aioapi.worker.DrainingWorker"
-# Uvicorn's Gunicorn worker in its maintained home (uvicorn.workers is deprecated),
-# as Django's deployment guide names it; "auto" picks uvloop and httptools.
-UVICORN_WORKER = "uvicorn_worker.UvicornWorker"
-# psycopg_pool's own wait: under ASGI each request runs on a thread of its own, so
-# threads outnumber the pool and a wait is a queue, not an outage (the project's 2 s
-# is sized for gthread, whose threads never outnumber the pool).
+# deploy/gunicorn_api.conf.py's worker (it keeps Gunicorn's listen backlog); uvicorn's
+# Gunicorn worker in its maintained home, as Django's deployment guide names it.
+API_WORKER, UVICORN_WORKER = "aioapi.worker.DrainingWorker", "uvicorn_worker.UvicornWorker"
+# psycopg_pool's wait under ASGI, where a thread per request outnumbers the pool: a
+# wait there is a queue, not an outage (the project's 2 s is sized for gthread).
 ASGI_POOL_TIMEOUT_SECONDS = 30
 DRF_NOTE = (
     "drf is a different, typical implementation (ModelSerializers, DRF's "
@@ -44,9 +37,7 @@ DRF_NOTE = (
     "same views: its rows measure that code on the same server, not the server alone; "
     "verified by the order of its films, not by bytes"
 )
-# How a server is checked before load (bench/verify.py): its bytes against the
-# reference's, or (drf, which renders its own JSON) the order of its films.
-Verification = Literal["bytes", "order"]
+Verification = Literal["bytes", "order"]  # bench/verify.py: bytes, or the films' order
 
 
 class ServerError(RuntimeError):
@@ -76,14 +67,7 @@ class ServerOptions:
 def default_options(threads: int = 16, port_base: int = 20100) -> ServerOptions:
     """``python -m bench``'s defaults: every CPU, one worker per CPU, ``threads`` each."""
     cpus = tuple(sorted(os.sched_getaffinity(0)))
-    return ServerOptions(
-        cpus=cpus,
-        workers=len(cpus),
-        django_threads=threads,
-        api_db_threads=threads,
-        pool_size=threads,
-        port_base=port_base,
-    )
+    return ServerOptions(cpus, len(cpus), threads, threads, pool_size=threads, port_base=port_base)
 
 
 @dataclass(frozen=True)
@@ -241,12 +225,6 @@ def port_is_free(port: int) -> bool:
     return True
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class ManagedServer:
     """A running server: its process group, its log, its processes. As a context
     manager: started and ready on entry, stopped on exit."""
@@ -319,10 +297,6 @@ class ManagedServer:
 
     def workers(self) -> list[psutil.Process]:
         return self.processes()[1:]
-
-    def serving(self) -> psutil.Process:
-        """The process that answers: the one worker, or the process itself."""
-        return (self.workers() or self.processes())[0]
 
     def log_tail(self, lines: int = 30) -> str:
         try:
