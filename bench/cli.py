@@ -15,29 +15,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import answer, report, summary, wrk
+from bench import answer, report, servers, summary, wrk
+from bench import plan as plans
 from bench.catalogue import DEFAULT_DATABASE_URL, CatalogueError, CatalogueSpec, database_name
-from bench.plan import (
-    PLANS,
-    PRIMER,
-    QUICK_PRIMER,
-    QUICK_WARMUP,
-    SCENARIOS,
-    SERVERS,
-    SOAK_GROWTH_MIB,
-    WARMUP,
-    build_plan,
-    condition_name,
-)
 from bench.runner import Bench, BenchConfig, BenchError, Outcome
 from bench.scaffold import RESULTS, load_average, machine, results_dir, table, versions
-from bench.servers import (
-    SHARED_CATALOGUE,
-    ServerError,
-    ServerOptions,
-    default_options,
-    server_specs,
-)
+from bench.servers import SHARED_CATALOGUE, ServerError, ServerOptions, server_specs
 from bench.verify import VerificationError
 
 # Options that narrow the plan: a run with any of them is not a full run (LATEST.md).
@@ -50,22 +33,22 @@ def _list(kind: type) -> Any:
 
 
 def parser() -> argparse.ArgumentParser:
-    defaults = default_options()
+    defaults = servers.default_options()
     p = argparse.ArgumentParser(
         prog="python -m bench",
         description="Django under Gunicorn (WSGI, ASGI, a DRF API) against aioapi, fairly, "
         "with wrk. See bench/README.md.",
     )
     add = p.add_argument
-    add("--plan", choices=PLANS, default="default",
+    add("--plan", choices=plans.PLANS, default="default",
         help="default; quick: list 10 and the ceilings, under 5 minutes; overload: 1,000 "
         "connections on aioapi as deployed; soak: ten minutes of mixed load on it, its RSS "
         "and backends flat")  # fmt: skip
     add("--quick", action="store_true", help="= --plan quick")
     add("--rounds", type=int, default=1, help="each server's block N times per condition")
     add("--label", help="results folder suffix (default: the plan's name)")
-    add("--scenarios", type=_list(str), help=f"only these ({', '.join(SCENARIOS)})")
-    add("--servers", type=_list(str), help=f"only these ({', '.join(SERVERS)})")
+    add("--scenarios", type=_list(str), help=f"only these ({', '.join(plans.SCENARIOS)})")
+    add("--servers", type=_list(str), help=f"only these ({', '.join(plans.SERVERS)})")
     add("--conditions", type=_list(float), help="only these simulated latencies in ms, e.g. 0,10")
     add("--duration", type=int, help="seconds per measured run (overrides the plan)")
     add("--connections", type=_list(int), help="connection counts of every run")
@@ -100,19 +83,13 @@ def parser() -> argparse.ArgumentParser:
 def config_from(args: argparse.Namespace) -> BenchConfig:
     name = "quick" if args.quick else args.plan
     quick = name == "quick"
-    plan = build_plan(
-        name,
-        PLANS[name](),
-        scenarios=args.scenarios,
-        servers=args.servers,
-        conditions=args.conditions,
-        duration=args.duration,
-        connections=args.connections,
-        primer=QUICK_PRIMER if quick else PRIMER,
-        warmup=QUICK_WARMUP if quick else WARMUP,
-        rounds=args.rounds,
-        growth_mib=SOAK_GROWTH_MIB if name == "soak" else None,
-    )
+    plan = plans.build_plan(
+        name, plans.PLANS[name](), scenarios=args.scenarios, servers=args.servers,
+        conditions=args.conditions, duration=args.duration, connections=args.connections,
+        primer=plans.QUICK_PRIMER if quick else plans.PRIMER,
+        warmup=plans.QUICK_WARMUP if quick else plans.WARMUP, rounds=args.rounds,
+        growth_mib=plans.SOAK_GROWTH_MIB if name == "soak" else None,
+    )  # fmt: skip
     threads = max(args.django_threads, args.api_db_threads)
     options = ServerOptions(
         args.cpus, args.workers or len(args.cpus), args.django_threads, args.api_db_threads,
@@ -133,7 +110,7 @@ def print_plan(config: BenchConfig, say: Any) -> None:
         for server in plan.servers(latency):
             runs = plan.runs_of(latency, server)
             cells = ", ".join(f"{r.scenario}@{r.connections}" for r in runs)
-            say(f"  {condition_name(latency)} · {server}: {cells}")
+            say(f"  {plans.condition_name(latency)} · {server}: {cells}")
     planned = {run.server for run in plan.runs}
     for spec in server_specs(config.database_url, 0.0, config.options).values():
         if spec.name in planned:
@@ -158,17 +135,14 @@ def document(args: argparse.Namespace, argv: list[str], config: BenchConfig, out
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": shlex.join(["python", "-m", "bench", *argv]),
         "machine": facts,
-        "versions": versions(
-            {"PostgreSQL": outcome.postgres.get("version", "?"), "wrk": wrk.wrk_version()}
-        ),
-        "database": {
-            "name": database_name(config.database_url),
-            "max_connections": outcome.postgres.get("max_connections"),
-        },
+        "versions": versions({"PostgreSQL": outcome.postgres.get("version", "?"),
+                              "wrk": wrk.wrk_version()}),
+        "database": {"name": database_name(config.database_url),
+                     "max_connections": outcome.postgres.get("max_connections")},
         "catalogue": outcome.catalogue,
         "catalogue_source": {"source": catalogue.source, "synthetic": catalogue.synthetic,
                              "seed": catalogue.seed},  # fmt: skip
-        "scenarios": {name: s.summary for name, s in SCENARIOS.items()},
+        "scenarios": {name: s.summary for name, s in plans.SCENARIOS.items()},
         "servers": outcome.servers,
         "wrk": {"threads": config.wrk_threads, "timeout_s": config.wrk_timeout,
                 "primer": list(config.plan.primer), "warmup": list(config.plan.warmup)},

@@ -1,9 +1,5 @@
-"""What a benchmark measures: the scenarios, the conditions and the matrix of runs.
-
-The full cross product would take hours here, so the default matrix gives list 10 the
-whole sweep in every condition and the other scenarios two points on loopback and one
-with 10 ms of simulated latency (bench/README.md, "The plan").
-"""
+"""What a benchmark measures: the scenarios, the conditions and the plans (the matrix of
+runs: the full cross product would take hours, bench/README.md, "The plan")."""
 
 from __future__ import annotations
 
@@ -27,8 +23,7 @@ WRITES = ("write-mix", "mixed")  # the scenarios that PATCH (with the bench's to
 # default, 64 MiB: it fills up to its bound, then evicts) plus this; a leak grows past.
 SOAK_GROWTH_MIB = 8.0 + 64.0
 
-SWEEP = (16, 64, 256, 400, 1000)
-TWO_POINTS = (64, 400)
+SWEEP, TWO_POINTS = (16, 64, 256, 400, 1000), (64, 400)
 # (connections, seconds) of each server's primer and warm-up, TechEmpower-style.
 PRIMER, WARMUP = (8, 3), (256, 6)
 QUICK_PRIMER, QUICK_WARMUP = (8, 2), (256, 3)
@@ -97,9 +92,8 @@ class Run:
 
 @dataclass(frozen=True)
 class Plan:
-    """The measured runs in execution order, plus the primer and warm-up of each server;
-    each server's block is repeated ``rounds`` times per condition (one run of a server
-    varies by up to ±25 % here, so one ratio is noise)."""
+    """The measured runs in execution order, the primer and warm-up of each server, and
+    how many times each server's block is measured per condition."""
 
     name: str
     runs: tuple[Run, ...]
@@ -131,8 +125,7 @@ class Plan:
         return _unique(run.scenario for run in self.runs)
 
     def estimate_seconds(self, start: float = 6.0, settle: float = 1.5) -> float:
-        """Rough wall time: runs, settling pauses, server starts, primers, warm-ups,
-        all of it once per round."""
+        """Rough wall time: runs, pauses, server starts, primers, warm-ups, per round."""
         starts = sum(len(self.servers(latency)) for latency in self.conditions())
         per_start = start + self.primer[1] + self.warmup[1] + 2 * settle
         once = sum(run.duration + settle for run in self.runs) + starts * per_start
@@ -145,11 +138,8 @@ def _unique(items: Iterable[T]) -> list[T]:
 
 def serving(scenario: str, servers: Sequence[str] = CONTENDERS) -> tuple[str, ...]:
     """Those of ``servers`` that serve ``scenario``."""
-    return tuple(
-        s
-        for s in servers
-        if (s != DRF or scenario in DRF_SCENARIOS) and (scenario != "people" or s in PEOPLE_SERVERS)
-    )
+    drf, people = scenario in DRF_SCENARIOS, scenario != "people"
+    return tuple(s for s in servers if (s != DRF or drf) and (people or s in PEOPLE_SERVERS))
 
 
 def serves(server: str, scenario: str) -> bool:
