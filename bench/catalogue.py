@@ -1,10 +1,7 @@
-"""The benchmark's own PostgreSQL database and catalogue.
-
-The database is created when missing and dropped only with ``--recreate-db``.
-A loaded catalogue is marked with a comment on the database (what was loaded,
-from where, with which seed), so a second run skips the import, and a database
-holding anything else is refused rather than overwritten.
-"""
+"""The benchmark's own PostgreSQL database and catalogue: created when missing, dropped
+only with ``--recreate-db``. A loaded catalogue is marked with a comment on the database
+(what, from where, which seed), so a second run skips the import, and a database holding
+anything else is refused rather than overwritten."""
 
 from __future__ import annotations
 
@@ -66,17 +63,6 @@ def ensure_database(database_url: str, *, recreate: bool) -> bool:
     return False
 
 
-def read_marker(conn: psycopg.Connection[Any]) -> str | None:
-    query = "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s"
-    row = conn.execute(query, (conn.info.dbname,)).fetchone()
-    return row[0] if row else None
-
-
-def write_marker(conn: psycopg.Connection[Any], spec: CatalogueSpec) -> None:
-    comment = sql.SQL("COMMENT ON DATABASE {} IS {}")
-    conn.execute(comment.format(sql.Identifier(conn.info.dbname), sql.Literal(spec.marker())))
-
-
 TABLES = {"movies": "movies_movie", "people": "movies_person", "credits": "movies_credit",
           "genres": "movies_genre", "movie_genres": "movies_movie_genres"}  # fmt: skip
 
@@ -118,7 +104,9 @@ def prepare(
     say(f"database {name}: {'created' if created else 'exists'}; migrating")
     manage(["migrate", "--no-input", "--verbosity", "0"], env)
     with psycopg.connect(database_url, autocommit=True) as conn:
-        marker, before = read_marker(conn), counts(conn)
+        query = "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s"
+        row = conn.execute(query, (conn.info.dbname,)).fetchone()
+        marker, before = row[0] if row else None, counts(conn)
         if marker == spec.marker():
             say(f"catalogue already loaded ({before['movies']} films); not importing again")
             return before
@@ -132,15 +120,13 @@ def prepare(
         manage(["import_movies", spec.source], env)
         if spec.synthetic:
             say(f"generating {spec.synthetic} synthetic films (seed {spec.seed})")
-            manage(
-                ["generate_movies", "--count", str(spec.synthetic), "--seed", str(spec.seed)], env
-            )
-        # VACUUM too: a loaded database is read through index-only scans (the
-        # credits of the people a search matches), which need the visibility
-        # map that autovacuum would set, and autovacuum may be off (it is on
-        # the benchmark machine).
+            manage(["generate_movies", "--count", str(spec.synthetic), "--seed", str(spec.seed)],
+                   env)  # fmt: skip
+        # VACUUM too: index-only scans (the credits of the people a search matches) need
+        # the visibility map, which autovacuum, maybe off, would set.
         conn.execute("VACUUM (ANALYZE)")
-        write_marker(conn, spec)
+        comment = sql.SQL("COMMENT ON DATABASE {} IS {}")
+        conn.execute(comment.format(sql.Identifier(conn.info.dbname), sql.Literal(spec.marker())))
         return counts(conn)
 
 

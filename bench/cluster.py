@@ -141,8 +141,8 @@ def capacity(cluster: LocalCluster, args: argparse.Namespace) -> list[dict[str, 
         peaks: dict[str, int] = {}
         monitor = RunMonitor(api_processes, lambda: 0, DATABASE)
         with sampled(cluster, partial(_peaks, cluster, peaks), 0.25), monitor:
-            result, _ = wrk.load(url, script, connections=args.connections,
-                                 duration=args.duration, env=env)  # fmt: skip
+            result = wrk.load(url, script, connections=args.connections, duration=args.duration,
+                          env=env)  # fmt: skip
         usage = monitor.usage
         runs.append({
             "api_processes": len(cluster.api_ports), "scenario": scenario,

@@ -1,7 +1,6 @@
-"""What a server costs while it is loaded: CPU seconds read before and after (the
-server's processes, the database's backends, this driver, the whole machine: what the
-machine spent beyond those and wrk is foreign work), and whatever a sampler thread
-reads meanwhile (peak RSS, PostgreSQL backends)."""
+"""What a server costs while it is loaded: CPU seconds before and after (its processes,
+the database's backends, this driver, the whole machine: beyond those and wrk is foreign
+work), and what a sampler thread reads meanwhile (peak RSS, PostgreSQL backends)."""
 
 from __future__ import annotations
 
@@ -13,8 +12,7 @@ from typing import Self
 
 import psutil
 
-SAMPLE_SECONDS = 0.25
-MIB = 1024 * 1024
+SAMPLE_SECONDS, MIB = 0.25, 1024 * 1024
 
 
 class Every:
@@ -46,13 +44,9 @@ class PeakRss(Every):
     """The peak RSS (MiB) of ``processes()`` during the block, summed and of the
     busiest, sampled every ``seconds``; past ``bound_mib`` in total, ``over()`` once."""
 
-    def __init__(
-        self,
-        processes: Callable[[], list[psutil.Process]],
-        seconds: float = 0.05,
-        bound_mib: float = float("inf"),
-        over: Callable[[], None] = lambda: None,
-    ) -> None:
+    def __init__(self, processes: Callable[[], list[psutil.Process]], seconds: float = 0.05,
+                 bound_mib: float = float("inf"),
+                 over: Callable[[], None] = lambda: None) -> None:  # fmt: skip
         super().__init__(seconds, self._read)
         self._processes, self._bound, self._over = processes, bound_mib, over
         self.total_mib = self.busiest_mib = 0.0
@@ -119,12 +113,8 @@ class Usage:
 class RunMonitor:
     """Measures one server while one load runs (a context manager)."""
 
-    def __init__(
-        self,
-        processes: Callable[[], list[psutil.Process]],
-        backends: Callable[[], int],
-        database: str,
-    ) -> None:
+    def __init__(self, processes: Callable[[], list[psutil.Process]],
+                 backends: Callable[[], int], database: str) -> None:  # fmt: skip
         self._processes, self._backends, self._database = processes, backends, database
         self._driver = psutil.Process()
         self._sampler = Every(SAMPLE_SECONDS, self._sample)

@@ -1,8 +1,6 @@
 """The one way every bench command writes what it measured: a results folder
-``bench/results/<UTC date>-<label>/`` (never written into twice) holding the document
-as JSON and its report as Markdown, the facts of the run (date, commit, machine,
-versions), and the tables.
-"""
+``bench/results/<UTC date>-<label>/`` (never written into twice) with the document as
+JSON and its report as Markdown, the run's facts (date, commit, machine, versions)."""
 
 from __future__ import annotations
 
@@ -46,22 +44,16 @@ def results_dir(label: str, started: datetime | None = None, base: Path = RESULT
     return path
 
 
-def write_results(
-    directory: Path,
-    results: Mapping[str, Any],
-    report: str,
-    *,
-    names: tuple[str, str] = ("results.json", "report.md"),
-) -> None:
+def write_results(directory: Path, results: Mapping[str, Any], report: str, *,
+                  names: tuple[str, str] = ("results.json", "report.md")) -> None:  # fmt: skip
     """The document as JSON and its report as Markdown, under ``names``."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / names[0]).write_text(json.dumps(results, indent=2, default=str) + "\n")
     (directory / names[1]).write_text(report)
 
 
-def publish(
-    label: str, started: datetime, document: Mapping[str, Any], report: str, base: Path = RESULTS
-) -> Path:
+def publish(label: str, started: datetime, document: Mapping[str, Any], report: str,
+            base: Path = RESULTS) -> Path:  # fmt: skip
     """Write a run to its results folder, print the report and where it went."""
     directory = results_dir(label, started, base)
     write_results(directory, document, report)
@@ -91,34 +83,23 @@ def header(title: str, document: Mapping[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
-def _git(*args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=REPO, capture_output=True, text=True, check=False
-    ).stdout.strip()
-
-
 def commit() -> str:
-    dirty = _git("status", "--porcelain", "--untracked-files=no")
-    return _git("rev-parse", "HEAD") + (" (with uncommitted changes)" if dirty else "")
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
+        return done.stdout.strip()
 
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
+    dirty = git("status", "--porcelain", "--untracked-files=no")
+    return git("rev-parse", "HEAD") + (" (with uncommitted changes)" if dirty else "")
 
 
 def machine() -> dict[str, object]:
     """CPU, cores, memory, kernel, and how busy the machine was at the start."""
-    return {
-        "cpu_model": cpu_model(),
-        "cores": os.cpu_count(),
-        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-        "kernel": platform.release(),
-        "os": platform.platform(),
-        "load_average_at_start": load_average(),
-    }
+    models = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text()
+              .splitlines() if line.startswith("model name")]  # fmt: skip
+    return {"cpu_model": (models or [platform.processor() or "unknown"])[0],
+            "cores": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+            "kernel": platform.release(), "os": platform.platform(),
+            "load_average_at_start": load_average()}  # fmt: skip
 
 
 def load_average() -> list[float]:
@@ -143,13 +124,9 @@ def run_facts(database_url: str | None = None) -> dict[str, Any]:
     if database_url is not None:
         with psycopg.connect(database_url, autocommit=True) as conn:
             extra["postgresql"] = server_version(conn)
-    return {
-        "date_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-        "commit": commit(),
-        "database": database_name(database_url) if database_url else None,
-        "machine": machine(),
-        "versions": versions(extra),
-    }
+    return {"date_utc": datetime.now(UTC).isoformat(timespec="seconds"), "commit": commit(),
+            "database": database_name(database_url) if database_url else None,
+            "machine": machine(), "versions": versions(extra)}  # fmt: skip
 
 
 def ended(facts: Mapping[str, Any]) -> dict[str, Any]:

@@ -1,26 +1,12 @@
-"""The statement budget: what each read the API serves costs PostgreSQL.
-
-For every read (list pages, each filter, each sort, deep keyset pages of every
-sort, film details from the median to the busiest, genres, people, a person),
-the selector is called once with its connection's ``execute_wrapper`` capturing
-the statement(s) it runs and their parameters. Each statement is then PREPAREd
-as the product's prepared statements are (movies/prepared.py: parameters bound
-on the server, LIMIT written in) and ``EXPLAIN (ANALYZE, BUFFERS)`` runs
-``EXECUTE`` of it ``--warm`` times unrecorded (PostgreSQL settles on a generic
-or custom plan after five) and ``--runs`` times recorded: the table gives the
-medians of execution and planning time, the rows returned and the shared
-buffers the plan touched (hit + read). Conditional GETs run the statement of
-the read they revalidate (the ETag is the digest of the body), so they add no
-row of their own.
-
-    python -m bench.sql --database-url postgres://...36k --database-url postgres://...1m \\
-        --label after --out bench/results/2026-12-07-sql
-
-Each database runs in its own process (Django settles on one DATABASE_URL per
-process) and writes ``raw/<label>-<films>.json``; the README's table is then
-rebuilt from every raw file in ``--out``, so runs of other code (``--label
-before``) sit beside it as columns.
-"""
+"""``python -m bench.sql``: the statement budget, what each read the API serves costs
+PostgreSQL. Each read's selector runs once under an ``execute_wrapper`` that captures its
+statements; each is then PREPAREd as movies/prepared.py's are (or planned with its values
+where the product binds on the client) and ``EXPLAIN (ANALYZE, BUFFERS)`` runs it
+``--warm`` times unrecorded (PostgreSQL settles on a plan after five) and ``--runs``
+times recorded: medians of execution and planning time, rows, shared buffers. Each
+``--database-url`` runs in its own process (one DATABASE_URL per Django process) and
+writes ``raw/<label>-<films>.json``; ``table.md`` is rebuilt from every raw file in
+``--out``, so runs of other code (``--label before``) sit beside it as columns."""
 
 from __future__ import annotations
 
@@ -37,11 +23,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-RUNS = 20
-# Without per-node timing: its clock reads (~50 ns each here, two per row per
-# node) would be counted as execution.
+RUNS, WARM = 20, 5
+# Without per-node timing: its clock reads (two per row per node) would count as execution.
 EXPLAIN = "EXPLAIN (ANALYZE, BUFFERS, TIMING OFF, FORMAT JSON)"
-WARM = 5
 DEEP = (0.5, 0.9)  # where the deep keyset pages start, as a fraction of the list
 SORTS = ("title", "year", "rating", "updated_at", "created_at", "id")
 Read = tuple[str, Callable[[], Any]]

@@ -1,10 +1,7 @@
-"""Verification before load: every server must give the same status and bytes.
-
-The first server verified in a condition sets the reference answers of each scenario;
-every later server must match them exactly, or the bench stops. A server that renders
-the films its own way (drf: its own JSON) is checked by order instead: for every
-request, the same status and the same films (id and title) in the same order.
-"""
+"""Verification before load: the first server verified in a condition sets each
+scenario's reference answers; every later one must give the same statuses, bytes and
+ETags, or the bench stops. A server that renders films its own way (drf) is checked by
+order instead: the same status and the same films (id, title) in the same order."""
 
 from __future__ import annotations
 
@@ -34,8 +31,7 @@ class Answer:
 
 
 def fetch(port: int, requests: Sequence[HttpRequest], *, parallel: int = 8) -> list[Answer]:
-    """Send ``requests`` to 127.0.0.1:``port`` on ``parallel`` keep-alive connections
-    (500 details under simulated latency take seconds); answers in request order."""
+    """``requests`` on ``parallel`` keep-alive connections; answers in request order."""
 
     def chunk(part: list[tuple[int, HttpRequest]]) -> dict[int, Answer]:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -57,21 +53,10 @@ def fetch(port: int, requests: Sequence[HttpRequest], *, parallel: int = 8) -> l
     return [found[i] for i in range(len(requests))]
 
 
-def require(
-    port: int, requests: Sequence[HttpRequest], expect: Sequence[int] = (200,)
-) -> list[Answer]:
-    """The answers of ``requests``; a status not in ``expect`` stops the command."""
-    answers = fetch(port, requests)
-    if problems := status_problems(f"127.0.0.1:{port}", requests, answers, expect):
-        raise VerificationError(_shown(problems))
-    return answers
-
-
-def first_difference(a: bytes, b: bytes) -> int:
-    """Offset of the first differing byte (the shorter length if one is a prefix)."""
-    return next(
-        (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b))
-    )
+def first_difference(a: Sequence[Any], b: Sequence[Any]) -> int:
+    """Offset of the first difference (the shorter length if one is a prefix)."""
+    pairs = enumerate(zip(a, b, strict=False))
+    return next((i for i, (x, y) in pairs if x != y), min(len(a), len(b)))
 
 
 def status_problems(server: str, requests: Sequence[HttpRequest], answers: Sequence[Answer],
@@ -116,15 +101,12 @@ def _same_films(ref: Answer, answer: Answer, servers: tuple[str, str]) -> str | 
     expected, got = films(ref.body), films(answer.body)
     if expected and expected == got:
         return None
-    pairs = enumerate(zip(expected, got, strict=False))
-    at = next((i for i, (x, y) in pairs if x != y), min(len(expected), len(got)))
+    at = first_difference(expected, got)
     return (f"films differ from position {at} ({len(expected)} vs {len(got)} films): "
             f"{expected[at : at + 3]} vs {got[at : at + 3]}")  # fmt: skip
 
 
 Served = tuple[str, Sequence[HttpRequest], Sequence[Answer]]  # (server, requests, answers)
-
-
 Compare = Callable[[Answer, Answer, tuple[str, str]], str | None]
 
 
