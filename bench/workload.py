@@ -1,9 +1,6 @@
-"""The exact requests of each scenario on each server, and the files wrk's Lua reads.
-
-The driver is the one place that knows the query strings: it verifies these
-requests on every server and hands the same ones to wrk, so what is loaded is
-what was checked.
-"""
+"""The exact requests of each scenario on each server, and the files wrk's Lua reads:
+the driver verifies these requests on every server and hands the same ones to wrk, so
+what is loaded is what was checked."""
 
 from __future__ import annotations
 
@@ -18,20 +15,13 @@ from bench.plan import SCENARIOS
 from bench.servers import ServerSpec
 
 LIST_QUERIES: dict[str, dict[str, str | int]] = {
-    "list-10": {"limit": 10},
-    "list-100": {"limit": 100},
-    "list-filtered": {
-        "genre": "drama",
-        "year_min": 1990,
-        "year_max": 2010,
-        "sort": "-year",
-        "limit": 20,
-    },
-}
+    "list-10": {"limit": 10}, "list-100": {"limit": 100},
+    "list-filtered": {"genre": "drama", "year_min": 1990, "year_max": 2010, "sort": "-year",
+                      "limit": 20},
+}  # fmt: skip
 PEOPLE_QUERY: dict[str, str | int] = {"limit": 20}
-# The search scenario: one word, the API's default order for it (relevance, read
-# from the ranked postings of movies.search). Common words: each holds hundreds
-# of films at 36k, and "war" (Warsaw) ~16k more among the synthetic films.
+# The search scenario: common words (hundreds of films each at 36k), in the API's default
+# order for a search (relevance, from movies.search's ranked postings).
 SEARCH_WORDS = ("love", "war", "night", "girl", "city", "man", "death", "family")
 WRITE_EVERY = 20
 
@@ -149,13 +139,9 @@ def _write_mix(spec: ServerSpec, inputs: Inputs, prefix: Path, env: dict[str, st
         )
     )
     lines = [f"{w.path}\t{(w.body or b'').decode()}" for w in writes]
-    env = {
-        **env,
-        "BENCH_PATHS": _write_lines(prefix.with_suffix(".paths"), reads),
-        "BENCH_WRITES": _write_lines(prefix.with_suffix(".writes"), lines),
-        "BENCH_TOKEN": inputs.token,
-        "BENCH_WRITE_EVERY": str(WRITE_EVERY),
-    }
+    env = {**env, "BENCH_PATHS": _write_lines(prefix.with_suffix(".paths"), reads),
+           "BENCH_WRITES": _write_lines(prefix.with_suffix(".writes"), lines),
+           "BENCH_TOKEN": inputs.token, "BENCH_WRITE_EVERY": str(WRITE_EVERY)}  # fmt: skip
     return Workload("/", tuple(HttpRequest("GET", p) for p in reads), writes, env)
 
 
