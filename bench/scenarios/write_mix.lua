@@ -1,12 +1,10 @@
--- Reads with a low rate of authenticated writes: one PATCH every
--- BENCH_WRITE_EVERY requests, GETs over BENCH_PATHS in between.
--- BENCH_WRITES holds "path<TAB>json body" lines; BENCH_TOKEN the bearer token.
+-- Reads with authenticated writes: one PATCH every BENCH_WRITE_EVERY requests, GETs
+-- over BENCH_PATHS between. BENCH_WRITES holds "path<TAB>json body" lines.
 local common = require("common")
 common.install()
 
 local reads, writes = {}, {}
-local every = 20
-local count, read_index, write_index = 0, 1, 1
+local every, count, read_index, write_index = 20, 0, 1, 1
 
 function init(args)
   every = tonumber(common.env("BENCH_WRITE_EVERY"))
@@ -21,19 +19,17 @@ function init(args)
     local path, body = line:match("^([^\t]+)\t(.+)$")
     writes[#writes + 1] = wrk.format("PATCH", path, headers, body)
   end
+  -- Threads start at different places so they do not ask for the same row at once.
   local start = (bench_thread_index or 1) * 7919
-  read_index = start % #reads + 1
-  write_index = start % #writes + 1
+  read_index, write_index = start % #reads + 1, start % #writes + 1
 end
 
 function request()
   count = count + 1
   if count % every == 0 then
-    local req = writes[write_index]
     write_index = write_index % #writes + 1
-    return req
+    return writes[write_index]
   end
-  local req = reads[read_index]
   read_index = read_index % #reads + 1
-  return req
+  return reads[read_index]
 end
