@@ -21,7 +21,7 @@ import time
 import warnings
 from collections.abc import Callable, Coroutine, Hashable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -59,19 +59,6 @@ DERIVED: list[tuple[str, list[tuple[int, str]], str]] = [
     ("Django outside the shared work", [(1, "django_view"), *((-1, k) for _, k in SHARED)],
      "request, middlewares, signals, response"),
 ]  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Timing:
-    """CPU µs per call of one part: the least and the median of the repeats."""
-
-    key: str
-    title: str
-    what: str
-    min_us: float | None
-    median_us: float | None
-    repeats_us: list[float]
-    skipped: str | None  # why it was not measured here
 
 
 def cpu_per_call(batch: Batch, number: int, repeat: int) -> list[float]:
@@ -163,9 +150,10 @@ def list_statement(query: Any) -> SelectorStatement:
     return one
 
 
-def measure(number: int, repeat: int, limit: int = 10) -> list[Timing]:
-    """Time every part of a list request in the order a request meets them, on the
-    active Django configuration; the catalogue needs limit + 1 films."""
+def measure(number: int, repeat: int, limit: int = 10) -> list[dict[str, Any]]:
+    """CPU µs per call of every part of a list request, in the order a request meets
+    them, on the active Django configuration: the least and the median of the repeats,
+    or why a part was not measured (``skipped``). The catalogue needs limit + 1 films."""
     import uvloop
     from aiohttp.test_utils import make_mocked_request
     from django.core.wsgi import get_wsgi_application
@@ -313,8 +301,10 @@ def measure(number: int, repeat: int, limit: int = 10) -> list[Timing]:
         for key, title, what, batch, skipped in parts:
             figures = [] if skipped else cpu_per_call(batch, number, repeat)
             low, mid = (min(figures), statistics.median(figures)) if figures else (None, None)
-            timings.append(Timing(key, title, what, low and round(low, 1), mid and round(mid, 1),
-                                  [round(f, 1) for f in figures], skipped))  # fmt: skip
+            low, mid = low and round(low, 1), mid and round(mid, 1)
+            timings.append({"key": key, "title": title, "what": what, "min_us": low,
+                            "median_us": mid, "repeats_us": [round(f, 1) for f in figures],
+                            "skipped": skipped})  # fmt: skip
         return timings
     finally:
         loop.run_until_complete(app.cleanup())  # closes the app's own bridge
@@ -420,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     started, facts = datetime.now(UTC), scaffold.run_facts()
     print(f"measuring {args.number} calls x {args.repeat} repeats per part on CPU {args.cpu}")
-    timings = [asdict(t) for t in measure(args.number, args.repeat, args.limit)]
+    timings = measure(args.number, args.repeat, args.limit)
     hidden = HIDDEN | LEFT_OUT | {"LANG", "DATABASE_URL"}
     doc = {
         "command": scaffold.command_line("bench.budget", argv),
