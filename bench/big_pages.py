@@ -50,12 +50,12 @@ Kind = Literal["export", "pages", "page"]
 T = TypeVar("T")
 
 
-class TimedOut(Exception):
-    """The time bound passed before the films were read."""
+class TimedOut(Exception):  # the time bound passed before the films were read
+    pass
 
 
-class ServerGone(Exception):
-    """The server closed or refused the connection, or answered something else."""
+class ServerGone(Exception):  # the server closed, refused or answered something else
+    pass
 
 
 @dataclass(frozen=True)
@@ -186,9 +186,7 @@ class Way:
 
 
 @dataclass(frozen=True)
-class Bounds:
-    """What a contender may take for one size before that is its result."""
-
+class Bounds:  # what a contender may take for one size before that is its result
     seconds: float
     memory_mib: float
 
@@ -204,35 +202,31 @@ WAYS = (
 CONTENDERS = tuple(dict.fromkeys(way.server for way in WAYS))
 
 
-def parse_size(text: str) -> int:
-    """``1000``, ``1k``, ``10K``, ``1M`` or ``1_000_000``: a positive film count."""
-    match = re.fullmatch(r"\s*([0-9][0-9_]*)\s*([kKmM]?)\s*", text)
-    if match is None:
-        raise argparse.ArgumentTypeError(
-            f"not a number of films: {text!r} (write 1000, 10k or 1M, comma-separated)"
-        )
-    films = int(match[1]) * {"": 1, "k": 1_000, "m": 1_000_000}[match[2].lower()]
-    if films < 1:
-        raise argparse.ArgumentTypeError(f"a size must be at least 1 film, not {text!r}")
-    return films
-
-
 def size_list(text: str) -> list[int]:
-    return sorted({parse_size(part) for part in text.split(",")})
+    """``1000``, ``1k``, ``10K``, ``1M`` or ``1_000_000``, comma-separated: film counts."""
+    sizes = set()
+    for part in text.split(","):
+        match = re.fullmatch(r"\s*([0-9][0-9_]*)\s*([kKmM]?)\s*", part)
+        if match is None:
+            raise argparse.ArgumentTypeError(
+                f"not a number of films: {part!r} (write 1000, 10k or 1M, comma-separated)"
+            )
+        if (films := int(match[1]) * {"": 1, "k": 1_000, "m": 1_000_000}[match[2].lower()]) < 1:
+            raise argparse.ArgumentTypeError(f"a size must be at least 1 film, not {part!r}")
+        sizes.add(films)
+    return sorted(sizes)
 
 
 def contender_list(text: str) -> list[str]:
     names = [part.strip() for part in text.split(",") if part.strip()]
-    unknown = [name for name in names if name not in CONTENDERS]
-    if unknown or not names:
+    if (unknown := [name for name in names if name not in CONTENDERS]) or not names:
         raise argparse.ArgumentTypeError(f"unknown contender(s) {', '.join(unknown) or '(none)'};"
                                          f" choose among {', '.join(CONTENDERS)}")  # fmt: skip
     return names
 
 
 def positive(text: str) -> float:
-    value = float(text)  # argparse says "invalid positive value" for a ValueError
-    if value <= 0:
+    if (value := float(text)) <= 0:  # argparse says "invalid positive value" for a ValueError
         raise argparse.ArgumentTypeError(f"must be more than 0, not {text!r}")
     return value
 
@@ -354,11 +348,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # SIGTERM unwinds like Ctrl-C, so the server of the moment is stopped.
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     started = datetime.now(UTC)
-    options = dataclasses.replace(
-        servers.default_options(args.threads, args.port_base),
-        cpus=args.cpus,
-        workers=len(args.cpus),
-    )
+    options = servers.default_options(args.threads, args.port_base)
+    options = dataclasses.replace(options, cpus=args.cpus, workers=len(args.cpus))
     specs = servers.server_specs(args.database_url, 0.0, options)
     try:
         spec = CatalogueSpec(str(servers.SHARED_CATALOGUE), SYNTHETIC, SEED)
@@ -382,16 +373,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows += run_way(way, specs[way.server], args.sizes, bounds, args.cpus, log)
     ways = [{"server": w.server, "path": w.path, "kind": w.kind, "url": w.url} for w in chosen]
     document = {
-        "command": scaffold.command_line("bench.big_pages", argv),
-        "facts": scaffold.ended(facts),
-        "catalogue": counts,
-        "sizes": args.sizes,
-        "bounds": {"seconds": bounds.seconds, "memory_mib": bounds.memory_mib},
-        "ways": ways,
+        "command": scaffold.command_line("bench.big_pages", argv), "facts": scaffold.ended(facts),
+        "catalogue": counts, "sizes": args.sizes, "bounds": dataclasses.asdict(bounds),
+        "ways": ways, "rows": rows,
         "commands": {w["server"]: specs[w["server"]].command(args.cpus) for w in ways},
         "server_settings": {w["server"]: dict(specs[w["server"]].settings) for w in ways},
-        "rows": rows,
-    }
+    }  # fmt: skip
     scaffold.publish(args.label, started, document, markdown(document))
     return 0
 
