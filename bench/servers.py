@@ -97,20 +97,13 @@ class ServerSpec:
 
 
 def gunicorn_argv(app: str, worker_class: str, options: ServerOptions, port: int) -> list[str]:
-    """Gunicorn flags shared by every server, stated in full."""
-    return [
-        sys.executable, "-m", "gunicorn", app,
-        "--bind", f"{options.host}:{port}",
-        "--worker-class", worker_class,
-        "--workers", str(options.workers),
-        "--keep-alive", str(options.keepalive),
-        "--backlog", "2048",
-        "--max-requests", "0",  # no recycling mid-run: a restart is not what is measured
-        "--timeout", "60",
-        "--graceful-timeout", "5",
-        "--log-level", "warning",
-        "--no-control-socket",
-    ]  # fmt: skip
+    """Gunicorn flags shared by every server, stated in full; no recycling mid-run (a
+    restart is not what is measured)."""
+    return [sys.executable, "-m", "gunicorn", app, "--bind", f"{options.host}:{port}",
+            "--worker-class", worker_class, "--workers", str(options.workers),
+            "--keep-alive", str(options.keepalive), "--backlog", "2048", "--max-requests", "0",
+            "--timeout", "60", "--graceful-timeout", "5", "--log-level", "warning",
+            "--no-control-socket"]  # fmt: skip
 
 
 def gthread_argv(options: ServerOptions, port: int) -> list[str]:
@@ -120,26 +113,18 @@ def gthread_argv(options: ServerOptions, port: int) -> list[str]:
 
 
 def base_env(database_url: str, latency_ms: float, options: ServerOptions) -> dict[str, str]:
-    """What every bench server reads: production mode, the bench settings, same pool."""
+    """What every bench server reads: production mode, the bench settings, the same pool
+    (with the pool, a fixed size: no connection is opened mid-run)."""
     return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": os.environ.get("HOME", "/tmp"),
-        "LANG": "C.UTF-8",
-        "PYTHONPATH": str(REPO),
-        "DJANGO_SETTINGS_MODULE": "bench.settings",
-        "DATABASE_URL": database_url,
-        "DEBUG": "0",
-        "SECRET_KEY": "bench-only-" + os.urandom(24).hex(),
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SECURE_SSL_REDIRECT": "0",
-        # With the pool, a fixed size: no connection is opened mid-run.
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp"),
+        "LANG": "C.UTF-8", "PYTHONPATH": str(REPO), "DJANGO_SETTINGS_MODULE": "bench.settings",
+        "DATABASE_URL": database_url, "DEBUG": "0", "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECRET_KEY": "bench-only-" + os.urandom(24).hex(), "SECURE_SSL_REDIRECT": "0",
         "DB_POOL": "1" if options.db_connections == "pool" else "0",
-        "DB_POOL_MIN_SIZE": str(options.pool_size),
-        "DB_POOL_MAX_SIZE": str(options.pool_size),
-        "SIMULATED_DB_LATENCY_MS": f"{latency_ms:g}",
-        "LOG_LEVEL": "WARNING",
+        "DB_POOL_MIN_SIZE": str(options.pool_size), "DB_POOL_MAX_SIZE": str(options.pool_size),
+        "SIMULATED_DB_LATENCY_MS": f"{latency_ms:g}", "LOG_LEVEL": "WARNING",
         "API_ACCESS_LOG": "off",
-    }
+    }  # fmt: skip
 
 
 def server_specs(
@@ -156,11 +141,8 @@ def server_specs(
         fields = {"env": env, "workers": options.workers, "settings": common, **fields}
         return ServerSpec(name, title, tuple(argv), port=port, **fields)  # type: ignore[arg-type]
 
-    django_paths = {
-        "list_path": "/movies/",
-        "detail_path": "/movies/{id}/",
-        "ready_path": "/movies/?limit=1",
-    }
+    django_paths = {"list_path": "/movies/", "detail_path": "/movies/{id}/",
+                    "ready_path": "/movies/?limit=1"}  # fmt: skip
     threads = {**common, "threads": options.django_threads}
     specs = [
         spec(DJANGO, "Django under Gunicorn (gthread)", gthread_argv(options, django_port),
@@ -254,15 +236,10 @@ class ManagedServer:
         if not port_is_free(self.spec.port):
             raise ServerError(f"port {self.spec.port} is in use; pick another --port-base")
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                self.spec.command(self.cpus),
-                cwd=REPO,
-                env=dict(self.spec.env),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+            self.process = subprocess.Popen(self.spec.command(self.cpus), cwd=REPO,
+                                            env=dict(self.spec.env), stdin=subprocess.DEVNULL,
+                                            stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True)  # fmt: skip
 
     def wait_ready(self, timeout: float = 90.0) -> None:
         """Until the server answers 200 and every worker is up."""
@@ -299,10 +276,7 @@ class ManagedServer:
         return self.processes()[1:]
 
     def log_tail(self, lines: int = 30) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
 
     def kill(self) -> None:
@@ -325,8 +299,8 @@ class ManagedServer:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(5)
-        # A worker that outlived its master is still ours; psutil checks the start
-        # time, so a reused pid is never signalled.
+        # A worker that outlived its master is still ours (psutil checks the start time:
+        # a reused pid is never signalled).
         for process in known.values():
             with contextlib.suppress(psutil.NoSuchProcess):
                 process.kill()
