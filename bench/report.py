@@ -90,14 +90,10 @@ def _problems(document: Mapping[str, Any]) -> list[str]:
     flagged = [r for r in document["runs"] if r["problems"]]
     rounds = summary.rounds_of(document) > 1
     out = [f"## ⚠ {len(flagged)} run(s) had errors", ""] if flagged else []
-    out += [
-        f"- **{r['condition']} · {r['server']} · {r['scenario']} · {r['connections']} "
-        f"connections{f' · round {summary.round_of(r)}' if rounds else ''}**: "
-        f"{'; '.join(r['problems'])}"
-        for r in flagged
-    ]
-    if not flagged:
-        out.append("No measured run had a socket error, a timeout or an unexpected status.")
+    out += [f"- **{r['condition']} · {r['server']} · {r['scenario']} · {r['connections']} "
+            f"connections{f' · round {summary.round_of(r)}' if rounds else ''}**: "
+            f"{'; '.join(r['problems'])}" for r in flagged] or [
+        "No measured run had a socket error, a timeout or an unexpected status."]  # fmt: skip
     out += [f"\n**⚠ left behind:** {leftover}" for leftover in document.get("leftovers", [])]
     return [*out, ""]
 
@@ -112,10 +108,9 @@ def _load(document: Mapping[str, Any]) -> list[str]:
         line = f"**⚠ The machine was busy when the run started.** {line}"
     noisy = [r for r in document["runs"] if (r.get("foreign_cores") or 0) > NOISY_CORES]
     if noisy:
-        line += (
-            f" **⚠ {len(noisy)} of {len(document['runs'])} runs competed with foreign work** "
-            f"(other processes used more than {NOISY_CORES} cores on average: marked ~ below)."
-        )
+        line += (f" **⚠ {len(noisy)} of {len(document['runs'])} runs competed with foreign"
+                 f" work** (other processes used more than {NOISY_CORES} cores on average:"
+                 " marked ~).")  # fmt: skip
     return [line, ""]
 
 
@@ -214,31 +209,25 @@ def draw(document: Mapping[str, Any], outdir: Path) -> list[str]:
             rps, p99 = axes[0][column], axes[1][column]
             counts = sorted({r["connections"] for r in runs if r["condition"] == condition})
             for server in dict.fromkeys(r["server"] for r in runs):
-                points = sorted(
-                    (r["connections"], r["requests_per_s"], r["latency"]["p99"])
-                    for r in runs
-                    if r["condition"] == condition and r["server"] == server
-                )
-                if points:
-                    xs = [p[0] for p in points]
-                    rps.plot(xs, [p[1] for p in points], label=server, **style[server])
-                    p99.plot(xs, [p[2] for p in points], label=server, **style[server])
-            rps.set_title(f"{scenario} · {condition}", fontsize=10)
-            rps.set_ylabel("requests/s")
-            rps.set_ylim(bottom=0)
-            p99.set_ylabel("p99 latency (ms, log)")
-            p99.set_yscale("log")
+                mine = (r for r in runs if (r["condition"], r["server"]) == (condition, server))
+                points = sorted((r["connections"], r["requests_per_s"], r["latency"]["p99"])
+                                for r in mine)  # fmt: skip
+                for plot, index in ((rps, 1), (p99, 2)):
+                    if points:
+                        plot.plot([p[0] for p in points], [p[index] for p in points],
+                                  label=server, **style[server])  # fmt: skip
+            rps.set(title=f"{scenario} · {condition}", ylabel="requests/s", ylim=(0, None))
+            rps.title.set_fontsize(10)
+            p99.set(ylabel="p99 latency (ms, log)", yscale="log")
             for plot in (rps, p99):
-                plot.set_xscale("log")
+                plot.set(xscale="log", xlabel="connections")
                 plot.minorticks_off()
                 plot.set_xticks(counts, labels=[str(count) for count in counts])
-                plot.set_xlabel("connections")
                 plot.grid(True, alpha=0.3)
                 plot.legend(fontsize=8)
         figure.tight_layout()
-        name = f"{scenario}.png"
-        figure.savefig(outdir / name, dpi=110)
-        names.append(name)
+        names.append(f"{scenario}.png")
+        figure.savefig(outdir / names[-1], dpi=110)
     return names
 
 
@@ -280,12 +269,10 @@ def latest_markdown(folder: Path, document: dict[str, Any]) -> str:
 
 def write_latest(results: Path) -> Path | None:
     """Rewrite ``results``/LATEST.md for the newest full run; its path, or None."""
-    newest = newest_full_run(results)
-    if newest is None:
+    if (newest := newest_full_run(results)) is None:
         return None
-    target = results / NAME
-    target.write_text(latest_markdown(*newest))
-    return target
+    (results / NAME).write_text(latest_markdown(*newest))
+    return results / NAME
 
 
 def main(argv: Sequence[str]) -> int:
