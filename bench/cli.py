@@ -66,7 +66,6 @@ def parser() -> argparse.ArgumentParser:
     srv("--django-threads", type=int, default=defaults.django_threads, help="(%(default)s)")
     srv("--api-db-threads", type=int, default=defaults.api_db_threads, help="(%(default)s)")
     srv("--api-db-max-pending", type=int, default=defaults.api_db_max_pending)
-    srv("--api-db-funnel", action="store_true", help="aioapi with API_DB_THREADS=1")
     srv("--api-cache", action="store_true", help="aioapi with its response cache on")
     srv("--db-connections", choices=("pool", "persistent"), default=defaults.db_connections)
     srv("--pool-size", type=int, help="DB pool per worker (default: the larger thread count)")
@@ -93,7 +92,7 @@ def config_from(args: argparse.Namespace) -> BenchConfig:
     threads = max(args.django_threads, args.api_db_threads)
     options = ServerOptions(
         args.cpus, args.workers or len(args.cpus), args.django_threads, args.api_db_threads,
-        args.api_db_max_pending, args.api_db_funnel, args.api_cache, args.pool_size or threads,
+        args.api_db_max_pending, args.api_cache, args.pool_size or threads,
         args.keep_alive, "127.0.0.1", args.port_base, args.db_connections,
     )  # fmt: skip
     catalogue = CatalogueSpec(args.source, args.synthetic, args.seed)

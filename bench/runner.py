@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from tqdm import tqdm
 
 from bench import catalogue, records, tasks, verify, wrk
 from bench.catalogue import CatalogueSpec
@@ -21,7 +20,7 @@ from bench.records import Measured, Outcome
 from bench.servers import ManagedServer, ServerOptions, ServerSpec, server_specs
 from bench.workload import HttpRequest, Inputs, Workload, build
 
-SETTLE_SECONDS, START_SECONDS, LEFTOVER_WAIT_SECONDS = 1.0, 6.0, 15.0
+SETTLE_SECONDS, LEFTOVER_WAIT_SECONDS = 1.0, 15.0
 DETAIL_SAMPLE, BUSIEST_SAMPLE, WRITE_SAMPLE = 500, 100, 50
 
 
@@ -64,7 +63,6 @@ class Bench:
         self.inputs = Inputs((), ())
         self._env: dict[str, str] = {}
         self._conn: psycopg.Connection[Any] | None = None
-        self._bar: tqdm[Any] | None = None
         self._run_number = 0
         # Workloads verified in a condition's first round, loaded again in later rounds.
         self._workloads: dict[tuple[float, str], dict[str, Workload]] = {}
@@ -73,15 +71,9 @@ class Bench:
         """Prepare, measure every condition, clean up; raise on any fatal problem."""
         try:
             self.prepare()
-            estimate = self.config.plan.estimate_seconds()
-            bar_format = "{desc} |{bar}| {n:.0f}/{total:.0f} s planned [{elapsed}<{remaining}]"
-            with tqdm(total=round(estimate), bar_format=bar_format, dynamic_ncols=True) as bar:
-                self._bar = bar
-                for latency in self.config.plan.conditions():
-                    self.condition(latency)
-                bar.update(bar.total - bar.n)
+            for latency in self.config.plan.conditions():
+                self.condition(latency)
         finally:
-            self._bar = None
             self.stop_all()
             self.finish()
         return self.outcome
@@ -123,7 +115,7 @@ class Bench:
         plan, cpus = self.config.plan, self.config.options.cpus
         label = f"{condition_name(latency)} · {spec.name}"
         label += f" · round {round_number}/{plan.rounds}" if plan.rounds > 1 else ""
-        self._describe(f"{label}: starting")
+        self.say(f"{label}: starting")
         log = self.workdir / f"{spec.name}-{latency:g}ms-round{round_number}.log"
         server = ManagedServer(spec, cpus, log)
         self.started.append(server)
@@ -132,24 +124,21 @@ class Bench:
         # The server stated once, and the exact shell line of every start.
         entry = self.outcome.servers.setdefault(spec.name, records.server_record(spec, cpus))
         entry["starts"][condition_name(latency)] = records.start_line(spec, cpus)
-        self._advance(START_SECONDS)
         key = (latency, spec.name)
         if key not in self._workloads:  # the same server's answers need no second check
             self._workloads[key] = self.verify(spec, latency, reference)
         workloads = self._workloads[key]
         for kind, (connections, seconds) in (("primer", plan.primer), ("warm-up", plan.warmup)):
-            self._describe(f"{label}: {kind} ({connections} connections, {seconds} s)")
+            self.say(f"{label}: {kind} ({connections} connections, {seconds} s)")
             run = Run(latency, spec.name, "list-10", connections, seconds)
             record = self.measure(server, run, workloads, round_number)
             self.outcome.warmups.append({"kind": kind, **record})
-            self._advance(seconds + SETTLE_SECONDS)
         for run in plan.runs_of(latency, spec.name):
             self._run_number += 1
             total = len(plan.runs) * plan.rounds
-            self._describe(f"run {self._run_number}/{total} · {label} · {run.scenario} · "
+            self.say(f"run {self._run_number}/{total} · {label} · {run.scenario} · "
                            f"{run.connections} connections")  # fmt: skip
             self.outcome.runs.append(self.measure(server, run, workloads, round_number))
-            self._advance(run.duration + SETTLE_SECONDS)
         server.stop()
 
     def verify(
@@ -203,8 +192,8 @@ class Bench:
             problems += leaks(usage, self.config.plan.growth_mib)
         if problems:
             where = f" · round {round_number}" if self.config.plan.rounds > 1 else ""
-            self._shout(
-                f"{condition_name(run.latency_ms)} · {spec.name} · {run.scenario} · "
+            self.say(
+                f"!!! {condition_name(run.latency_ms)} · {spec.name} · {run.scenario} · "
                 f"{run.connections} connections{where}: " + "; ".join(problems)
             )
         measured = Measured(command, workload.env, result, output, wrk_cpu, usage, problems)
@@ -212,16 +201,6 @@ class Bench:
 
     def _backends(self) -> int:
         return catalogue.backends(self._conn, self.database) if self._conn else 0
-
-    def _describe(self, text: str) -> None:
-        self._bar.set_description_str(text) if self._bar else self.say(text)
-
-    def _advance(self, seconds: float) -> None:
-        if self._bar is not None:
-            self._bar.update(max(0, min(round(seconds), self._bar.total - self._bar.n)))
-
-    def _shout(self, text: str) -> None:
-        self._bar.write(f"!!! {text}") if self._bar else self.say(f"!!! {text}")
 
     def stop_all(self) -> None:
         """Stop every server this bench started (idempotent; also run at exit)."""

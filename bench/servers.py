@@ -53,7 +53,6 @@ class ServerOptions:
     django_threads: int = 16
     api_db_threads: int = 16
     api_db_max_pending: int = 2048
-    api_db_funnel: bool = False
     api_cache: bool = False
     pool_size: int = 16
     keepalive: int = 75
@@ -171,11 +170,11 @@ def server_specs(
              # The response cache answers repeated GETs without SQL and the Django views
              # have none: off unless --api-cache asks.
              env={**env, "API_DB_MAX_PENDING": str(options.api_db_max_pending),
-                  "API_DB_THREADS": "1" if options.api_db_funnel else str(options.api_db_threads),
+                  "API_DB_THREADS": str(options.api_db_threads),
                   "API_CACHE": "1" if options.api_cache else "0"},
              settings={**common, "api_db_threads": options.api_db_threads,
                        "api_db_max_pending": options.api_db_max_pending,
-                       "api_db_funnel": options.api_db_funnel, "api_cache": options.api_cache}),
+                       "api_cache": options.api_cache}),
         spec(DEPLOYED, "aioapi as deployed (deploy/gunicorn_api.conf.py), response cache on",
              [sys.executable, "-m", "gunicorn", "--config", "deploy/gunicorn_api.conf.py"],
              deployed_port, list_path="/api/movies", detail_path="/api/movies/{id}",

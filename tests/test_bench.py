@@ -46,7 +46,6 @@ OPTIONS = ServerOptions(
     django_threads=4,
     api_db_threads=4,
     api_db_max_pending=64,
-    api_db_funnel=False,
     api_cache=False,
     pool_size=4,
     keepalive=75,
