@@ -2,11 +2,10 @@
 
 Both servers answer ``?limit=N`` with the same selector and renderer. This times each
 step of that work, CPU per call (``time.process_time()``: every thread of this process,
-none of PostgreSQL's), pinned to one CPU and configured as ``python -m bench``
-configures aioapi. The list statement is the one ``selectors.list_movies`` hands
-movies.prepared, never written again here (tests/test_bench_budget.py checks it). Writes
-budget.json and budget.md to ``bench/results/<UTC date>-<label>/``; exit status 2 when
-the database holds fewer than limit + 1 films.
+none of PostgreSQL's), pinned to one CPU and configured as ``python -m bench`` configures
+aioapi; the list's statement is captured from the selector (bench.sql), never written
+here. Writes budget.json and budget.md to ``bench/results/<UTC date>-<label>/``; exit
+status 2 when the database holds fewer than limit + 1 films.
 """
 
 from __future__ import annotations
@@ -19,9 +18,8 @@ import statistics
 import sys
 import time
 import warnings
-from collections.abc import Callable, Coroutine, Hashable
+from collections.abc import Callable, Coroutine
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,6 +30,7 @@ from bench.plan import AIOAPI
 from bench.records import HIDDEN, LEFT_OUT
 from bench.scaffold import RESULTS, fmt, table
 from bench.servers import default_options, server_specs
+from bench.sql import Captured, captured
 
 Batch = Callable[[int], None]  # runs a part n times
 # Connection policies timed beside the servers' own, as aliases added on PostgreSQL
@@ -111,43 +110,15 @@ def connection_variants(default: dict[str, Any], pool_size: int) -> dict[str, di
     }  # fmt: skip
 
 
-@dataclass(frozen=True)
-class SelectorStatement:
-    """What list_movies hands movies.prepared for one query, and its compiled statement."""
+def list_statement(query: Any, using: str) -> tuple[str, list[Any]]:
+    """The one statement ``selectors.list_movies(query)`` sends, and its parameters."""
+    from movies import selectors
 
-    build: Callable[[], Any]
-    limit: int | None
-    offset: bool
-    statement: Any  # movies.prepared.Statement
-
-    def compile(self, using: str) -> Any:
-        """Built and compiled anew: what every request paid before movies.prepared."""
-        from movies import prepared
-
-        return prepared.compile_statement(self.build(), using, limit=self.limit, offset=self.offset)
-
-
-def list_statement(query: Any) -> SelectorStatement:
-    """The statement ``selectors.list_movies(query)`` runs: the selector is called once
-    with a recording cache in place of movies.prepared's (put back whatever happens)."""
-    from movies import prepared, selectors
-
-    asked: list[SelectorStatement] = []
-
-    class Recording(prepared.StatementCache):
-        def statement(self, key: Hashable, using: str, build: prepared.Builder, *,
-                      limit: int | None = None, offset: bool = False) -> Any:  # fmt: skip
-            found = super().statement(key, using, build, limit=limit, offset=offset)
-            asked.append(SelectorStatement(build, limit, offset, found))
-            return found
-
-    shared, prepared.STATEMENTS = prepared.STATEMENTS, Recording(max_size=8)
-    try:
+    statements: list[Captured] = []
+    with captured(statements, using):
         selectors.list_movies(query)
-    finally:
-        prepared.STATEMENTS = shared
-    [one] = asked  # one statement: the page with its genre names
-    return one
+    [(sql, params, _)] = statements  # one statement: the page with its genre names
+    return sql, params
 
 
 def measure(number: int, repeat: int, limit: int = 10) -> list[dict[str, Any]]:
@@ -178,9 +149,7 @@ def measure(number: int, repeat: int, limit: int = 10) -> list[dict[str, Any]]:
     loop.run_until_complete(app.startup())
     app.freeze()
     query, pairs = MovieListQuery.model_validate({"limit": limit}), [("limit", str(limit))]
-    page, selected = selectors.list_movies(query), list_statement(query)
-    statement = selected.statement
-    statement_params = statement.params({}, connections[using])
+    page, (list_sql_text, list_params) = selectors.list_movies(query), list_statement(query, using)
     with warnings.catch_warnings():  # WhiteNoise: no STATIC_ROOT here, irrelevant
         warnings.filterwarnings("ignore", "No directory at", UserWarning)
         wsgi: Any = get_wsgi_application()
@@ -213,7 +182,7 @@ def measure(number: int, repeat: int, limit: int = 10) -> list[dict[str, Any]]:
 
     def list_sql() -> None:
         with prepared.statement_cursor(connections[using]) as cursor:
-            cursor.execute(statement.sql, statement_params)
+            cursor.execute(list_sql_text, list_params)
             names = [column[0] for column in cursor.description]
             [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
@@ -252,9 +221,6 @@ def measure(number: int, repeat: int, limit: int = 10) -> list[dict[str, Any]]:
         ("parse", f"parse ?limit={limit}",
          "parse_query(MovieListQuery, pairs): validation, defaults (cursor decoded here)",
          repeated(lambda: parse_query(MovieListQuery, pairs)), None),
-        ("orm_build_compile", "ORM: build and compile (a new shape only)",
-         "list_movies' QuerySet built and compiled to SQL: once per shape and alias",
-         repeated(lambda: selected.compile(using)), None),
         ("list_sql", "the compiled statement, raw",
          "the list's SQL with its parameters on the statement cursor, rows zipped into "
          "dicts: the floor of list_movies", repeated(list_sql), None),

@@ -1,18 +1,12 @@
 """``python -m bench.cluster capacity|export``: measurements through the local cluster
-(``python -m deploy.cluster``'s topology, ``--films`` synthetic films replayed by both
-standbys).
-
-- ``capacity``: for each ``--api`` count N, N aioapi processes (one worker each, cache
-  off: every request reads a standby); every URL checked through nginx, then wrk loads
-  list 10 and the detail of 500 films over HTTPS while the API processes' CPU and the
-  peaks of client backends per PostgreSQL server and of PgBouncer's server connections
-  are sampled.
-- ``export``: ``/api/movies/export?format=ndjson`` downloaded from two API processes of
-  one worker each, whose peak RSS is sampled every 10 ms: ``replicas`` (the cluster's
-  own, reading the standbys) and ``pgbouncer`` (no replicas: PgBouncer in transaction
-  mode); every 20 ms each PostgreSQL server is asked for a backend running ``DECLARE``
-  or ``FETCH`` (a server-side cursor streaming the rows).
-"""
+(``python -m deploy.cluster``'s topology, ``--films`` synthetic films on both standbys).
+``capacity``: per ``--api`` count N, N aioapi processes (one worker, cache off), every
+URL checked through nginx, then wrk loads list 10 and 500 details over HTTPS while the
+API's CPU and the peaks of backends per server and of PgBouncer's connections are
+sampled. ``export``: the NDJSON export read from ``replicas`` (the cluster's API, reading
+the standbys) and ``pgbouncer`` (no replicas: PgBouncer in transaction mode), peak RSS
+sampled every 10 ms, and every 20 ms each server asked for a ``DECLARE``/``FETCH``
+backend (a server-side cursor streaming the rows)."""
 
 from __future__ import annotations
 
@@ -108,8 +102,7 @@ def _peaks(cluster: LocalCluster, peaks: dict[str, int], name: str,
 
 
 def _cursors(seen: set[str], name: str, connection: psycopg.Connection[Any]) -> None:
-    row = connection.execute(CURSOR_QUERY).fetchone()
-    if row and row[0]:
+    if (row := connection.execute(CURSOR_QUERY).fetchone()) and row[0]:
         seen.add(name)
 
 
@@ -133,10 +126,9 @@ def capacity(cluster: LocalCluster, args: argparse.Namespace) -> list[dict[str, 
         return [p for m in map(psutil.Process, masters) for p in (m, *m.children())]
 
     runs = []
-    for scenario, script, url, env in (
-        ("list10", "get.lua", f"{target}/api/movies?limit=10", {}),
-        ("detail", "paths.lua", f"{target}/", {"BENCH_PATHS": str(paths)}),
-    ):
+    for scenario, script, url, env in (("list10", "get.lua", f"{target}/api/movies?limit=10", {}),
+                                       ("detail", "paths.lua", f"{target}/",
+                                        {"BENCH_PATHS": str(paths)})):  # fmt: skip
         wrk.load(url, script, connections=args.connections, duration=2, env=env)
         peaks: dict[str, int] = {}
         monitor = RunMonitor(api_processes, lambda: 0, DATABASE)
@@ -219,13 +211,14 @@ def report(kind: str, document: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.cluster", description=__doc__)
-    parser.add_argument("kind", choices=sorted(REPORTS))
-    parser.add_argument("--films", type=int, help="films (capacity 100,000; export 200,000)")
-    parser.add_argument("--api", type=int, nargs="+", default=[1, 2], help="capacity: API counts")
-    parser.add_argument("--connections", type=int, default=64, help="capacity: wrk connections")
-    parser.add_argument("--duration", type=int, default=10, help="capacity: seconds per run")
-    parser.add_argument("--repeat", type=int, default=2, help="export: downloads per API")
-    parser.add_argument("--label", help="results directory suffix (cluster-<kind>)")
+    add = parser.add_argument
+    add("kind", choices=sorted(REPORTS))
+    add("--films", type=int, help="films (capacity 100,000; export 200,000)")
+    add("--api", type=int, nargs="+", default=[1, 2], help="capacity: API counts")
+    add("--connections", type=int, default=64, help="capacity: wrk connections")
+    add("--duration", type=int, default=10, help="capacity: seconds per run")
+    add("--repeat", type=int, default=2, help="export: downloads per API")
+    add("--label", help="results directory suffix (cluster-<kind>)")
     args = parser.parse_args(argv)
     args.films = args.films or (100_000 if args.kind == "capacity" else 200_000)
     started, facts = datetime.now(UTC), run_facts()

@@ -31,9 +31,7 @@ T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class Scenario:
-    """One kind of load: a Lua script under bench/scenarios and its expected statuses."""
-
+class Scenario:  # one kind of load: a Lua script under bench/scenarios, expected statuses
     name: str
     summary: str
     script: str
@@ -70,9 +68,7 @@ SCENARIOS: dict[str, Scenario] = {
 
 
 @dataclass(frozen=True)
-class Row:
-    """One scenario on some servers, at given connection counts per condition."""
-
+class Row:  # one scenario on some servers, at given connection counts per condition
     scenario: str
     servers: tuple[str, ...]
     connections: tuple[tuple[float, tuple[int, ...]], ...]  # (latency ms, counts)
@@ -80,9 +76,7 @@ class Row:
 
 
 @dataclass(frozen=True)
-class Run:
-    """One measured wrk run."""
-
+class Run:  # one measured wrk run
     latency_ms: float
     server: str
     scenario: str

@@ -104,16 +104,17 @@ Captured = tuple[str, list[Any], bool]  # SQL, parameters, bound on the server
 
 
 @contextmanager
-def _captured(statements: list[Captured]) -> Iterator[None]:
+def captured(statements: list[Captured], using: str = "default") -> Iterator[None]:
+    """Every statement run on ``using`` meanwhile, appended to ``statements``."""
     import psycopg
-    from django.db import connection
+    from django.db import connections
 
     def capture(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
         on_server = not isinstance(context["cursor"].cursor, psycopg.ClientCursor)
         statements.append((sql, list(params or ()), on_server))
         return execute(sql, params, many, context)
 
-    with connection.execute_wrapper(capture):
+    with connections[using].execute_wrapper(capture):
         yield
 
 
@@ -196,7 +197,7 @@ def measure(label: str, runs: int, warm: int, only: str | None) -> dict[str, Any
         if only and not re.search(only, name):
             continue
         statements: list[Captured] = []
-        with _captured(statements):
+        with captured(statements):
             call()
         explained = [_explain(raw, *statement, runs, warm) for statement in statements]
         result["reads"].append({"name": name, "statements": explained})
