@@ -33,7 +33,7 @@ from bench import scaffold, servers
 from bench.catalogue import CatalogueError, CatalogueSpec, prepare
 from bench.monitor import MIB, PeakRss, rss_mib
 from bench.plan import AIOAPI, DJANGO, DJANGO_ASGI, DRF
-from bench.scaffold import fmt
+from bench.scaffold import fmt, size_name
 from bench.servers import ManagedServer, ServerError, ServerSpec
 
 DEFAULT_DATABASE = "postgres://postgres@127.0.0.1:5432/mymoviedb_bigpages"
@@ -302,14 +302,6 @@ def cell(row: Mapping[str, Any] | None) -> str:
         return "–" if row is None else str(row["status"])
     return (f"{fmt(row['seconds'], 2)} s · {fmt(row['bytes'] / MIB, 1)} MB"
             f" · {fmt(row['peak_rss_busiest_mib'])} MB RSS")  # fmt: skip
-
-
-def size_name(films: int) -> str:
-    """1k, 10k, 100k, 1M."""
-    for unit, suffix in ((1_000_000, "M"), (1_000, "k")):
-        if films >= unit and films % unit == 0:
-            return f"{films // unit}{suffix}"
-    return f"{films:,}"
 
 
 def markdown(document: Mapping[str, Any]) -> str:

@@ -159,3 +159,10 @@ def table(columns: Sequence[Column], rows: Iterable[Row]) -> list[str]:
     return markdown_table(
         [name for name, _ in columns], ([cell(row) for _, cell in columns] for row in rows)
     )
+
+
+def size_name(films: int) -> str:
+    """A catalogue size as the results name it: 900, 36k, 1M (rounded)."""
+    if films < 1000:
+        return str(films)
+    return f"{round(films / 1e6)}M" if films >= 1e6 else f"{round(films / 1e3)}k"

@@ -23,6 +23,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from bench.scaffold import markdown_table, size_name
+
 RUNS, WARM = 20, 5
 # Without per-node timing: its clock reads (two per row per node) would count as execution.
 EXPLAIN = "EXPLAIN (ANALYZE, BUFFERS, TIMING OFF, FORMAT JSON)"
@@ -206,56 +208,41 @@ def measure(label: str, runs: int, warm: int, only: str | None) -> dict[str, Any
     return result
 
 
-def _size(films: int) -> str:
-    if films < 1000:
-        return str(films)
-    return f"{round(films / 1e6)}M" if films >= 1e6 else f"{round(films / 1e3)}k"
-
-
 def report(out: Path) -> str:
     """The README's table: one row per read, a column group per raw file."""
     runs = [json.loads(path.read_text()) for path in sorted((out / "raw").glob("*.json"))]
     runs.sort(key=lambda run: (run["films"], run["label"] != "before", run["label"]))
     names = list(dict.fromkeys(read["name"] for run in runs for read in run["reads"]))
-    head = ["read"] + [f"{run['label']} {_size(run['films'])}" for run in runs]
-    lines = [
+    head = ["read"] + [f"{run['label']} {size_name(run['films'])}" for run in runs]
+
+    def cell(run: dict[str, Any], name: str) -> str:
+        read = next((r for r in run["reads"] if r["name"] == name), {"statements": []})
+        return " + ".join(f"{s['execution_ms']:.3f} / {s['planning_ms']:.3f}"
+                          f"{'' if s.get('prepared', True) else '*'}; "
+                          f"{s['rows']} rows, {s['buffers']} buf"
+                          for s in read["statements"])  # fmt: skip
+
+    return "\n".join([
         "Per read: execution / planning median (ms) of "
         f"{RUNS} `{EXPLAIN.split(', FORMAT')[0]})`, rows returned, shared buffers touched.",
         "A read of two statements shows both, joined by `+`. `*`: bound on the client and",
         "planned with its values each time (`prepared.run(plan_each=True)`); the rest are",
         "PREPAREd, as psycopg prepares them, after 5 unrecorded runs.",
         "",
-        "| " + " | ".join(head) + " |",
-        "|" + "---|" * len(head),
-    ]
-    for name in names:
-        cells = [name]
-        for run in runs:
-            read = next((r for r in run["reads"] if r["name"] == name), None)
-            if read is None:
-                cells.append("")
-                continue
-            cells.append(
-                " + ".join(
-                    f"{s['execution_ms']:.3f} / {s['planning_ms']:.3f}"
-                    f"{'' if s.get('prepared', True) else '*'}; "
-                    f"{s['rows']} rows, {s['buffers']} buf"
-                    for s in read["statements"]
-                )
-            )
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        *markdown_table(head, [[name, *(cell(run, name) for run in runs)] for name in names]),
+    ])  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.sql", description=__doc__.split("\n")[0])
-    parser.add_argument("--database-url", action="append", default=[], help="repeatable")
-    parser.add_argument("--label", default="after", help="the column's name (e.g. before)")
-    parser.add_argument("--out", type=Path, default=Path("bench/results/2026-12-07-sql"))
-    parser.add_argument("--runs", type=int, default=RUNS)
-    parser.add_argument("--warm", type=int, default=WARM)
-    parser.add_argument("--only", help="a regular expression: the reads whose names match")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    add = parser.add_argument
+    add("--database-url", action="append", default=[], help="repeatable")
+    add("--label", default="after", help="the column's name (e.g. before)")
+    add("--out", type=Path, default=Path("bench/results/2026-12-07-sql"))
+    add("--runs", type=int, default=RUNS)
+    add("--warm", type=int, default=WARM)
+    add("--only", help="a regular expression: the reads whose names match")
+    add("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         import django
@@ -263,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mymoviedb.settings")
         django.setup()
         result = measure(args.label, args.runs, args.warm, args.only)
-        raw = args.out / "raw" / f"{args.label}-{_size(result['films'])}.json"
+        raw = args.out / "raw" / f"{args.label}-{size_name(result['films'])}.json"
         raw.parent.mkdir(parents=True, exist_ok=True)
         if args.only and raw.exists():  # measured again: the other reads stay
             reads = {read["name"]: read for read in json.loads(raw.read_text())["reads"]}

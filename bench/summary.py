@@ -1,7 +1,5 @@
-"""What a results document is read for beside the answer: each run's rounds folded
-into one record of medians (errors summed, never medianed away), and the open
-issue's targets (issue 28: every read at index speed), each met, missed or not
-measured."""
+"""A results document's runs with their rounds folded into medians (errors summed, never
+medianed away), and issue 28's targets, each met, missed or not measured."""
 
 from __future__ import annotations
 
