@@ -57,12 +57,8 @@ def _row(runs: Mapping[tuple[str, str, str, int], Mapping[str, Any]], scenario: 
     # The server's own (its process tree) and PostgreSQL's (the backends serving it).
     cpu = {name: (us(name, "server"), us(name, "postgres")) for name, _ in ranked}
     return {
-        "scenario": scenario,
-        "condition": condition,
-        "connections": count,
-        "winner": winner,
-        "winner_rps": best,
-        "runner_up": runner_up[0] if runner_up else None,
+        "scenario": scenario, "condition": condition, "connections": count,
+        "winner": winner, "winner_rps": best, "runner_up": runner_up[0] if runner_up else None,
         "over_next": ratio(best, runner_up[1]) if runner_up else None,
         "over_django": None if winner == DJANGO else ratio(best, rps.get(DJANGO)),
         "contenders": dict(ranked),
@@ -70,7 +66,7 @@ def _row(runs: Mapping[tuple[str, str, str, int], Mapping[str, Any]], scenario: 
         "constant_rps": float(constant["requests_per_s"]) if constant else None,
         "cpu_us_per_request": cpu,
         "aioapi_cpu_over_django": ratio(cpu.get(AIOAPI, (None,))[0], cpu.get(DJANGO, (None,))[0]),
-    }
+    }  # fmt: skip
 
 
 def _cells(r: Row) -> list[object]:

@@ -80,14 +80,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def config_from(args: argparse.Namespace) -> BenchConfig:
-    name = "quick" if args.quick else args.plan
-    quick = name == "quick"
     plan = plans.build_plan(
-        name, plans.PLANS[name](), scenarios=args.scenarios, servers=args.servers,
+        "quick" if args.quick else args.plan, scenarios=args.scenarios, servers=args.servers,
         conditions=args.conditions, duration=args.duration, connections=args.connections,
-        primer=plans.QUICK_PRIMER if quick else plans.PRIMER,
-        warmup=plans.QUICK_WARMUP if quick else plans.WARMUP, rounds=args.rounds,
-        growth_mib=plans.SOAK_GROWTH_MIB if name == "soak" else None,
+        rounds=args.rounds,
     )  # fmt: skip
     threads = max(args.django_threads, args.api_db_threads)
     options = ServerOptions(
@@ -126,14 +122,11 @@ def document(args: argparse.Namespace, argv: list[str], config: BenchConfig, out
     catalogue = config.catalogue
     doc: dict[str, Any] = {
         "schema": 2,  # 2: every run has its "round"
-        "label": args.label or config.plan.name,
-        "plan": config.plan.name,
+        "label": args.label or config.plan.name, "plan": config.plan.name,
         "full": not narrowed(args),  # the whole plan: what bench/results/LATEST.md points to
-        "rounds": config.plan.rounds,
-        "started_at": started.isoformat(timespec="seconds"),
+        "rounds": config.plan.rounds, "started_at": started.isoformat(timespec="seconds"),
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": shlex.join(["python", "-m", "bench", *argv]),
-        "machine": facts,
+        "command": shlex.join(["python", "-m", "bench", *argv]), "machine": facts,
         "versions": versions({"PostgreSQL": outcome.postgres.get("version", "?"),
                               "wrk": wrk.wrk_version()}),
         "database": {"name": database_name(config.database_url),
@@ -145,11 +138,8 @@ def document(args: argparse.Namespace, argv: list[str], config: BenchConfig, out
         "servers": outcome.servers,
         "wrk": {"threads": config.wrk_threads, "timeout_s": config.wrk_timeout,
                 "primer": list(config.plan.primer), "warmup": list(config.plan.warmup)},
-        "inputs": outcome.inputs,
-        "verification": outcome.verification,
-        "runs": outcome.runs,
-        "warmups": outcome.warmups,
-        "leftovers": outcome.leftovers,
+        "inputs": outcome.inputs, "verification": outcome.verification, "runs": outcome.runs,
+        "warmups": outcome.warmups, "leftovers": outcome.leftovers,
         "load_average_at_end": load_average(),
     }  # fmt: skip
     doc["targets"] = summary.targets(doc)

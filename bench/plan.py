@@ -190,23 +190,14 @@ PLANS = {"default": default_rows, "quick": quick_rows, "overload": overload_rows
          "soak": soak_rows}  # fmt: skip
 
 
-def build_plan(
-    name: str,
-    rows: Sequence[Row],
-    *,
-    scenarios: Sequence[str] | None = None,
-    servers: Sequence[str] | None = None,
-    conditions: Sequence[float] | None = None,
-    duration: int | None = None,
-    connections: Sequence[int] | None = None,
-    primer: tuple[int, int] = PRIMER,
-    warmup: tuple[int, int] = WARMUP,
-    rounds: int = 1,
-    growth_mib: float | None = None,
-) -> Plan:
-    """Order the runs: by condition, then server (one running at a time), then row order.
-    ``scenarios``, ``servers``, ``conditions``, ``duration`` and ``connections`` narrow,
-    shorten or replace parts of the matrix."""
+def build_plan(name: str, *, scenarios: Sequence[str] | None = None,
+               servers: Sequence[str] | None = None, conditions: Sequence[float] | None = None,
+               duration: int | None = None, connections: Sequence[int] | None = None,
+               rounds: int = 1) -> Plan:  # fmt: skip
+    """The plan ``name`` of PLANS, its runs ordered by condition, then server (one running
+    at a time), then row; ``scenarios``, ``servers``, ``conditions``, ``duration`` and
+    ``connections`` narrow, shorten or replace parts of the matrix."""
+    primer, warmup = (QUICK_PRIMER, QUICK_WARMUP) if name == "quick" else (PRIMER, WARMUP)
     if rounds < 1:
         raise ValueError(f"rounds must be at least 1, not {rounds}")
     unknown = (set(scenarios or ()) - set(SCENARIOS)) | (set(servers or ()) - set(SERVERS))
@@ -214,7 +205,7 @@ def build_plan(
         raise ValueError(f"unknown scenario(s) or server(s): {', '.join(sorted(unknown))}")
     runs = [
         Run(latency, server, row.scenario, count, duration or row.duration)
-        for row in rows
+        for row in PLANS[name]()
         if scenarios is None or row.scenario in scenarios
         for latency, counts in row.connections
         if conditions is None or latency in conditions
@@ -228,7 +219,8 @@ def build_plan(
     if duration is not None:
         primer = (primer[0], min(primer[1], duration))
         warmup = (warmup[0], min(warmup[1], duration))
-    return Plan(name, tuple(runs), primer, warmup, rounds, growth_mib)
+    return Plan(name, tuple(runs), primer, warmup, rounds,
+                SOAK_GROWTH_MIB if name == "soak" else None)  # fmt: skip
 
 
 def condition_name(latency_ms: float) -> str:

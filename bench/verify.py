@@ -6,8 +6,9 @@ order instead: the same status and the same films (id, title) in the same order.
 from __future__ import annotations
 
 import http.client
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,20 +35,17 @@ def fetch(port: int, requests: Sequence[HttpRequest], *, parallel: int = 8) -> l
     """``requests`` on ``parallel`` keep-alive connections; answers in request order."""
 
     def chunk(part: list[tuple[int, HttpRequest]]) -> dict[int, Answer]:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         answers = {}
-        try:
+        with closing(http.client.HTTPConnection("127.0.0.1", port, timeout=30)) as conn:
             for index, r in part:
                 conn.request(r.method, r.path, body=r.body, headers=dict(r.headers))
                 reply = conn.getresponse()
                 answers[index] = Answer(reply.status, reply.read(), reply.getheader("ETag"))
-        finally:
-            conn.close()
         return answers
 
-    parts = [list(enumerate(requests))[i::parallel] for i in range(parallel)]
     found: dict[int, Answer] = {}
     with ThreadPoolExecutor(max_workers=parallel) as pool:
+        parts = [list(enumerate(requests))[i::parallel] for i in range(parallel)]
         for answers in pool.map(chunk, parts):
             found.update(answers)
     return [found[i] for i in range(len(requests))]
@@ -74,10 +72,8 @@ def _same_bytes(ref: Answer, answer: Answer, servers: tuple[str, str]) -> str | 
     if ref.body != answer.body:
         at = first_difference(ref.body, answer.body)
         start = max(0, at - CONTEXT_BYTES)
-        shown = [
-            b[start : at + CONTEXT_BYTES].decode("utf-8", "replace")
-            for b in (ref.body, answer.body)
-        ]
+        shown = [b[start : at + CONTEXT_BYTES].decode("utf-8", "replace")
+                 for b in (ref.body, answer.body)]  # fmt: skip
         return (f"bodies differ at byte {at} ({len(ref.body)} vs {len(answer.body)} bytes)\n"
                 f"  {servers[0]}: ...{shown[0]}...\n  {servers[1]}: ...{shown[1]}...")  # fmt: skip
     return None if ref.etag == answer.etag else f"ETag {ref.etag} vs {answer.etag}"
@@ -89,7 +85,7 @@ def films(body: bytes) -> list[tuple[Any, Any]]:
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return []
+        document = None
     if not isinstance(document, dict):
         return []
     page = document.get("items", document.get("results"))
@@ -107,21 +103,21 @@ def _same_films(ref: Answer, answer: Answer, servers: tuple[str, str]) -> str | 
 
 
 Served = tuple[str, Sequence[HttpRequest], Sequence[Answer]]  # (server, requests, answers)
-Compare = Callable[[Answer, Answer, tuple[str, str]], str | None]
 
 
-def _compare(reference: Served, candidate: Served, compare: Compare) -> list[str]:
-    """Pair the two servers' answers request by request and ``compare`` each pair."""
+def _compare(reference: Served, candidate: Served, by: Verification) -> list[str]:
+    """Pair the two servers' answers request by request and compare each pair."""
     (ref_server, ref_requests, ref_answers), (server, requests, answers) = reference, candidate
     if len(ref_answers) != len(answers):
         return [f"{ref_server} got {len(ref_answers)} requests, {server} {len(answers)}"]
+    same = _same_films if by == "order" else _same_bytes
     problems = []
     for ref_request, ref, request, answer in zip(ref_requests, ref_answers, requests, answers,
                                                  strict=True):  # fmt: skip
         where = f"{ref_server} {ref_request.path} vs {server} {request.path}"
         if ref.status != answer.status:
             problems.append(f"{where}: status {ref.status} vs {answer.status}")
-        elif (problem := compare(ref, answer, (ref_server, server))) is not None:
+        elif (problem := same(ref, answer, (ref_server, server))) is not None:
             problems.append(f"{where}: {problem}")
     return problems
 
@@ -147,8 +143,7 @@ class Reference:
                 "this condition: run it with django, django-asgi or aioapi"
             )
         if not problems and reference is not None:
-            compare = _same_films if by == "order" else _same_bytes
-            problems = _compare(reference, (server, requests, answers), compare)
+            problems = _compare(reference, (server, requests, answers), by)
         if problems:
             raise VerificationError(f"scenario {scenario}: {_shown(problems)}")
         if reference is None:

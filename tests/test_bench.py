@@ -169,7 +169,7 @@ def test_first_difference():
 
 
 def test_default_plan_runs_by_condition_then_server():
-    default = plan.build_plan("default", plan.default_rows())
+    default = plan.build_plan("default")
     order = [(r.latency_ms, plan.SERVERS.index(r.server)) for r in default.runs]
 
     assert order == sorted(order)
@@ -181,9 +181,7 @@ def test_default_plan_runs_by_condition_then_server():
 
 
 def test_quick_plan_fits_in_five_minutes():
-    quick = plan.build_plan(
-        "quick", plan.quick_rows(), primer=plan.QUICK_PRIMER, warmup=plan.QUICK_WARMUP
-    )
+    quick = plan.build_plan("quick")
 
     assert quick.estimate_seconds() < 5 * 60
     assert quick.conditions() == [0.0, 10.0]
@@ -191,9 +189,8 @@ def test_quick_plan_fits_in_five_minutes():
 
 def test_plan_filters_and_overrides():
     narrowed = plan.build_plan(
-        "x", plan.default_rows(), scenarios=["list-10"], conditions=[0.0], duration=1,
-        connections=[8],
-    )  # fmt: skip
+        "default", scenarios=["list-10"], conditions=[0.0], duration=1, connections=[8]
+    )
 
     assert {(r.scenario, r.latency_ms, r.connections, r.duration) for r in narrowed.runs} == {
         ("list-10", 0.0, 8, 1)
@@ -202,13 +199,12 @@ def test_plan_filters_and_overrides():
         plan.DJANGO, plan.DJANGO_ASGI, plan.DRF, plan.AIOAPI, plan.RAW_POOL
     ]  # fmt: skip
     with pytest.raises(ValueError, match="unknown scenario"):
-        plan.build_plan("x", plan.default_rows(), scenarios=["nope"])
+        plan.build_plan("default", scenarios=["nope"])
 
 
 def test_rounds_alternate_the_servers_order_and_the_estimate_counts_them():
-    once = plan.build_plan("x", plan.quick_rows(), servers=["django", "aioapi", "raw-pool"])
-    three = plan.build_plan("x", plan.quick_rows(), servers=["django", "aioapi", "raw-pool"],
-                            rounds=3)  # fmt: skip
+    once = plan.build_plan("quick", servers=["django", "aioapi", "raw-pool"])
+    three = plan.build_plan("quick", servers=["django", "aioapi", "raw-pool"], rounds=3)
 
     assert [three.server_order(10.0, n) for n in (1, 2, 3)] == [
         [plan.DJANGO, plan.AIOAPI, plan.RAW_POOL],
@@ -217,7 +213,7 @@ def test_rounds_alternate_the_servers_order_and_the_estimate_counts_them():
     ]
     assert three.estimate_seconds() == pytest.approx(3 * once.estimate_seconds())
     with pytest.raises(ValueError, match="rounds"):
-        plan.build_plan("x", plan.quick_rows(), rounds=0)
+        plan.build_plan("quick", rounds=0)
     quick = cli.config_from(cli.parser().parse_args(["--quick", "--rounds", "5"])).plan
     assert (quick.name, quick.rounds, quick.primer) == ("quick", 5, plan.QUICK_PRIMER)
 
