@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import answer, report, servers, summary, wrk
 from bench import plan as plans
+from bench import report, servers, summary, wrk
 from bench.catalogue import DEFAULT_DATABASE_URL, CatalogueError, CatalogueSpec, database_name
 from bench.runner import Bench, BenchConfig, BenchError, Outcome
 from bench.scaffold import RESULTS, load_average, machine, results_dir, table, versions
@@ -189,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     doc = document(args, argv, config, outcome, started, facts)
     outdir = results_dir(doc["label"], started, base=args.results_dir)
     report.write(doc, outdir)
-    say("\n".join(["", *answer.markdown(doc), *table(report.TARGETS, doc["targets"])]))
+    say("\n".join(["", *summary.answer(doc), *table(report.TARGETS, doc["targets"])]))
     for leftover in doc["leftovers"]:
         say(f"!!! left behind: {leftover}")
     say(f"results: {outdir}/report.md")

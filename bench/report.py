@@ -15,7 +15,7 @@ from typing import Any
 from matplotlib import rcParams
 from matplotlib.figure import Figure
 
-from bench import answer, summary
+from bench import summary
 from bench.plan import RAW_POOL
 from bench.scaffold import RESULTS, Column, Row, fmt, table
 
@@ -148,9 +148,9 @@ def markdown(document: Mapping[str, Any], chart_files: Sequence[str]) -> str:
     """The whole report.md."""
     machine = document["machine"]
     out = [
-        f"# {' vs '.join(answer.contenders(document)) or 'Benchmark'}: {document['label']}",
+        f"# {' vs '.join(summary.contenders(document)) or 'Benchmark'}: {document['label']}",
         "",
-        *answer.markdown(document),
+        *summary.answer(document),
         f"Measured {document['started_at']} to {document['finished_at']} (UTC) on "
         f"{machine['cpu_model']}, {machine['cores']} cores, {machine['memory_gib']} GiB, "
         f"kernel {machine['kernel']}.",
@@ -262,7 +262,7 @@ def latest_markdown(folder: Path, document: dict[str, Any]) -> str:
         "narrowed); `python -m bench.report --latest` rewrites it. Other runs (rounds, "
         "plans of one issue, the side scripts) are in the folders beside this file.",
         "",
-        *answer.markdown(document),
+        *summary.answer(document),
     ]
     return "\n".join(lines).rstrip() + "\n"
 
