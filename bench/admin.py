@@ -34,9 +34,7 @@ DEEP_PAGE = 500
 
 
 @dataclass(frozen=True)
-class Page:
-    """One request a curator makes; for a changelist, whether films must be found."""
-
+class Page:  # one request a curator makes; for a changelist, whether films must be found
     name: str
     path: str
     method: str = "GET"
@@ -73,9 +71,7 @@ class Timing:
 
 
 @dataclass(frozen=True)
-class Landmarks:
-    """What the pages are about, looked up in the catalogue being measured."""
-
+class Landmarks:  # what the pages are about, looked up in the catalogue being measured
     busiest_film: int  # the film with the most credits
     credits: int
     genre: str  # a genre slug
@@ -88,10 +84,8 @@ def landmarks() -> Landmarks:
 
     from movies.models import Credit, Genre, Movie
 
-    busiest = (
-        Credit.objects.values("movie_id").annotate(n=Count("*")).order_by("-n", "movie_id").first()
-    )
-    if busiest is None:
+    by_credits = Credit.objects.values("movie_id").annotate(n=Count("*"))
+    if (busiest := by_credits.order_by("-n", "movie_id").first()) is None:
         raise SystemExit("the catalogue has no credits: load films first")
     genre = Genre.objects.order_by("name").values_list("slug", flat=True).first()
     per_page = admin.site.get_model_admin(Movie).list_per_page
@@ -201,8 +195,7 @@ def curator_client() -> Any:
 
     user, _ = get_user_model().objects.get_or_create(username=CURATOR, defaults={"is_staff": True})
     user.groups.add(curators_group())
-    client = Client()
-    client.force_login(user)
+    (client := Client()).force_login(user)
     return client
 
 

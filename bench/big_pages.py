@@ -143,7 +143,7 @@ def export_rows(client: Client, path: str, films: int) -> Fetched:
     body up to and including that line's newline."""
     started = time.monotonic()
     response = client.get(path)
-    first_byte, lines, size, tail = round(time.monotonic() - started, 4), 0, 0, b""
+    first_byte, lines, size, tail = time.monotonic() - started, 0, 0, b""
     while lines < films:
         chunk = client.read(response)
         if not chunk:  # the export ended first: the completion mark is no film

@@ -34,11 +34,10 @@ Column = tuple[str, Callable[[Row], str]]
 
 
 def results_dir(label: str, started: datetime | None = None, base: Path = RESULTS) -> Path:
-    """``<base>/<UTC date>-<label>/``, created; when that folder exists already (a
-    committed result), the new one's name has the time of day too."""
+    """``<base>/<UTC date>-<label>/``, created; when it exists already (a committed
+    result), the new one's name has the time of day too."""
     started = started or datetime.now(UTC)
-    path = base / f"{started:%Y-%m-%d}-{label}"
-    if path.exists():
+    if (path := base / f"{started:%Y-%m-%d}-{label}").exists():
         path = base / f"{started:%Y-%m-%d-%H%M%S}-{label}"
     path.mkdir(parents=True, exist_ok=True)
     return path
@@ -69,17 +68,13 @@ def command_line(program: str, argv: Sequence[str] | None) -> str:
 
 def header(title: str, document: Mapping[str, Any]) -> list[str]:
     """A side report's first lines: its title, when, the command, the commit, the load."""
-    facts = document.get("facts", {})
-    lines = [f"# {title}", "", f"Date (UTC): {facts.get('date_utc', '?')}  "]
-    lines.append(f"Command: `{document.get('command', '?')}`  ")
-    if "commit" in facts:
-        lines.append(f"Commit: {facts['commit']}  ")
-    if "machine" in facts:
-        machine = facts["machine"]
-        lines.append(
-            f"Machine: {machine['cpu_model']}, {machine['cores']} cores; load average at "
-            f"start {machine['load_average_at_start']}, at the end {facts.get('load_at_end')}"
-        )
+    facts, machine = document.get("facts", {}), document.get("facts", {}).get("machine")
+    lines = [f"# {title}", "", f"Date (UTC): {facts.get('date_utc', '?')}  ",
+             f"Command: `{document.get('command', '?')}`  "]  # fmt: skip
+    lines += [f"Commit: {facts['commit']}  "] if "commit" in facts else []
+    lines += [f"Machine: {machine['cpu_model']}, {machine['cores']} cores; load average at "
+              f"start {machine['load_average_at_start']}, at the end {facts.get('load_at_end')}"
+              ] if machine else []  # fmt: skip
     return [*lines, ""]
 
 
@@ -114,7 +109,7 @@ def versions(extra: Mapping[str, str]) -> dict[str, str]:
             found[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             found[package] = "not installed"
-    return {**found, **extra}
+    return found | dict(extra)
 
 
 def run_facts(database_url: str | None = None) -> dict[str, Any]:
@@ -135,9 +130,7 @@ def ended(facts: Mapping[str, Any]) -> dict[str, Any]:
 
 def fmt(value: float | None, digits: int = 0, suffix: str = "") -> str:
     """A number for a table; an en dash when it was not measured."""
-    if value is None:
-        return "–"
-    return f"{value:,.{digits}f}{suffix}"
+    return "–" if value is None else f"{value:,.{digits}f}{suffix}"
 
 
 def markdown_table(
