@@ -81,12 +81,8 @@ def rss_mib(processes: list[psutil.Process]) -> dict[str, float]:
 
 def postgres_backends(database: str) -> list[psutil.Process]:
     """PostgreSQL backends serving ``database`` (their title names it)."""
-    found = []
-    for process in psutil.process_iter(["name", "cmdline"]):
-        title = " ".join(process.info["cmdline"] or ())
-        if process.info["name"] == "postgres" and f" {database} " in title:
-            found.append(process)
-    return found
+    return [p for p in psutil.process_iter(["name", "cmdline"]) if p.info["name"] == "postgres"
+            and f" {database} " in " ".join(p.info["cmdline"] or ())]  # fmt: skip
 
 
 def machine_busy_seconds() -> float:
@@ -96,9 +92,7 @@ def machine_busy_seconds() -> float:
 
 
 @dataclass
-class Usage:
-    """What one run cost the server (and PostgreSQL)."""
-
+class Usage:  # what one run cost the server (and PostgreSQL)
     cpu_seconds: float = 0.0
     postgres_cpu_seconds: float = 0.0  # the bench database's backends
     driver_cpu_seconds: float = 0.0
@@ -119,11 +113,6 @@ class RunMonitor:
         self._driver = psutil.Process()
         self._sampler = Every(SAMPLE_SECONDS, self._sample)
         self.usage = Usage()
-        self._cpu_before: dict[int, tuple[psutil.Process, float]] = {}
-        self._pg: list[psutil.Process] = []
-        self._pg_before = self._driver_before = self._busy_before = 0.0
-        self._rss_before: dict[str, float] = {}
-        self._backends_before = 0
 
     def __enter__(self) -> RunMonitor:
         self._cpu_before = {p.pid: (p, cpu_seconds([p])) for p in self._processes()}
@@ -142,11 +131,8 @@ class RunMonitor:
         self.usage.lost_processes = [pid for pid in self._cpu_before if pid not in alive]
         # A process that died mid-run took its CPU time with it (and the run is
         # flagged): count the survivors.
-        self.usage.cpu_seconds = sum(
-            cpu_seconds([process]) - before
-            for pid, (process, before) in self._cpu_before.items()
-            if pid in alive
-        )
+        self.usage.cpu_seconds = sum(cpu_seconds([process]) - before for pid, (process, before)
+                                     in self._cpu_before.items() if pid in alive)  # fmt: skip
         # Backends that connected during the run (a thread's first query) spent all
         # their CPU in it.
         known = {p.pid for p in self._pg}
@@ -154,10 +140,9 @@ class RunMonitor:
         self.usage.postgres_cpu_seconds = cpu_seconds(self._pg + new) - self._pg_before
         self.usage.driver_cpu_seconds = cpu_seconds([self._driver]) - self._driver_before
         self.usage.machine_busy_seconds = machine_busy_seconds() - self._busy_before
-        after = rss_mib(self._processes()[1:])
-        self.usage.rss_growth_mb = {
-            pid: round(after[pid] - mib, 1) for pid, mib in self._rss_before.items() if pid in after
-        }
+        after, before = rss_mib(self._processes()[1:]), self._rss_before
+        self.usage.rss_growth_mb = {pid: round(after[pid] - mib, 1)
+                                    for pid, mib in before.items() if pid in after}  # fmt: skip
         self.usage.pg_backends_start_end = (self._backends_before, self._backends())
 
     def _sample(self) -> None:

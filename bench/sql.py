@@ -216,7 +216,9 @@ def report(out: Path) -> str:
     head = ["read"] + [f"{run['label']} {size_name(run['films'])}" for run in runs]
 
     def cell(run: dict[str, Any], name: str) -> str:
-        read = next((r for r in run["reads"] if r["name"] == name), {"statements": []})
+        read: dict[str, Any] = next(
+            (r for r in run["reads"] if r["name"] == name), {"statements": []}
+        )
         return " + ".join(f"{s['execution_ms']:.3f} / {s['planning_ms']:.3f}"
                           f"{'' if s.get('prepared', True) else '*'}; "
                           f"{s['rows']} rows, {s['buffers']} buf"

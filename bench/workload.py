@@ -111,7 +111,7 @@ def build(
 def mixed_reads(spec: ServerSpec, reads: list[str]) -> list[str]:
     """The soak's reads: ``reads``, then lists in every sort and filter, searches,
     people, genres, 404s and 400s (aioapi's paths)."""
-    lists = [
+    lists: list[dict[str, str | int]] = [
         {"limit": limit, "sort": f"{way}{key}", **extra}
         for limit, extra in ((10, {}), (20, {"genre": "drama"}), (50, {"offset": 200}),
                              (20, {"year_min": 1990, "year_max": 2000}))
