@@ -69,15 +69,10 @@ TABLES = {"movies": "movies_movie", "people": "movies_person", "credits": "movie
 
 def counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
     """Rows per catalogue table; 0 everywhere before the first migration."""
-    result = {}
-    for key, table in TABLES.items():
-        row = conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()
-        if row is not None and row[0] is not None:
-            row = conn.execute(
-                sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
-            ).fetchone()
-        result[key] = int(row[0]) if row and row[0] is not None else 0
-    return result
+    count = sql.SQL("SELECT count(*) FROM {}")
+    return {key: int(scalar(conn, count.format(sql.Identifier(table))))
+            if scalar(conn, "SELECT to_regclass(%s)", table) else 0
+            for key, table in TABLES.items()}  # fmt: skip
 
 
 def manage(args: list[str], env: Mapping[str, str]) -> None:
@@ -135,15 +130,11 @@ def sample_movie_ids(
 ) -> list[int]:
     """``count`` films that have a cast, in a fixed pseudo-random order for ``seed``."""
     rows = conn.execute(
-        """
-        SELECT m.id FROM movies_movie m
-        WHERE EXISTS (SELECT 1 FROM movies_credit c WHERE c.movie_id = m.id AND c.role = 'cast')
-          AND NOT (m.id = ANY(%s))
-        ORDER BY md5(m.id::text || %s), m.id
-        LIMIT %s
-        """,
+        """SELECT m.id FROM movies_movie m WHERE NOT (m.id = ANY(%s)) AND EXISTS
+             (SELECT 1 FROM movies_credit c WHERE c.movie_id = m.id AND c.role = 'cast')
+           ORDER BY md5(m.id::text || %s), m.id LIMIT %s""",
         (list(exclude), str(seed), count),
-    ).fetchall()
+    )
     return [int(row[0]) for row in rows]
 
 
@@ -151,33 +142,29 @@ def busiest_movie_ids(conn: psycopg.Connection[Any], count: int, seed: int) -> l
     """``count`` of the 1 % of films with the most credits (the famous films, which
     people open most), in a fixed pseudo-random order for ``seed``."""
     rows = conn.execute(
-        """
-        WITH busiest AS (
-          SELECT movie_id FROM movies_credit GROUP BY movie_id
-          ORDER BY count(*) DESC, movie_id
-          LIMIT (SELECT ceil(count(*) / 100.0)::int FROM movies_movie)
-        )
-        SELECT movie_id FROM busiest ORDER BY md5(movie_id::text || %s), movie_id LIMIT %s
-        """,
+        """WITH busiest AS (SELECT movie_id FROM movies_credit GROUP BY movie_id
+             ORDER BY count(*) DESC, movie_id
+             LIMIT (SELECT ceil(count(*) / 100.0)::int FROM movies_movie))
+           SELECT movie_id FROM busiest ORDER BY md5(movie_id::text || %s), movie_id LIMIT %s""",
         (str(seed), count),
-    ).fetchall()
+    )
     return [int(row[0]) for row in rows]
+
+
+def scalar(conn: psycopg.Connection[Any], query: Any, *params: object) -> Any:
+    row = conn.execute(query, params or None).fetchone()  # type: ignore[arg-type]
+    return row[0] if row else None
 
 
 def backends(conn: psycopg.Connection[Any], database: str) -> int:
     """Connections to ``database`` other than ``conn`` itself."""
-    row = conn.execute(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-        (database,),
-    ).fetchone()
-    return int(row[0]) if row else 0
+    query = "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()"
+    return int(scalar(conn, query, database) or 0)
 
 
 def server_version(conn: psycopg.Connection[Any]) -> str:
-    row = conn.execute("SELECT version()").fetchone()
-    return str(row[0]) if row else "unknown"
+    return str(scalar(conn, "SELECT version()"))
 
 
 def max_connections(conn: psycopg.Connection[Any]) -> int:
-    row = conn.execute("SHOW max_connections").fetchone()
-    return int(row[0]) if row else 0
+    return int(scalar(conn, "SHOW max_connections"))
