@@ -76,16 +76,12 @@ def build(
     expect = ",".join(map(str, SCENARIOS[scenario].expect))
     env = {"BENCH_EXPECT": expect}
     prefix = workdir / f"{spec.name}-{scenario}"
-    if scenario in LIST_QUERIES:
-        path = list_path(spec, LIST_QUERIES[scenario])
+    if scenario == "people" and spec.people_path is None:
+        raise ValueError(f"{spec.name} serves no people list")
+    if path := {**{name: list_path(spec, query) for name, query in LIST_QUERIES.items()},
+                "people": f"{spec.people_path}?{urlencode(PEOPLE_QUERY)}",
+                "constant": spec.ready_path}.get(scenario):  # fmt: skip
         return Workload(path, (HttpRequest("GET", path),), env=env)
-    if scenario == "people":
-        if spec.people_path is None:
-            raise ValueError(f"{spec.name} serves no people list")
-        path = f"{spec.people_path}?{urlencode(PEOPLE_QUERY)}"
-        return Workload(path, (HttpRequest("GET", path),), env=env)
-    if scenario == "constant":
-        return Workload(spec.ready_path, (HttpRequest("GET", spec.ready_path),), env=env)
     if scenario == "conditional":
         if etag is None:
             raise ValueError("the conditional scenario needs the ETag of list 10")
