@@ -54,10 +54,7 @@ class Bench:
     """Runs a :class:`BenchConfig`; :meth:`stop_all` is safe to call at any time."""
 
     def __init__(self, config: BenchConfig, workdir: Path, say: Callable[[str], None]) -> None:
-        self.config = config
-        self.workdir = workdir
-        self.say = say
-        self.outcome = Outcome()
+        self.config, self.workdir, self.say, self.outcome = config, workdir, say, Outcome()
         self.started: list[ManagedServer] = []
         self.database = catalogue.database_name(config.database_url)
         self.inputs = Inputs((), ())
@@ -153,17 +150,13 @@ class Bench:
                 continue
             workload = build(name, spec, self.inputs, self.workdir, etag=etag)
             answers = verify.fetch(spec.port, workload.reads)
-            checked = reference.check(
-                name, spec.name, workload.reads, answers, scenario.expect, spec.verification
-            )
+            checked = reference.check(name, spec.name, workload.reads, answers, scenario.expect,
+                                      spec.verification)  # fmt: skip
             if workload.writes and spec.name in self.config.plan.writers(latency):
-                write = workload.writes[0]
-                answer = verify.fetch(spec.port, [write])[0]
-                if answer.status != 200:
-                    raise verify.VerificationError(
-                        f"{spec.name}: PATCH {write.path} answered {answer.status}: "
-                        f"{answer.body[:300]!r}"
-                    )
+                patch = workload.writes[:1]
+                answers = verify.fetch(spec.port, patch)
+                if problems := verify.status_problems(spec.name, patch, answers, (200,)):
+                    raise verify.VerificationError(problems[0])
                 checked += "; PATCH answered 200"
             entry = {"server": spec.name, "scenario": name, "checked": checked}
             self.outcome.verification.append({"condition": condition_name(latency), **entry})
