@@ -160,11 +160,3 @@ def backends(conn: psycopg.Connection[Any], database: str) -> int:
     """Connections to ``database`` other than ``conn`` itself."""
     query = "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()"
     return int(scalar(conn, query, database) or 0)
-
-
-def server_version(conn: psycopg.Connection[Any]) -> str:
-    return str(scalar(conn, "SELECT version()"))
-
-
-def max_connections(conn: psycopg.Connection[Any]) -> int:
-    return int(scalar(conn, "SHOW max_connections"))

@@ -17,11 +17,12 @@ from matplotlib.figure import Figure
 
 from bench import summary
 from bench.plan import RAW_POOL
-from bench.scaffold import RESULTS, Column, Row, fmt, table
+from bench.scaffold import RESULTS, Column, fmt, table
 
 # A one-minute load average above this at the start means other work competed; so do
 # other processes using more cores than NOISY_CORES on average during a run.
 BUSY_LOAD, NOISY_CORES = 1.0, 0.25
+SOCKET = ("connect", "read", "write")
 NAME = "LATEST.md"
 
 
@@ -42,24 +43,6 @@ TARGETS: list[Column] = [
 ]
 
 
-def _errors(run: Row) -> str:
-    e = run["errors"]
-    flag = "⚠ " if run["problems"] else ""
-    return (
-        f"{flag}{e['connect'] + e['read'] + e['write']}/{e['timeout']}/{run['unexpected_status']}"
-    )
-
-
-def _foreign(run: Row) -> str:
-    cores = run.get("foreign_cores")
-    return "–" if cores is None else f"{'~ ' if cores > NOISY_CORES else ''}{cores:.2f}"
-
-
-def _rss(run: Row) -> str:
-    workers = [mib for name, mib in run["peak_rss_mb"].items() if name.startswith("worker")]
-    return "/".join(f"{mib:.0f}" for mib in workers) or "–"
-
-
 RUNS: list[Column] = [
     ("condition", lambda r: r["condition"]),
     ("conn.", lambda r: str(r["connections"])),
@@ -67,12 +50,15 @@ RUNS: list[Column] = [
     ("req/s", lambda r: spread(r["requests_per_s"], r.get("requests_per_s_min"),
                                r.get("requests_per_s_max"))),
     *((p, lambda r, p=p: fmt(r["latency"].get(p), 1)) for p in ("p50", "p90", "p95", "p99", "max")),
-    ("errors", _errors),
+    ("errors", lambda r: f"{'⚠ ' if r['problems'] else ''}{sum(r['errors'][k] for k in SOCKET)}"
+               f"/{r['errors']['timeout']}/{r['unexpected_status']}"),
     ("CPU s (cores)", lambda r: f"{r['server_cpu_s']:.1f} ({r['server_cores_used']:.2f})"),
     ("CPU ms/req", lambda r: fmt(r.get("server_cpu_ms_per_request"), 2)),
     ("PG ms/req", lambda r: fmt(r.get("postgres_cpu_ms_per_request"), 2)),
-    ("other cores", _foreign),
-    ("RSS MiB", _rss),
+    ("other cores", lambda r: "–" if (c := r.get("foreign_cores")) is None
+                              else f"{'~ ' if c > NOISY_CORES else ''}{c:.2f}"),
+    ("RSS MiB", lambda r: "/".join(f"{mib:.0f}" for name, mib in r["peak_rss_mb"].items()
+                                   if name.startswith("worker")) or "–"),
     ("PG", lambda r: str(r["pg_backends_max"])),
 ]  # fmt: skip
 RUNS_LEGEND = (

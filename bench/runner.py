@@ -82,8 +82,10 @@ class Bench:
                                                    self._env, recreate=config.recreate_db,
                                                    say=self.say)  # fmt: skip
         conn = self._conn = psycopg.connect(config.database_url, autocommit=True)
-        self.outcome.postgres = {"version": catalogue.server_version(conn),
-                                 "max_connections": catalogue.max_connections(conn)}  # fmt: skip
+        version, most = (
+            catalogue.scalar(conn, q) for q in ("SELECT version()", "SHOW max_connections")
+        )
+        self.outcome.postgres = {"version": version, "max_connections": int(most)}
         if busy := catalogue.backends(conn, self.database):
             raise BenchError(f"{busy} other connection(s) to {self.database} are open; close them")
         detail = catalogue.sample_movie_ids(conn, DETAIL_SAMPLE, config.seed)

@@ -20,7 +20,7 @@ import psutil
 import psycopg
 from tabulate import tabulate
 
-from bench.catalogue import database_name, server_version
+from bench.catalogue import database_name, scalar
 from bench.servers import REPO
 from bench.wrk import wrk_version
 
@@ -118,7 +118,7 @@ def run_facts(database_url: str | None = None) -> dict[str, Any]:
     extra = {"wrk": wrk_version()}
     if database_url is not None:
         with psycopg.connect(database_url, autocommit=True) as conn:
-            extra["postgresql"] = server_version(conn)
+            extra["postgresql"] = scalar(conn, "SELECT version()")
     return {"date_utc": datetime.now(UTC).isoformat(timespec="seconds"), "commit": commit(),
             "database": database_name(database_url) if database_url else None,
             "machine": machine(), "versions": versions(extra)}  # fmt: skip

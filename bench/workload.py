@@ -64,11 +64,6 @@ def detail_paths(spec: ServerSpec, ids: tuple[int, ...]) -> list[str]:
     return [spec.detail_path.format(id=movie_id) for movie_id in ids]
 
 
-def write_body(movie_id: int) -> bytes:
-    """A valid PATCH: a rating that depends on the film only, so reruns agree."""
-    return orjson.dumps({"rating": (movie_id * 37 % 100) / 10})
-
-
 def build(
     scenario: str, spec: ServerSpec, inputs: Inputs, workdir: Path, etag: str | None = None
 ) -> Workload:
@@ -129,7 +124,8 @@ def _write_mix(spec: ServerSpec, inputs: Inputs, prefix: Path, env: dict[str, st
         raise ValueError("the write mix needs an API token")
     headers = (("Authorization", f"Bearer {inputs.token}"), ("Content-Type", "application/json"))
     writes = tuple(
-        HttpRequest("PATCH", path, headers, write_body(movie_id))
+        # A rating that depends on the film only, so reruns agree.
+        HttpRequest("PATCH", path, headers, orjson.dumps({"rating": (movie_id * 37 % 100) / 10}))
         for movie_id, path in zip(
             inputs.write_ids, detail_paths(spec, inputs.write_ids), strict=True
         )
