@@ -64,8 +64,7 @@ RUNS: list[Column] = [
 RUNS_LEGEND = (
     "Latencies in ms. Errors: socket (connect+read+write) / timeouts / unexpected statuses. "
     "CPU: the server's CPU seconds over the run (cores used on average) and per request; "
-    "PG ms/req: the bench database's PostgreSQL backends' CPU per request. "
-    "RSS: peak MiB of "
+    "PG ms/req: the bench database's PostgreSQL backends' CPU per request. RSS: peak MiB of "
     "each worker. PG: most backends connected to the bench database at once. Other cores: "
     "CPU the rest of the machine used meanwhile (not the server, its PostgreSQL backends, "
     f"wrk or the driver); above {NOISY_CORES} (marked ~) the run competed with foreign work."
@@ -117,39 +116,30 @@ def _every_run(document: Mapping[str, Any]) -> list[str]:
 def _context(document: Mapping[str, Any]) -> list[str]:
     out = ["## Servers", ""]
     for name, server in document["servers"].items():
-        out += [
-            f"- **{name}** ({server['title']}): `{server['command']}`",
-            f"  - settings: `{json.dumps(server['settings'])}`",
-            *([f"  - **note**: {server['note']}"] if server.get("note") else []),
-        ]
-    out += ["", "Every start's exact command line and environment is in results.json; the "
-            "fairness rules are bench/README.md's.", "", "## Software", ""]  # fmt: skip
-    out += [f"- {name}: {version}" for name, version in document["versions"].items()]
-    out += ["", "## Catalogue", ""]
-    out += [f"- {name}: {count:,}" for name, count in document["catalogue"].items()]
-    return [*out, ""]
+        out += [f"- **{name}** ({server['title']}): `{server['command']}`",
+                f"  - settings: `{json.dumps(server['settings'])}`",
+                *([f"  - **note**: {server['note']}"] if server.get("note") else [])]  # fmt: skip
+    return [*out, "", "Every start's exact command line and environment is in results.json; "
+            "the fairness rules are bench/README.md's.", "", "## Software", "",
+            *(f"- {name}: {version}" for name, version in document["versions"].items()),
+            "", "## Catalogue", "",
+            *(f"- {name}: {n:,}" for name, n in document["catalogue"].items()), ""]  # fmt: skip
 
 
 def markdown(document: Mapping[str, Any], chart_files: Sequence[str]) -> str:
     """The whole report.md."""
     machine = document["machine"]
     out = [
-        f"# {' vs '.join(summary.contenders(document)) or 'Benchmark'}: {document['label']}",
-        "",
+        f"# {' vs '.join(summary.contenders(document)) or 'Benchmark'}: {document['label']}", "",
         *summary.answer(document),
         f"Measured {document['started_at']} to {document['finished_at']} (UTC) on "
         f"{machine['cpu_model']}, {machine['cores']} cores, {machine['memory_gib']} GiB, "
-        f"kernel {machine['kernel']}.",
-        "",
-        f"Command: `{document['command']}`",
-        "",
-        *_load(document),
-        *_problems(document),
-        "## Targets",
-        "",
-        *table(TARGETS, document["targets"]),
+        f"kernel {machine['kernel']}.", "",
+        f"Command: `{document['command']}`", "",
+        *_load(document), *_problems(document),
+        "## Targets", "", *table(TARGETS, document["targets"]),
         *_every_run(document),
-    ]
+    ]  # fmt: skip
     if chart_files:
         out += ["## Charts", "", *(f"![{Path(c).stem}]({c})" for c in chart_files), ""]
     return "\n".join([*out, *_context(document)])
