@@ -32,8 +32,7 @@ def run(judged: list[dict[str, Any]], passes: int) -> dict[str, Any]:
 
     keys = {film["source_key"] for film in judged}
     ids = dict(Movie.objects.filter(source_key__in=keys).values_list("source_key", "id"))
-    missing = keys - ids.keys()
-    if missing:
+    if missing := keys - ids.keys():
         sys.exit(f"{len(missing)} judged films are not in this database, e.g. {min(missing)}")
     ranks: dict[str, list[int | None]] = defaultdict(list)
     latency: dict[str, list[float]] = defaultdict(list)
@@ -92,10 +91,11 @@ def render(rows: list[dict[str, Any]]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--queries", type=Path, default=QUERIES)
-    parser.add_argument("--passes", type=int, default=1, help="measured passes (latency)")
-    parser.add_argument("--misses", action="store_true", help="print every query not at rank 1")
-    parser.add_argument("--json", type=Path, help="also write the table and misses here")
+    add = parser.add_argument
+    add("--queries", type=Path, default=QUERIES)
+    add("--passes", type=int, default=1, help="measured passes (latency)")
+    add("--misses", action="store_true", help="print every query not at rank 1")
+    add("--json", type=Path, help="also write the table and misses here")
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mymoviedb.settings")
     os.environ.setdefault("DEBUG", "1")  # a local measurement, not a deployment
@@ -104,24 +104,17 @@ def main() -> None:
     django.setup()
     from django.db import connection
 
-    judged = json.loads(args.queries.read_text())
-    result = run(judged, args.passes)
+    from movies.models import Movie
+
+    result = run(json.loads(args.queries.read_text()), args.passes)
     rows = table(result)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM movies_movie")
-        films = cursor.fetchone()[0]
-    header = (
-        f"{films} films on {connection.vendor} ({connection.settings_dict['NAME']}), "
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}"
-    )
-    print(header)
-    print(render(rows))
-    if args.misses:
-        print("\n".join(result["misses"]))
+    header = (f"{Movie.objects.count()} films on {connection.vendor} "
+              f"({connection.settings_dict['NAME']}), {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+              f"{platform.node()}")  # fmt: skip
+    print(header, render(rows), *(result["misses"] if args.misses else ()), sep="\n")
     if args.json:
-        args.json.write_text(
-            json.dumps({"header": header, "rows": rows, "misses": result["misses"]}, indent=1)
-        )
+        document = {"header": header, "rows": rows, "misses": result["misses"]}
+        args.json.write_text(json.dumps(document, indent=1))
 
 
 if __name__ == "__main__":
