@@ -122,16 +122,8 @@ def captured(statements: list[Captured], using: str = "default") -> Iterator[Non
 
 def _numbered(sql: str) -> str:
     """Django's ``%s`` placeholders as PostgreSQL's ``$1, $2, ...`` (``%%`` is a ``%``)."""
-    count = 0
-
-    def number(match: re.Match[str]) -> str:
-        nonlocal count
-        if match.group() == "%%":
-            return "%"
-        count += 1
-        return f"${count}"
-
-    return re.sub(r"%s|%%", number, sql)
+    count = iter(range(1, sql.count("%s") + 1))
+    return re.sub(r"%s|%%", lambda m: "%" if m.group() == "%%" else f"${next(count)}", sql)
 
 
 def _explain(
@@ -150,24 +142,20 @@ def _explain(
             run_sql = f"EXECUTE budget({marks})" if params else "EXECUTE budget"
         plans = []
         for run in range(warm + runs):
-            literal.execute(f"{EXPLAIN} {run_sql}", params)
-            row = literal.fetchone()
-            assert row is not None
-            if run >= warm:
+            row = literal.execute(f"{EXPLAIN} {run_sql}", params).fetchone()
+            if run >= warm and row:
                 plans.append(row[0][0])
         if on_server:
             plain.execute("DEALLOCATE budget")
     top = plans[-1]["Plan"]
     return {
-        "sql": sql,
-        "prepared": on_server,
-        "params": [str(param) for param in params],
+        "sql": sql, "prepared": on_server, "params": [str(param) for param in params],
         "execution_ms": statistics.median(plan["Execution Time"] for plan in plans),
         "planning_ms": statistics.median(plan["Planning Time"] for plan in plans),
         "rows": top["Actual Rows"],
         "buffers": top.get("Shared Hit Blocks", 0) + top.get("Shared Read Blocks", 0),
-        "plan": outline(plans[-1]["Plan"]),
-    }
+        "plan": outline(top),
+    }  # fmt: skip
 
 
 def outline(node: dict[str, Any], depth: int = 0) -> list[str]:

@@ -35,7 +35,7 @@ def main(argv: Sequence[str]) -> int:
     match list(argv):
         case ["issue-token", name]:
             user, created = get_user_model().objects.get_or_create(username=BENCH_USER)
-            if created:
+            if created:  # a token's user, who never logs in
                 user.set_unusable_password()
                 user.save()
             # The write mix PATCHes films: exactly the permission a curator's token needs.
