@@ -195,26 +195,13 @@ def server_specs(
     return {s.name: s for s in specs}
 
 
-def port_is_free(port: int) -> bool:
-    with socket.socket() as sock:
-        # As Gunicorn binds: connections of an earlier run in TIME_WAIT do not count.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 class ManagedServer:
     """A running server: its process group, its log, its processes. As a context
     manager: started and ready on entry, stopped on exit."""
 
-    def __init__(
-        self, spec: ServerSpec, cpus: tuple[int, ...] = (), log_path: Path | None = None
-    ) -> None:
-        self.spec = spec
-        self.cpus = cpus
+    def __init__(self, spec: ServerSpec, cpus: tuple[int, ...] = (),
+                 log_path: Path | None = None) -> None:  # fmt: skip
+        self.spec, self.cpus = spec, cpus
         self.log_path = log_path or Path(tempfile.mkdtemp(prefix="bench-")) / f"{spec.name}.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.known: list[psutil.Process] = []
@@ -232,8 +219,14 @@ class ManagedServer:
         self.stop()
 
     def start(self) -> None:
-        if not port_is_free(self.spec.port):
-            raise ServerError(f"port {self.spec.port} is in use; pick another --port-base")
+        with socket.socket() as sock:
+            # As Gunicorn binds: connections of an earlier run in TIME_WAIT do not count.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("127.0.0.1", self.spec.port))
+            except OSError:
+                port = self.spec.port
+                raise ServerError(f"port {port} is in use; pick another --port-base") from None
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(self.spec.command(self.cpus), cwd=REPO,
                                             env=dict(self.spec.env), stdin=subprocess.DEVNULL,
