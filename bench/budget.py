@@ -18,7 +18,7 @@ import statistics
 import sys
 import time
 import warnings
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -80,9 +80,7 @@ def repeated(call: Callable[[], object]) -> Batch:
     return batch
 
 
-def on_loop(
-    loop: asyncio.AbstractEventLoop, call: Callable[[], Coroutine[Any, Any, None]]
-) -> Batch:
+def on_loop(loop: asyncio.AbstractEventLoop, call: Callable[[], Awaitable[None]]) -> Batch:
     """Await ``call`` n times in one coroutine: one run_until_complete per batch."""
 
     async def many(n: int) -> None:
@@ -97,9 +95,8 @@ def connection_variants(default: dict[str, Any], pool_size: int) -> dict[str, di
     if not default["ENGINE"].endswith("postgresql"):
         return {}
     options = {k: v for k, v in default.get("OPTIONS", {}).items() if k != "pool"}
-    pool = default.get("OPTIONS", {}).get("pool") or {
-        "min_size": pool_size, "max_size": pool_size, "timeout": 2.0
-    }  # fmt: skip
+    size = {"min_size": pool_size, "max_size": pool_size, "timeout": 2.0}
+    pool = default.get("OPTIONS", {}).get("pool") or size
     pooled = {**default, "OPTIONS": {**options, "pool": pool}, "CONN_MAX_AGE": 0,
               "CONN_HEALTH_CHECKS": False}  # fmt: skip
     return {
@@ -211,11 +208,8 @@ def measure(number: int, repeat: int, limit: int = 10) -> list[dict[str, Any]]:
         await loop.run_in_executor(executor, noop)
 
     def variant(alias: str) -> str | None:
-        return (
-            None
-            if alias in connections
-            else f"no {alias} alias (bench.budget adds it on PostgreSQL)"
-        )
+        added = alias in connections
+        return None if added else f"no {alias} alias (bench.budget adds it on PostgreSQL)"
 
     parts: list[tuple[str, str, str, Batch, str | None]] = [
         ("parse", f"parse ?limit={limit}",
