@@ -3,9 +3,8 @@ runs: the full cross product would take hours, bench/README.md, "The plan")."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
 DJANGO, DJANGO_ASGI, DRF, AIOAPI, RAW_POOL = "django", "django-asgi", "drf", "aioapi", "raw-pool"
 DEPLOYED = "aioapi-deployed"  # aioapi with deploy/gunicorn_api.conf.py: overload, soak
@@ -27,7 +26,6 @@ SWEEP, TWO_POINTS = (16, 64, 256, 400, 1000), (64, 400)
 # (connections, seconds) of each server's primer and warm-up, TechEmpower-style.
 PRIMER, WARMUP = (8, 3), (256, 6)
 QUICK_PRIMER, QUICK_WARMUP = (8, 2), (256, 3)
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -97,10 +95,10 @@ class Plan:
     growth_mib: float | None = None  # a worker's RSS may grow this much over a run (soak)
 
     def conditions(self) -> list[float]:
-        return _unique(run.latency_ms for run in self.runs)
+        return list(dict.fromkeys(run.latency_ms for run in self.runs))
 
     def servers(self, latency_ms: float) -> list[str]:
-        return _unique(run.server for run in self.runs if run.latency_ms == latency_ms)
+        return list(dict.fromkeys(run.server for run in self.runs if run.latency_ms == latency_ms))
 
     def server_order(self, latency_ms: float, round_number: int) -> list[str]:
         """The plan's order, reversed in even rounds: drift falls on every server alike."""
@@ -116,7 +114,7 @@ class Plan:
         return {r.server for r in runs if r.scenario in WRITES}
 
     def scenarios(self) -> list[str]:
-        return _unique(run.scenario for run in self.runs)
+        return list(dict.fromkeys(run.scenario for run in self.runs))
 
     def estimate_seconds(self, start: float = 6.0, settle: float = 1.5) -> float:
         """Rough wall time: runs, pauses, server starts, primers, warm-ups, per round."""
@@ -124,10 +122,6 @@ class Plan:
         per_start = start + self.primer[1] + self.warmup[1] + 2 * settle
         once = sum(run.duration + settle for run in self.runs) + starts * per_start
         return self.rounds * once
-
-
-def _unique(items: Iterable[T]) -> list[T]:
-    return list(dict.fromkeys(items))
 
 
 def serving(scenario: str, servers: Sequence[str] = CONTENDERS) -> tuple[str, ...]:

@@ -47,13 +47,11 @@ def _cursor(title: str, movie_id: int) -> str:
 
 def render(rows: list[dict[str, Any]], limit: int) -> bytes:
     """The list body, byte for byte as ``movies.rendering.movie_list_body`` writes it."""
-    items = rows[:limit]
-    next_link = None
-    if len(rows) > limit:
-        last = items[-1]
-        next_link = "?" + urlencode(
-            {"limit": limit, "sort": "title", "cursor": _cursor(last["title"], last["id"])}
-        )
+    items, more = rows[:limit], len(rows) > limit
+    cursor = more and _cursor(items[-1]["title"], items[-1]["id"])
+    next_link = (
+        "?" + urlencode({"limit": limit, "sort": "title", "cursor": cursor}) if more else None
+    )
     return orjson.dumps({"items": items, "limit": limit, "next": next_link, "previous": None})
 
 
