@@ -54,12 +54,12 @@ SCENARIOS: dict[str, Scenario] = {
                  "paths.lua"),
         Scenario("write-mix",
                  "1 authenticated PATCH every 20 requests, GETs of list 10 and details between",
-                 "write_mix.lua"),
+                 "paths.lua"),
         Scenario("conditional", "list 10 with If-None-Match: every answer is a 304",
                  "conditional.lua", expect=(304,)),
         Scenario("mixed", "lists in every sort and filter, details, searches, people, "
                  "genres, 404s and 400s, a PATCH every 20 requests (aioapi only)",
-                 "write_mix.lua", expect=(200, 400, 404)),
+                 "paths.lua", expect=(200, 400, 404)),
         Scenario("constant", "aioapi's /healthz: constant body, no database", "get.lua"),
     )
 }  # fmt: skip
