@@ -1,12 +1,10 @@
-"""``python -m bench.big_pages``: 1k to 1M films through each contender's natural path:
-the NDJSON export read until N films (then hung up), the paged list walked along its
-``next`` links, DRF's one page of N. Each size gets a fresh server (bench.servers), a
-warm-up request, then the measured fetch on one keep-alive connection
-(``Accept-Encoding: identity``: the bytes counted are the body's) while the server's RSS
-is sampled every 50 ms. Past the time or memory bound that is the size's result, and
-larger sizes are not tried. Also the export's benchmark (bench/EXPORT.md). The
-catalogue is bench.admin's (the reference file plus 1,000,000 synthetic films, seed 1).
-Heavy: run it under ``flock /tmp/heavy.lock``."""
+"""``python -m bench.big_pages``: 1k to 1M films through each contender's natural path
+(the NDJSON export read until N films, the list's ``next`` links, DRF's one page of N),
+also the export's benchmark (bench/EXPORT.md). Per size a fresh server, a warm-up, then
+the fetch on one keep-alive connection (``Accept-Encoding: identity``) while the server's
+RSS is sampled every 50 ms; past the time or memory bound that is the size's result and
+larger sizes are not tried. bench.admin's catalogue (the reference file plus 1,000,000
+synthetic films, seed 1). Heavy: run it under ``flock /tmp/heavy.lock``."""
 
 from __future__ import annotations
 

@@ -98,17 +98,16 @@ def config_from(args: argparse.Namespace) -> BenchConfig:
 
 def print_plan(config: BenchConfig, say: Any) -> None:
     plan = config.plan
-    minutes = plan.estimate_seconds() / 60
-    say(f"plan '{plan.name}': {len(plan.runs)} measured runs × {plan.rounds} round(s), "
-        f"about {minutes:.1f} minutes (not counting an import)")  # fmt: skip
+    say(f"plan '{plan.name}': {len(plan.runs)} measured runs × {plan.rounds} round(s), about "
+        f"{plan.estimate_seconds() / 60:.1f} minutes (not counting an import)")  # fmt: skip
     for latency in plan.conditions():
         for server in plan.servers(latency):
-            runs = plan.runs_of(latency, server)
-            cells = ", ".join(f"{r.scenario}@{r.connections}" for r in runs)
+            cells = ", ".join(
+                f"{r.scenario}@{r.connections}" for r in plan.runs_of(latency, server)
+            )
             say(f"  {plans.condition_name(latency)} · {server}: {cells}")
-    planned = {run.server for run in plan.runs}
     for spec in server_specs(config.database_url, 0.0, config.options).values():
-        if spec.name in planned:
+        if spec.name in {run.server for run in plan.runs}:
             say(f"  {spec.name}: {shlex.join(spec.command(config.options.cpus))}")
 
 

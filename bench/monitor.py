@@ -54,8 +54,10 @@ class PeakRss(Every):
 
     def _read(self) -> None:
         sizes = list(rss_mib(self._processes()).values())
-        self.total_mib = max(self.total_mib, sum(sizes))
-        self.busiest_mib = max([self.busiest_mib, *sizes])
+        self.total_mib, self.busiest_mib = (
+            max(self.total_mib, sum(sizes)),
+            max([self.busiest_mib, *sizes]),
+        )
         if sum(sizes) > self._bound and not self.tripped:
             self.tripped = True
             self._over()
@@ -65,8 +67,7 @@ def cpu_seconds(processes: list[psutil.Process]) -> float:
     total = 0.0
     for process in processes:
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-            times = process.cpu_times()
-            total += times.user + times.system
+            total += sum(process.cpu_times()[:2])  # user + system
     return total
 
 

@@ -18,9 +18,7 @@ LEFT_OUT = frozenset({"PATH", "HOME"})
 
 
 @dataclass(frozen=True)
-class Measured:
-    """Everything one wrk run produced."""
-
+class Measured:  # everything one wrk run produced
     command: list[str]
     script_env: Mapping[str, str]
     result: WrkResult
@@ -87,9 +85,7 @@ def start_line(spec: ServerSpec, cpus: tuple[int, ...]) -> str:
 
 
 @dataclass
-class Outcome:
-    """Everything measured, as results.json stores it."""
-
+class Outcome:  # everything measured, as results.json stores it
     runs: list[dict[str, Any]] = field(default_factory=list)
     warmups: list[dict[str, Any]] = field(default_factory=list)
     verification: list[dict[str, Any]] = field(default_factory=list)

@@ -6,6 +6,7 @@ to Django), the ceilings beside it, and every contender's CPU per request."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from statistics import median
 from typing import Any
@@ -53,16 +54,11 @@ def _medians(group: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     out.pop("round", None)
     rps = [float(r["requests_per_s"]) for r in group]
     workers = [[v for k, v in r["peak_rss_mb"].items() if k.startswith("worker")] for r in group]
-    statuses: dict[str, int] = {}
-    for r in group:
-        for code, count in r.get("statuses", {}).items():
-            statuses[code] = statuses.get(code, 0) + count
+    statuses = sum((Counter(r.get("statuses", {})) for r in group), Counter[str]())
     cpu = ("server_cpu_ms_per_request", "postgres_cpu_ms_per_request")
     out.update(
         rounds=sorted(round_of(r) for r in group),
-        requests_per_s=_median(rps, 1),
-        requests_per_s_min=min(rps),
-        requests_per_s_max=max(rps),
+        requests_per_s=_median(rps, 1), requests_per_s_min=min(rps), requests_per_s_max=max(rps),
         latency={k: _median((r["latency"].get(k) for r in group), 3) for k in out["latency"]},
         **{name: _median((r.get(name) for r in group), 3) for name in cpu},
         server_cpu_s=_median((r["server_cpu_s"] for r in group), 2),
@@ -74,10 +70,9 @@ def _medians(group: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         pg_backends_max=max(r["pg_backends_max"] for r in group),
         # Worker pids differ between rounds: the n-th worker's peak over all rounds.
         peak_rss_mb={f"worker {i + 1}": max(w) for i, w in enumerate(zip(*workers, strict=False))},
-        foreign_cores=max(
-            (r["foreign_cores"] for r in group if r.get("foreign_cores") is not None), default=None
-        ),
-    )
+        foreign_cores=max((r["foreign_cores"] for r in group
+                           if r.get("foreign_cores") is not None), default=None),
+    )  # fmt: skip
     return out
 
 

@@ -21,9 +21,7 @@ class WrkError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class WrkResult:
-    """What one wrk run measured; latencies in milliseconds."""
-
+class WrkResult:  # what one wrk run measured; latencies in milliseconds
     requests: int
     duration_s: float
     bytes: int
