@@ -26,11 +26,10 @@ from bench.servers import SHARED_CATALOGUE
 
 TARGET_MEDIAN_MS, TARGET_P95_MS = 300.0, 600.0
 DEFAULT_DATABASE = "postgres://postgres@127.0.0.1:5432/mymoviedb_admin1m"
-CURATOR = "bench-curator"
 # Words of the synthetic titles (movies/synthetic/factory.py): common, a pair, none; and
 # a first name of thousands of synthetic people, whose films are too many to list.
 ONE_WORD, TWO_WORDS, NO_MATCH, COMMON_NAME = "harbor", "silent harbor", "qzxjv", "ada"
-DEEP_PAGE = 500
+CURATOR, DEEP_PAGE = "bench-curator", 500
 
 
 @dataclass(frozen=True)

@@ -42,8 +42,7 @@ SIZES = (1_000, 10_000, 100_000, 1_000_000)
 WARMUP_EXPORT, WARMUP_FILMS, WARMUP_SECONDS = "?year=1907", 100, 60.0
 PAGE = 100  # movies.schemas.MAX_LIMIT: the largest page our lists serve
 OK, TIMED_OUT, OVER_MEMORY, SKIPPED = "ok", "timed out", "over the memory bound", "not tried"
-READ_BYTES = 1 << 20
-TRAILER = b'{"_trailer"'
+READ_BYTES, TRAILER = 1 << 20, b'{"_trailer"'  # a read's most; an NDJSON export's last line
 Kind = Literal["export", "pages", "page"]
 T = TypeVar("T")
 
@@ -57,9 +56,7 @@ class ServerGone(Exception):  # the server closed, refused or answered something
 
 
 @dataclass(frozen=True)
-class Fetched:
-    """What the client got; ``seconds`` from the first request to the last byte needed."""
-
+class Fetched:  # what the client got; seconds: from the first request to the last byte needed
     films: int
     bytes: int
     requests: int
@@ -169,9 +166,7 @@ def one_page(client: Client, path: str, films: int) -> Fetched:
 
 
 @dataclass(frozen=True)
-class Way:
-    """A contender's natural path to N films: which server, how, from which URL."""
-
+class Way:  # a contender's natural path to N films: which server, how, from which URL
     server: str
     path: str  # the row's name: "export", "pages", "one page"
     kind: Kind

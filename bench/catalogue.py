@@ -27,9 +27,7 @@ class CatalogueError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class CatalogueSpec:
-    """What the benchmark loads: a file in the Wikipedia format, plus synthetic films."""
-
+class CatalogueSpec:  # what the benchmark loads: a Wikipedia-format file, synthetic films
     source: str
     synthetic: int
     seed: int

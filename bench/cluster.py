@@ -27,10 +27,8 @@ from bench.scaffold import command_line, ended, header, markdown_table, publish,
 from deploy.cluster import DATABASE, LocalCluster, up
 from deploy.processes import django_environment, manage
 
-BACKENDS = (
-    "SELECT count(*) FROM pg_stat_activity "
-    "WHERE datname = %s AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
-)
+BACKENDS = ("SELECT count(*) FROM pg_stat_activity WHERE datname = %s"
+            " AND backend_type = 'client backend' AND pid <> pg_backend_pid()")  # fmt: skip
 
 
 def fill(cluster: LocalCluster, films: int) -> None:

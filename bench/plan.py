@@ -83,10 +83,7 @@ class Run:  # one measured wrk run
 
 
 @dataclass(frozen=True)
-class Plan:
-    """The measured runs in execution order, the primer and warm-up of each server, and
-    how many times each server's block is measured per condition."""
-
+class Plan:  # the runs in order, each server's primer and warm-up, rounds per condition
     name: str
     runs: tuple[Run, ...]
     primer: tuple[int, int]  # (connections, seconds)

@@ -13,8 +13,7 @@ from bench.servers import ServerSpec
 from bench.wrk import WrkResult
 
 # Never written to results: the API token, the server's secret key, the host's paths.
-HIDDEN = frozenset({"BENCH_TOKEN", "SECRET_KEY"})
-LEFT_OUT = frozenset({"PATH", "HOME"})
+HIDDEN, LEFT_OUT = frozenset({"BENCH_TOKEN", "SECRET_KEY"}), frozenset({"PATH", "HOME"})
 
 
 @dataclass(frozen=True)

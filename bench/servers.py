@@ -21,9 +21,9 @@ from typing import Literal
 
 import psutil
 
+from bench.catalogue import REPO
 from bench.plan import AIOAPI, DEPLOYED, DJANGO, DJANGO_ASGI, DRF, RAW_POOL
 
-REPO = Path(__file__).resolve().parent.parent
 SHARED_CATALOGUE = REPO.parent / "shared" / "data" / "wikipedia-movies.json.gz"
 # deploy/gunicorn_api.conf.py's worker (it keeps Gunicorn's listen backlog); uvicorn's
 # Gunicorn worker in its maintained home, as Django's deployment guide names it.
@@ -45,9 +45,7 @@ class ServerError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class ServerOptions:
-    """The knobs a user sets on the command line; results.json records them."""
-
+class ServerOptions:  # the knobs a user sets on the command line; results.json records them
     cpus: tuple[int, ...]
     workers: int
     django_threads: int = 16
@@ -70,9 +68,7 @@ def default_options(threads: int = 16, port_base: int = 20100) -> ServerOptions:
 
 
 @dataclass(frozen=True)
-class ServerSpec:
-    """One server: how to start it, where its resources are, what it was given."""
-
+class ServerSpec:  # one server: how to start it, where its resources are, what it was given
     name: str
     title: str
     argv: tuple[str, ...]

@@ -7,10 +7,10 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path
+
+from bench.catalogue import REPO
 
 BENCH_USER = "bench"
-REPO = Path(__file__).resolve().parent.parent
 
 
 def call(args: Sequence[str], env: Mapping[str, str]) -> str:

@@ -35,9 +35,7 @@ class HttpRequest:
 
 
 @dataclass(frozen=True)
-class Inputs:
-    """What the driver sampled from the database for this bench run."""
-
+class Inputs:  # what the driver sampled from the database for this bench run
     detail_ids: tuple[int, ...]
     write_ids: tuple[int, ...]
     token: str | None = None
@@ -45,9 +43,7 @@ class Inputs:
 
 
 @dataclass(frozen=True)
-class Workload:
-    """One scenario on one server: wrk's URL, what to verify, the script's environment."""
-
+class Workload:  # one scenario on one server: wrk's URL, what to verify, the Lua's env
     url_path: str
     reads: tuple[HttpRequest, ...]
     writes: tuple[HttpRequest, ...] = ()

@@ -1,7 +1,6 @@
 -- Shared by the scenario scripts: reads the driver's inputs, counts response
 -- statuses per thread, and prints one JSON line of results from done().
-local common = {}
-local threads = {} -- the main state's threads, filled by setup(), read by done()
+local common, threads = {}, {} -- threads: the main state's, filled by setup(), read by done()
 -- Per-thread status counts: a global, since thread:get() reads only globals.
 bench_statuses = {}
 
@@ -61,8 +60,7 @@ function common.done(summary, latency, requests)
   ))
 end
 
--- Install the hooks every scenario shares.
-function common.install()
+function common.install() -- the hooks every scenario shares
   setup, response, done = common.setup, common.response, common.done
 end
 

@@ -4,8 +4,7 @@
 local common = require("common")
 common.install()
 
-local reads, writes = {}, {}
-local every, count, read_index, write_index = 0, 0, 1, 1
+local reads, writes, every, count, read_index, write_index = {}, {}, 0, 0, 1, 1
 
 function init(args)
   for _, path in ipairs(common.lines(common.env("BENCH_PATHS"))) do
