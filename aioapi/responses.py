@@ -1,5 +1,6 @@
-"""What every handler shares: read and written answers (their HTTP semantics are
-movies.conditional's) and JSON request bodies."""
+"""What write and probe handlers share: written and uncached answers (their HTTP
+semantics are movies.conditional's; a read's answer is aioapi.reads') and JSON request
+bodies."""
 
 from __future__ import annotations
 
@@ -25,23 +26,6 @@ DECODED_CODINGS = frozenset(
     ["identity", "gzip", "deflate"] + ["br"] * HAS_BROTLI + ["zstd"] * HAS_ZSTD
 )
 ACCEPTED_CODINGS = ", ".join(sorted(DECODED_CODINGS))
-
-
-def cacheable(
-    request: web.Request,
-    body: bytes,
-    tag: str | None = None,
-    content_type: str = JSON_CONTENT_TYPE,
-) -> web.Response:
-    """A GET answer with its strong ETag (``tag``, or computed from ``body``): a 304
-    when ``If-None-Match`` already has it."""
-    tag = tag or conditional.etag(body)
-    status, headers = conditional.read_answer(
-        tag, request.headers.get(hdrs.IF_NONE_MATCH), request.app[SETTINGS].cache_control
-    )
-    if status == 304:
-        return web.Response(status=304, headers=headers)
-    return web.Response(body=body, content_type=content_type, headers=headers)
 
 
 def written(body: bytes, *, status: int = 200, location: str | None = None) -> web.Response:

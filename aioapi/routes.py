@@ -197,7 +197,7 @@ def _repeated(what: str, values: Iterable[str]) -> list[str]:
 
 
 def cache_tags(routes: Iterable[Route]) -> dict[str, TagRule]:
-    """The tag rule of each cached route, by route name (aioapi.cached reads it)."""
+    """The tag rule of each cached route, by route name (aioapi.reads reads it)."""
     return {r.name: r.cache_tags for r in routes if r.name and r.cache_tags is not None}
 
 

@@ -11,7 +11,8 @@ from aiohttp import web
 
 from aioapi.auth import require_permission
 from aioapi.keys import BRIDGE
-from aioapi.responses import cacheable, json_body, written
+from aioapi.reads import cacheable
+from aioapi.responses import json_body, written
 from movies import conditional, selectors, services
 from movies.headers import SECURITY_HEADERS
 from movies.parsing import parse_id
