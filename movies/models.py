@@ -45,7 +45,8 @@ class NameListField(models.Field):  # type: ignore[type-arg]
         return "TextField"
 
     def from_db_value(self, value: Any, expression: Any, connection: Any) -> list[str]:
-        return [] if value is None else list(orjson.loads(value))
+        # The column only ever holds a JSON array (get_prep_value): loads gives the list.
+        return [] if value is None else orjson.loads(value)  # type: ignore[no-any-return]
 
     def to_python(self, value: Any) -> list[str]:
         if isinstance(value, str):
