@@ -46,7 +46,6 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -245,8 +244,9 @@ def run(
     statement = STATEMENTS.statement(key, using, build, limit=limit, offset=offset > 0)
     connection = connections[using]
     params = statement.params(values or {}, connection, offset)
-    cursor_of = connection.cursor if plan_each else partial(statement_cursor, connection)
-    with cursor_of() as cursor:
+    # Only PostgreSQL binds on the server (statement_cursor).
+    binds_here = plan_each or connection.vendor != "postgresql"
+    with connection.cursor() if binds_here else statement_cursor(connection) as cursor:
         cursor.execute(statement.sql, params)
         raw = cursor.fetchall()
     return statement.rows(raw, connection)

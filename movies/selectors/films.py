@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+import orjson
 from django.db import connection, router
 from django.db.models import (
     Exists,
@@ -16,6 +17,7 @@ from django.db.models import (
     OuterRef,
     QuerySet,
     Subquery,
+    TextField,
 )
 from django.db.models.functions import JSONArray
 
@@ -70,7 +72,10 @@ def list_sorted(query: MovieListQuery) -> Page[MovieSummary]:
             bound = (Param("after_value", _movie_field(field)), Param("after_id", _ID_FIELD))
             movies = movies.filter(RowAfter((key, F("id")), bound, descending=scan_descending))
         order = (key.desc(), F("id").desc()) if scan_descending else (key.asc(), F("id").asc())
-        return movies.order_by(*order).values(*LIST_FIELDS, *hidden, "genre_list")
+        # The genre names as the JSON text they are stored as: decoded below, where
+        # the row gets its "genres", one orjson call each (no converter per row).
+        genre_json = ExpressionWrapper(F("genre_list"), output_field=TextField())
+        return movies.order_by(*order).values(*LIST_FIELDS, *hidden, genre_json=genre_json)
 
     values: dict[str, Any] = {name: filters[name] for name in present}
     if cursor is not None:
@@ -94,7 +99,7 @@ def list_sorted(query: MovieListQuery) -> Page[MovieSummary]:
         for name in hidden:
             del row[name]
         # "genres" is the model's many-to-many: the list's copy has its own name.
-        row["genres"] = row.pop("genre_list")
+        row["genres"] = orjson.loads(row.pop("genre_json"))
 
     def boundary(row: MovieSummary, backwards: bool) -> str:
         return Cursor(query.sort, sort_values[row["id"]], row["id"], backwards).encode()
