@@ -14,6 +14,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ModelWrapValidatorHandler,
     PrivateAttr,
     model_validator,
 )
@@ -155,26 +156,25 @@ class MovieListQuery(QueryParameters):
     sort: MovieListSort = Field("title", description=LIST_SORT_DESCRIPTION)
     _after: Cursor | None = PrivateAttr(None)
 
-    @model_validator(mode="before")
+    @model_validator(mode="wrap")
     @classmethod
-    def _relevance_by_default(cls, data: Any) -> Any:
-        # A search without a sort is in relevance order, and says so in its links.
+    def _consistent(cls, data: Any, fields: ModelWrapValidatorHandler[Self]) -> Self:
+        # One validator around the fields' own (a layer less on every request):
+        # before them, a search without a sort is in relevance order, and says so
+        # in its links; after them, the rules between parameters.
         if isinstance(data, dict) and "sort" not in data and data.get("q"):
-            return {**data, "sort": "relevance"}
-        return data
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Self:
-        if self.year_min is not None and self.year_max is not None:
-            _check_year_range(self.year_min, self.year_max)
-        if self.sort == "relevance" and self.q is None:
+            data = {**data, "sort": "relevance"}
+        query = fields(data)
+        if query.year_min is not None and query.year_max is not None:
+            _check_year_range(query.year_min, query.year_max)
+        if query.sort == "relevance" and query.q is None:
             raise ParameterConflict("sort=relevance needs q, the search it ranks by", "sort")
-        if self.cursor is not None and self.offset:
+        if query.cursor is not None and query.offset:
             raise ParameterConflict("use either cursor or offset, not both", "cursor", "offset")
-        if self.cursor is not None:
+        if query.cursor is not None:
             # Decoded once, here: a damaged cursor is the 400 problem naming `cursor`.
-            self._after = decode_cursor(self.cursor, self.sort)
-        return self
+            query._after = decode_cursor(query.cursor, query.sort)
+        return query
 
     @property
     def after(self) -> Cursor | None:
