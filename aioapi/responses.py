@@ -80,10 +80,14 @@ async def continue_when_read(request: web.Request) -> None:
     """
 
 
+def expects_continue(request: web.Request) -> bool:
+    """Whether the client waits for ``100 Continue`` before it sends the body."""
+    expect = request.headers.get(hdrs.EXPECT, "")
+    return request.version == HttpVersion11 and expect.lower() == "100-continue"
+
+
 async def _continue(request: web.Request) -> None:
-    if request.version == HttpVersion11 and request.headers.get(hdrs.EXPECT, "").lower() == (
-        "100-continue"
-    ):
+    if expects_continue(request):
         await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         # As aiohttp's expect handler does: the interim answer is not the response.
         request.writer.output_size = 0
