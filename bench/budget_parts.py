@@ -45,7 +45,6 @@ from bench.budget_timing import (
 from movies import selectors
 from movies.models import Movie
 from movies.parsing import parse_query
-from movies.rendering import movie_list_body
 from movies.schemas import MovieListQuery
 
 # What the benchmark's list scenario asks both servers for.
@@ -199,9 +198,9 @@ def parts(
              "what aioapi's handler awaits for the page, without HTTP: hop, connection cycle, "
              "selector",
              on_loop(loop, bridged_list)),
-        part("render", "movie_list_body",
+        part("render", "Page.body",
              "the response body both servers send: the page and its links as orjson",
-             repeated(lambda: movie_list_body(page, query))),
+             repeated(lambda: page.body(query))),
         part("aioapi_app", "aioapi: the app's whole path, no HTTP",
              "app._handle(request): routing, middlewares, @cached_query's parse, bridge "
              "hop, connection cycle, selector, render, response (its own bridge); no HTTP "

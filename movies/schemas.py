@@ -15,11 +15,10 @@ from pydantic import (
     ConfigDict,
     Field,
     ModelWrapValidatorHandler,
-    PrivateAttr,
     model_validator,
 )
 
-from movies.cursors import CURSOR_PATTERN, Cursor, decode_cursor
+from movies.cursors import CURSOR_PATTERN, Cursor, decoded
 from movies.fields import (
     SLUG_PATTERN,
     Id,
@@ -133,15 +132,23 @@ def _check_year_range(year_min: int | None, year_max: int | None) -> None:
         )
 
 
+def _decode_cursor(query: QueryParameters, sort: str) -> None:
+    # Once, after the rules between parameters (a cursor given with an offset is
+    # that conflict, whatever the cursor holds): a bad cursor is a 400 naming it.
+    try:
+        decoded(query, sort)
+    except ValueError as error:
+        raise ParameterConflict(str(error), "cursor") from None
+
+
 class MovieListQuery(QueryParameters):
     """Filters, sort and pagination of ``GET /api/movies``."""
 
     limit: Integer = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size.")
     offset: Integer = Field(0, ge=0, le=MAX_OFFSET, description="Rows to skip (shallow pages).")
-    cursor: str | None = Field(
+    cursor: Cursor | None = Field(
         None,
-        max_length=512,
-        # Documented, not enforced here: decode_cursor refuses the same, as a bad cursor.
+        # Documented, not enforced here: Cursor.decode refuses the same, as a bad cursor.
         json_schema_extra={"pattern": CURSOR_PATTERN},
         description="Opaque keyset cursor: copy it from a `next`/`previous` link, never "
         "make one. Only cursors this API wrote are accepted; any other string, however "
@@ -154,7 +161,6 @@ class MovieListQuery(QueryParameters):
     person: PersonFilter = None
     q: SearchFilter = None
     sort: MovieListSort = Field("title", description=LIST_SORT_DESCRIPTION)
-    _after: Cursor | None = PrivateAttr(None)
 
     @model_validator(mode="wrap")
     @classmethod
@@ -172,14 +178,8 @@ class MovieListQuery(QueryParameters):
         if query.cursor is not None and query.offset:
             raise ParameterConflict("use either cursor or offset, not both", "cursor", "offset")
         if query.cursor is not None:
-            # Decoded once, here: a damaged cursor is the 400 problem naming `cursor`.
-            query._after = decode_cursor(query.cursor, query.sort)
+            _decode_cursor(query, query.sort)
         return query
-
-    @property
-    def after(self) -> Cursor | None:
-        """The decoded ``cursor``: the boundary row a page starts after (or before)."""
-        return self._after
 
 
 ExportFormat = Literal["ndjson", "json", "csv"]
@@ -216,28 +216,21 @@ class PeopleListQuery(QueryParameters):
 
     limit: Integer = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size.")
     offset: Integer = Field(0, ge=0, le=MAX_OFFSET, description="Rows to skip (shallow pages).")
-    cursor: str | None = Field(
+    cursor: Cursor | None = Field(
         None,
-        max_length=512,
         json_schema_extra={"pattern": CURSOR_PATTERN},
         description="Opaque keyset cursor: copy it from a `next`/`previous` link, never "
         "make one. Only cursors this API wrote for people are accepted.",
     )
     q: Text | None = Field(None, min_length=1, max_length=200, description="Name substring.")
-    _after: Cursor | None = PrivateAttr(None)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         if self.cursor is not None and self.offset:
             raise ParameterConflict("use either cursor or offset, not both", "cursor", "offset")
         if self.cursor is not None:
-            self._after = decode_cursor(self.cursor, PEOPLE_SORT)
+            _decode_cursor(self, PEOPLE_SORT)
         return self
-
-    @property
-    def after(self) -> Cursor | None:
-        """The decoded ``cursor``: the boundary person a page starts after (or before)."""
-        return self._after
 
 
 class CreditIn(BaseModel):

@@ -30,7 +30,7 @@ from movies.problems import (
     not_found,
     problem_of,
 )
-from movies.rendering import movie_detail_body, movie_list_body, people_list_body
+from movies.rendering import movie_detail_body
 from movies.schemas import MovieListQuery, NoQuery, PeopleListQuery
 from movies.shapes import MovieDetail
 
@@ -141,7 +141,7 @@ def detail_body(movie: MovieDetail | None) -> bytes:
 def movie_list(request: HttpRequest) -> bytes:
     """``GET /movies/``: the same list as ``GET /api/movies``."""
     query = list_query(request)
-    return movie_list_body(selectors.list_movies(query), query)
+    return selectors.list_movies(query).body(query)
 
 
 @read_view
@@ -156,4 +156,4 @@ def people_list(request: HttpRequest) -> bytes:
     """``GET /movies/people/``: the same page as ``GET /api/people`` (bench/'s people
     scenario; under /movies/ so its errors get the same problem handlers)."""
     query = parse_query(PeopleListQuery, query_pairs(request))
-    return people_list_body(selectors.list_people(query), query)
+    return selectors.list_people(query).body(query)

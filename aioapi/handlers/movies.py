@@ -19,7 +19,7 @@ from movies import conditional, selectors, services
 from movies.headers import SECURITY_HEADERS
 from movies.parsing import parse_id
 from movies.problems import not_found
-from movies.rendering import movie_detail_body, movie_list_body
+from movies.rendering import movie_detail_body
 from movies.schemas import MovieCreate, MovieFields, MovieListQuery
 
 DETAIL_ROUTE = "movie-detail"
@@ -28,7 +28,7 @@ DETAIL_ROUTE = "movie-detail"
 async def list_movies(request: web.Request, query: MovieListQuery) -> web.Response:
     """``GET /api/movies``: a page of films, filtered and sorted."""
     page = await request.app[BRIDGE].run(selectors.list_movies, query)
-    return cacheable(request, movie_list_body(page, query))
+    return cacheable(request, page.body(query))
 
 
 async def get_movie(request: web.Request, movie_id: int) -> web.Response:

@@ -10,11 +10,12 @@ key names everything that changes the SQL text, a ``Param`` every value that
 only changes its parameters.
 """
 
+from movies.cursors import Page
 from movies.schemas import MovieListQuery
 from movies.selectors.films import filtered_movies, get_movie, list_sorted, sort_order
 from movies.selectors.people import get_person, list_genres, list_people
 from movies.selectors.ranked import list_by_relevance
-from movies.shapes import MovieSummary, Page
+from movies.shapes import MovieSummary
 
 __all__ = [
     "filtered_movies",

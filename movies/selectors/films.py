@@ -22,12 +22,12 @@ from django.db.models import (
 from django.db.models.functions import JSONArray
 
 from movies import prepared
-from movies.cursors import Cursor
+from movies.cursors import Page
 from movies.expressions import JsonRowArray, ListField, RowAfter, SortKey
 from movies.models import RATING_LAST, RATING_LAST_DESC, Credit, Genre, Movie
 from movies.prepared import Param
 from movies.schemas import MovieExportQuery, MovieListQuery
-from movies.shapes import MovieDetail, MovieSummary, Page
+from movies.shapes import MovieDetail, MovieSummary
 
 LIST_FIELDS = (
     "id", "title", "year", "release_date", "runtime_minutes", "rating", "poster_url",
@@ -55,7 +55,7 @@ def list_sorted(query: MovieListQuery) -> Page[MovieSummary]:
     """A page of films in ``query.sort`` order, by offset or by keyset cursor (stable
     under inserts). One statement, reading the film table alone: each row carries
     its genre names (``Movie.genre_list``)."""
-    cursor = query.after
+    cursor = query.cursor
     field = query.sort.lstrip("-")
     descending = query.sort.startswith("-")
     backwards = cursor is not None and cursor.backwards
@@ -94,19 +94,15 @@ def list_sorted(query: MovieListQuery) -> Page[MovieSummary]:
     rows = rows[: query.limit]
     if backwards:
         rows.reverse()
-    sort_values = {row["id"]: row[field] for row in rows}
+    edges = (rows[0][field], rows[-1][field]) if rows else (None, None)
     for row in rows:
         for name in hidden:
             del row[name]
         # "genres" is the model's many-to-many: the list's copy has its own name.
         row["genres"] = orjson.loads(row.pop("genre_json"))
-
-    def boundary(row: MovieSummary, backwards: bool) -> str:
-        return Cursor(query.sort, sort_values[row["id"]], row["id"], backwards).encode()
-
     items = cast("list[MovieSummary]", rows)  # now the keys of the shape
     return Page.keyset(
-        items, boundary, resumed=cursor is not None, backwards=backwards,
+        items, sort=query.sort, edges=edges, resumed=cursor is not None, backwards=backwards,
         has_more=has_more, offset=query.offset, limit=query.limit,
     )  # fmt: skip
 
