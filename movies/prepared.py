@@ -102,25 +102,6 @@ class Statement:
             params.append(offset)
         return params
 
-    def rows(self, raw: Sequence[Sequence[Any]], connection: BaseDatabaseWrapper) -> list[Row]:
-        names = self.names
-        # zip() without strict: the compiled SQL fixes the columns, and any keyword
-        # argument takes zip off CPython's fast call path (strict= cost a fifth of
-        # this loop, tests/test_prepared.py compares the rows with values()).
-        if not self.converters or not raw:
-            return [dict(zip(names, row)) for row in raw]  # noqa: B905
-        # Converted a column at a time: one comprehension per converter over the
-        # column, instead of a Python loop over the converters for every row
-        # (bench/results/2026-12-07-sql-and-cpu/: the row loop was the list-100
-        # page's largest shared cost).
-        columns: list[Sequence[Any]] = list(zip(*raw))  # noqa: B905
-        for position, functions, expression in self.converters:
-            column = columns[position]
-            for function in functions:
-                column = [function(value, expression, connection) for value in column]
-            columns[position] = column
-        return [dict(zip(names, row)) for row in zip(*columns)]  # noqa: B905
-
 
 def compile_statement(
     queryset: QuerySet[Any, Any], using: str, *, limit: int | None = None, offset: bool = False
@@ -249,7 +230,23 @@ def run(
     with connection.cursor() if binds_here else statement_cursor(connection) as cursor:
         cursor.execute(statement.sql, params)
         raw = cursor.fetchall()
-    return statement.rows(raw, connection)
+    names = statement.names
+    # zip() without strict: the compiled SQL fixes the columns, and any keyword
+    # argument takes zip off CPython's fast call path (strict= cost a fifth of
+    # this loop, tests/test_prepared.py compares the rows with values()).
+    if not statement.converters or not raw:
+        return [dict(zip(names, row)) for row in raw]  # noqa: B905
+    # Converted a column at a time: one comprehension per converter over the
+    # column, instead of a Python loop over the converters for every row
+    # (bench/results/2026-12-07-sql-and-cpu/: the row loop was the list-100
+    # page's largest shared cost).
+    columns: list[Sequence[Any]] = list(zip(*raw))  # noqa: B905
+    for position, functions, expression in statement.converters:
+        column = columns[position]
+        for function in functions:
+            column = [function(value, expression, connection) for value in column]
+        columns[position] = column
+    return [dict(zip(names, row)) for row in zip(*columns)]  # noqa: B905
 
 
 def statement_cursor(connection: BaseDatabaseWrapper) -> CursorWrapper:
