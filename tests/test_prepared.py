@@ -23,6 +23,7 @@ from movies.models import Credit, Genre, Movie, Person
 from movies.prepared import Param, StatementCache
 from movies.schemas import MovieListQuery, MovieSort, PeopleListQuery
 from movies.selectors import films as film_selectors
+from movies.selectors.filters import LIST_FIELDS
 from tests.api_fixtures import Catalogue, build_catalogue
 
 pytestmark = pytest.mark.django_db
@@ -123,8 +124,8 @@ def plain_list_movies(query: MovieListQuery) -> Page:
         )
     movies = movies.order_by(*plain_ordering(field, scan_descending, nulls_first))
     start = query.offset if cursor is None else 0
-    hidden = [field] if field not in film_selectors.LIST_FIELDS else []
-    fields = (*film_selectors.LIST_FIELDS, *hidden)
+    hidden = [field] if field not in LIST_FIELDS else []
+    fields = (*LIST_FIELDS, *hidden)
     rows = list(movies.values(*fields)[start : start + query.limit + 1])
     has_more = len(rows) > query.limit
     rows = rows[: query.limit]

@@ -24,7 +24,7 @@ from movies.models import Movie, SearchPosting
 from movies.prepared import Param
 from movies.schemas import MovieListQuery
 from movies.search import posting_key, ranked
-from movies.selectors.films import LIST_FIELDS, MOVIE_FILTERS, filter_movies, genre_names
+from movies.selectors.filters import LIST_FIELDS, MOVIE_FILTERS, filter_movies, genre_names
 from movies.shapes import MovieSummary
 
 _KEY = SearchPosting._meta.get_field("key")
