@@ -35,9 +35,9 @@ from aioapi.keys import CACHE, CACHE_TAGS, SETTINGS
 from aioapi.response_cache import Entry, Key, TagRule
 from movies import conditional
 from movies.conditional import JSON_CONTENT_TYPE
-from movies.parsing import parse_id, parse_query
+from movies.parsing import parse_id
 from movies.problems import not_found
-from movies.schemas import NoQuery, QueryParameters
+from movies.schemas import NoQuery, QueryParameters, parse_query
 from mymoviedb import routers
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]

@@ -44,8 +44,7 @@ from bench.budget_timing import (
 )
 from movies import selectors
 from movies.models import Movie
-from movies.parsing import parse_query
-from movies.schemas import MovieListQuery
+from movies.schemas import MovieListQuery, parse_query
 
 # What the benchmark's list scenario asks both servers for.
 

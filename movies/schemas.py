@@ -1,39 +1,37 @@
 """Request schemas shared by both servers: what the code validates and what
-OpenAPI documents come from these same classes (movies.parsing applies them).
+OpenAPI documents come from these same classes. A query string is parsed here
+(:func:`parse_query`, from its (name, value) pairs, so aiohttp's MultiDict and
+Django's QueryDict give the same result and the same errors); a JSON body by
+movies.parsing.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterable
 from datetime import date
 from typing import Annotated, Any, Literal, Self, TypeVar
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ModelWrapValidatorHandler,
+    ValidationError,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
 from movies.cursors import CURSOR_PATTERN, Cursor, decoded
-from movies.fields import (
-    SLUG_PATTERN,
-    Id,
-    Integer,
-    Line,
-    Minutes,
-    PosterUrl,
-    Prose,
-    Slug,
-    Text,
-    Year,
-)
+from movies.fields import SLUG_PATTERN, Line, PosterUrl, Prose, Slug, Text
 from movies.importing.normalise import normalise_genre
+from movies.models import MAX_ID, MAX_YEAR, MIN_YEAR
+from movies.problems import invalid_parameters
 
 Item = TypeVar("Item")
+QueryModel = TypeVar("QueryModel", bound="QueryParameters")
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
@@ -62,6 +60,26 @@ LIST_SORT_DESCRIPTION = (
     "search preferring that year's film, and films crediting a person it names; at most "
     "the 200 best matches, ties broken by `id`."
 )
+
+
+CANONICAL_INTEGER = re.compile(r"0|[1-9][0-9]*")
+
+
+def _whole_number(value: object) -> object:
+    # Query strings and paths spell an integer one way only: plain digits, no sign,
+    # underscore, space, decimal point or leading zero ("1_0", " 1", "1.0" and "010"
+    # would all be 10 to a lenient parser, and name one cache entry four ways).
+    # A JSON body's integers are integer literals: pydantic's strict mode refuses
+    # 2000.0, 2e3 and "2000" alike (movies.parsing.parse_body).
+    if isinstance(value, str) and not CANONICAL_INTEGER.fullmatch(value):
+        raise ValueError("must be a whole number in plain digits (like 10)")
+    return value
+
+
+Integer = Annotated[int, BeforeValidator(_whole_number)]
+Year = Annotated[int, Field(ge=MIN_YEAR, le=MAX_YEAR), BeforeValidator(_whole_number)]
+Id = Annotated[int, Field(ge=1, le=MAX_ID), BeforeValidator(_whole_number)]
+Minutes = Annotated[int, Field(ge=1, le=1000), BeforeValidator(_whole_number)]
 
 
 class QueryParameters(BaseModel):
@@ -308,3 +326,41 @@ class MovieCreate(MovieFields):
 
     title: Line = Field(min_length=1, max_length=300)
     year: Year
+
+
+def field_errors(error: ValidationError, unknown: str) -> list[dict[str, str]]:
+    """The entries of a problem's ``errors``: one per parameter or field ``error``
+    names (``unknown``: the reason given for one the model does not know)."""
+    details = error.errors(include_url=False, include_input=False)
+    return [entry for detail in details for entry in _describe(detail, unknown)]
+
+
+def _describe(detail: ErrorDetails, unknown: str) -> list[dict[str, str]]:
+    """The error entries of one failure: one per parameter or field it is about."""
+    reason = detail["msg"].removeprefix("Value error, ")
+    conflict = detail.get("ctx", {}).get("error")
+    if isinstance(conflict, ParameterConflict):
+        return [{"name": name, "reason": reason} for name in conflict.names]
+    # Only a body's own rules fail at the root: a query's names its parameters.
+    name = ".".join(str(part) for part in detail["loc"]) if detail["loc"] else "(body)"
+    if detail["type"] == "extra_forbidden":
+        return [{"name": name, "reason": unknown}]
+    return [{"name": name, "reason": reason}]
+
+
+def parse_query(model: type[QueryModel], items: Iterable[tuple[str, str]]) -> QueryModel:
+    """Validate query-string pairs into ``model``; a problem names each bad parameter."""
+    values: dict[str, str] = {}
+    refused: list[dict[str, str]] = []
+    for name, value in items:
+        if not name:  # "?=x", "?&=": named as given, an empty name
+            refused.append({"name": "", "reason": "a parameter must have a name"})
+        elif name in values:
+            refused.append({"name": name, "reason": "given more than once"})
+        values[name] = value
+    if refused:
+        raise invalid_parameters(refused)
+    try:
+        return model.model_validate(values)
+    except ValidationError as error:
+        raise invalid_parameters(field_errors(error, "unknown parameter")) from None

@@ -21,7 +21,7 @@ from movies import conditional, selectors
 from movies.conditional import JSON_CONTENT_TYPE
 from movies.errors import DomainError
 from movies.headers import SECURITY_HEADERS
-from movies.parsing import parse_id, parse_query
+from movies.parsing import parse_id
 from movies.problems import (
     PROBLEM_CONTENT_TYPE,
     Problem,
@@ -31,7 +31,7 @@ from movies.problems import (
     problem_of,
 )
 from movies.rendering import movie_detail_body
-from movies.schemas import MovieListQuery, NoQuery, PeopleListQuery
+from movies.schemas import MovieListQuery, NoQuery, PeopleListQuery, parse_query
 from movies.shapes import MovieDetail
 
 READ_METHODS = ("GET", "HEAD")
