@@ -12,9 +12,9 @@ from aiohttp.web_protocol import RequestPayloadError
 from aioapi.keys import SETTINGS
 from aioapi.protocol import BodyTimedOut
 from movies import conditional
+from movies.bodies import BodyModel, parse_body
 from movies.conditional import JSON_CONTENT_TYPE, NO_STORE
 from movies.headers import SECURITY_HEADERS
-from movies.parsing import BodyModel, parse_body
 from movies.problems import Problem
 
 # nginx's status for "the client went away before the answer": never sent, but

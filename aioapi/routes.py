@@ -47,8 +47,9 @@ from aioapi.response_cache import (
 )
 from aioapi.responses import continue_when_read
 from movies import shapes
+from movies.bodies import MovieCreate, MovieFields
 from movies.parsing import parse_slug
-from movies.schemas import MovieCreate, MovieFields, MovieListQuery, NoQuery, PeopleListQuery
+from movies.schemas import MovieListQuery, NoQuery, PeopleListQuery
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 

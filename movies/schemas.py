@@ -1,15 +1,14 @@
-"""Request schemas shared by both servers: what the code validates and what
-OpenAPI documents come from these same classes. A query string is parsed here
-(:func:`parse_query`, from its (name, value) pairs, so aiohttp's MultiDict and
-Django's QueryDict give the same result and the same errors); a JSON body by
-movies.parsing.
+"""Query strings, for both servers: their models (what the code validates and what
+OpenAPI documents come from these same classes), the value types they are built
+from, and their parsing (:func:`parse_query`, from (name, value) pairs, so
+aiohttp's MultiDict and Django's QueryDict give the same result and the same
+errors). The write bodies are movies.bodies'.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Hashable, Iterable
-from datetime import date
+from collections.abc import Iterable
 from typing import Annotated, Any, Literal, Self, TypeVar
 
 from pydantic import (
@@ -25,7 +24,7 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from movies.cursors import CURSOR_PATTERN, Cursor, decoded
-from movies.fields import SLUG_PATTERN, Line, PosterUrl, Prose, Slug, Text
+from movies.fields import SLUG_PATTERN, Text
 from movies.importing.normalise import normalise_genre
 from movies.models import MAX_ID, MAX_YEAR, MIN_YEAR
 from movies.problems import invalid_parameters
@@ -70,7 +69,7 @@ def _whole_number(value: object) -> object:
     # underscore, space, decimal point or leading zero ("1_0", " 1", "1.0" and "010"
     # would all be 10 to a lenient parser, and name one cache entry four ways).
     # A JSON body's integers are integer literals: pydantic's strict mode refuses
-    # 2000.0, 2e3 and "2000" alike (movies.parsing.parse_body).
+    # 2000.0, 2e3 and "2000" alike (movies.bodies.parse_body).
     if isinstance(value, str) and not CANONICAL_INTEGER.fullmatch(value):
         raise ValueError("must be a whole number in plain digits (like 10)")
     return value
@@ -249,83 +248,6 @@ class PeopleListQuery(QueryParameters):
         if self.cursor is not None:
             _decode_cursor(self, PEOPLE_SORT)
         return self
-
-
-class CreditIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    person_id: Id
-    role: Literal["cast", "director"] = "cast"
-    billing_order: Integer = Field(0, ge=0, le=10_000)
-    character_name: Line = Field("", max_length=200)
-
-
-# The default of an omitted PATCH field ("leave it as it is"). Typed Any because
-# it is not a valid *value* of these fields: an explicit null is a 400.
-UNCHANGED: Any = None
-
-
-def _distinct_credits(credits: list[CreditIn]) -> list[CreditIn]:
-    # The database allows one credit per (person, role): say so before it refuses.
-    return _distinct(
-        credits,
-        key=lambda credit: (credit.person_id, credit.role),
-        twice=lambda credit: f"person {credit.person_id} is credited twice as {credit.role}",
-    )
-
-
-def _distinct_genres(genres: list[str]) -> list[str]:
-    return _distinct(
-        genres, key=lambda slug: slug, twice=lambda slug: f"genre {slug!r} is given twice"
-    )
-
-
-def _distinct(
-    items: list[Item], *, key: Callable[[Item], Hashable], twice: Callable[[Item], str]
-) -> list[Item]:
-    """The one rule of a film's lists: a genre, or a person in a role, is there once."""
-    seen: set[Hashable] = set()
-    for item in items:
-        if key(item) in seen:
-            raise ValueError(twice(item))
-        seen.add(key(item))
-    return items
-
-
-class MovieFields(BaseModel):
-    """Writable fields of a film; every one optional (the PATCH body).
-
-    An omitted field is left unchanged. Only the nullable columns accept
-    ``null`` (it clears them); the others are cleared with ``""`` or ``[]``.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    title: Line = Field(UNCHANGED, min_length=1, max_length=300)
-    year: Year = UNCHANGED
-    release_date: date | None = None
-    runtime_minutes: Minutes | None = None
-    rating: float | None = Field(None, ge=0, le=10, allow_inf_nan=False)
-    synopsis: Prose = Field(UNCHANGED, max_length=20_000)
-    wikipedia_slug: Line = Field(UNCHANGED, max_length=300)
-    poster_url: PosterUrl = UNCHANGED
-    genres: Annotated[list[Slug], AfterValidator(_distinct_genres)] = Field(
-        UNCHANGED,
-        max_length=30,
-        # JSON Schema can say this one (not the credits' rule: unique by two fields).
-        json_schema_extra={"uniqueItems": True},
-        description="Genre slugs, each once.",
-    )
-    credits: Annotated[list[CreditIn], AfterValidator(_distinct_credits)] = Field(
-        UNCHANGED, max_length=500, description="Replaces all credits of the film."
-    )
-
-
-class MovieCreate(MovieFields):
-    """The POST body: ``title`` and ``year`` are required."""
-
-    title: Line = Field(min_length=1, max_length=300)
-    year: Year
 
 
 def field_errors(error: ValidationError, unknown: str) -> list[dict[str, str]]:

@@ -16,11 +16,12 @@ from aioapi.keys import BRIDGE
 from aioapi.reads import cacheable
 from aioapi.responses import json_body, written
 from movies import conditional, selectors, services
+from movies.bodies import MovieCreate, MovieFields
 from movies.headers import SECURITY_HEADERS
 from movies.parsing import parse_id
 from movies.problems import not_found
 from movies.rendering import movie_detail_body
-from movies.schemas import MovieCreate, MovieFields, MovieListQuery
+from movies.schemas import MovieListQuery
 
 DETAIL_ROUTE = "movie-detail"
 
