@@ -165,10 +165,11 @@ class Cursor:
 
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
-        # The text, until the query model decodes it; dumped as the Cursor itself
-        # (the response cache keys on it; a link writes it with encode()).
+        # The text, until the query model decodes it; dumped as its text again (what
+        # the response cache keys on, aioapi.reads.key_part).
         return core_schema.str_schema(
-            max_length=CURSOR_MAX_LENGTH, serialization=core_schema.simple_ser_schema("any")
+            max_length=CURSOR_MAX_LENGTH,
+            serialization=core_schema.plain_serializer_function_ser_schema(cls.encode),
         )
 
 
