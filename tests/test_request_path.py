@@ -139,3 +139,17 @@ async def test_a_patch_renders_once_in_one_hop(
     assert path.calls.count("movies/selectors/films.py:get_movie") == 1, "the film read twice"
     assert path.calls.count("movies/rendering.py:movie_detail_body") == 1, "rendered twice"
     assert path.calls.count("movies/conditional.py:etag") == 1, "hashed twice"
+
+
+async def test_a_write_is_refused_without_a_hop_when_it_names_no_caller(
+    api: ApiClient, catalogue: Catalogue
+) -> None:
+    url = f"/api/movies/{catalogue.movies['Alien'].pk}"
+    with traced() as path:
+        path.recording = True
+        response = await api.patch(url, json={"rating": 7.5})
+        path.recording = False
+    assert response.status == 401
+    # No Authorization header: refused on the loop, before the body and any query.
+    assert not [call for call in path.calls if call.endswith(":OrmBridge.run")], _report(path)
+    assert "aioapi/responses.py:json_body" not in path.calls
