@@ -132,9 +132,7 @@ def measure(number: int, repeat: int, limit: int = 10) -> list[dict[str, Any]]:
     from aioapi.settings import ApiSettings
     from movies import prepared, selectors
     from movies.models import Movie
-    from movies.parsing import parse_query
-    from movies.rendering import movie_list_body
-    from movies.schemas import MovieListQuery
+    from movies.schemas import MovieListQuery, parse_query
 
     using = router.db_for_read(Movie)  # where the selectors read
     loop = uvloop.new_event_loop()
@@ -246,9 +244,9 @@ def measure(number: int, repeat: int, limit: int = 10) -> list[dict[str, Any]]:
         ("bridge_list_movies", "OrmBridge.run(list_movies)",
          "what aioapi's handler awaits for the page: hop, connection cycle, selector",
          on_loop(loop, bridged_list), None),
-        ("render", "movie_list_body",
+        ("render", "Page.body",
          "the response body both servers send: the page and its links as orjson",
-         repeated(lambda: movie_list_body(page, query)), None),
+         repeated(lambda: page.body(query)), None),
         ("aioapi_app", "aioapi: the app's whole path, no HTTP",
          "app._handle(request): routing, middlewares, parse, bridge hop, connection "
          "cycle, selector, render, response; no HTTP parsing", on_loop(loop, aioapi_app), None),

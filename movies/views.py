@@ -21,7 +21,7 @@ from movies import conditional, selectors
 from movies.conditional import JSON_CONTENT_TYPE
 from movies.errors import DomainError
 from movies.headers import SECURITY_HEADERS
-from movies.parsing import parse_id, parse_query
+from movies.parsing import parse_id
 from movies.problems import (
     PROBLEM_CONTENT_TYPE,
     Problem,
@@ -30,8 +30,8 @@ from movies.problems import (
     not_found,
     problem_of,
 )
-from movies.rendering import movie_detail_body, movie_list_body, people_list_body
-from movies.schemas import MovieListQuery, NoQuery, PeopleListQuery
+from movies.rendering import movie_detail_body
+from movies.schemas import MovieListQuery, NoQuery, PeopleListQuery, parse_query
 from movies.shapes import MovieDetail
 
 READ_METHODS = ("GET", "HEAD")
@@ -141,7 +141,7 @@ def detail_body(movie: MovieDetail | None) -> bytes:
 def movie_list(request: HttpRequest) -> bytes:
     """``GET /movies/``: the same list as ``GET /api/movies``."""
     query = list_query(request)
-    return movie_list_body(selectors.list_movies(query), query)
+    return selectors.list_movies(query).body(query)
 
 
 @read_view
@@ -156,4 +156,4 @@ def people_list(request: HttpRequest) -> bytes:
     """``GET /movies/people/``: the same page as ``GET /api/people`` (bench/'s people
     scenario; under /movies/ so its errors get the same problem handlers)."""
     query = parse_query(PeopleListQuery, query_pairs(request))
-    return people_list_body(selectors.list_people(query), query)
+    return selectors.list_people(query).body(query)

@@ -24,10 +24,8 @@ from bench.monitor import Usage
 from bench.records import Measured, Outcome, run_record
 from bench.servers import REPO, ServerOptions, server_specs
 from bench.workload import Inputs, build
-from movies.cursors import Cursor
-from movies.rendering import movie_list_body
+from movies.cursors import Cursor, Page
 from movies.schemas import MovieListQuery
-from movies.shapes import Page
 
 WRK_STDOUT = """Running 2s test @ http://127.0.0.1:20001/movies/?limit=10
   2 threads and 16 connections
@@ -303,9 +301,9 @@ def test_raw_pool_renders_the_servers_bytes():
     ]  # fmt: skip
     query = MovieListQuery(limit=2)
     expected_items = [dict(row) for row in rows[:2]]
-    page = Page(items=expected_items, next_cursor=Cursor("title", "Film 2", 2, False).encode())
+    page = Page(items=expected_items, limit=2, next_cursor=Cursor("title", "Film 2", 2, False))
 
-    assert raw_pool.render([dict(r) for r in rows], 2) == movie_list_body(page, query)
+    assert raw_pool.render([dict(r) for r in rows], 2) == page.body(query)
 
 
 # -- report ---------------------------------------------------------------------

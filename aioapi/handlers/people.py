@@ -5,17 +5,17 @@ from __future__ import annotations
 from aiohttp import web
 
 from aioapi.keys import BRIDGE
-from aioapi.responses import cacheable
+from aioapi.reads import cacheable
 from movies import selectors
 from movies.problems import not_found
-from movies.rendering import dumps, people_list_body
+from movies.rendering import dumps
 from movies.schemas import PeopleListQuery
 
 
 async def list_people(request: web.Request, query: PeopleListQuery) -> web.Response:
     """``GET /api/people?q=``: a page of people, optionally matching a name."""
     page = await request.app[BRIDGE].run(selectors.list_people, query)
-    return cacheable(request, people_list_body(page, query))
+    return cacheable(request, page.body(query))
 
 
 async def get_person(request: web.Request, person_id: int) -> web.Response:

@@ -46,7 +46,7 @@ def _cursor(title: str, movie_id: int) -> str:
 
 
 def render(rows: list[dict[str, Any]], limit: int) -> bytes:
-    """The list body, byte for byte as ``movies.rendering.movie_list_body`` writes it."""
+    """The list body, byte for byte as ``movies.cursors.Page.body`` writes it."""
     items, more = rows[:limit], len(rows) > limit
     cursor = more and _cursor(items[-1]["title"], items[-1]["id"])
     next_link = (

@@ -10,12 +10,12 @@ from django.db import router
 from django.db.models import F, QuerySet
 
 from movies import prepared
-from movies.cursors import Cursor
+from movies.cursors import Page
 from movies.expressions import RowAfter
 from movies.models import Genre, Person
 from movies.prepared import Param
 from movies.schemas import PEOPLE_SORT, PeopleListQuery
-from movies.shapes import GenreCount, Page, PersonDetail, PersonRef
+from movies.shapes import GenreCount, PersonDetail, PersonRef
 
 _NAME = Person._meta.get_field("name")
 _ID = Person._meta.get_field("id")
@@ -39,7 +39,7 @@ def list_people(query: PeopleListQuery) -> Page[PersonRef]:
     As the film list does, every ``next`` is a cursor, so following ``next`` never
     meets the offset limit; ``previous`` is an offset while the reader is on offsets.
     """
-    cursor = query.after
+    cursor = query.cursor
     backwards = cursor is not None and cursor.backwards
     searching = query.q is not None
 
@@ -72,13 +72,11 @@ def list_people(query: PeopleListQuery) -> Page[PersonRef]:
     rows = rows[: query.limit]
     if backwards:
         rows.reverse()
-
-    def boundary(person: PersonRef, backwards: bool) -> str:
-        return Cursor(PEOPLE_SORT, person["name"], person["id"], backwards).encode()
-
+    edges = (rows[0]["name"], rows[-1]["name"]) if rows else (None, None)
     return Page.keyset(
-        cast("list[PersonRef]", rows), boundary, resumed=cursor is not None,
-        backwards=backwards, has_more=has_more, offset=query.offset, limit=query.limit,
+        cast("list[PersonRef]", rows), sort=PEOPLE_SORT, edges=edges,
+        resumed=cursor is not None, backwards=backwards, has_more=has_more,
+        offset=query.offset, limit=query.limit,
     )  # fmt: skip
 
 
