@@ -1,8 +1,10 @@
 """Bearer-token authentication and permission checks of API writes.
 
-The header is parsed on the loop; the token lookup (prefix, constant-time digest
-comparison, revocation: :mod:`movies.tokens`) and the permission check run in one
-bridged call, with the failed-attempt limits (kept in the database, shared by every
+The header is parsed on the loop (:func:`permit`); the token lookup (prefix,
+constant-time digest comparison, revocation: :mod:`movies.tokens`) and the
+permission check run in the write's own bridged call and transaction
+(:func:`run_as`; a hop of their own only before ``100 Continue``), with the
+failed-attempt limits (kept in the database, shared by every
 worker: aioapi.ratelimit). Failed attempts are counted per client address and per
 token id (the token's prefix) the address tries; past ``API_AUTH_FAILURES_PER_MINUTE`` the address's
 failures are 429s, and its further tries at a token id it has used up are refused
@@ -26,19 +28,24 @@ failures of other tokens never lock them out.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from typing import Any, TypeVar, cast
 
 from aiohttp import web
+from django.db import transaction
 
 from aioapi.forwarded import client_of
 from aioapi.keys import AUTH_LIMITER, BRIDGE, SETTINGS
 from aioapi.ratelimit import FailedAuthLimiter
+from aioapi.responses import expects_continue
 from movies.problems import Problem, retry_later
 from movies.tokens import authenticate_token
 
 logger = logging.getLogger(__name__)
 
 REALM = 'Bearer realm="mymoviedb"'
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -55,26 +62,89 @@ class _Verdict:
     refused: int | None = None  # limited: a 429 with this Retry-After
 
 
-async def require_permission(request: web.Request, permission: str) -> Caller:
-    """The caller of a write, or a 401/403/429 problem.
+@dataclass(frozen=True)
+class Permit:
+    """What a write knows of its caller before it reads the body (:func:`permit`).
 
-    ``permission`` is a Django permission such as ``movies.change_movie``.
+    Either the ``caller``, already verified (the client asked to wait with
+    ``Expect: 100-continue``), or what the write's own hop verifies: the client's
+    address and the raw token (``None``: malformed, a failure all the same).
     """
+
+    permission: str
+    client: str
+    raw: str | None
+    caller: Caller | None = None
+
+
+async def permit(request: web.Request, permission: str) -> Permit:
+    """The first step of a write, before its body: a 401 without ``Authorization``
+    (no query needed). The token itself is verified in the write's hop
+    (:func:`run_as`), in its transaction; only a client that sent
+    ``Expect: 100-continue`` has it verified now, in a hop of its own, so that
+    ``100 Continue`` goes only to a caller allowed to send the body."""
     header = request.headers.get("Authorization")
     if header is None:
         raise _unauthorized("Authentication required: send Authorization: Bearer <token>.")
-    client = client_address(request)
-    raw = parse_bearer(header)
-    verdict = await request.app[BRIDGE].run(
-        _authenticate, request.app[AUTH_LIMITER], client=client, raw=raw, permission=permission
+    granted = Permit(permission, client_address(request), parse_bearer(header))
+    if expects_continue(request):
+        return replace(granted, caller=await _verified(request, granted))
+    return granted
+
+
+async def run_as(
+    request: web.Request, granted: Permit, write: Callable[..., R], /, **kwargs: Any
+) -> R:
+    """``write(user_id=<the caller's>, **kwargs)`` on an ORM thread: one hop, which
+    first verifies the token (the failed-attempt limits included) in the write's
+    transaction, unless :func:`permit` already did."""
+    bridge = request.app[BRIDGE]
+    if granted.caller is not None:
+        return await bridge.run(write, user_id=granted.caller.user_id, **kwargs)
+    verdict, written = await bridge.run(
+        _authenticated, request.app[AUTH_LIMITER], granted, write, kwargs
     )
+    _caller(verdict, granted)
+    return cast(R, written)
+
+
+async def _verified(request: web.Request, granted: Permit) -> Caller:
+    verdict = await request.app[BRIDGE].run(
+        _authenticate,
+        request.app[AUTH_LIMITER],
+        client=granted.client,
+        raw=granted.raw,
+        permission=granted.permission,
+    )
+    return _caller(verdict, granted)
+
+
+def _authenticated(
+    limiter: FailedAuthLimiter,
+    granted: Permit,
+    write: Callable[..., R],
+    kwargs: dict[str, Any],
+) -> tuple[_Verdict, R | None]:
+    # Runs on an ORM thread, in one transaction: a refused token's failure is
+    # counted (returned, not raised, so it commits); an accepted one writes.
+    with transaction.atomic():
+        verdict = _authenticate(
+            limiter, client=granted.client, raw=granted.raw, permission=granted.permission
+        )
+        if verdict.caller is None or not verdict.allowed or verdict.refused is not None:
+            return verdict, None
+        return verdict, write(user_id=verdict.caller.user_id, **kwargs)
+
+
+def _caller(verdict: _Verdict, granted: Permit) -> Caller:
+    # The verdict as the caller, or the problem that refuses it.
     if verdict.refused is not None:
         raise _too_many(verdict.refused)
     if verdict.caller is None:
-        logger.warning("failed API authentication from %s", client)
+        logger.warning("failed API authentication from %s", granted.client)
         raise _unauthorized("The token is invalid or revoked.", error="invalid_token")
     if not verdict.allowed:
-        raise Problem(403, f"The token's user lacks the permission {permission}.")
+        raise Problem(403, f"The token's user lacks the permission {granted.permission}.")
     return verdict.caller
 
 

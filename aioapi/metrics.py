@@ -43,7 +43,8 @@ POOL_STATS = (
 
 
 class Metrics:
-    """The request counters and histograms, plus scrape-time gauges."""
+    """The request counters and histograms (aioapi.middlewares' metrics_middleware
+    counts each answer in them), plus scrape-time gauges."""
 
     def __init__(self, bridge: OrmBridge, exports: ExportSlots) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -70,11 +71,6 @@ class Metrics:
         self.registry.register(_BridgeCollector(bridge))
         self.registry.register(_ExportCollector(exports))
         self.registry.register(_StatementCollector(prepared.STATEMENTS))
-
-    def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        """Count one answered request."""
-        self.requests.labels(method, route, str(status)).inc()
-        self.latency.labels(method, route, str(status)).observe(seconds)
 
 
 def multiprocess() -> bool:

@@ -98,5 +98,7 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
         resource = request.match_info.route.resource
         route = resource.canonical if resource is not None else UNMATCHED_ROUTE
         method = request.method if request.method in KNOWN_METHODS else "other"
-        elapsed = time.perf_counter() - started
-        request.app[METRICS].observe(method, route, status, elapsed)
+        labels = (method, route, str(status))
+        metrics = request.app[METRICS]
+        metrics.requests.labels(*labels).inc()
+        metrics.latency.labels(*labels).observe(time.perf_counter() - started)

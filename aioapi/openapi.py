@@ -2,7 +2,7 @@
 
 Each operation is declared with its route (aioapi.routes); this module assembles
 them into paths. Parameters and request bodies come from the very pydantic
-classes that validate them (movies.schemas, applied by movies.parsing); response
+classes that validate them (movies.schemas for queries, movies.bodies for bodies); response
 bodies from aioapi.openapi_models. Every error status an operation can answer is
 listed, with the problem shape.
 """

@@ -1,7 +1,7 @@
 """The response cache of one API worker: rendered GET answers, bounded by bytes.
 
 An entry is the body, ETag and content type of a 200 answer, under a key made
-of the route and its validated query (aioapi.cached), so ``?limit=10&sort=title``
+of the route and its validated query (aioapi.reads), so ``?limit=10&sort=title``
 and ``?sort=title&limit=10`` share one entry. Past ``API_CACHE_MAX_BYTES`` the
 least recently used entries go. A hit runs no SQL and takes no thread hop.
 
@@ -47,7 +47,7 @@ from prometheus_client.registry import Collector
 
 from movies.changes import Change
 
-# The route name and what identifies an answer of it (aioapi.cached).
+# The route name and what identifies an answer of it (aioapi.reads).
 Key = tuple[str, Hashable]
 MOVIE_LISTS = "movie-lists"
 GENRE_LIST = "genre-list"
@@ -108,7 +108,7 @@ class ResponseCache:
         self.generation = 0
         # With read replicas: the primary's WAL position when the last invalidation
         # was heard. An answer read from an older replica would put the invalidated
-        # bytes back, so a miss reads nothing older (aioapi.cached).
+        # bytes back, so a miss reads nothing older (aioapi.reads).
         self.floor_lsn = 0
         self.online = False
         self.hits = self.misses = self.stores = 0

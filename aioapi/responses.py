@@ -1,5 +1,6 @@
-"""What every handler shares: read and written answers (their HTTP semantics are
-movies.conditional's) and JSON request bodies."""
+"""What write and probe handlers share: written and uncached answers (their HTTP
+semantics are movies.conditional's; a read's answer is aioapi.reads') and JSON request
+bodies."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from aiohttp.web_protocol import RequestPayloadError
 from aioapi.keys import SETTINGS
 from aioapi.protocol import BodyTimedOut
 from movies import conditional
+from movies.bodies import BodyModel, parse_body
 from movies.conditional import JSON_CONTENT_TYPE, NO_STORE
 from movies.headers import SECURITY_HEADERS
-from movies.parsing import BodyModel, parse_body
 from movies.problems import Problem
 
 # nginx's status for "the client went away before the answer": never sent, but
@@ -25,23 +26,6 @@ DECODED_CODINGS = frozenset(
     ["identity", "gzip", "deflate"] + ["br"] * HAS_BROTLI + ["zstd"] * HAS_ZSTD
 )
 ACCEPTED_CODINGS = ", ".join(sorted(DECODED_CODINGS))
-
-
-def cacheable(
-    request: web.Request,
-    body: bytes,
-    tag: str | None = None,
-    content_type: str = JSON_CONTENT_TYPE,
-) -> web.Response:
-    """A GET answer with its strong ETag (``tag``, or computed from ``body``): a 304
-    when ``If-None-Match`` already has it."""
-    tag = tag or conditional.etag(body)
-    status, headers = conditional.read_answer(
-        tag, request.headers.get(hdrs.IF_NONE_MATCH), request.app[SETTINGS].cache_control
-    )
-    if status == 304:
-        return web.Response(status=304, headers=headers)
-    return web.Response(body=body, content_type=content_type, headers=headers)
 
 
 def written(body: bytes, *, status: int = 200, location: str | None = None) -> web.Response:
@@ -96,10 +80,14 @@ async def continue_when_read(request: web.Request) -> None:
     """
 
 
+def expects_continue(request: web.Request) -> bool:
+    """Whether the client waits for ``100 Continue`` before it sends the body."""
+    expect = request.headers.get(hdrs.EXPECT, "")
+    return request.version == HttpVersion11 and expect.lower() == "100-continue"
+
+
 async def _continue(request: web.Request) -> None:
-    if request.version == HttpVersion11 and request.headers.get(hdrs.EXPECT, "").lower() == (
-        "100-continue"
-    ):
+    if expects_continue(request):
         await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         # As aiohttp's expect handler does: the interim answer is not the response.
         request.writer.output_size = 0

@@ -47,14 +47,9 @@ from aioapi.response_cache import (
 )
 from aioapi.responses import continue_when_read
 from movies import shapes
+from movies.bodies import MovieCreate, MovieFields
 from movies.parsing import parse_slug
-from movies.schemas import (
-    FilmographyQuery,
-    MovieCreate,
-    MovieFields,
-    MovieListQuery,
-    PeopleListQuery,
-)
+from movies.schemas import FilmographyQuery, MovieListQuery, PeopleListQuery
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -217,7 +212,7 @@ def _repeated(what: str, values: Iterable[str]) -> list[str]:
 
 
 def cache_tags(routes: Iterable[Route]) -> dict[str, TagRule]:
-    """The tag rule of each cached route, by route name (aioapi.cached reads it)."""
+    """The tag rule of each cached route, by route name (aioapi.reads reads it)."""
     return {r.name: r.cache_tags for r in routes if r.name and r.cache_tags is not None}
 
 

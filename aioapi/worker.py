@@ -31,6 +31,10 @@ next request, which then meets a reset. A connection its own client closes, or
 that ends with an answer saying ``Connection: close``, has no such race
 (tests/test_deploy_reload.py holds one idle through a drain).
 
+Connections are accepted one per turn of the loop (:data:`ACCEPT_PER_TURN`), so
+that the workers share a burst of new connections instead of the first awake
+taking it all.
+
 The reload test lost 1 to 3 requests in about one run of eight (and once in CI)
 to another race, at the very start of the drain: see ``_drain_then_stop``.
 """
@@ -39,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 from collections.abc import Awaitable, Callable
 from types import FrameType
 from typing import Any
@@ -48,6 +53,13 @@ from aiohttp.worker import GunicornUVLoopWebWorker, GunicornWebWorker
 
 from aioapi.protocol import ApiAppRunner, ApiServer
 
+# How many queued connections a worker accepts each time the listening socket is
+# ready. asyncio accepts up to the site's backlog (aiohttp's 128) at once, so the
+# worker that woke first took a whole burst: at 64 connections one of two workers
+# often held all 64 and the machine served at one process's speed, half the
+# requests/s of a shared burst (bench/results/2026-12-07-accept-in-turns/). One
+# per turn: every worker woken by a connection takes one, then they take turns.
+ACCEPT_PER_TURN = 1
 # Many loop iterations: long enough for every connection accepted before a
 # draining worker stopped accepting to have joined its server.
 ACCEPTED_JOIN_SECONDS = 0.1
@@ -99,6 +111,8 @@ class DrainingWorker(GunicornWebWorker):  # type: ignore[misc]
         if not self.backlog_restored:
             for listener in self.sockets:
                 listener.sock.listen(self.cfg.backlog)
+                if not accept_in_turns(self.loop, listener.sock):
+                    self.log.warning("accepting as the loop does: %r", self.loop)
             self.backlog_restored = True
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
@@ -144,6 +158,34 @@ class DrainingWorker(GunicornWebWorker):  # type: ignore[misc]
         # What aiohttp's worker does on SIGTERM: its serving loop ends within a
         # second, then the runner finishes in-flight requests and closes the rest.
         self.alive = False
+
+
+def accept_in_turns(
+    loop: asyncio.AbstractEventLoop, listener: socket.socket, per_turn: int = ACCEPT_PER_TURN
+) -> bool:
+    """Have ``loop`` accept at most ``per_turn`` connections on ``listener`` each time
+    it is ready; False where that cannot be done (uvloop, or a listener not served).
+
+    asyncio has no public setting for it: its selector loops pass a server's
+    ``backlog`` both to ``listen()`` and, as the batch, to the accept callback they
+    register (``BaseSelectorEventLoop._accept_connection(protocol_factory, sock,
+    sslcontext, server, backlog, ...)``). This registers that callback again with
+    the batch replaced; tests/test_aioapi_accept.py pins it on the loop in use.
+    """
+    selector = getattr(loop, "_selector", None)
+    if selector is None:
+        return False
+    try:
+        reader = selector.get_key(listener.fileno()).data[0]
+        callback, arguments = reader._callback, list(reader._args)
+    except (KeyError, AttributeError, IndexError, TypeError):
+        return False
+    if getattr(callback, "__name__", "") != "_accept_connection" or len(arguments) < 5:
+        return False
+    arguments[4] = per_turn
+    loop.remove_reader(listener.fileno())
+    loop.add_reader(listener.fileno(), callback, *arguments)
+    return True
 
 
 class DrainingUVLoopWorker(DrainingWorker, GunicornUVLoopWebWorker):  # type: ignore[misc]

@@ -1,10 +1,10 @@
 """``python -m bench.admin``: the curator admin's pages timed at a million films.
 
-On the reference file plus ``--synthetic`` films (bench/catalogue.py), a curator
-(staff, in the Curators group, not a superuser) requests each page through Django's
-whole stack in this process (no network, no Gunicorn): server-side time, queries and
-their time. Every page is checked first, warmed up, then timed ``--rounds`` times in
-turn. Heavy: run it under ``flock /tmp/heavy.lock``.
+On the reference file plus ``--synthetic`` films (bench/catalogue.py), a curator (staff,
+in the Curators group, not a superuser) requests each page through Django's whole stack
+in this process (no network, no Gunicorn): server-side time, queries and their time.
+Every page is checked, warmed up, then timed ``--rounds`` times in turn. Heavy: run it
+under ``flock /tmp/heavy.lock``.
 """
 
 from __future__ import annotations
@@ -20,41 +20,25 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench import scaffold
 from bench.catalogue import CatalogueSpec, prepare
-from bench.scaffold import (
-    RESULTS,
-    command_line,
-    ended,
-    header,
-    markdown_table,
-    publish,
-    run_facts,
-)
 from bench.servers import SHARED_CATALOGUE
 
-TARGET_MEDIAN_MS = 300.0
-TARGET_P95_MS = 600.0
+TARGET_MEDIAN_MS, TARGET_P95_MS = 300.0, 600.0
 DEFAULT_DATABASE = "postgres://postgres@127.0.0.1:5432/mymoviedb_admin1m"
-CURATOR = "bench-curator"
-# Words of the synthetic titles (movies/synthetic/factory.py): common, and a pair.
-ONE_WORD = "harbor"
-TWO_WORDS = "silent harbor"
-NO_MATCH = "qzxjv"
-# A first name of thousands of synthetic people: a one-word search whose
-# credited films are too many to list (movies.admin.catalogue).
-COMMON_NAME = "ada"
-DEEP_PAGE = 500
+# Words of the synthetic titles (movies/synthetic/factory.py): common, a pair, none; and
+# a first name of thousands of synthetic people, whose films are too many to list.
+ONE_WORD, TWO_WORDS, NO_MATCH, COMMON_NAME = "harbor", "silent harbor", "qzxjv", "ada"
+CURATOR, DEEP_PAGE = "bench-curator", 500
 
 
 @dataclass(frozen=True)
-class Page:
-    """One request a curator makes; ``found`` says whether its list must be empty."""
-
+class Page:  # one request a curator makes; for a changelist, whether films must be found
     name: str
     path: str
     method: str = "GET"
     status: int = 200
-    found: bool | None = None  # for changelists: results expected (True) or none (False)
+    found: bool | None = None
 
 
 @dataclass
@@ -80,19 +64,13 @@ class Timing:
         return self.median_ms <= TARGET_MEDIAN_MS and self.p95_ms <= TARGET_P95_MS
 
     def record(self) -> dict[str, Any]:
-        return {
-            **asdict(self),
-            "median_ms": round(self.median_ms, 1),
-            "p95_ms": round(self.p95_ms, 1),
-            "max_ms": round(max(self.milliseconds), 1),
-            "within_target": self.within_target,
-        }
+        return {**asdict(self), "median_ms": round(self.median_ms, 1),
+                "p95_ms": round(self.p95_ms, 1), "max_ms": round(max(self.milliseconds), 1),
+                "within_target": self.within_target}  # fmt: skip
 
 
 @dataclass(frozen=True)
-class Landmarks:
-    """What the pages are about, looked up in the catalogue being measured."""
-
+class Landmarks:  # what the pages are about, looked up in the catalogue being measured
     busiest_film: int  # the film with the most credits
     credits: int
     genre: str  # a genre slug
@@ -105,10 +83,8 @@ def landmarks() -> Landmarks:
 
     from movies.models import Credit, Genre, Movie
 
-    busiest = (
-        Credit.objects.values("movie_id").annotate(n=Count("*")).order_by("-n", "movie_id").first()
-    )
-    if busiest is None:
+    by_credits = Credit.objects.values("movie_id").annotate(n=Count("*"))
+    if (busiest := by_credits.order_by("-n", "movie_id").first()) is None:
         raise SystemExit("the catalogue has no credits: load films first")
     genre = Genre.objects.order_by("name").values_list("slug", flat=True).first()
     per_page = admin.site.get_model_admin(Movie).list_per_page
@@ -142,26 +118,16 @@ def form_data(response: Any) -> dict[str, Any]:
     for inline in response.context["inline_admin_formsets"]:
         forms += [inline.formset.management_form, *inline.formset.forms]
     data: dict[str, Any] = {}
-    for form in forms:
-        for bound in form:
-            value = bound.value()
-            if isinstance(value, bool):
-                if value:
-                    data[bound.html_name] = "on"
-            elif isinstance(value, list | tuple):
-                data[bound.html_name] = [str(v) for v in value]
-            elif value is not None:
-                data[bound.html_name] = str(value)
+    for bound in (bound for form in forms for bound in form):
+        value = bound.value()
+        if isinstance(value, bool):
+            if value:
+                data[bound.html_name] = "on"
+        elif isinstance(value, list | tuple):
+            data[bound.html_name] = [str(v) for v in value]
+        elif value is not None:
+            data[bound.html_name] = str(value)
     return data
-
-
-def request(client: Any, page: Page, form: dict[str, Any] | None) -> Any:
-    return client.post(page.path, form) if page.method == "POST" else client.get(page.path)
-
-
-def form_for(page: Page, saves: Iterator[dict[str, Any]]) -> dict[str, Any] | None:
-    """The form ``page`` posts, prepared before its timer starts."""
-    return next(saves) if page.method == "POST" else None
 
 
 def check(page: Page, response: Any) -> None:
@@ -175,11 +141,8 @@ def check(page: Page, response: Any) -> None:
 
 
 def alternating_saves(client: Any, path: str) -> Iterator[dict[str, Any]]:
-    """Change-page POSTs that rename the film and rename it back, turn by turn.
-
-    Each is read from the page anew: the form carries the version of the film it
-    shows, and a save from an older page is refused (movies/admin/versions.py).
-    """
+    """Change-page POSTs that rename the film and back, each read from the page anew:
+    the form carries the film's version, and an older page's save is refused."""
     title = form_data(client.get(path))["title"]
     while True:
         for renamed in (f"{title} (saved)", title):
@@ -196,18 +159,22 @@ def measure(
     plan = pages(marks)
     saves = alternating_saves(client, next(p.path for p in plan if p.method == "POST"))
     timings = {p.name: Timing(p.name, p.path, p.method) for p in plan}
+
+    def request(page: Page) -> tuple[Any, float, Any]:
+        form = next(saves) if page.method == "POST" else None  # prepared before the timer
+        with CaptureQueriesContext(connection) as captured:
+            started = time.perf_counter()
+            response = client.post(page.path, form) if form else client.get(page.path)
+            return response, (time.perf_counter() - started) * 1000, captured
+
     for page in plan:
-        check(page, request(client, page, form_for(page, saves)))
+        check(page, request(page)[0])
     for _ in range(warmup):
         for page in plan:
-            request(client, page, form_for(page, saves))
+            request(page)
     for number in range(rounds):
         for page in plan:
-            form = form_for(page, saves)
-            with CaptureQueriesContext(connection) as captured:
-                started = time.perf_counter()
-                response = request(client, page, form)
-                elapsed = (time.perf_counter() - started) * 1000
+            response, elapsed, captured = request(page)
             check(page, response)
             timing = timings[page.name]
             timing.milliseconds.append(elapsed)
@@ -227,20 +194,19 @@ def curator_client() -> Any:
 
     user, _ = get_user_model().objects.get_or_create(username=CURATOR, defaults={"is_staff": True})
     user.groups.add(curators_group())
-    client = Client()
-    client.force_login(user)
+    (client := Client()).force_login(user)
     return client
 
 
 def report(document: dict[str, Any]) -> str:
     pages = document["pages"]
     return "\n".join([
-        *header(f"Curator admin at {document['catalogue']['movies']:,} films", document),
+        *scaffold.header(f"Curator admin at {document['catalogue']['movies']:,} films", document),
         f"Target: median ≤ {TARGET_MEDIAN_MS:.0f} ms and p95 ≤ {TARGET_P95_MS:.0f} ms per page, "
         "server-side (Django's whole stack in one process, no network), "
         f"{document['rounds']} rounds after {document['warmup']} warm-up.",
         "",
-        *markdown_table(
+        *scaffold.markdown_table(
             ("page", "median ms", "p95 ms", "max ms", "queries", "SQL ms", "within"),
             ((p["name"], f"{p['median_ms']:.1f}", f"{p['p95_ms']:.1f}", f"{p['max_ms']:.1f}",
               p["queries"], f"{p['sql_milliseconds']:.1f}",
@@ -261,20 +227,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     add("--seed", type=int, default=1, help="(%(default)s)")
     add("--rounds", type=int, default=20, help="(%(default)s)")
     add("--warmup", type=int, default=2, help="(%(default)s)")
-    add("--results-dir", type=Path, default=RESULTS)
+    add("--results-dir", type=Path, default=scaffold.RESULTS)
     args = parser.parse_args(argv)
     started = datetime.now(UTC)
     env = {
-        **os.environ,
-        "DATABASE_URL": args.database_url,
+        **os.environ, "DATABASE_URL": args.database_url,
         "DJANGO_SETTINGS_MODULE": "mymoviedb.settings",
         "SECRET_KEY": os.environ.get("SECRET_KEY", "bench-admin-only-" + "x" * 40),
-        "DEBUG": "0",
-        "ALLOWED_HOSTS": "testserver",
-        "SECURE_SSL_REDIRECT": "0",
+        "DEBUG": "0", "ALLOWED_HOSTS": "testserver", "SECURE_SSL_REDIRECT": "0",
         # No static files are served here; an empty directory keeps WhiteNoise quiet.
         "STATIC_ROOT": tempfile.mkdtemp(prefix="bench-admin-static-"),
-    }
+    }  # fmt: skip
     spec = CatalogueSpec(args.source, args.synthetic, args.seed)
     counts = prepare(args.database_url, spec, env, recreate=False, say=print)
     os.environ.update(env)
@@ -283,27 +246,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     django.setup()
     from django.test.utils import setup_test_environment
 
-    # Lets the client see each response's template context (the changelist's
-    # result count, the change form to save): the test runner's instrumentation.
+    # Lets the client see each response's template context (the changelist's result
+    # count, the change form to save): the test runner's instrumentation.
     setup_test_environment()
-    facts = run_facts(args.database_url)
-    client = curator_client()
-    marks = landmarks()
+    facts = scaffold.run_facts(args.database_url)
+    client, marks = curator_client(), landmarks()
     print(f"timing {args.rounds} rounds; busiest film {marks.busiest_film} ({marks.credits})")
     timings = measure(client, marks, rounds=args.rounds, warmup=args.warmup, say=print)
     document = {
-        "command": command_line("bench.admin", argv),
-        "facts": ended(facts),
+        "command": scaffold.command_line("bench.admin", argv), "facts": scaffold.ended(facts),
         "target": {"median_ms": TARGET_MEDIAN_MS, "p95_ms": TARGET_P95_MS},
-        "rounds": args.rounds,
-        "warmup": args.warmup,
-        "catalogue": counts,
-        "catalogue_spec": asdict(spec),
-        "landmarks": asdict(marks),
+        "rounds": args.rounds, "warmup": args.warmup, "catalogue": counts,
+        "catalogue_spec": asdict(spec), "landmarks": asdict(marks),
         "pages": [timing.record() for timing in timings],
         "all_within_target": all(t.within_target for t in timings),
-    }
-    publish("admin", started, document, report(document), base=args.results_dir)
+    }  # fmt: skip
+    scaffold.publish("admin", started, document, report(document), base=args.results_dir)
     return 0 if document["all_within_target"] else 1
 
 

@@ -1,10 +1,7 @@
-"""The benchmark's own PostgreSQL database and catalogue.
-
-The database is created when missing and dropped only with ``--recreate-db``.
-A loaded catalogue is marked with a comment on the database (what was loaded,
-from where, with which seed), so a second run skips the import, and a database
-holding anything else is refused rather than overwritten.
-"""
+"""The benchmark's own PostgreSQL database and catalogue: created when missing, dropped
+only with ``--recreate-db``. A loaded catalogue is marked with a comment on the database
+(what, from where, which seed), so a second run skips the import, and a database holding
+anything else is refused rather than overwritten."""
 
 from __future__ import annotations
 
@@ -30,9 +27,7 @@ class CatalogueError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class CatalogueSpec:
-    """What the benchmark loads: a file in the Wikipedia format, plus synthetic films."""
-
+class CatalogueSpec:  # what the benchmark loads: a Wikipedia-format file, synthetic films
     source: str
     synthetic: int
     seed: int
@@ -66,32 +61,16 @@ def ensure_database(database_url: str, *, recreate: bool) -> bool:
     return False
 
 
-def read_marker(conn: psycopg.Connection[Any]) -> str | None:
-    query = "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s"
-    row = conn.execute(query, (conn.info.dbname,)).fetchone()
-    return row[0] if row else None
-
-
-def write_marker(conn: psycopg.Connection[Any], spec: CatalogueSpec) -> None:
-    comment = sql.SQL("COMMENT ON DATABASE {} IS {}")
-    conn.execute(comment.format(sql.Identifier(conn.info.dbname), sql.Literal(spec.marker())))
-
-
 TABLES = {"movies": "movies_movie", "people": "movies_person", "credits": "movies_credit",
           "genres": "movies_genre", "movie_genres": "movies_movie_genres"}  # fmt: skip
 
 
 def counts(conn: psycopg.Connection[Any]) -> dict[str, int]:
     """Rows per catalogue table; 0 everywhere before the first migration."""
-    result = {}
-    for key, table in TABLES.items():
-        row = conn.execute("SELECT to_regclass(%s)", (table,)).fetchone()
-        if row is not None and row[0] is not None:
-            row = conn.execute(
-                sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
-            ).fetchone()
-        result[key] = int(row[0]) if row and row[0] is not None else 0
-    return result
+    count = sql.SQL("SELECT count(*) FROM {}")
+    return {key: int(scalar(conn, count.format(sql.Identifier(table))))
+            if scalar(conn, "SELECT to_regclass(%s)", table) else 0
+            for key, table in TABLES.items()}  # fmt: skip
 
 
 def manage(args: list[str], env: Mapping[str, str]) -> None:
@@ -118,7 +97,9 @@ def prepare(
     say(f"database {name}: {'created' if created else 'exists'}; migrating")
     manage(["migrate", "--no-input", "--verbosity", "0"], env)
     with psycopg.connect(database_url, autocommit=True) as conn:
-        marker, before = read_marker(conn), counts(conn)
+        query = "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s"
+        row = conn.execute(query, (conn.info.dbname,)).fetchone()
+        marker, before = row[0] if row else None, counts(conn)
         if marker == spec.marker():
             say(f"catalogue already loaded ({before['movies']} films); not importing again")
             return before
@@ -132,15 +113,13 @@ def prepare(
         manage(["import_movies", spec.source], env)
         if spec.synthetic:
             say(f"generating {spec.synthetic} synthetic films (seed {spec.seed})")
-            manage(
-                ["generate_movies", "--count", str(spec.synthetic), "--seed", str(spec.seed)], env
-            )
-        # VACUUM too: a loaded database is read through index-only scans (the
-        # credits of the people a search matches), which need the visibility
-        # map that autovacuum would set, and autovacuum may be off (it is on
-        # the benchmark machine).
+            manage(["generate_movies", "--count", str(spec.synthetic), "--seed", str(spec.seed)],
+                   env)  # fmt: skip
+        # VACUUM too: index-only scans (the credits of the people a search matches) need
+        # the visibility map, which autovacuum, maybe off, would set.
         conn.execute("VACUUM (ANALYZE)")
-        write_marker(conn, spec)
+        comment = sql.SQL("COMMENT ON DATABASE {} IS {}")
+        conn.execute(comment.format(sql.Identifier(conn.info.dbname), sql.Literal(spec.marker())))
         return counts(conn)
 
 
@@ -149,15 +128,11 @@ def sample_movie_ids(
 ) -> list[int]:
     """``count`` films that have a cast, in a fixed pseudo-random order for ``seed``."""
     rows = conn.execute(
-        """
-        SELECT m.id FROM movies_movie m
-        WHERE EXISTS (SELECT 1 FROM movies_credit c WHERE c.movie_id = m.id AND c.role = 'cast')
-          AND NOT (m.id = ANY(%s))
-        ORDER BY md5(m.id::text || %s), m.id
-        LIMIT %s
-        """,
+        """SELECT m.id FROM movies_movie m WHERE NOT (m.id = ANY(%s)) AND EXISTS
+             (SELECT 1 FROM movies_credit c WHERE c.movie_id = m.id AND c.role = 'cast')
+           ORDER BY md5(m.id::text || %s), m.id LIMIT %s""",
         (list(exclude), str(seed), count),
-    ).fetchall()
+    )
     return [int(row[0]) for row in rows]
 
 
@@ -165,33 +140,21 @@ def busiest_movie_ids(conn: psycopg.Connection[Any], count: int, seed: int) -> l
     """``count`` of the 1 % of films with the most credits (the famous films, which
     people open most), in a fixed pseudo-random order for ``seed``."""
     rows = conn.execute(
-        """
-        WITH busiest AS (
-          SELECT movie_id FROM movies_credit GROUP BY movie_id
-          ORDER BY count(*) DESC, movie_id
-          LIMIT (SELECT ceil(count(*) / 100.0)::int FROM movies_movie)
-        )
-        SELECT movie_id FROM busiest ORDER BY md5(movie_id::text || %s), movie_id LIMIT %s
-        """,
+        """WITH busiest AS (SELECT movie_id FROM movies_credit GROUP BY movie_id
+             ORDER BY count(*) DESC, movie_id
+             LIMIT (SELECT ceil(count(*) / 100.0)::int FROM movies_movie))
+           SELECT movie_id FROM busiest ORDER BY md5(movie_id::text || %s), movie_id LIMIT %s""",
         (str(seed), count),
-    ).fetchall()
+    )
     return [int(row[0]) for row in rows]
+
+
+def scalar(conn: psycopg.Connection[Any], query: Any, *params: object) -> Any:
+    row = conn.execute(query, params or None).fetchone()  # type: ignore[arg-type]
+    return row[0] if row else None
 
 
 def backends(conn: psycopg.Connection[Any], database: str) -> int:
     """Connections to ``database`` other than ``conn`` itself."""
-    row = conn.execute(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-        (database,),
-    ).fetchone()
-    return int(row[0]) if row else 0
-
-
-def server_version(conn: psycopg.Connection[Any]) -> str:
-    row = conn.execute("SELECT version()").fetchone()
-    return str(row[0]) if row else "unknown"
-
-
-def max_connections(conn: psycopg.Connection[Any]) -> int:
-    row = conn.execute("SHOW max_connections").fetchone()
-    return int(row[0]) if row else 0
+    query = "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()"
+    return int(scalar(conn, query, database) or 0)

@@ -15,29 +15,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import answer, report, summary, wrk
+from bench import plan as plans
+from bench import report, servers, summary, wrk
 from bench.catalogue import DEFAULT_DATABASE_URL, CatalogueError, CatalogueSpec, database_name
-from bench.plan import (
-    PRIMER,
-    QUICK_PRIMER,
-    QUICK_WARMUP,
-    SCENARIOS,
-    SERVERS,
-    WARMUP,
-    build_plan,
-    condition_name,
-    default_rows,
-    quick_rows,
-)
 from bench.runner import Bench, BenchConfig, BenchError, Outcome
 from bench.scaffold import RESULTS, load_average, machine, results_dir, table, versions
-from bench.servers import (
-    SHARED_CATALOGUE,
-    ServerError,
-    ServerOptions,
-    default_options,
-    server_specs,
-)
+from bench.servers import SHARED_CATALOGUE, ServerError, ServerOptions, server_specs
 from bench.verify import VerificationError
 
 # Options that narrow the plan: a run with any of them is not a full run (LATEST.md).
@@ -50,18 +33,22 @@ def _list(kind: type) -> Any:
 
 
 def parser() -> argparse.ArgumentParser:
-    defaults = default_options()
+    defaults = servers.default_options()
     p = argparse.ArgumentParser(
         prog="python -m bench",
         description="Django under Gunicorn (WSGI, ASGI, a DRF API) against aioapi, fairly, "
         "with wrk. See bench/README.md.",
     )
     add = p.add_argument
-    add("--quick", action="store_true", help="list 10 and the ceilings, under 5 minutes")
+    add("--plan", choices=plans.PLANS, default="default",
+        help="default; quick: list 10 and the ceilings, under 5 minutes; overload: 1,000 "
+        "connections on aioapi as deployed; soak: ten minutes of mixed load on it, its RSS "
+        "and backends flat")  # fmt: skip
+    add("--quick", action="store_true", help="= --plan quick")
     add("--rounds", type=int, default=1, help="each server's block N times per condition")
     add("--label", help="results folder suffix (default: the plan's name)")
-    add("--scenarios", type=_list(str), help=f"only these ({', '.join(SCENARIOS)})")
-    add("--servers", type=_list(str), help=f"only these ({', '.join(SERVERS)})")
+    add("--scenarios", type=_list(str), help=f"only these ({', '.join(plans.SCENARIOS)})")
+    add("--servers", type=_list(str), help=f"only these ({', '.join(plans.SERVERS)})")
     add("--conditions", type=_list(float), help="only these simulated latencies in ms, e.g. 0,10")
     add("--duration", type=int, help="seconds per measured run (overrides the plan)")
     add("--connections", type=_list(int), help="connection counts of every run")
@@ -79,7 +66,6 @@ def parser() -> argparse.ArgumentParser:
     srv("--django-threads", type=int, default=defaults.django_threads, help="(%(default)s)")
     srv("--api-db-threads", type=int, default=defaults.api_db_threads, help="(%(default)s)")
     srv("--api-db-max-pending", type=int, default=defaults.api_db_max_pending)
-    srv("--api-db-funnel", action="store_true", help="aioapi with API_DB_THREADS=1")
     srv("--api-cache", action="store_true", help="aioapi with its response cache on")
     srv("--db-connections", choices=("pool", "persistent"), default=defaults.db_connections)
     srv("--pool-size", type=int, help="DB pool per worker (default: the larger thread count)")
@@ -94,22 +80,15 @@ def parser() -> argparse.ArgumentParser:
 
 
 def config_from(args: argparse.Namespace) -> BenchConfig:
-    plan = build_plan(
-        "quick" if args.quick else "default",
-        quick_rows() if args.quick else default_rows(),
-        scenarios=args.scenarios,
-        servers=args.servers,
-        conditions=args.conditions,
-        duration=args.duration,
-        connections=args.connections,
-        primer=QUICK_PRIMER if args.quick else PRIMER,
-        warmup=QUICK_WARMUP if args.quick else WARMUP,
+    plan = plans.build_plan(
+        "quick" if args.quick else args.plan, scenarios=args.scenarios, servers=args.servers,
+        conditions=args.conditions, duration=args.duration, connections=args.connections,
         rounds=args.rounds,
-    )
+    )  # fmt: skip
     threads = max(args.django_threads, args.api_db_threads)
     options = ServerOptions(
         args.cpus, args.workers or len(args.cpus), args.django_threads, args.api_db_threads,
-        args.api_db_max_pending, args.api_db_funnel, args.api_cache, args.pool_size or threads,
+        args.api_db_max_pending, args.api_cache, args.pool_size or threads,
         args.keep_alive, "127.0.0.1", args.port_base, args.db_connections,
     )  # fmt: skip
     catalogue = CatalogueSpec(args.source, args.synthetic, args.seed)
@@ -119,17 +98,16 @@ def config_from(args: argparse.Namespace) -> BenchConfig:
 
 def print_plan(config: BenchConfig, say: Any) -> None:
     plan = config.plan
-    minutes = plan.estimate_seconds() / 60
-    say(f"plan '{plan.name}': {len(plan.runs)} measured runs × {plan.rounds} round(s), "
-        f"about {minutes:.1f} minutes (not counting an import)")  # fmt: skip
+    say(f"plan '{plan.name}': {len(plan.runs)} measured runs × {plan.rounds} round(s), about "
+        f"{plan.estimate_seconds() / 60:.1f} minutes (not counting an import)")  # fmt: skip
     for latency in plan.conditions():
         for server in plan.servers(latency):
-            runs = plan.runs_of(latency, server)
-            cells = ", ".join(f"{r.scenario}@{r.connections}" for r in runs)
-            say(f"  {condition_name(latency)} · {server}: {cells}")
-    planned = {run.server for run in plan.runs}
+            cells = ", ".join(
+                f"{r.scenario}@{r.connections}" for r in plan.runs_of(latency, server)
+            )
+            say(f"  {plans.condition_name(latency)} · {server}: {cells}")
     for spec in server_specs(config.database_url, 0.0, config.options).values():
-        if spec.name in planned:
+        if spec.name in {run.server for run in plan.runs}:
             say(f"  {spec.name}: {shlex.join(spec.command(config.options.cpus))}")
 
 
@@ -143,33 +121,24 @@ def document(args: argparse.Namespace, argv: list[str], config: BenchConfig, out
     catalogue = config.catalogue
     doc: dict[str, Any] = {
         "schema": 2,  # 2: every run has its "round"
-        "label": args.label or config.plan.name,
-        "plan": config.plan.name,
+        "label": args.label or config.plan.name, "plan": config.plan.name,
         "full": not narrowed(args),  # the whole plan: what bench/results/LATEST.md points to
-        "rounds": config.plan.rounds,
-        "started_at": started.isoformat(timespec="seconds"),
+        "rounds": config.plan.rounds, "started_at": started.isoformat(timespec="seconds"),
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "command": shlex.join(["python", "-m", "bench", *argv]),
-        "machine": facts,
-        "versions": versions(
-            {"PostgreSQL": outcome.postgres.get("version", "?"), "wrk": wrk.wrk_version()}
-        ),
-        "database": {
-            "name": database_name(config.database_url),
-            "max_connections": outcome.postgres.get("max_connections"),
-        },
+        "command": shlex.join(["python", "-m", "bench", *argv]), "machine": facts,
+        "versions": versions({"PostgreSQL": outcome.postgres.get("version", "?"),
+                              "wrk": wrk.wrk_version()}),
+        "database": {"name": database_name(config.database_url),
+                     "max_connections": outcome.postgres.get("max_connections")},
         "catalogue": outcome.catalogue,
         "catalogue_source": {"source": catalogue.source, "synthetic": catalogue.synthetic,
                              "seed": catalogue.seed},  # fmt: skip
-        "scenarios": {name: s.summary for name, s in SCENARIOS.items()},
+        "scenarios": {name: s.summary for name, s in plans.SCENARIOS.items()},
         "servers": outcome.servers,
         "wrk": {"threads": config.wrk_threads, "timeout_s": config.wrk_timeout,
                 "primer": list(config.plan.primer), "warmup": list(config.plan.warmup)},
-        "inputs": outcome.inputs,
-        "verification": outcome.verification,
-        "runs": outcome.runs,
-        "warmups": outcome.warmups,
-        "leftovers": outcome.leftovers,
+        "inputs": outcome.inputs, "verification": outcome.verification, "runs": outcome.runs,
+        "warmups": outcome.warmups, "leftovers": outcome.leftovers,
         "load_average_at_end": load_average(),
     }  # fmt: skip
     doc["targets"] = summary.targets(doc)
@@ -219,7 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     doc = document(args, argv, config, outcome, started, facts)
     outdir = results_dir(doc["label"], started, base=args.results_dir)
     report.write(doc, outdir)
-    say("\n".join(["", *answer.markdown(doc), *table(report.TARGETS, doc["targets"])]))
+    say("\n".join(["", *summary.answer(doc), *table(report.TARGETS, doc["targets"])]))
     for leftover in doc["leftovers"]:
         say(f"!!! left behind: {leftover}")
     say(f"results: {outdir}/report.md")

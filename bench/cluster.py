@@ -1,18 +1,8 @@
-"""``python -m bench.cluster capacity|export``: measurements through the local cluster
-(``python -m deploy.cluster``'s topology, ``--films`` synthetic films replayed by both
-standbys).
-
-- ``capacity``: for each ``--api`` count N, N aioapi processes (one worker each, cache
-  off: every request reads a standby); every URL checked through nginx, then wrk loads
-  list 10 and the detail of 500 films over HTTPS while the API processes' CPU and the
-  peaks of client backends per PostgreSQL server and of PgBouncer's server connections
-  are sampled.
-- ``export``: ``/api/movies/export?format=ndjson`` downloaded from two API processes of
-  one worker each, whose peak RSS is sampled every 10 ms: ``replicas`` (the cluster's
-  own, reading the standbys) and ``pgbouncer`` (no replicas: PgBouncer in transaction
-  mode); every 20 ms each PostgreSQL server is asked for a backend running ``DECLARE``
-  or ``FETCH`` (a server-side cursor streaming the rows).
-"""
+"""``python -m bench.cluster capacity``: req/s per API core through the local cluster
+(``python -m deploy.cluster``'s topology, ``--films`` synthetic films on both standbys).
+Per ``--api`` count N, N aioapi processes (one worker, cache off), every URL checked
+through nginx, then wrk loads list 10 and 500 details over HTTPS while the API's CPU and
+the peaks of backends per server and of PgBouncer's connections are sampled."""
 
 from __future__ import annotations
 
@@ -25,7 +15,6 @@ from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import psutil
@@ -33,18 +22,13 @@ import psycopg
 
 from bench import wrk
 from bench.catalogue import sample_movie_ids
-from bench.export_bench import check_complete, download
-from bench.monitor import MIB, Every, PeakRss, RunMonitor
+from bench.monitor import Every, RunMonitor
 from bench.scaffold import command_line, ended, header, markdown_table, publish, run_facts
 from deploy.cluster import DATABASE, LocalCluster, up
 from deploy.processes import django_environment, manage
 
-BACKENDS = (
-    "SELECT count(*) FROM pg_stat_activity "
-    "WHERE datname = %s AND backend_type = 'client backend' AND pid <> pg_backend_pid()"
-)
-# A backend streaming from a server-side cursor shows one of these as its query.
-CURSOR_QUERY = "SELECT count(*) FROM pg_stat_activity WHERE query ~ '^(DECLARE|FETCH)'"
+BACKENDS = ("SELECT count(*) FROM pg_stat_activity WHERE datname = %s"
+            " AND backend_type = 'client backend' AND pid <> pg_backend_pid()")  # fmt: skip
 
 
 def fill(cluster: LocalCluster, films: int) -> None:
@@ -108,12 +92,6 @@ def _peaks(cluster: LocalCluster, peaks: dict[str, int], name: str,
         peaks["pgbouncer_active"] = max(peaks.get("pgbouncer_active", 0), active)
 
 
-def _cursors(seen: set[str], name: str, connection: psycopg.Connection[Any]) -> None:
-    row = connection.execute(CURSOR_QUERY).fetchone()
-    if row and row[0]:
-        seen.add(name)
-
-
 def capacity(cluster: LocalCluster, args: argparse.Namespace) -> list[dict[str, Any]]:
     fill(cluster, args.films)
     with psycopg.connect(cluster.primary.url()) as conn:
@@ -134,16 +112,15 @@ def capacity(cluster: LocalCluster, args: argparse.Namespace) -> list[dict[str, 
         return [p for m in map(psutil.Process, masters) for p in (m, *m.children())]
 
     runs = []
-    for scenario, script, url, env in (
-        ("list10", "get.lua", f"{target}/api/movies?limit=10", {}),
-        ("detail", "paths.lua", f"{target}/", {"BENCH_PATHS": str(paths)}),
-    ):
+    for scenario, script, url, env in (("list10", "get.lua", f"{target}/api/movies?limit=10", {}),
+                                       ("detail", "paths.lua", f"{target}/",
+                                        {"BENCH_PATHS": str(paths)})):  # fmt: skip
         wrk.load(url, script, connections=args.connections, duration=2, env=env)
         peaks: dict[str, int] = {}
         monitor = RunMonitor(api_processes, lambda: 0, DATABASE)
         with sampled(cluster, partial(_peaks, cluster, peaks), 0.25), monitor:
-            result, _ = wrk.load(url, script, connections=args.connections,
-                                 duration=args.duration, env=env)  # fmt: skip
+            result = wrk.load(url, script, connections=args.connections, duration=args.duration,
+                          env=env)  # fmt: skip
         usage = monitor.usage
         runs.append({
             "api_processes": len(cluster.api_ports), "scenario": scenario,
@@ -161,89 +138,46 @@ def capacity(cluster: LocalCluster, args: argparse.Namespace) -> list[dict[str, 
     return runs
 
 
-def export(cluster: LocalCluster, args: argparse.Namespace) -> list[dict[str, Any]]:
-    fill(cluster, args.films)
-    [[count]] = cluster.primary.psql("SELECT count(*) FROM movies_movie")
-    apis = {
-        "replicas": cluster.servers["api-0"],
-        "pgbouncer": cluster.start_api("api-pgbouncer", DATABASE_REPLICA_URLS=""),
-    }
-    target = Path("/dev/shm" if Path("/dev/shm").is_dir() else "/tmp") / "cluster-export.ndjson"
-    runs = []
-    for api, server in apis.items():
-        [process] = psutil.Process(server.process.pid).children()  # its one worker
-        for attempt in range(args.repeat + 1):  # the first warms the database's caches
-            seen: set[str] = set()
-            idle = process.memory_info().rss / MIB
-            watch = sampled(cluster, partial(_cursors, seen), 0.02)
-            with PeakRss(partial(list, [process]), 0.01) as peak, watch:
-                timings = download(f"{server.base}/api/movies/export?format=ndjson", target)
-            try:
-                check_complete(target, "ndjson", int(count))
-            finally:
-                target.unlink(missing_ok=True)
-            if attempt:
-                runs.append({
-                    "api": api, "films": int(count),
-                    "total_s": round(float(timings["time_total"]), 2),
-                    "idle_rss_mb": round(idle, 1),
-                    "peak_rss_mb": round(max(peak.total_mib, idle), 1),
-                    "cursor_seen_on": sorted(seen),
-                })  # fmt: skip
-                print(runs[-1], flush=True)
-    return runs
+HEADERS = ["API processes", "scenario", "req/s", "p99 (ms)", "errors", "API CPU (s)",
+           "req per API CPU-s", "PostgreSQL CPU (s)", "machine busy (s)", "backends (peak)",
+           "PgBouncer server conns (peak; active)"]  # fmt: skip
 
 
-REPORTS = {
-    "capacity": ("Capacity through the local cluster", [
-        "API processes", "scenario", "req/s", "p99 (ms)", "errors", "API CPU (s)",
-        "req per API CPU-s", "PostgreSQL CPU (s)", "machine busy (s)", "backends (peak)",
-        "PgBouncer server conns (peak; active)"],
-        lambda r: [r["api_processes"], r["scenario"], f"{r['requests_per_s']:,}",
-                   f"{r['p99_ms']:.0f}", "; ".join(r["errors"]) or "0", f"{r['api_cpu_s']:.1f}",
-                   f"{r['requests_per_api_core_s']:,}", f"{r['postgres_cpu_s']:.1f}",
-                   f"{r['machine_busy_s']:.1f}",
-                   ", ".join(f"{k} {v}" for k, v in r["backends_max"].items()),
-                   f"{r['pgbouncer_server_connections_max']}; {r['pgbouncer_active_max']}"]),
-    "export": ("An export through the local cluster", [
-        "API process", "films", "total (s)", "idle RSS (MB)", "peak RSS (MB)",
-        "server-side cursor seen on"],
-        lambda r: [r["api"], f"{r['films']:,}", f"{r['total_s']:.2f}", f"{r['idle_rss_mb']:.0f}",
-                   f"{r['peak_rss_mb']:.0f}", ", ".join(r["cursor_seen_on"]) or "none"]),
-}  # fmt: skip
-
-
-def report(kind: str, document: dict[str, Any]) -> str:
-    title, headers, cells = REPORTS[kind]
-    shared = ("wrk, nginx, PgBouncer, every API process and all three PostgreSQL servers "
-              "share the machine's cores.")  # fmt: skip
-    rows = [cells(r) for r in document["runs"]]
-    return "\n".join([*header(title, document), shared, "", *markdown_table(headers, rows)])
+def report(document: dict[str, Any]) -> str:
+    rows = [[r["api_processes"], r["scenario"], f"{r['requests_per_s']:,}", f"{r['p99_ms']:.0f}",
+             "; ".join(r["errors"]) or "0", f"{r['api_cpu_s']:.1f}",
+             f"{r['requests_per_api_core_s']:,}", f"{r['postgres_cpu_s']:.1f}",
+             f"{r['machine_busy_s']:.1f}",
+             ", ".join(f"{k} {v}" for k, v in r["backends_max"].items()),
+             f"{r['pgbouncer_server_connections_max']}; {r['pgbouncer_active_max']}"]
+            for r in document["runs"]]  # fmt: skip
+    return "\n".join([*header("Capacity through the local cluster", document),
+                      "wrk, nginx, PgBouncer, every API process and all three PostgreSQL "
+                      "servers share the machine's cores.", "",
+                      *markdown_table(HEADERS, rows)])  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.cluster", description=__doc__)
-    parser.add_argument("kind", choices=sorted(REPORTS))
-    parser.add_argument("--films", type=int, help="films (capacity 100,000; export 200,000)")
-    parser.add_argument("--api", type=int, nargs="+", default=[1, 2], help="capacity: API counts")
-    parser.add_argument("--connections", type=int, default=64, help="capacity: wrk connections")
-    parser.add_argument("--duration", type=int, default=10, help="capacity: seconds per run")
-    parser.add_argument("--repeat", type=int, default=2, help="export: downloads per API")
-    parser.add_argument("--label", help="results directory suffix (cluster-<kind>)")
+    add = parser.add_argument
+    add("kind", choices=["capacity"])
+    add("--films", type=int, default=100_000, help="(%(default)s)")
+    add("--api", type=int, nargs="+", default=[1, 2], help="API process counts")
+    add("--connections", type=int, default=64, help="wrk connections")
+    add("--duration", type=int, default=10, help="seconds per run")
+    add("--label", default="cluster-capacity", help="results directory suffix (%(default)s)")
     args = parser.parse_args(argv)
-    args.films = args.films or (100_000 if args.kind == "capacity" else 200_000)
     started, facts = datetime.now(UTC), run_facts()
     runs: list[dict[str, Any]] = []
-    for count in args.api if args.kind == "capacity" else [1]:
-        no_cache = {"API_CACHE": "0"} if args.kind == "capacity" else None
-        cluster = up(api_processes=count, api_env=no_cache)
+    for count in args.api:
+        cluster = up(api_processes=count, api_env={"API_CACHE": "0"})
         try:
-            runs += (capacity if args.kind == "capacity" else export)(cluster, args)
+            runs += capacity(cluster, args)
         finally:
             cluster.stop()
     document = {"command": command_line("bench.cluster", argv), "facts": ended(facts),
                 "database": DATABASE, "runs": runs}  # fmt: skip
-    publish(args.label or f"cluster-{args.kind}", started, document, report(args.kind, document))
+    publish(args.label, started, document, report(document))
     return 0
 
 

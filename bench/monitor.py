@@ -1,7 +1,6 @@
-"""What a server costs while it is loaded: CPU seconds read before and after (the
-server's processes, the database's backends, this driver, the whole machine: what the
-machine spent beyond those and wrk is foreign work), and whatever a sampler thread
-reads meanwhile (peak RSS, PostgreSQL backends)."""
+"""What a server costs while it is loaded: CPU seconds before and after (its processes,
+the database's backends, this driver, the whole machine: beyond those and wrk is foreign
+work), and what a sampler thread reads meanwhile (peak RSS, PostgreSQL backends)."""
 
 from __future__ import annotations
 
@@ -13,8 +12,7 @@ from typing import Self
 
 import psutil
 
-SAMPLE_SECONDS = 0.25
-MIB = 1024 * 1024
+SAMPLE_SECONDS, MIB = 0.25, 1024 * 1024
 
 
 class Every:
@@ -46,13 +44,9 @@ class PeakRss(Every):
     """The peak RSS (MiB) of ``processes()`` during the block, summed and of the
     busiest, sampled every ``seconds``; past ``bound_mib`` in total, ``over()`` once."""
 
-    def __init__(
-        self,
-        processes: Callable[[], list[psutil.Process]],
-        seconds: float = 0.05,
-        bound_mib: float = float("inf"),
-        over: Callable[[], None] = lambda: None,
-    ) -> None:
+    def __init__(self, processes: Callable[[], list[psutil.Process]], seconds: float = 0.05,
+                 bound_mib: float = float("inf"),
+                 over: Callable[[], None] = lambda: None) -> None:  # fmt: skip
         super().__init__(seconds, self._read)
         self._processes, self._bound, self._over = processes, bound_mib, over
         self.total_mib = self.busiest_mib = 0.0
@@ -60,8 +54,10 @@ class PeakRss(Every):
 
     def _read(self) -> None:
         sizes = list(rss_mib(self._processes()).values())
-        self.total_mib = max(self.total_mib, sum(sizes))
-        self.busiest_mib = max([self.busiest_mib, *sizes])
+        self.total_mib, self.busiest_mib = (
+            max(self.total_mib, sum(sizes)),
+            max([self.busiest_mib, *sizes]),
+        )
         if sum(sizes) > self._bound and not self.tripped:
             self.tripped = True
             self._over()
@@ -71,8 +67,7 @@ def cpu_seconds(processes: list[psutil.Process]) -> float:
     total = 0.0
     for process in processes:
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-            times = process.cpu_times()
-            total += times.user + times.system
+            total += sum(process.cpu_times()[:2])  # user + system
     return total
 
 
@@ -87,12 +82,8 @@ def rss_mib(processes: list[psutil.Process]) -> dict[str, float]:
 
 def postgres_backends(database: str) -> list[psutil.Process]:
     """PostgreSQL backends serving ``database`` (their title names it)."""
-    found = []
-    for process in psutil.process_iter(["name", "cmdline"]):
-        title = " ".join(process.info["cmdline"] or ())
-        if process.info["name"] == "postgres" and f" {database} " in title:
-            found.append(process)
-    return found
+    return [p for p in psutil.process_iter(["name", "cmdline"]) if p.info["name"] == "postgres"
+            and f" {database} " in " ".join(p.info["cmdline"] or ())]  # fmt: skip
 
 
 def machine_busy_seconds() -> float:
@@ -102,9 +93,7 @@ def machine_busy_seconds() -> float:
 
 
 @dataclass
-class Usage:
-    """What one run cost the server (and PostgreSQL)."""
-
+class Usage:  # what one run cost the server (and PostgreSQL)
     cpu_seconds: float = 0.0
     postgres_cpu_seconds: float = 0.0  # the bench database's backends
     driver_cpu_seconds: float = 0.0
@@ -112,24 +101,19 @@ class Usage:
     peak_rss_mb: dict[str, float] = field(default_factory=dict)  # "master 123": MiB
     pg_backends_max: int = 0
     lost_processes: list[int] = field(default_factory=list)
+    rss_growth_mb: dict[str, float] = field(default_factory=dict)  # pid: end - start
+    pg_backends_start_end: tuple[int, int] = (0, 0)
 
 
 class RunMonitor:
     """Measures one server while one load runs (a context manager)."""
 
-    def __init__(
-        self,
-        processes: Callable[[], list[psutil.Process]],
-        backends: Callable[[], int],
-        database: str,
-    ) -> None:
+    def __init__(self, processes: Callable[[], list[psutil.Process]],
+                 backends: Callable[[], int], database: str) -> None:  # fmt: skip
         self._processes, self._backends, self._database = processes, backends, database
         self._driver = psutil.Process()
         self._sampler = Every(SAMPLE_SECONDS, self._sample)
         self.usage = Usage()
-        self._cpu_before: dict[int, tuple[psutil.Process, float]] = {}
-        self._pg: list[psutil.Process] = []
-        self._pg_before = self._driver_before = self._busy_before = 0.0
 
     def __enter__(self) -> RunMonitor:
         self._cpu_before = {p.pid: (p, cpu_seconds([p])) for p in self._processes()}
@@ -137,6 +121,8 @@ class RunMonitor:
         self._pg_before = cpu_seconds(self._pg)
         self._driver_before = cpu_seconds([self._driver])
         self._busy_before = machine_busy_seconds()
+        self._rss_before = rss_mib(self._processes()[1:])
+        self._backends_before = self._backends()
         self._sampler.__enter__()
         return self
 
@@ -146,11 +132,8 @@ class RunMonitor:
         self.usage.lost_processes = [pid for pid in self._cpu_before if pid not in alive]
         # A process that died mid-run took its CPU time with it (and the run is
         # flagged): count the survivors.
-        self.usage.cpu_seconds = sum(
-            cpu_seconds([process]) - before
-            for pid, (process, before) in self._cpu_before.items()
-            if pid in alive
-        )
+        self.usage.cpu_seconds = sum(cpu_seconds([process]) - before for pid, (process, before)
+                                     in self._cpu_before.items() if pid in alive)  # fmt: skip
         # Backends that connected during the run (a thread's first query) spent all
         # their CPU in it.
         known = {p.pid for p in self._pg}
@@ -158,6 +141,10 @@ class RunMonitor:
         self.usage.postgres_cpu_seconds = cpu_seconds(self._pg + new) - self._pg_before
         self.usage.driver_cpu_seconds = cpu_seconds([self._driver]) - self._driver_before
         self.usage.machine_busy_seconds = machine_busy_seconds() - self._busy_before
+        after, before = rss_mib(self._processes()[1:]), self._rss_before
+        self.usage.rss_growth_mb = {pid: round(after[pid] - mib, 1)
+                                    for pid, mib in before.items() if pid in after}  # fmt: skip
+        self.usage.pg_backends_start_end = (self._backends_before, self._backends())
 
     def _sample(self) -> None:
         for index, process in enumerate(self._processes()):

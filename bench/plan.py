@@ -1,39 +1,35 @@
-"""What a benchmark measures: the scenarios, the conditions and the matrix of runs.
-
-The full cross product would take hours here, so the default matrix gives list 10 the
-whole sweep in every condition and the other scenarios two points on loopback and one
-with 10 ms of simulated latency (bench/README.md, "The plan").
-"""
+"""What a benchmark measures: the scenarios, the conditions and the plans (the matrix of
+runs: the full cross product would take hours, bench/README.md, "The plan")."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
 DJANGO, DJANGO_ASGI, DRF, AIOAPI, RAW_POOL = "django", "django-asgi", "drf", "aioapi", "raw-pool"
+DEPLOYED = "aioapi-deployed"  # aioapi with deploy/gunicorn_api.conf.py: overload, soak
 # Also the order they run in: a server verified by order parity (drf) comes after
 # one whose bytes are the reference (bench/verify.py).
-SERVERS = (DJANGO, DJANGO_ASGI, DRF, AIOAPI, RAW_POOL)
-CONTENDERS = SERVERS[:-1]  # raw-pool is a ceiling
+SERVERS = (DJANGO, DJANGO_ASGI, DRF, AIOAPI, DEPLOYED, RAW_POOL)
+CONTENDERS = (DJANGO, DJANGO_ASGI, DRF, AIOAPI)  # raw-pool is a ceiling
 # drf has no filters, search, ETag, writes or people; only django and aioapi list people;
 # Django's comparison views are read-only, so writes load aioapi alone.
 DRF_SCENARIOS = ("list-10", "list-100", "detail")
 PEOPLE_SERVERS = (DJANGO, AIOAPI)
 WRITE_SERVERS = (AIOAPI,)
+WRITES = ("write-mix", "mixed")  # the scenarios that PATCH (with the bench's token)
+# A soak's worker may grow by what its response cache may hold (API_CACHE_MAX_BYTES'
+# default, 64 MiB: it fills up to its bound, then evicts) plus this; a leak grows past.
+SOAK_GROWTH_MIB = 8.0 + 64.0
 
-SWEEP = (16, 64, 256, 400, 1000)
-TWO_POINTS = (64, 400)
+SWEEP, TWO_POINTS = (16, 64, 256, 400, 1000), (64, 400)
 # (connections, seconds) of each server's primer and warm-up, TechEmpower-style.
 PRIMER, WARMUP = (8, 3), (256, 6)
 QUICK_PRIMER, QUICK_WARMUP = (8, 2), (256, 3)
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
-class Scenario:
-    """One kind of load: a Lua script under bench/scenarios and its expected statuses."""
-
+class Scenario:  # one kind of load: a Lua script under bench/scenarios, expected statuses
     name: str
     summary: str
     script: str
@@ -58,18 +54,19 @@ SCENARIOS: dict[str, Scenario] = {
                  "paths.lua"),
         Scenario("write-mix",
                  "1 authenticated PATCH every 20 requests, GETs of list 10 and details between",
-                 "write_mix.lua"),
+                 "paths.lua"),
         Scenario("conditional", "list 10 with If-None-Match: every answer is a 304",
                  "conditional.lua", expect=(304,)),
+        Scenario("mixed", "lists in every sort and filter, details, searches, people, "
+                 "genres, 404s and 400s, a PATCH every 20 requests (aioapi only)",
+                 "paths.lua", expect=(200, 400, 404)),
         Scenario("constant", "aioapi's /healthz: constant body, no database", "get.lua"),
     )
 }  # fmt: skip
 
 
 @dataclass(frozen=True)
-class Row:
-    """One scenario on some servers, at given connection counts per condition."""
-
+class Row:  # one scenario on some servers, at given connection counts per condition
     scenario: str
     servers: tuple[str, ...]
     connections: tuple[tuple[float, tuple[int, ...]], ...]  # (latency ms, counts)
@@ -77,9 +74,7 @@ class Row:
 
 
 @dataclass(frozen=True)
-class Run:
-    """One measured wrk run."""
-
+class Run:  # one measured wrk run
     latency_ms: float
     server: str
     scenario: str
@@ -88,22 +83,19 @@ class Run:
 
 
 @dataclass(frozen=True)
-class Plan:
-    """The measured runs in execution order, plus the primer and warm-up of each server;
-    each server's block is repeated ``rounds`` times per condition (one run of a server
-    varies by up to ±25 % here, so one ratio is noise)."""
-
+class Plan:  # the runs in order, each server's primer and warm-up, rounds per condition
     name: str
     runs: tuple[Run, ...]
     primer: tuple[int, int]  # (connections, seconds)
     warmup: tuple[int, int]
     rounds: int = 1
+    growth_mib: float | None = None  # a worker's RSS may grow this much over a run (soak)
 
     def conditions(self) -> list[float]:
-        return _unique(run.latency_ms for run in self.runs)
+        return list(dict.fromkeys(run.latency_ms for run in self.runs))
 
     def servers(self, latency_ms: float) -> list[str]:
-        return _unique(run.server for run in self.runs if run.latency_ms == latency_ms)
+        return list(dict.fromkeys(run.server for run in self.runs if run.latency_ms == latency_ms))
 
     def server_order(self, latency_ms: float, round_number: int) -> list[str]:
         """The plan's order, reversed in even rounds: drift falls on every server alike."""
@@ -114,40 +106,33 @@ class Plan:
         return [r for r in self.runs if r.latency_ms == latency_ms and r.server == server]
 
     def writers(self, latency_ms: float) -> set[str]:
-        """The servers whose write-mix runs at ``latency_ms`` (their PATCH is verified)."""
+        """The servers that PATCH at ``latency_ms`` (their PATCH is verified)."""
         runs = (r for r in self.runs if r.latency_ms == latency_ms)
-        return {r.server for r in runs if r.scenario == "write-mix"}
+        return {r.server for r in runs if r.scenario in WRITES}
 
     def scenarios(self) -> list[str]:
-        return _unique(run.scenario for run in self.runs)
+        return list(dict.fromkeys(run.scenario for run in self.runs))
 
     def estimate_seconds(self, start: float = 6.0, settle: float = 1.5) -> float:
-        """Rough wall time: runs, settling pauses, server starts, primers, warm-ups,
-        all of it once per round."""
+        """Rough wall time: runs, pauses, server starts, primers, warm-ups, per round."""
         starts = sum(len(self.servers(latency)) for latency in self.conditions())
         per_start = start + self.primer[1] + self.warmup[1] + 2 * settle
         once = sum(run.duration + settle for run in self.runs) + starts * per_start
         return self.rounds * once
 
 
-def _unique(items: Iterable[T]) -> list[T]:
-    return list(dict.fromkeys(items))
-
-
 def serving(scenario: str, servers: Sequence[str] = CONTENDERS) -> tuple[str, ...]:
     """Those of ``servers`` that serve ``scenario``."""
-    return tuple(
-        s
-        for s in servers
-        if (s != DRF or scenario in DRF_SCENARIOS) and (scenario != "people" or s in PEOPLE_SERVERS)
-    )
+    drf, people = scenario in DRF_SCENARIOS, scenario != "people"
+    return tuple(s for s in servers if (s != DRF or drf) and (people or s in PEOPLE_SERVERS))
 
 
 def serves(server: str, scenario: str) -> bool:
     """Whether ``server`` can answer ``scenario``'s reads (all are verified where possible)."""
-    if server == RAW_POOL:
-        return scenario == "list-10"
-    return server in serving(scenario) and (scenario != "constant" or server == AIOAPI)
+    if server in (RAW_POOL, DEPLOYED):
+        return scenario == "list-10" or (server == DEPLOYED and serves(AIOAPI, scenario))
+    aioapi_only = scenario in ("constant", "mixed")
+    return server in serving(scenario) and (not aioapi_only or server == AIOAPI)
 
 
 def default_rows() -> tuple[Row, ...]:
@@ -182,22 +167,28 @@ def quick_rows() -> tuple[Row, ...]:
     )
 
 
-def build_plan(
-    name: str,
-    rows: Sequence[Row],
-    *,
-    scenarios: Sequence[str] | None = None,
-    servers: Sequence[str] | None = None,
-    conditions: Sequence[float] | None = None,
-    duration: int | None = None,
-    connections: Sequence[int] | None = None,
-    primer: tuple[int, int] = PRIMER,
-    warmup: tuple[int, int] = WARMUP,
-    rounds: int = 1,
-) -> Plan:
-    """Order the runs: by condition, then server (one running at a time), then row order.
-    ``scenarios``, ``servers``, ``conditions``, ``duration`` and ``connections`` narrow,
-    shorten or replace parts of the matrix."""
+def overload_rows() -> tuple[Row, ...]:
+    """1,000 connections on list 10 against aioapi as deployed: zero errors expected."""
+    return (Row("list-10", (DEPLOYED,), ((0.0, (1000,)),), 30),)
+
+
+def soak_rows() -> tuple[Row, ...]:
+    """Ten minutes of mixed load on aioapi as deployed: its RSS and backends stay flat."""
+    return (Row("mixed", (DEPLOYED,), ((0.0, (32,)),), 600),)
+
+
+PLANS = {"default": default_rows, "quick": quick_rows, "overload": overload_rows,
+         "soak": soak_rows}  # fmt: skip
+
+
+def build_plan(name: str, *, scenarios: Sequence[str] | None = None,
+               servers: Sequence[str] | None = None, conditions: Sequence[float] | None = None,
+               duration: int | None = None, connections: Sequence[int] | None = None,
+               rounds: int = 1) -> Plan:  # fmt: skip
+    """The plan ``name`` of PLANS, its runs ordered by condition, then server (one running
+    at a time), then row; ``scenarios``, ``servers``, ``conditions``, ``duration`` and
+    ``connections`` narrow, shorten or replace parts of the matrix."""
+    primer, warmup = (QUICK_PRIMER, QUICK_WARMUP) if name == "quick" else (PRIMER, WARMUP)
     if rounds < 1:
         raise ValueError(f"rounds must be at least 1, not {rounds}")
     unknown = (set(scenarios or ()) - set(SCENARIOS)) | (set(servers or ()) - set(SERVERS))
@@ -205,7 +196,7 @@ def build_plan(
         raise ValueError(f"unknown scenario(s) or server(s): {', '.join(sorted(unknown))}")
     runs = [
         Run(latency, server, row.scenario, count, duration or row.duration)
-        for row in rows
+        for row in PLANS[name]()
         if scenarios is None or row.scenario in scenarios
         for latency, counts in row.connections
         if conditions is None or latency in conditions
@@ -219,7 +210,8 @@ def build_plan(
     if duration is not None:
         primer = (primer[0], min(primer[1], duration))
         warmup = (warmup[0], min(warmup[1], duration))
-    return Plan(name=name, runs=tuple(runs), primer=primer, warmup=warmup, rounds=rounds)
+    return Plan(name, tuple(runs), primer, warmup, rounds,
+                SOAK_GROWTH_MIB if name == "soak" else None)  # fmt: skip
 
 
 def condition_name(latency_ms: float) -> str:

@@ -1,8 +1,7 @@
-"""report.md and the charts of a results document: the one-screen answer
-(bench/answer.py), errors, the targets, every run, what ran on what; and
-bench/results/LATEST.md, the newest full run's answer. It reads the document only:
-``python -m bench.report <folder>`` rebuilds a committed folder's report, ``--latest``
-rewrites LATEST.md."""
+"""report.md and the charts of a results document (the answer first, errors, the
+targets, every run, what ran on what) and bench/results/LATEST.md, the newest full run's
+answer. It reads the document only: ``python -m bench.report <folder>`` rebuilds a
+folder's report, ``--latest`` rewrites LATEST.md."""
 
 from __future__ import annotations
 
@@ -16,14 +15,15 @@ from typing import Any
 from matplotlib import rcParams
 from matplotlib.figure import Figure
 
-from bench import answer, summary
+from bench import summary
 from bench.plan import RAW_POOL
-from bench.scaffold import RESULTS, Column, Row, fmt, table
+from bench.scaffold import RESULTS, Column, fmt, table
 
-# A one-minute load average above this at the start means other work competed.
-BUSY_LOAD = 1.0
-# Other processes using more cores than this on average during a run make it noisy.
-NOISY_CORES = 0.25
+# A one-minute load average above this at the start means other work competed; so do
+# other processes using more cores than NOISY_CORES on average during a run.
+BUSY_LOAD, NOISY_CORES = 1.0, 0.25
+SOCKET = ("connect", "read", "write")
+NAME = "LATEST.md"
 
 
 def spread(value: float | None, low: float | None, high: float | None) -> str:
@@ -43,54 +43,28 @@ TARGETS: list[Column] = [
 ]
 
 
-def _errors(run: Row) -> str:
-    errors = run["errors"]
-    socket = errors["connect"] + errors["read"] + errors["write"]
-    flag = "⚠ " if run["problems"] else ""
-    return f"{flag}{socket}/{errors['timeout']}/{run['unexpected_status']}"
-
-
-def _foreign(run: Row) -> str:
-    cores = run.get("foreign_cores")
-    if cores is None:
-        return "–"
-    return f"{'~ ' if cores > NOISY_CORES else ''}{cores:.2f}"
-
-
-def _rss(run: Row) -> str:
-    workers = [mib for name, mib in run["peak_rss_mb"].items() if name.startswith("worker")]
-    return "/".join(f"{mib:.0f}" for mib in workers) or "–"
-
-
 RUNS: list[Column] = [
     ("condition", lambda r: r["condition"]),
     ("conn.", lambda r: str(r["connections"])),
     ("server", lambda r: r["server"]),
-    (
-        "req/s",
-        lambda r: spread(
-            r["requests_per_s"], r.get("requests_per_s_min"), r.get("requests_per_s_max")
-        ),
-    ),
-    ("p50", lambda r: fmt(r["latency"]["p50"], 1)),
-    ("p90", lambda r: fmt(r["latency"]["p90"], 1)),
-    # Runs recorded before p95 was printed have none.
-    ("p95", lambda r: fmt(r["latency"].get("p95"), 1)),
-    ("p99", lambda r: fmt(r["latency"]["p99"], 1)),
-    ("max", lambda r: fmt(r["latency"]["max"], 1)),
-    ("errors", _errors),
+    ("req/s", lambda r: spread(r["requests_per_s"], r.get("requests_per_s_min"),
+                               r.get("requests_per_s_max"))),
+    *((p, lambda r, p=p: fmt(r["latency"].get(p), 1)) for p in ("p50", "p90", "p95", "p99", "max")),
+    ("errors", lambda r: f"{'⚠ ' if r['problems'] else ''}{sum(r['errors'][k] for k in SOCKET)}"
+               f"/{r['errors']['timeout']}/{r['unexpected_status']}"),
     ("CPU s (cores)", lambda r: f"{r['server_cpu_s']:.1f} ({r['server_cores_used']:.2f})"),
     ("CPU ms/req", lambda r: fmt(r.get("server_cpu_ms_per_request"), 2)),
     ("PG ms/req", lambda r: fmt(r.get("postgres_cpu_ms_per_request"), 2)),
-    ("other cores", _foreign),
-    ("RSS MiB", _rss),
+    ("other cores", lambda r: "–" if (c := r.get("foreign_cores")) is None
+                              else f"{'~ ' if c > NOISY_CORES else ''}{c:.2f}"),
+    ("RSS MiB", lambda r: "/".join(f"{mib:.0f}" for name, mib in r["peak_rss_mb"].items()
+                                   if name.startswith("worker")) or "–"),
     ("PG", lambda r: str(r["pg_backends_max"])),
-]
+]  # fmt: skip
 RUNS_LEGEND = (
     "Latencies in ms. Errors: socket (connect+read+write) / timeouts / unexpected statuses. "
     "CPU: the server's CPU seconds over the run (cores used on average) and per request; "
-    "PG ms/req: the bench database's PostgreSQL backends' CPU per request. "
-    "RSS: peak MiB of "
+    "PG ms/req: the bench database's PostgreSQL backends' CPU per request. RSS: peak MiB of "
     "each worker. PG: most backends connected to the bench database at once. Other cores: "
     "CPU the rest of the machine used meanwhile (not the server, its PostgreSQL backends, "
     f"wrk or the driver); above {NOISY_CORES} (marked ~) the run competed with foreign work."
@@ -101,14 +75,10 @@ def _problems(document: Mapping[str, Any]) -> list[str]:
     flagged = [r for r in document["runs"] if r["problems"]]
     rounds = summary.rounds_of(document) > 1
     out = [f"## ⚠ {len(flagged)} run(s) had errors", ""] if flagged else []
-    out += [
-        f"- **{r['condition']} · {r['server']} · {r['scenario']} · {r['connections']} "
-        f"connections{f' · round {summary.round_of(r)}' if rounds else ''}**: "
-        f"{'; '.join(r['problems'])}"
-        for r in flagged
-    ]
-    if not flagged:
-        out.append("No measured run had a socket error, a timeout or an unexpected status.")
+    out += [f"- **{r['condition']} · {r['server']} · {r['scenario']} · {r['connections']} "
+            f"connections{f' · round {summary.round_of(r)}' if rounds else ''}**: "
+            f"{'; '.join(r['problems'])}" for r in flagged] or [
+        "No measured run had a socket error, a timeout or an unexpected status."]  # fmt: skip
     out += [f"\n**⚠ left behind:** {leftover}" for leftover in document.get("leftovers", [])]
     return [*out, ""]
 
@@ -123,10 +93,9 @@ def _load(document: Mapping[str, Any]) -> list[str]:
         line = f"**⚠ The machine was busy when the run started.** {line}"
     noisy = [r for r in document["runs"] if (r.get("foreign_cores") or 0) > NOISY_CORES]
     if noisy:
-        line += (
-            f" **⚠ {len(noisy)} of {len(document['runs'])} runs competed with foreign work** "
-            f"(other processes used more than {NOISY_CORES} cores on average: marked ~ below)."
-        )
+        line += (f" **⚠ {len(noisy)} of {len(document['runs'])} runs competed with foreign"
+                 f" work** (other processes used more than {NOISY_CORES} cores on average:"
+                 " marked ~).")  # fmt: skip
     return [line, ""]
 
 
@@ -147,39 +116,30 @@ def _every_run(document: Mapping[str, Any]) -> list[str]:
 def _context(document: Mapping[str, Any]) -> list[str]:
     out = ["## Servers", ""]
     for name, server in document["servers"].items():
-        out += [
-            f"- **{name}** ({server['title']}): `{server['command']}`",
-            f"  - settings: `{json.dumps(server['settings'])}`",
-            *([f"  - **note**: {server['note']}"] if server.get("note") else []),
-        ]
-    out += ["", "Every start's exact command line and environment is in results.json; the "
-            "fairness rules are bench/README.md's.", "", "## Software", ""]  # fmt: skip
-    out += [f"- {name}: {version}" for name, version in document["versions"].items()]
-    out += ["", "## Catalogue", ""]
-    out += [f"- {name}: {count:,}" for name, count in document["catalogue"].items()]
-    return [*out, ""]
+        out += [f"- **{name}** ({server['title']}): `{server['command']}`",
+                f"  - settings: `{json.dumps(server['settings'])}`",
+                *([f"  - **note**: {server['note']}"] if server.get("note") else [])]  # fmt: skip
+    return [*out, "", "Every start's exact command line and environment is in results.json; "
+            "the fairness rules are bench/README.md's.", "", "## Software", "",
+            *(f"- {name}: {version}" for name, version in document["versions"].items()),
+            "", "## Catalogue", "",
+            *(f"- {name}: {n:,}" for name, n in document["catalogue"].items()), ""]  # fmt: skip
 
 
 def markdown(document: Mapping[str, Any], chart_files: Sequence[str]) -> str:
     """The whole report.md."""
     machine = document["machine"]
     out = [
-        f"# {' vs '.join(answer.contenders(document)) or 'Benchmark'}: {document['label']}",
-        "",
-        *answer.markdown(document),
+        f"# {' vs '.join(summary.contenders(document)) or 'Benchmark'}: {document['label']}", "",
+        *summary.answer(document),
         f"Measured {document['started_at']} to {document['finished_at']} (UTC) on "
         f"{machine['cpu_model']}, {machine['cores']} cores, {machine['memory_gib']} GiB, "
-        f"kernel {machine['kernel']}.",
-        "",
-        f"Command: `{document['command']}`",
-        "",
-        *_load(document),
-        *_problems(document),
-        "## Targets",
-        "",
-        *table(TARGETS, document["targets"]),
+        f"kernel {machine['kernel']}.", "",
+        f"Command: `{document['command']}`", "",
+        *_load(document), *_problems(document),
+        "## Targets", "", *table(TARGETS, document["targets"]),
         *_every_run(document),
-    ]
+    ]  # fmt: skip
     if chart_files:
         out += ["## Charts", "", *(f"![{Path(c).stem}]({c})" for c in chart_files), ""]
     return "\n".join([*out, *_context(document)])
@@ -205,16 +165,10 @@ MARKERS = "osD^vPX*<>"
 
 def styles(servers: list[str]) -> dict[str, dict[str, Any]]:
     """A colour and marker per server, in results order; the ceiling dashed."""
-    # matplotlib's default colour cycle (tab10): ten colours, then they repeat.
-    colours = rcParams["axes.prop_cycle"].by_key()["color"]
-    return {
-        server: {
-            "color": colours[i % len(colours)],
-            "marker": MARKERS[i % len(MARKERS)],
-            "linestyle": "--" if server == RAW_POOL else "-",
-        }
-        for i, server in enumerate(servers)
-    }
+    colours = rcParams["axes.prop_cycle"].by_key()["color"]  # matplotlib's default cycle
+    return {server: {"color": colours[i % len(colours)], "marker": MARKERS[i % len(MARKERS)],
+                     "linestyle": "--" if server == RAW_POOL else "-"}
+            for i, server in enumerate(servers)}  # fmt: skip
 
 
 def draw(document: Mapping[str, Any], outdir: Path) -> list[str]:
@@ -231,35 +185,26 @@ def draw(document: Mapping[str, Any], outdir: Path) -> list[str]:
             rps, p99 = axes[0][column], axes[1][column]
             counts = sorted({r["connections"] for r in runs if r["condition"] == condition})
             for server in dict.fromkeys(r["server"] for r in runs):
-                points = sorted(
-                    (r["connections"], r["requests_per_s"], r["latency"]["p99"])
-                    for r in runs
-                    if r["condition"] == condition and r["server"] == server
-                )
-                if points:
-                    xs = [p[0] for p in points]
-                    rps.plot(xs, [p[1] for p in points], label=server, **style[server])
-                    p99.plot(xs, [p[2] for p in points], label=server, **style[server])
-            rps.set_title(f"{scenario} · {condition}", fontsize=10)
-            rps.set_ylabel("requests/s")
-            rps.set_ylim(bottom=0)
-            p99.set_ylabel("p99 latency (ms, log)")
-            p99.set_yscale("log")
+                mine = (r for r in runs if (r["condition"], r["server"]) == (condition, server))
+                points = sorted((r["connections"], r["requests_per_s"], r["latency"]["p99"])
+                                for r in mine)  # fmt: skip
+                for plot, index in ((rps, 1), (p99, 2)):
+                    if points:
+                        plot.plot([p[0] for p in points], [p[index] for p in points],
+                                  label=server, **style[server])  # fmt: skip
+            rps.set(title=f"{scenario} · {condition}", ylabel="requests/s", ylim=(0, None))
+            rps.title.set_fontsize(10)
+            p99.set(ylabel="p99 latency (ms, log)", yscale="log")
             for plot in (rps, p99):
-                plot.set_xscale("log")
+                plot.set(xscale="log", xlabel="connections")
                 plot.minorticks_off()
                 plot.set_xticks(counts, labels=[str(count) for count in counts])
-                plot.set_xlabel("connections")
                 plot.grid(True, alpha=0.3)
                 plot.legend(fontsize=8)
         figure.tight_layout()
-        name = f"{scenario}.png"
-        figure.savefig(outdir / name, dpi=110)
-        names.append(name)
+        names.append(f"{scenario}.png")
+        figure.savefig(outdir / names[-1], dpi=110)
     return names
-
-
-NAME = "LATEST.md"
 
 
 def is_full(document: dict[str, Any]) -> bool:
@@ -293,19 +238,17 @@ def latest_markdown(folder: Path, document: dict[str, Any]) -> str:
         "narrowed); `python -m bench.report --latest` rewrites it. Other runs (rounds, "
         "plans of one issue, the side scripts) are in the folders beside this file.",
         "",
-        *answer.markdown(document),
+        *summary.answer(document),
     ]
     return "\n".join(lines).rstrip() + "\n"
 
 
 def write_latest(results: Path) -> Path | None:
     """Rewrite ``results``/LATEST.md for the newest full run; its path, or None."""
-    newest = newest_full_run(results)
-    if newest is None:
+    if (newest := newest_full_run(results)) is None:
         return None
-    target = results / NAME
-    target.write_text(latest_markdown(*newest))
-    return target
+    (results / NAME).write_text(latest_markdown(*newest))
+    return results / NAME
 
 
 def main(argv: Sequence[str]) -> int:

@@ -1,10 +1,6 @@
-"""One benchmark run from start to finish.
-
-Prepare the catalogue; then for each condition, in each round, each server, one
-server at a time: start it pinned, verify every scenario against the reference
-answers (first round only), prime, warm up, measure each run, stop it. Finally
-check that no process and no database connection is left behind.
-"""
+"""One benchmark run: prepare the catalogue; per condition, round and server, one server
+at a time: start it pinned, verify every scenario against the reference answers (first
+round only), prime, warm up, measure each run, stop it; then check nothing is left."""
 
 from __future__ import annotations
 
@@ -15,22 +11,27 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from tqdm import tqdm
 
 from bench import catalogue, records, tasks, verify, wrk
 from bench.catalogue import CatalogueSpec
-from bench.monitor import RunMonitor
-from bench.plan import DJANGO, SCENARIOS, Plan, Run, condition_name, serves
+from bench.monitor import RunMonitor, Usage
+from bench.plan import DJANGO, SCENARIOS, WRITES, Plan, Run, condition_name, serves
 from bench.records import Measured, Outcome
 from bench.servers import ManagedServer, ServerOptions, ServerSpec, server_specs
 from bench.workload import HttpRequest, Inputs, Workload, build
 
-SETTLE_SECONDS = 1.0
-START_SECONDS = 6.0  # what a server start costs in the plan's time estimate
-LEFTOVER_WAIT_SECONDS = 15.0
-DETAIL_SAMPLE = 500
-BUSIEST_SAMPLE = 100
-WRITE_SAMPLE = 50
+SETTLE_SECONDS, LEFTOVER_WAIT_SECONDS = 1.0, 15.0
+DETAIL_SAMPLE, BUSIEST_SAMPLE, WRITE_SAMPLE = 500, 100, 50
+
+
+def leaks(usage: Usage, bound_mib: float) -> list[str]:
+    """A worker whose RSS grew past ``bound_mib`` over a run, or more backends at its end."""
+    found = []
+    if grown := {pid: mib for pid, mib in usage.rss_growth_mb.items() if mib > bound_mib}:
+        found.append(f"worker RSS grew past {bound_mib:g} MiB: {grown}")
+    if (ends := usage.pg_backends_start_end)[1] > ends[0]:
+        found.append(f"database backends grew from {ends[0]} to {ends[1]}")
+    return found
 
 
 class BenchError(RuntimeError):
@@ -53,16 +54,12 @@ class Bench:
     """Runs a :class:`BenchConfig`; :meth:`stop_all` is safe to call at any time."""
 
     def __init__(self, config: BenchConfig, workdir: Path, say: Callable[[str], None]) -> None:
-        self.config = config
-        self.workdir = workdir
-        self.say = say
-        self.outcome = Outcome()
+        self.config, self.workdir, self.say, self.outcome = config, workdir, say, Outcome()
         self.started: list[ManagedServer] = []
         self.database = catalogue.database_name(config.database_url)
         self.inputs = Inputs((), ())
         self._env: dict[str, str] = {}
         self._conn: psycopg.Connection[Any] | None = None
-        self._bar: tqdm[Any] | None = None
         self._run_number = 0
         # Workloads verified in a condition's first round, loaded again in later rounds.
         self._workloads: dict[tuple[float, str], dict[str, Workload]] = {}
@@ -71,38 +68,25 @@ class Bench:
         """Prepare, measure every condition, clean up; raise on any fatal problem."""
         try:
             self.prepare()
-            estimate = self.config.plan.estimate_seconds()
-            bar_format = "{desc} |{bar}| {n:.0f}/{total:.0f} s planned [{elapsed}<{remaining}]"
-            with tqdm(total=round(estimate), bar_format=bar_format, dynamic_ncols=True) as bar:
-                self._bar = bar
-                for latency in self.config.plan.conditions():
-                    self.condition(latency)
-                bar.update(bar.total - bar.n)
+            for latency in self.config.plan.conditions():
+                self.condition(latency)
         finally:
-            self._bar = None
             self.stop_all()
             self.finish()
         return self.outcome
 
-    # -- preparation ---------------------------------------------------------
-
     def prepare(self) -> None:
         config = self.config
         self._env = dict(server_specs(config.database_url, 0.0, config.options)[DJANGO].env)
-        self.outcome.catalogue = catalogue.prepare(
-            config.database_url,
-            config.catalogue,
-            self._env,
-            recreate=config.recreate_db,
-            say=self.say,
-        )
+        self.outcome.catalogue = catalogue.prepare(config.database_url, config.catalogue,
+                                                   self._env, recreate=config.recreate_db,
+                                                   say=self.say)  # fmt: skip
         conn = self._conn = psycopg.connect(config.database_url, autocommit=True)
-        self.outcome.postgres = {
-            "version": catalogue.server_version(conn),
-            "max_connections": catalogue.max_connections(conn),
-        }
-        busy = catalogue.backends(conn, self.database)
-        if busy:
+        version, most = (
+            catalogue.scalar(conn, q) for q in ("SELECT version()", "SHOW max_connections")
+        )
+        self.outcome.postgres = {"version": version, "max_connections": int(most)}
+        if busy := catalogue.backends(conn, self.database):
             raise BenchError(f"{busy} other connection(s) to {self.database} are open; close them")
         detail = catalogue.sample_movie_ids(conn, DETAIL_SAMPLE, config.seed)
         # Writes never touch list 10's page, which the ceiling is compared on after them.
@@ -110,14 +94,12 @@ class Bench:
         first_page = tuple(int(row[0]) for row in page)
         writes = catalogue.sample_movie_ids(conn, WRITE_SAMPLE, config.seed + 1, exclude=first_page)
         token = None
-        if "write-mix" in config.plan.scenarios():
+        if set(WRITES) & set(config.plan.scenarios()):
             token = tasks.call(["issue-token", "bench write mix"], self._env)
         busiest = catalogue.busiest_movie_ids(conn, BUSIEST_SAMPLE, config.seed)
         self.inputs = Inputs(tuple(detail), tuple(writes), token, tuple(busiest))
         self.outcome.inputs = {"seed": config.seed, "detail_ids": detail, "write_ids": writes,
                                "busiest_ids": busiest}  # fmt: skip
-
-    # -- one condition, one server -------------------------------------------
 
     def condition(self, latency: float) -> None:
         specs = server_specs(self.config.database_url, latency, self.config.options)
@@ -129,41 +111,33 @@ class Bench:
     def server(
         self, spec: ServerSpec, latency: float, reference: verify.Reference, round_number: int = 1
     ) -> None:
-        rounds = self.config.plan.rounds
+        plan, cpus = self.config.plan, self.config.options.cpus
         label = f"{condition_name(latency)} · {spec.name}"
-        if rounds > 1:
-            label += f" · round {round_number}/{rounds}"
-        self._describe(f"{label}: starting")
-        suffix = f"-round{round_number}" if round_number > 1 else ""
-        log = self.workdir / f"{spec.name}-{latency:g}ms{suffix}.log"
-        server = ManagedServer(spec, self.config.options.cpus, log)
+        label += f" · round {round_number}/{plan.rounds}" if plan.rounds > 1 else ""
+        self.say(f"{label}: starting")
+        log = self.workdir / f"{spec.name}-{latency:g}ms-round{round_number}.log"
+        server = ManagedServer(spec, cpus, log)
         self.started.append(server)
         server.start()
         server.wait_ready()
-        self._record_server(spec, latency)
-        self._advance(START_SECONDS)
+        # The server stated once, and the exact shell line of every start.
+        entry = self.outcome.servers.setdefault(spec.name, records.server_record(spec, cpus))
+        entry["starts"][condition_name(latency)] = records.start_line(spec, cpus)
         key = (latency, spec.name)
         if key not in self._workloads:  # the same server's answers need no second check
             self._workloads[key] = self.verify(spec, latency, reference)
         workloads = self._workloads[key]
-        for kind, (connections, seconds) in (
-            ("primer", self.config.plan.primer),
-            ("warm-up", self.config.plan.warmup),
-        ):
-            self._describe(f"{label}: {kind} ({connections} connections, {seconds} s)")
+        for kind, (connections, seconds) in (("primer", plan.primer), ("warm-up", plan.warmup)):
+            self.say(f"{label}: {kind} ({connections} connections, {seconds} s)")
             run = Run(latency, spec.name, "list-10", connections, seconds)
             record = self.measure(server, run, workloads, round_number)
             self.outcome.warmups.append({"kind": kind, **record})
-            self._advance(seconds + SETTLE_SECONDS)
-        for run in self.config.plan.runs_of(latency, spec.name):
+        for run in plan.runs_of(latency, spec.name):
             self._run_number += 1
-            total = len(self.config.plan.runs) * rounds
-            self._describe(
-                f"run {self._run_number}/{total} · {label} · {run.scenario} · "
-                f"{run.connections} connections"
-            )
+            total = len(plan.runs) * plan.rounds
+            self.say(f"run {self._run_number}/{total} · {label} · {run.scenario} · "
+                           f"{run.connections} connections")  # fmt: skip
             self.outcome.runs.append(self.measure(server, run, workloads, round_number))
-            self._advance(run.duration + SETTLE_SECONDS)
         server.stop()
 
     def verify(
@@ -171,51 +145,35 @@ class Bench:
     ) -> dict[str, Workload]:
         """Check every scenario this server can answer; return the workloads to load."""
         workloads: dict[str, Workload] = {}
-        etag = verify.fetch(spec.port, [self._list_10(spec)])[0].etag
+        list_10 = HttpRequest("GET", f"{spec.list_path}?limit=10")
+        etag = verify.fetch(spec.port, [list_10])[0].etag
         for name, scenario in SCENARIOS.items():
-            if not serves(spec.name, name) or (name == "write-mix" and self.inputs.token is None):
+            if not serves(spec.name, name) or (name in WRITES and self.inputs.token is None):
                 continue
             workload = build(name, spec, self.inputs, self.workdir, etag=etag)
             answers = verify.fetch(spec.port, workload.reads)
-            checked = reference.check(
-                name, spec.name, workload.reads, answers, scenario.expect, spec.verification
-            )
+            checked = reference.check(name, spec.name, workload.reads, answers, scenario.expect,
+                                      spec.verification)  # fmt: skip
             if workload.writes and spec.name in self.config.plan.writers(latency):
-                write = workload.writes[0]
-                answer = verify.fetch(spec.port, [write])[0]
-                if answer.status != 200:
-                    raise verify.VerificationError(
-                        f"{spec.name}: PATCH {write.path} answered {answer.status}: "
-                        f"{answer.body[:300]!r}"
-                    )
+                patch = workload.writes[:1]
+                answers = verify.fetch(spec.port, patch)
+                if problems := verify.status_problems(spec.name, patch, answers, (200,)):
+                    raise verify.VerificationError(problems[0])
                 checked += "; PATCH answered 200"
             entry = {"server": spec.name, "scenario": name, "checked": checked}
             self.outcome.verification.append({"condition": condition_name(latency), **entry})
             workloads[name] = workload
         return workloads
 
-    @staticmethod
-    def _list_10(spec: ServerSpec) -> HttpRequest:
-        return HttpRequest("GET", f"{spec.list_path}?limit=10")
-
-    def measure(
-        self,
-        server: ManagedServer,
-        run: Run,
-        workloads: dict[str, Workload],
-        round_number: int = 1,
-    ) -> dict[str, Any]:
+    def measure(self, server: ManagedServer, run: Run, workloads: dict[str, Workload],
+                round_number: int = 1) -> dict[str, Any]:  # fmt: skip
         """One wrk run with the monitor on; problems are shouted, never averaged away."""
         spec = server.spec
         workload = workloads[run.scenario]
-        command = wrk.wrk_command(
-            spec.url(workload.url_path),
-            SCENARIOS[run.scenario].script,
-            connections=run.connections,
-            threads=self.config.wrk_threads,
-            duration=run.duration,
-            timeout=self.config.wrk_timeout,
-        )
+        config = self.config
+        command = wrk.wrk_command(spec.url(workload.url_path), SCENARIOS[run.scenario].script,
+                                  connections=run.connections, threads=config.wrk_threads,
+                                  duration=run.duration, timeout=config.wrk_timeout)  # fmt: skip
         time.sleep(SETTLE_SECONDS)
         with RunMonitor(server.processes, self._backends, self.database) as monitor:
             result, output, wrk_cpu = wrk.run(
@@ -225,42 +183,19 @@ class Bench:
         problems = result.problems()
         if usage.lost_processes:
             problems.append(f"server processes died during the run: {usage.lost_processes}")
+        if self.config.plan.growth_mib is not None:  # a soak: nothing may leak
+            problems += leaks(usage, self.config.plan.growth_mib)
         if problems:
             where = f" · round {round_number}" if self.config.plan.rounds > 1 else ""
-            self._shout(
-                f"{condition_name(run.latency_ms)} · {spec.name} · {run.scenario} · "
+            self.say(
+                f"!!! {condition_name(run.latency_ms)} · {spec.name} · {run.scenario} · "
                 f"{run.connections} connections{where}: " + "; ".join(problems)
             )
         measured = Measured(command, workload.env, result, output, wrk_cpu, usage, problems)
         return records.run_record(run, spec.name, measured, round_number)
 
-    # -- helpers -------------------------------------------------------------
-
     def _backends(self) -> int:
         return catalogue.backends(self._conn, self.database) if self._conn else 0
-
-    def _record_server(self, spec: ServerSpec, latency: float) -> None:
-        """State the server once, and the exact shell line of every start."""
-        cpus = self.config.options.cpus
-        entry = self.outcome.servers.setdefault(spec.name, records.server_record(spec, cpus))
-        entry["starts"][condition_name(latency)] = records.start_line(spec, cpus)
-
-    def _describe(self, text: str) -> None:
-        if self._bar is not None:
-            self._bar.set_description_str(text)
-        else:
-            self.say(text)
-
-    def _advance(self, seconds: float) -> None:
-        if self._bar is not None:
-            self._bar.update(max(0, min(round(seconds), self._bar.total - self._bar.n)))
-
-    def _shout(self, text: str) -> None:
-        message = f"!!! {text}"
-        if self._bar is not None:
-            self._bar.write(message)
-        else:
-            self.say(message)
 
     def stop_all(self) -> None:
         """Stop every server this bench started (idempotent; also run at exit)."""

@@ -1,12 +1,9 @@
 """The one way every bench command writes what it measured: a results folder
-``bench/results/<UTC date>-<label>/`` (never written into twice) holding the document
-as JSON and its report as Markdown, the facts of the run (date, commit, machine,
-versions), and the tables; plus the environment and catalogue of a side script's server.
-"""
+``bench/results/<UTC date>-<label>/`` (never written into twice) with the document as
+JSON and its report as Markdown, the run's facts (date, commit, machine, versions)."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import platform
@@ -23,13 +20,11 @@ import psutil
 import psycopg
 from tabulate import tabulate
 
-from bench.catalogue import database_name, ensure_database, manage, server_version
-from bench.servers import REPO, base_env, default_options
+from bench.catalogue import database_name, scalar
+from bench.servers import REPO
 from bench.wrk import wrk_version
 
 RESULTS = REPO / "bench" / "results"
-# Left to the deployed defaults (mymoviedb/settings.py) unless a script sizes its pool.
-POOL_KEYS = ("DB_POOL", "DB_POOL_MIN_SIZE", "DB_POOL_MAX_SIZE")
 PACKAGES = (
     "Django", "aiohttp", "channels", "asgiref", "psycopg", "psycopg-pool", "gunicorn",
     "uvloop", "orjson", "pydantic",
@@ -38,62 +33,26 @@ Row = Mapping[str, Any]
 Column = tuple[str, Callable[[Row], str]]
 
 
-def server_env(
-    database_url: str, *, pool_size: int | None = None, **settings: str
-) -> dict[str, str]:
-    """The bench servers' environment without simulated latency, plus ``settings``;
-    ``pool_size``: Django's pool of that fixed size, None: the deployed defaults."""
-    options = dataclasses.replace(
-        default_options(), pool_size=pool_size or 1, db_connections="pool"
-    )
-    env = base_env(database_url, 0.0, options)
-    if pool_size is None:
-        env = {key: value for key, value in env.items() if key not in POOL_KEYS}
-    return env | settings
-
-
-def synthetic_catalogue(database_url: str, *, films: int, seed: int, env: Mapping[str, str]) -> int:
-    """Create and migrate the database and, unless it holds films, fill it with ``films``
-    synthetic ones, vacuumed (index-only scans need the visibility map); their count."""
-    ensure_database(database_url, recreate=False)
-    manage(["migrate", "--no-input", "-v0"], env)
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        row = conn.execute("SELECT count(*) FROM movies_movie").fetchone()
-        if row is not None and row[0]:
-            return int(row[0])
-    manage(["generate_movies", "--count", str(films), "--seed", str(seed), "--quiet"], env)
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        conn.execute("VACUUM ANALYZE")
-    return films
-
-
 def results_dir(label: str, started: datetime | None = None, base: Path = RESULTS) -> Path:
-    """``<base>/<UTC date>-<label>/``, created; when that folder exists already (a
-    committed result), the new one's name has the time of day too."""
+    """``<base>/<UTC date>-<label>/``, created; when it exists already (a committed
+    result), the new one's name has the time of day too."""
     started = started or datetime.now(UTC)
-    path = base / f"{started:%Y-%m-%d}-{label}"
-    if path.exists():
+    if (path := base / f"{started:%Y-%m-%d}-{label}").exists():
         path = base / f"{started:%Y-%m-%d-%H%M%S}-{label}"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
-def write_results(
-    directory: Path,
-    results: Mapping[str, Any],
-    report: str,
-    *,
-    names: tuple[str, str] = ("results.json", "report.md"),
-) -> None:
+def write_results(directory: Path, results: Mapping[str, Any], report: str, *,
+                  names: tuple[str, str] = ("results.json", "report.md")) -> None:  # fmt: skip
     """The document as JSON and its report as Markdown, under ``names``."""
     directory.mkdir(parents=True, exist_ok=True)
     (directory / names[0]).write_text(json.dumps(results, indent=2, default=str) + "\n")
     (directory / names[1]).write_text(report)
 
 
-def publish(
-    label: str, started: datetime, document: Mapping[str, Any], report: str, base: Path = RESULTS
-) -> Path:
+def publish(label: str, started: datetime, document: Mapping[str, Any], report: str,
+            base: Path = RESULTS) -> Path:  # fmt: skip
     """Write a run to its results folder, print the report and where it went."""
     directory = results_dir(label, started, base)
     write_results(directory, document, report)
@@ -109,48 +68,33 @@ def command_line(program: str, argv: Sequence[str] | None) -> str:
 
 def header(title: str, document: Mapping[str, Any]) -> list[str]:
     """A side report's first lines: its title, when, the command, the commit, the load."""
-    facts = document.get("facts", {})
-    lines = [f"# {title}", "", f"Date (UTC): {facts.get('date_utc', '?')}  "]
-    lines.append(f"Command: `{document.get('command', '?')}`  ")
-    if "commit" in facts:
-        lines.append(f"Commit: {facts['commit']}  ")
-    if "machine" in facts:
-        machine = facts["machine"]
-        lines.append(
-            f"Machine: {machine['cpu_model']}, {machine['cores']} cores; load average at "
-            f"start {machine['load_average_at_start']}, at the end {facts.get('load_at_end')}"
-        )
+    facts, machine = document.get("facts", {}), document.get("facts", {}).get("machine")
+    lines = [f"# {title}", "", f"Date (UTC): {facts.get('date_utc', '?')}  ",
+             f"Command: `{document.get('command', '?')}`  "]  # fmt: skip
+    lines += [f"Commit: {facts['commit']}  "] if "commit" in facts else []
+    lines += [f"Machine: {machine['cpu_model']}, {machine['cores']} cores; load average at "
+              f"start {machine['load_average_at_start']}, at the end {facts.get('load_at_end')}"
+              ] if machine else []  # fmt: skip
     return [*lines, ""]
 
 
-def _git(*args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=REPO, capture_output=True, text=True, check=False
-    ).stdout.strip()
-
-
 def commit() -> str:
-    dirty = _git("status", "--porcelain", "--untracked-files=no")
-    return _git("rev-parse", "HEAD") + (" (with uncommitted changes)" if dirty else "")
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
+        return done.stdout.strip()
 
-
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
+    dirty = git("status", "--porcelain", "--untracked-files=no")
+    return git("rev-parse", "HEAD") + (" (with uncommitted changes)" if dirty else "")
 
 
 def machine() -> dict[str, object]:
     """CPU, cores, memory, kernel, and how busy the machine was at the start."""
-    return {
-        "cpu_model": cpu_model(),
-        "cores": os.cpu_count(),
-        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
-        "kernel": platform.release(),
-        "os": platform.platform(),
-        "load_average_at_start": load_average(),
-    }
+    models = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text()
+              .splitlines() if line.startswith("model name")]  # fmt: skip
+    return {"cpu_model": (models or [platform.processor() or "unknown"])[0],
+            "cores": os.cpu_count(), "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
+            "kernel": platform.release(), "os": platform.platform(),
+            "load_average_at_start": load_average()}  # fmt: skip
 
 
 def load_average() -> list[float]:
@@ -165,7 +109,7 @@ def versions(extra: Mapping[str, str]) -> dict[str, str]:
             found[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             found[package] = "not installed"
-    return {**found, **extra}
+    return found | dict(extra)
 
 
 def run_facts(database_url: str | None = None) -> dict[str, Any]:
@@ -174,14 +118,10 @@ def run_facts(database_url: str | None = None) -> dict[str, Any]:
     extra = {"wrk": wrk_version()}
     if database_url is not None:
         with psycopg.connect(database_url, autocommit=True) as conn:
-            extra["postgresql"] = server_version(conn)
-    return {
-        "date_utc": datetime.now(UTC).isoformat(timespec="seconds"),
-        "commit": commit(),
-        "database": database_name(database_url) if database_url else None,
-        "machine": machine(),
-        "versions": versions(extra),
-    }
+            extra["postgresql"] = scalar(conn, "SELECT version()")
+    return {"date_utc": datetime.now(UTC).isoformat(timespec="seconds"), "commit": commit(),
+            "database": database_name(database_url) if database_url else None,
+            "machine": machine(), "versions": versions(extra)}  # fmt: skip
 
 
 def ended(facts: Mapping[str, Any]) -> dict[str, Any]:
@@ -190,9 +130,7 @@ def ended(facts: Mapping[str, Any]) -> dict[str, Any]:
 
 def fmt(value: float | None, digits: int = 0, suffix: str = "") -> str:
     """A number for a table; an en dash when it was not measured."""
-    if value is None:
-        return "–"
-    return f"{value:,.{digits}f}{suffix}"
+    return "–" if value is None else f"{value:,.{digits}f}{suffix}"
 
 
 def markdown_table(
@@ -214,3 +152,10 @@ def table(columns: Sequence[Column], rows: Iterable[Row]) -> list[str]:
     return markdown_table(
         [name for name, _ in columns], ([cell(row) for _, cell in columns] for row in rows)
     )
+
+
+def size_name(films: int) -> str:
+    """A catalogue size as the results name it: 900, 36k, 1M (rounded)."""
+    if films < 1000:
+        return str(films)
+    return f"{round(films / 1e6)}M" if films >= 1e6 else f"{round(films / 1e3)}k"

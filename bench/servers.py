@@ -1,9 +1,6 @@
-"""The servers under test, and the one way every bench command starts and stops one.
-
-Each runs under Gunicorn with explicit flags (no config file), pinned with ``taskset``
-to the same CPUs, one server at a time, in its own session: stopping its process
-group stops every worker, and a group that ignores SIGTERM is killed.
-"""
+"""The servers under test, and the one way every bench command starts and stops one:
+Gunicorn with explicit flags, pinned with ``taskset`` to the same CPUs, one server at a
+time, in its own session (stopping its process group stops every worker)."""
 
 from __future__ import annotations
 
@@ -24,19 +21,15 @@ from typing import Literal
 
 import psutil
 
-from bench.plan import AIOAPI, DJANGO, DJANGO_ASGI, DRF, RAW_POOL
+from bench.catalogue import REPO
+from bench.plan import AIOAPI, DEPLOYED, DJANGO, DJANGO_ASGI, DRF, RAW_POOL
 
-REPO = Path(__file__).resolve().parent.parent
 SHARED_CATALOGUE = REPO.parent / "shared" / "data" / "wikipedia-movies.json.gz"
-# deploy/gunicorn_api.conf.py's worker: aiohttp's on asyncio's loop, keeping Gunicorn's
-# listen backlog (aiohttp's own resets it to 128). The raw-pool ceiling runs on it too.
-API_WORKER = "aioapi.worker.DrainingWorker"
-# Uvicorn's Gunicorn worker in its maintained home (uvicorn.workers is deprecated),
-# as Django's deployment guide names it; "auto" picks uvloop and httptools.
-UVICORN_WORKER = "uvicorn_worker.UvicornWorker"
-# psycopg_pool's own wait: under ASGI each request runs on a thread of its own, so
-# threads outnumber the pool and a wait is a queue, not an outage (the project's 2 s
-# is sized for gthread, whose threads never outnumber the pool).
+# deploy/gunicorn_api.conf.py's worker (it keeps Gunicorn's listen backlog); uvicorn's
+# Gunicorn worker in its maintained home, as Django's deployment guide names it.
+API_WORKER, UVICORN_WORKER = "aioapi.worker.DrainingWorker", "uvicorn_worker.UvicornWorker"
+# psycopg_pool's wait under ASGI, where a thread per request outnumbers the pool: a
+# wait there is a queue, not an outage (the project's 2 s is sized for gthread).
 ASGI_POOL_TIMEOUT_SECONDS = 30
 DRF_NOTE = (
     "drf is a different, typical implementation (ModelSerializers, DRF's "
@@ -44,9 +37,7 @@ DRF_NOTE = (
     "same views: its rows measure that code on the same server, not the server alone; "
     "verified by the order of its films, not by bytes"
 )
-# How a server is checked before load (bench/verify.py): its bytes against the
-# reference's, or (drf, which renders its own JSON) the order of its films.
-Verification = Literal["bytes", "order"]
+Verification = Literal["bytes", "order"]  # bench/verify.py: bytes, or the films' order
 
 
 class ServerError(RuntimeError):
@@ -54,15 +45,12 @@ class ServerError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class ServerOptions:
-    """The knobs a user sets on the command line; results.json records them."""
-
+class ServerOptions:  # the knobs a user sets on the command line; results.json records them
     cpus: tuple[int, ...]
     workers: int
     django_threads: int = 16
     api_db_threads: int = 16
     api_db_max_pending: int = 2048
-    api_db_funnel: bool = False
     api_cache: bool = False
     pool_size: int = 16
     keepalive: int = 75
@@ -76,20 +64,11 @@ class ServerOptions:
 def default_options(threads: int = 16, port_base: int = 20100) -> ServerOptions:
     """``python -m bench``'s defaults: every CPU, one worker per CPU, ``threads`` each."""
     cpus = tuple(sorted(os.sched_getaffinity(0)))
-    return ServerOptions(
-        cpus=cpus,
-        workers=len(cpus),
-        django_threads=threads,
-        api_db_threads=threads,
-        pool_size=threads,
-        port_base=port_base,
-    )
+    return ServerOptions(cpus, len(cpus), threads, threads, pool_size=threads, port_base=port_base)
 
 
 @dataclass(frozen=True)
-class ServerSpec:
-    """One server: how to start it, where its resources are, what it was given."""
-
+class ServerSpec:  # one server: how to start it, where its resources are, what it was given
     name: str
     title: str
     argv: tuple[str, ...]
@@ -113,20 +92,13 @@ class ServerSpec:
 
 
 def gunicorn_argv(app: str, worker_class: str, options: ServerOptions, port: int) -> list[str]:
-    """Gunicorn flags shared by every server, stated in full."""
-    return [
-        sys.executable, "-m", "gunicorn", app,
-        "--bind", f"{options.host}:{port}",
-        "--worker-class", worker_class,
-        "--workers", str(options.workers),
-        "--keep-alive", str(options.keepalive),
-        "--backlog", "2048",
-        "--max-requests", "0",  # no recycling mid-run: a restart is not what is measured
-        "--timeout", "60",
-        "--graceful-timeout", "5",
-        "--log-level", "warning",
-        "--no-control-socket",
-    ]  # fmt: skip
+    """Gunicorn flags shared by every server, stated in full; no recycling mid-run (a
+    restart is not what is measured)."""
+    return [sys.executable, "-m", "gunicorn", app, "--bind", f"{options.host}:{port}",
+            "--worker-class", worker_class, "--workers", str(options.workers),
+            "--keep-alive", str(options.keepalive), "--backlog", "2048", "--max-requests", "0",
+            "--timeout", "60", "--graceful-timeout", "5", "--log-level", "warning",
+            "--no-control-socket"]  # fmt: skip
 
 
 def gthread_argv(options: ServerOptions, port: int) -> list[str]:
@@ -136,26 +108,18 @@ def gthread_argv(options: ServerOptions, port: int) -> list[str]:
 
 
 def base_env(database_url: str, latency_ms: float, options: ServerOptions) -> dict[str, str]:
-    """What every bench server reads: production mode, the bench settings, same pool."""
+    """What every bench server reads: production mode, the bench settings, the same pool
+    (with the pool, a fixed size: no connection is opened mid-run)."""
     return {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "HOME": os.environ.get("HOME", "/tmp"),
-        "LANG": "C.UTF-8",
-        "PYTHONPATH": str(REPO),
-        "DJANGO_SETTINGS_MODULE": "bench.settings",
-        "DATABASE_URL": database_url,
-        "DEBUG": "0",
-        "SECRET_KEY": "bench-only-" + os.urandom(24).hex(),
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "SECURE_SSL_REDIRECT": "0",
-        # With the pool, a fixed size: no connection is opened mid-run.
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": os.environ.get("HOME", "/tmp"),
+        "LANG": "C.UTF-8", "PYTHONPATH": str(REPO), "DJANGO_SETTINGS_MODULE": "bench.settings",
+        "DATABASE_URL": database_url, "DEBUG": "0", "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "SECRET_KEY": "bench-only-" + os.urandom(24).hex(), "SECURE_SSL_REDIRECT": "0",
         "DB_POOL": "1" if options.db_connections == "pool" else "0",
-        "DB_POOL_MIN_SIZE": str(options.pool_size),
-        "DB_POOL_MAX_SIZE": str(options.pool_size),
-        "SIMULATED_DB_LATENCY_MS": f"{latency_ms:g}",
-        "LOG_LEVEL": "WARNING",
+        "DB_POOL_MIN_SIZE": str(options.pool_size), "DB_POOL_MAX_SIZE": str(options.pool_size),
+        "SIMULATED_DB_LATENCY_MS": f"{latency_ms:g}", "LOG_LEVEL": "WARNING",
         "API_ACCESS_LOG": "off",
-    }
+    }  # fmt: skip
 
 
 def server_specs(
@@ -164,19 +128,16 @@ def server_specs(
     """The servers of a condition, one port each from ``options.port_base``."""
     env = base_env(database_url, latency_ms, options)
     common = {"workers": options.workers, "cpus": list(options.cpus), "pool": options.pool_size}
-    django_port, api_port, raw_port, asgi_port, drf_port = (
-        options.port_base + i for i in (0, 1, 2, 4, 5)
+    django_port, api_port, raw_port, deployed_port, asgi_port, drf_port = (
+        options.port_base + i for i in range(6)
     )
 
     def spec(name: str, title: str, argv: list[str], port: int, **fields: object) -> ServerSpec:
         fields = {"env": env, "workers": options.workers, "settings": common, **fields}
         return ServerSpec(name, title, tuple(argv), port=port, **fields)  # type: ignore[arg-type]
 
-    django_paths = {
-        "list_path": "/movies/",
-        "detail_path": "/movies/{id}/",
-        "ready_path": "/movies/?limit=1",
-    }
+    django_paths = {"list_path": "/movies/", "detail_path": "/movies/{id}/",
+                    "ready_path": "/movies/?limit=1"}  # fmt: skip
     threads = {**common, "threads": options.django_threads}
     specs = [
         spec(DJANGO, "Django under Gunicorn (gthread)", gthread_argv(options, django_port),
@@ -205,11 +166,23 @@ def server_specs(
              # The response cache answers repeated GETs without SQL and the Django views
              # have none: off unless --api-cache asks.
              env={**env, "API_DB_MAX_PENDING": str(options.api_db_max_pending),
-                  "API_DB_THREADS": "1" if options.api_db_funnel else str(options.api_db_threads),
+                  "API_DB_THREADS": str(options.api_db_threads),
                   "API_CACHE": "1" if options.api_cache else "0"},
              settings={**common, "api_db_threads": options.api_db_threads,
                        "api_db_max_pending": options.api_db_max_pending,
-                       "api_db_funnel": options.api_db_funnel, "api_cache": options.api_cache}),
+                       "api_cache": options.api_cache}),
+        spec(DEPLOYED, "aioapi as deployed (deploy/gunicorn_api.conf.py), response cache on",
+             [sys.executable, "-m", "gunicorn", "--config", "deploy/gunicorn_api.conf.py"],
+             deployed_port, list_path="/api/movies", detail_path="/api/movies/{id}",
+             ready_path="/healthz", people_path="/api/people",
+             # The deployed pool; no recycling, so that a leak cannot hide behind a restart.
+             env={**{k: v for k, v in env.items() if not k.startswith("DB_POOL")},
+                  "GUNICORN_API_BIND": f"{options.host}:{deployed_port}",
+                  "GUNICORN_API_WORKERS": str(options.workers), "GUNICORN_API_ACCESS_LOG": "",
+                  "GUNICORN_LOG_LEVEL": "warning", "GUNICORN_API_MAX_REQUESTS": "0",
+                  "API_CACHE": "1", "API_AUTH_FAILURES_PER_MINUTE": "1000"},
+             settings={"workers": options.workers, "cpus": list(options.cpus),
+                       "config": "deploy/gunicorn_api.conf.py", "api_cache": True}),
         spec(RAW_POOL, "ceiling: psycopg AsyncConnectionPool, no ORM",
              gunicorn_argv("bench.ceiling.raw_pool:app", API_WORKER, options, raw_port),
              raw_port, list_path="/movies", detail_path=None, ready_path="/healthz",
@@ -218,32 +191,13 @@ def server_specs(
     return {s.name: s for s in specs}
 
 
-def port_is_free(port: int) -> bool:
-    with socket.socket() as sock:
-        # As Gunicorn binds: connections of an earlier run in TIME_WAIT do not count.
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class ManagedServer:
     """A running server: its process group, its log, its processes. As a context
     manager: started and ready on entry, stopped on exit."""
 
-    def __init__(
-        self, spec: ServerSpec, cpus: tuple[int, ...] = (), log_path: Path | None = None
-    ) -> None:
-        self.spec = spec
-        self.cpus = cpus
+    def __init__(self, spec: ServerSpec, cpus: tuple[int, ...] = (),
+                 log_path: Path | None = None) -> None:  # fmt: skip
+        self.spec, self.cpus = spec, cpus
         self.log_path = log_path or Path(tempfile.mkdtemp(prefix="bench-")) / f"{spec.name}.log"
         self.process: subprocess.Popen[bytes] | None = None
         self.known: list[psutil.Process] = []
@@ -261,18 +215,19 @@ class ManagedServer:
         self.stop()
 
     def start(self) -> None:
-        if not port_is_free(self.spec.port):
-            raise ServerError(f"port {self.spec.port} is in use; pick another --port-base")
+        with socket.socket() as sock:
+            # As Gunicorn binds: connections of an earlier run in TIME_WAIT do not count.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind(("127.0.0.1", self.spec.port))
+            except OSError:
+                port = self.spec.port
+                raise ServerError(f"port {port} is in use; pick another --port-base") from None
         with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                self.spec.command(self.cpus),
-                cwd=REPO,
-                env=dict(self.spec.env),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+            self.process = subprocess.Popen(self.spec.command(self.cpus), cwd=REPO,
+                                            env=dict(self.spec.env), stdin=subprocess.DEVNULL,
+                                            stdout=log, stderr=subprocess.STDOUT,
+                                            start_new_session=True)  # fmt: skip
 
     def wait_ready(self, timeout: float = 90.0) -> None:
         """Until the server answers 200 and every worker is up."""
@@ -308,15 +263,8 @@ class ManagedServer:
     def workers(self) -> list[psutil.Process]:
         return self.processes()[1:]
 
-    def serving(self) -> psutil.Process:
-        """The process that answers: the one worker, or the process itself."""
-        return (self.workers() or self.processes())[0]
-
     def log_tail(self, lines: int = 30) -> str:
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
+        text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
 
     def kill(self) -> None:
@@ -339,8 +287,8 @@ class ManagedServer:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait(5)
-        # A worker that outlived its master is still ours; psutil checks the start
-        # time, so a reused pid is never signalled.
+        # A worker that outlived its master is still ours (psutil checks the start time:
+        # a reused pid is never signalled).
         for process in known.values():
             with contextlib.suppress(psutil.NoSuchProcess):
                 process.kill()

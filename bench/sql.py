@@ -1,26 +1,12 @@
-"""The statement budget: what each read the API serves costs PostgreSQL.
-
-For every read (list pages, each filter, each sort, deep keyset pages of every
-sort, film details from the median to the busiest, genres, people, a person),
-the selector is called once with its connection's ``execute_wrapper`` capturing
-the statement(s) it runs and their parameters. Each statement is then PREPAREd
-as the product's prepared statements are (movies/prepared.py: parameters bound
-on the server, LIMIT written in) and ``EXPLAIN (ANALYZE, BUFFERS)`` runs
-``EXECUTE`` of it ``--warm`` times unrecorded (PostgreSQL settles on a generic
-or custom plan after five) and ``--runs`` times recorded: the table gives the
-medians of execution and planning time, the rows returned and the shared
-buffers the plan touched (hit + read). Conditional GETs run the statement of
-the read they revalidate (the ETag is the digest of the body), so they add no
-row of their own.
-
-    python -m bench.sql --database-url postgres://...36k --database-url postgres://...1m \\
-        --label after --out bench/results/2026-12-07-sql
-
-Each database runs in its own process (Django settles on one DATABASE_URL per
-process) and writes ``raw/<label>-<films>.json``; the README's table is then
-rebuilt from every raw file in ``--out``, so runs of other code (``--label
-before``) sit beside it as columns.
-"""
+"""``python -m bench.sql``: the statement budget, what each read the API serves costs
+PostgreSQL. Each read's selector runs once under an ``execute_wrapper`` that captures its
+statements; each is then PREPAREd as movies/prepared.py's are (or planned with its values
+where the product binds on the client) and ``EXPLAIN (ANALYZE, BUFFERS)`` runs it
+``--warm`` times unrecorded (PostgreSQL settles on a plan after five) and ``--runs``
+times recorded: medians of execution and planning time, rows, shared buffers. Each
+``--database-url`` runs in its own process (one DATABASE_URL per Django process) and
+writes ``raw/<label>-<films>.json``; ``table.md`` is rebuilt from every raw file in
+``--out``, so runs of other code (``--label before``) sit beside it as columns."""
 
 from __future__ import annotations
 
@@ -37,11 +23,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-RUNS = 20
-# Without per-node timing: its clock reads (~50 ns each here, two per row per
-# node) would be counted as execution.
+from bench.scaffold import markdown_table, size_name
+
+RUNS, WARM = 20, 5
+# Without per-node timing: its clock reads (two per row per node) would count as execution.
 EXPLAIN = "EXPLAIN (ANALYZE, BUFFERS, TIMING OFF, FORMAT JSON)"
-WARM = 5
 DEEP = (0.5, 0.9)  # where the deep keyset pages start, as a fraction of the list
 SORTS = ("title", "year", "rating", "updated_at", "created_at", "id")
 Read = tuple[str, Callable[[], Any]]
@@ -139,31 +125,24 @@ Captured = tuple[str, list[Any], bool]  # SQL, parameters, bound on the server
 
 
 @contextmanager
-def _captured(statements: list[Captured]) -> Iterator[None]:
+def captured(statements: list[Captured], using: str = "default") -> Iterator[None]:
+    """Every statement run on ``using`` meanwhile, appended to ``statements``."""
     import psycopg
-    from django.db import connection
+    from django.db import connections
 
     def capture(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
         on_server = not isinstance(context["cursor"].cursor, psycopg.ClientCursor)
         statements.append((sql, list(params or ()), on_server))
         return execute(sql, params, many, context)
 
-    with connection.execute_wrapper(capture):
+    with connections[using].execute_wrapper(capture):
         yield
 
 
 def _numbered(sql: str) -> str:
     """Django's ``%s`` placeholders as PostgreSQL's ``$1, $2, ...`` (``%%`` is a ``%``)."""
-    count = 0
-
-    def number(match: re.Match[str]) -> str:
-        nonlocal count
-        if match.group() == "%%":
-            return "%"
-        count += 1
-        return f"${count}"
-
-    return re.sub(r"%s|%%", number, sql)
+    count = iter(range(1, sql.count("%s") + 1))
+    return re.sub(r"%s|%%", lambda m: "%" if m.group() == "%%" else f"${next(count)}", sql)
 
 
 def _explain(
@@ -182,24 +161,20 @@ def _explain(
             run_sql = f"EXECUTE budget({marks})" if params else "EXECUTE budget"
         plans = []
         for run in range(warm + runs):
-            literal.execute(f"{EXPLAIN} {run_sql}", params)
-            row = literal.fetchone()
-            assert row is not None
-            if run >= warm:
+            row = literal.execute(f"{EXPLAIN} {run_sql}", params).fetchone()
+            if run >= warm and row:
                 plans.append(row[0][0])
         if on_server:
             plain.execute("DEALLOCATE budget")
     top = plans[-1]["Plan"]
     return {
-        "sql": sql,
-        "prepared": on_server,
-        "params": [str(param) for param in params],
+        "sql": sql, "prepared": on_server, "params": [str(param) for param in params],
         "execution_ms": statistics.median(plan["Execution Time"] for plan in plans),
         "planning_ms": statistics.median(plan["Planning Time"] for plan in plans),
         "rows": top["Actual Rows"],
         "buffers": top.get("Shared Hit Blocks", 0) + top.get("Shared Read Blocks", 0),
-        "plan": outline(plans[-1]["Plan"]),
-    }
+        "plan": outline(top),
+    }  # fmt: skip
 
 
 def outline(node: dict[str, Any], depth: int = 0) -> list[str]:
@@ -231,7 +206,7 @@ def measure(label: str, runs: int, warm: int, only: str | None) -> dict[str, Any
         if only and not re.search(only, name):
             continue
         statements: list[Captured] = []
-        with _captured(statements):
+        with captured(statements):
             call()
         explained = [_explain(raw, *statement, runs, warm) for statement in statements]
         result["reads"].append({"name": name, "statements": explained})
@@ -240,56 +215,43 @@ def measure(label: str, runs: int, warm: int, only: str | None) -> dict[str, Any
     return result
 
 
-def _size(films: int) -> str:
-    if films < 1000:
-        return str(films)
-    return f"{round(films / 1e6)}M" if films >= 1e6 else f"{round(films / 1e3)}k"
-
-
 def report(out: Path) -> str:
     """The README's table: one row per read, a column group per raw file."""
     runs = [json.loads(path.read_text()) for path in sorted((out / "raw").glob("*.json"))]
     runs.sort(key=lambda run: (run["films"], run["label"] != "before", run["label"]))
     names = list(dict.fromkeys(read["name"] for run in runs for read in run["reads"]))
-    head = ["read"] + [f"{run['label']} {_size(run['films'])}" for run in runs]
-    lines = [
+    head = ["read"] + [f"{run['label']} {size_name(run['films'])}" for run in runs]
+
+    def cell(run: dict[str, Any], name: str) -> str:
+        read: dict[str, Any] = next(
+            (r for r in run["reads"] if r["name"] == name), {"statements": []}
+        )
+        return " + ".join(f"{s['execution_ms']:.3f} / {s['planning_ms']:.3f}"
+                          f"{'' if s.get('prepared', True) else '*'}; "
+                          f"{s['rows']} rows, {s['buffers']} buf"
+                          for s in read["statements"])  # fmt: skip
+
+    return "\n".join([
         "Per read: execution / planning median (ms) of "
         f"{RUNS} `{EXPLAIN.split(', FORMAT')[0]})`, rows returned, shared buffers touched.",
         "A read of two statements shows both, joined by `+`. `*`: bound on the client and",
         "planned with its values each time (`prepared.run(plan_each=True)`); the rest are",
         "PREPAREd, as psycopg prepares them, after 5 unrecorded runs.",
         "",
-        "| " + " | ".join(head) + " |",
-        "|" + "---|" * len(head),
-    ]
-    for name in names:
-        cells = [name]
-        for run in runs:
-            read = next((r for r in run["reads"] if r["name"] == name), None)
-            if read is None:
-                cells.append("")
-                continue
-            cells.append(
-                " + ".join(
-                    f"{s['execution_ms']:.3f} / {s['planning_ms']:.3f}"
-                    f"{'' if s.get('prepared', True) else '*'}; "
-                    f"{s['rows']} rows, {s['buffers']} buf"
-                    for s in read["statements"]
-                )
-            )
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        *markdown_table(head, [[name, *(cell(run, name) for run in runs)] for name in names]),
+    ])  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.sql", description=__doc__.split("\n")[0])
-    parser.add_argument("--database-url", action="append", default=[], help="repeatable")
-    parser.add_argument("--label", default="after", help="the column's name (e.g. before)")
-    parser.add_argument("--out", type=Path, default=Path("bench/results/2026-12-07-sql"))
-    parser.add_argument("--runs", type=int, default=RUNS)
-    parser.add_argument("--warm", type=int, default=WARM)
-    parser.add_argument("--only", help="a regular expression: the reads whose names match")
-    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    add = parser.add_argument
+    add("--database-url", action="append", default=[], help="repeatable")
+    add("--label", default="after", help="the column's name (e.g. before)")
+    add("--out", type=Path, default=Path("bench/results/2026-12-07-sql"))
+    add("--runs", type=int, default=RUNS)
+    add("--warm", type=int, default=WARM)
+    add("--only", help="a regular expression: the reads whose names match")
+    add("--child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
         import django
@@ -297,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mymoviedb.settings")
         django.setup()
         result = measure(args.label, args.runs, args.warm, args.only)
-        raw = args.out / "raw" / f"{args.label}-{_size(result['films'])}.json"
+        raw = args.out / "raw" / f"{args.label}-{size_name(result['films'])}.json"
         raw.parent.mkdir(parents=True, exist_ok=True)
         if args.only and raw.exists():  # measured again: the other reads stay
             reads = {read["name"]: read for read in json.loads(raw.read_text())["reads"]}

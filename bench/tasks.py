@@ -1,31 +1,22 @@
-"""Django-side chores of the benchmark, run in a child process with the servers'
-environment: ``python -m bench.tasks issue-token NAME`` prints a raw API token,
-``python -m bench.tasks revoke-token RAW`` revokes it.
-
-The driver itself never imports Django: it only talks HTTP and SQL.
-"""
+"""Django-side chores of the benchmark, in a child process with the servers' environment
+(the driver never imports Django): ``python -m bench.tasks issue-token NAME`` prints a raw
+API token, ``python -m bench.tasks revoke-token RAW`` revokes it."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
-from pathlib import Path
+
+from bench.catalogue import REPO
 
 BENCH_USER = "bench"
-REPO = Path(__file__).resolve().parent.parent
 
 
 def call(args: Sequence[str], env: Mapping[str, str]) -> str:
     """Run a task in a child process; return what it printed."""
-    completed = subprocess.run(
-        [sys.executable, "-m", "bench.tasks", *args],
-        cwd=REPO,
-        env=dict(env),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    completed = subprocess.run([sys.executable, "-m", "bench.tasks", *args], cwd=REPO,
+                               env=dict(env), capture_output=True, text=True)  # fmt: skip
     if completed.returncode != 0:
         raise RuntimeError(f"bench.tasks {args[0]} failed: {completed.stderr.strip()}")
     return completed.stdout.strip()
@@ -44,7 +35,7 @@ def main(argv: Sequence[str]) -> int:
     match list(argv):
         case ["issue-token", name]:
             user, created = get_user_model().objects.get_or_create(username=BENCH_USER)
-            if created:
+            if created:  # a token's user, who never logs in
                 user.set_unusable_password()
                 user.save()
             # The write mix PATCHes films: exactly the permission a curator's token needs.

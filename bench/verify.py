@@ -1,16 +1,14 @@
-"""Verification before load: every server must give the same status and bytes.
-
-The first server verified in a condition sets the reference answers of each scenario;
-every later server must match them exactly, or the bench stops. A server that renders
-the films its own way (drf: its own JSON) is checked by order instead: for every
-request, the same status and the same films (id and title) in the same order.
-"""
+"""Verification before load: the first server verified in a condition sets each
+scenario's reference answers; every later one must give the same statuses, bytes and
+ETags, or the bench stops. A server that renders films its own way (drf) is checked by
+order instead: the same status and the same films (id, title) in the same order."""
 
 from __future__ import annotations
 
 import http.client
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,44 +32,29 @@ class Answer:
 
 
 def fetch(port: int, requests: Sequence[HttpRequest], *, parallel: int = 8) -> list[Answer]:
-    """Send ``requests`` to 127.0.0.1:``port`` on ``parallel`` keep-alive connections
-    (500 details under simulated latency take seconds); answers in request order."""
+    """``requests`` on ``parallel`` keep-alive connections; answers in request order."""
 
     def chunk(part: list[tuple[int, HttpRequest]]) -> dict[int, Answer]:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         answers = {}
-        try:
+        with closing(http.client.HTTPConnection("127.0.0.1", port, timeout=30)) as conn:
             for index, r in part:
                 conn.request(r.method, r.path, body=r.body, headers=dict(r.headers))
                 reply = conn.getresponse()
                 answers[index] = Answer(reply.status, reply.read(), reply.getheader("ETag"))
-        finally:
-            conn.close()
         return answers
 
-    parts = [list(enumerate(requests))[i::parallel] for i in range(parallel)]
     found: dict[int, Answer] = {}
     with ThreadPoolExecutor(max_workers=parallel) as pool:
+        parts = [list(enumerate(requests))[i::parallel] for i in range(parallel)]
         for answers in pool.map(chunk, parts):
             found.update(answers)
     return [found[i] for i in range(len(requests))]
 
 
-def require(
-    port: int, requests: Sequence[HttpRequest], expect: Sequence[int] = (200,)
-) -> list[Answer]:
-    """The answers of ``requests``; a status not in ``expect`` stops the command."""
-    answers = fetch(port, requests)
-    if problems := status_problems(f"127.0.0.1:{port}", requests, answers, expect):
-        raise VerificationError(_shown(problems))
-    return answers
-
-
-def first_difference(a: bytes, b: bytes) -> int:
-    """Offset of the first differing byte (the shorter length if one is a prefix)."""
-    return next(
-        (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b))
-    )
+def first_difference(a: Sequence[Any], b: Sequence[Any]) -> int:
+    """Offset of the first difference (the shorter length if one is a prefix)."""
+    pairs = enumerate(zip(a, b, strict=False))
+    return next((i for i, (x, y) in pairs if x != y), min(len(a), len(b)))
 
 
 def status_problems(server: str, requests: Sequence[HttpRequest], answers: Sequence[Answer],
@@ -89,10 +72,8 @@ def _same_bytes(ref: Answer, answer: Answer, servers: tuple[str, str]) -> str | 
     if ref.body != answer.body:
         at = first_difference(ref.body, answer.body)
         start = max(0, at - CONTEXT_BYTES)
-        shown = [
-            b[start : at + CONTEXT_BYTES].decode("utf-8", "replace")
-            for b in (ref.body, answer.body)
-        ]
+        shown = [b[start : at + CONTEXT_BYTES].decode("utf-8", "replace")
+                 for b in (ref.body, answer.body)]  # fmt: skip
         return (f"bodies differ at byte {at} ({len(ref.body)} vs {len(answer.body)} bytes)\n"
                 f"  {servers[0]}: ...{shown[0]}...\n  {servers[1]}: ...{shown[1]}...")  # fmt: skip
     return None if ref.etag == answer.etag else f"ETag {ref.etag} vs {answer.etag}"
@@ -104,7 +85,7 @@ def films(body: bytes) -> list[tuple[Any, Any]]:
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError:
-        return []
+        document = None
     if not isinstance(document, dict):
         return []
     page = document.get("items", document.get("results"))
@@ -116,8 +97,7 @@ def _same_films(ref: Answer, answer: Answer, servers: tuple[str, str]) -> str | 
     expected, got = films(ref.body), films(answer.body)
     if expected and expected == got:
         return None
-    pairs = enumerate(zip(expected, got, strict=False))
-    at = next((i for i, (x, y) in pairs if x != y), min(len(expected), len(got)))
+    at = first_difference(expected, got)
     return (f"films differ from position {at} ({len(expected)} vs {len(got)} films): "
             f"{expected[at : at + 3]} vs {got[at : at + 3]}")  # fmt: skip
 
@@ -125,21 +105,19 @@ def _same_films(ref: Answer, answer: Answer, servers: tuple[str, str]) -> str | 
 Served = tuple[str, Sequence[HttpRequest], Sequence[Answer]]  # (server, requests, answers)
 
 
-Compare = Callable[[Answer, Answer, tuple[str, str]], str | None]
-
-
-def _compare(reference: Served, candidate: Served, compare: Compare) -> list[str]:
-    """Pair the two servers' answers request by request and ``compare`` each pair."""
+def _compare(reference: Served, candidate: Served, by: Verification) -> list[str]:
+    """Pair the two servers' answers request by request and compare each pair."""
     (ref_server, ref_requests, ref_answers), (server, requests, answers) = reference, candidate
     if len(ref_answers) != len(answers):
         return [f"{ref_server} got {len(ref_answers)} requests, {server} {len(answers)}"]
+    same = _same_films if by == "order" else _same_bytes
     problems = []
     for ref_request, ref, request, answer in zip(ref_requests, ref_answers, requests, answers,
                                                  strict=True):  # fmt: skip
         where = f"{ref_server} {ref_request.path} vs {server} {request.path}"
         if ref.status != answer.status:
             problems.append(f"{where}: status {ref.status} vs {answer.status}")
-        elif (problem := compare(ref, answer, (ref_server, server))) is not None:
+        elif (problem := same(ref, answer, (ref_server, server))) is not None:
             problems.append(f"{where}: {problem}")
     return problems
 
@@ -165,8 +143,7 @@ class Reference:
                 "this condition: run it with django, django-asgi or aioapi"
             )
         if not problems and reference is not None:
-            compare = _same_films if by == "order" else _same_bytes
-            problems = _compare(reference, (server, requests, answers), compare)
+            problems = _compare(reference, (server, requests, answers), by)
         if problems:
             raise VerificationError(f"scenario {scenario}: {_shown(problems)}")
         if reference is None:

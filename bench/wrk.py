@@ -10,7 +10,6 @@ import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 SCRIPTS = Path(__file__).resolve().parent / "scenarios"
 ERROR_KINDS = ("connect", "read", "write", "timeout")
@@ -22,9 +21,7 @@ class WrkError(RuntimeError):
 
 
 @dataclass(frozen=True)
-class WrkResult:
-    """What one wrk run measured; latencies in milliseconds."""
-
+class WrkResult:  # what one wrk run measured; latencies in milliseconds
     requests: int
     duration_s: float
     bytes: int
@@ -49,28 +46,22 @@ class WrkResult:
 
 def parse_result(stdout: str) -> WrkResult:
     """The result of the last JSON line in wrk's output."""
-    for line in reversed(stdout.splitlines()):
-        if line.startswith("{"):
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError as error:
-                raise WrkError(f"unreadable result line {line!r}: {error}") from None
-            return from_json(data)
-    raise WrkError("wrk printed no result line (is the scenario script's done() installed?)")
-
-
-def from_json(data: Mapping[str, Any]) -> WrkResult:
-    latency = data["latency_us"]
+    line = next((line for line in reversed(stdout.splitlines()) if line.startswith("{")), None)
+    if line is None:
+        raise WrkError("wrk printed no result line (is the scenario script's done() installed?)")
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as error:
+        raise WrkError(f"unreadable result line {line!r}: {error}") from None
     keys = ("min", "mean", "stdev", *PERCENTILES, "max")
     return WrkResult(
-        requests=int(data["requests"]),
-        duration_s=int(data["duration_us"]) / 1e6,
+        requests=int(data["requests"]), duration_s=int(data["duration_us"]) / 1e6,
         bytes=int(data["bytes"]),
         errors={kind: int(data["errors"][kind]) for kind in (*ERROR_KINDS, "status")},
         statuses={int(code): int(count) for code, count in data["statuses"].items()},
         unexpected_status=int(data["unexpected_status"]),
-        latency_ms={key: float(latency[key]) / 1000 for key in keys},
-    )
+        latency_ms={key: float(data["latency_us"][key]) / 1000 for key in keys},
+    )  # fmt: skip
 
 
 def wrk_command(
@@ -89,23 +80,12 @@ def wrk_command(
     ]  # fmt: skip
 
 
-def load(
-    url: str,
-    script: str = "get.lua",
-    *,
-    connections: int,
-    duration: int,
-    threads: int = 2,
-    timeout: int = 10,
-    env: Mapping[str, str] | None = None,
-) -> tuple[WrkResult, list[str]]:
-    """One wrk run of ``script`` (expecting 200s unless ``env`` says otherwise); its
-    result and its exact command."""
-    command = wrk_command(
-        url, script, connections=connections, threads=threads, duration=duration, timeout=timeout
-    )
-    result, _, _ = run(command, {"BENCH_EXPECT": "200", **(env or {})}, duration + timeout + 60)
-    return result, command
+def load(url: str, script: str = "get.lua", *, connections: int, duration: int,
+         env: Mapping[str, str] | None = None) -> WrkResult:  # fmt: skip
+    """One wrk run of ``script`` on 2 threads, expecting 200s unless ``env`` says otherwise."""
+    command = wrk_command(url, script, connections=connections, threads=2, duration=duration,
+                          timeout=10)  # fmt: skip
+    return run(command, {"BENCH_EXPECT": "200", **(env or {})}, duration + 70)[0]
 
 
 def wrk_version() -> str:
@@ -119,15 +99,9 @@ def wrk_version() -> str:
 def run(command: list[str], env: Mapping[str, str], timeout: float) -> tuple[WrkResult, str, float]:
     """Run wrk from the scripts' folder; return the result, its output and its CPU seconds."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    completed = subprocess.run(
-        command,
-        cwd=SCRIPTS,
-        env={**os.environ, "LUA_PATH": f"{SCRIPTS}/?.lua;;", **env},
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    completed = subprocess.run(command, cwd=SCRIPTS, capture_output=True, text=True,
+                               env={**os.environ, "LUA_PATH": f"{SCRIPTS}/?.lua;;", **env},
+                               timeout=timeout, check=False)  # fmt: skip
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if completed.returncode != 0:

@@ -37,9 +37,8 @@ from movies.conditional import NO_STORE
 from movies.export import DOWNLOADS, export_chunks
 from movies.export_slots import ExportSlot, ExportSlots
 from movies.headers import SECURITY_HEADERS
-from movies.parsing import parse_query
 from movies.problems import Problem, database_unavailable, method_not_allowed
-from movies.schemas import MovieExportQuery
+from movies.schemas import MovieExportQuery, parse_query
 from movies.views import READ_METHODS, problem_response, query_pairs
 
 logger = logging.getLogger(__name__)

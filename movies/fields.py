@@ -1,5 +1,5 @@
-"""The value types request fields are built from: free text by its rules, slugs,
-whole numbers as query strings spell them, years, ids and minutes.
+"""The text types request fields are built from: free text by its rules, slugs and
+poster URLs (whole numbers, as query strings spell them, are movies.schemas').
 
 Each type carries both its check (with a readable reason) and the pattern or
 bounds the OpenAPI document shows, so the two cannot disagree.
@@ -7,12 +7,10 @@ bounds the OpenAPI document shows, so the two cannot disagree.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
-from pydantic import AfterValidator, BeforeValidator, Field
+from pydantic import AfterValidator, Field
 
-from movies.models import MAX_ID, MAX_YEAR, MIN_YEAR
 from movies.posters import poster_problem
 from movies.text import LINE, PROSE
 
@@ -61,22 +59,3 @@ PosterUrl = Annotated[
     Field(max_length=500, pattern=r"^(https?://[^\s\x00-\x1f\x7f]+)?$"),
     AfterValidator(_public_poster),
 ]
-
-CANONICAL_INTEGER = re.compile(r"0|[1-9][0-9]*")
-
-
-def _whole_number(value: object) -> object:
-    # Query strings and paths spell an integer one way only: plain digits, no sign,
-    # underscore, space, decimal point or leading zero ("1_0", " 1", "1.0" and "010"
-    # would all be 10 to a lenient parser, and name one cache entry four ways).
-    # A JSON body's integers are integer literals: pydantic's strict mode refuses
-    # 2000.0, 2e3 and "2000" alike (movies.parsing.parse_body).
-    if isinstance(value, str) and not CANONICAL_INTEGER.fullmatch(value):
-        raise ValueError("must be a whole number in plain digits (like 10)")
-    return value
-
-
-Integer = Annotated[int, BeforeValidator(_whole_number)]
-Year = Annotated[int, Field(ge=MIN_YEAR, le=MAX_YEAR), BeforeValidator(_whole_number)]
-Id = Annotated[int, Field(ge=1, le=MAX_ID), BeforeValidator(_whole_number)]
-Minutes = Annotated[int, Field(ge=1, le=1000), BeforeValidator(_whole_number)]

@@ -46,7 +46,6 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -102,25 +101,6 @@ class Statement:
         if self.offset:
             params.append(offset)
         return params
-
-    def rows(self, raw: Sequence[Sequence[Any]], connection: BaseDatabaseWrapper) -> list[Row]:
-        names = self.names
-        # zip() without strict: the compiled SQL fixes the columns, and any keyword
-        # argument takes zip off CPython's fast call path (strict= cost a fifth of
-        # this loop, tests/test_prepared.py compares the rows with values()).
-        if not self.converters or not raw:
-            return [dict(zip(names, row)) for row in raw]  # noqa: B905
-        # Converted a column at a time: one comprehension per converter over the
-        # column, instead of a Python loop over the converters for every row
-        # (bench/results/2026-12-07-sql-and-cpu/: the row loop was the list-100
-        # page's largest shared cost).
-        columns: list[Sequence[Any]] = list(zip(*raw))  # noqa: B905
-        for position, functions, expression in self.converters:
-            column = columns[position]
-            for function in functions:
-                column = [function(value, expression, connection) for value in column]
-            columns[position] = column
-        return [dict(zip(names, row)) for row in zip(*columns)]  # noqa: B905
 
 
 def compile_statement(
@@ -245,11 +225,28 @@ def run(
     statement = STATEMENTS.statement(key, using, build, limit=limit, offset=offset > 0)
     connection = connections[using]
     params = statement.params(values or {}, connection, offset)
-    cursor_of = connection.cursor if plan_each else partial(statement_cursor, connection)
-    with cursor_of() as cursor:
+    # Only PostgreSQL binds on the server (statement_cursor).
+    binds_here = plan_each or connection.vendor != "postgresql"
+    with connection.cursor() if binds_here else statement_cursor(connection) as cursor:
         cursor.execute(statement.sql, params)
         raw = cursor.fetchall()
-    return statement.rows(raw, connection)
+    names = statement.names
+    # zip() without strict: the compiled SQL fixes the columns, and any keyword
+    # argument takes zip off CPython's fast call path (strict= cost a fifth of
+    # this loop, tests/test_prepared.py compares the rows with values()).
+    if not statement.converters or not raw:
+        return [dict(zip(names, row)) for row in raw]  # noqa: B905
+    # Converted a column at a time: one comprehension per converter over the
+    # column, instead of a Python loop over the converters for every row
+    # (bench/results/2026-12-07-sql-and-cpu/: the row loop was the list-100
+    # page's largest shared cost).
+    columns: list[Sequence[Any]] = list(zip(*raw))  # noqa: B905
+    for position, functions, expression in statement.converters:
+        column = columns[position]
+        for function in functions:
+            column = [function(value, expression, connection) for value in column]
+        columns[position] = column
+    return [dict(zip(names, row)) for row in zip(*columns)]  # noqa: B905
 
 
 def statement_cursor(connection: BaseDatabaseWrapper) -> CursorWrapper:

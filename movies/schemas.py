@@ -1,39 +1,36 @@
-"""Request schemas shared by both servers: what the code validates and what
-OpenAPI documents come from these same classes (movies.parsing applies them).
+"""Query strings, for both servers: their models (what the code validates and what
+OpenAPI documents come from these same classes), the value types they are built
+from, and their parsing (:func:`parse_query`, from (name, value) pairs, so
+aiohttp's MultiDict and Django's QueryDict give the same result and the same
+errors). The write bodies are movies.bodies'.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Hashable
-from datetime import date
+from collections.abc import Iterable
 from typing import Annotated, Any, Literal, Self, TypeVar
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
-    PrivateAttr,
+    ModelWrapValidatorHandler,
+    ValidationError,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
-from movies.cursors import CURSOR_PATTERN, Cursor, decode_cursor
-from movies.fields import (
-    SLUG_PATTERN,
-    Id,
-    Integer,
-    Line,
-    Minutes,
-    PosterUrl,
-    Prose,
-    Slug,
-    Text,
-    Year,
-)
+from movies.cursors import CURSOR_PATTERN, Cursor, decoded
+from movies.fields import SLUG_PATTERN, Text
 from movies.importing.normalise import normalise_genre
+from movies.models import MAX_ID, MAX_YEAR, MIN_YEAR
+from movies.problems import invalid_parameters
 
 Item = TypeVar("Item")
+QueryModel = TypeVar("QueryModel", bound="QueryParameters")
 
 MAX_LIMIT = 100
 DEFAULT_LIMIT = 20
@@ -62,6 +59,26 @@ LIST_SORT_DESCRIPTION = (
     "search preferring that year's film, and films crediting a person it names; at most "
     "the 200 best matches, ties broken by `id`."
 )
+
+
+CANONICAL_INTEGER = re.compile(r"0|[1-9][0-9]*")
+
+
+def _whole_number(value: object) -> object:
+    # Query strings and paths spell an integer one way only: plain digits, no sign,
+    # underscore, space, decimal point or leading zero ("1_0", " 1", "1.0" and "010"
+    # would all be 10 to a lenient parser, and name one cache entry four ways).
+    # A JSON body's integers are integer literals: pydantic's strict mode refuses
+    # 2000.0, 2e3 and "2000" alike (movies.bodies.parse_body).
+    if isinstance(value, str) and not CANONICAL_INTEGER.fullmatch(value):
+        raise ValueError("must be a whole number in plain digits (like 10)")
+    return value
+
+
+Integer = Annotated[int, BeforeValidator(_whole_number)]
+Year = Annotated[int, Field(ge=MIN_YEAR, le=MAX_YEAR), BeforeValidator(_whole_number)]
+Id = Annotated[int, Field(ge=1, le=MAX_ID), BeforeValidator(_whole_number)]
+Minutes = Annotated[int, Field(ge=1, le=1000), BeforeValidator(_whole_number)]
 
 
 class QueryParameters(BaseModel):
@@ -132,15 +149,23 @@ def _check_year_range(year_min: int | None, year_max: int | None) -> None:
         )
 
 
+def _decode_cursor(query: QueryParameters, sort: str) -> None:
+    # Once, after the rules between parameters (a cursor given with an offset is
+    # that conflict, whatever the cursor holds): a bad cursor is a 400 naming it.
+    try:
+        decoded(query, sort)
+    except ValueError as error:
+        raise ParameterConflict(str(error), "cursor") from None
+
+
 class MovieListQuery(QueryParameters):
     """Filters, sort and pagination of ``GET /api/movies``."""
 
     limit: Integer = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size.")
     offset: Integer = Field(0, ge=0, le=MAX_OFFSET, description="Rows to skip (shallow pages).")
-    cursor: str | None = Field(
+    cursor: Cursor | None = Field(
         None,
-        max_length=512,
-        # Documented, not enforced here: decode_cursor refuses the same, as a bad cursor.
+        # Documented, not enforced here: Cursor.decode refuses the same, as a bad cursor.
         json_schema_extra={"pattern": CURSOR_PATTERN},
         description="Opaque keyset cursor: copy it from a `next`/`previous` link, never "
         "make one. Only cursors this API wrote are accepted; any other string, however "
@@ -153,33 +178,25 @@ class MovieListQuery(QueryParameters):
     person: PersonFilter = None
     q: SearchFilter = None
     sort: MovieListSort = Field("title", description=LIST_SORT_DESCRIPTION)
-    _after: Cursor | None = PrivateAttr(None)
 
-    @model_validator(mode="before")
+    @model_validator(mode="wrap")
     @classmethod
-    def _relevance_by_default(cls, data: Any) -> Any:
-        # A search without a sort is in relevance order, and says so in its links.
+    def _consistent(cls, data: Any, fields: ModelWrapValidatorHandler[Self]) -> Self:
+        # One validator around the fields' own (a layer less on every request):
+        # before them, a search without a sort is in relevance order, and says so
+        # in its links; after them, the rules between parameters.
         if isinstance(data, dict) and "sort" not in data and data.get("q"):
-            return {**data, "sort": "relevance"}
-        return data
-
-    @model_validator(mode="after")
-    def _consistent(self) -> Self:
-        if self.year_min is not None and self.year_max is not None:
-            _check_year_range(self.year_min, self.year_max)
-        if self.sort == "relevance" and self.q is None:
+            data = {**data, "sort": "relevance"}
+        query = fields(data)
+        if query.year_min is not None and query.year_max is not None:
+            _check_year_range(query.year_min, query.year_max)
+        if query.sort == "relevance" and query.q is None:
             raise ParameterConflict("sort=relevance needs q, the search it ranks by", "sort")
-        if self.cursor is not None and self.offset:
+        if query.cursor is not None and query.offset:
             raise ParameterConflict("use either cursor or offset, not both", "cursor", "offset")
-        if self.cursor is not None:
-            # Decoded once, here: a damaged cursor is the 400 problem naming `cursor`.
-            self._after = decode_cursor(self.cursor, self.sort)
-        return self
-
-    @property
-    def after(self) -> Cursor | None:
-        """The decoded ``cursor``: the boundary row a page starts after (or before)."""
-        return self._after
+        if query.cursor is not None:
+            _decode_cursor(query, query.sort)
+        return query
 
 
 ExportFormat = Literal["ndjson", "json", "csv"]
@@ -216,28 +233,21 @@ class PeopleListQuery(QueryParameters):
 
     limit: Integer = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size.")
     offset: Integer = Field(0, ge=0, le=MAX_OFFSET, description="Rows to skip (shallow pages).")
-    cursor: str | None = Field(
+    cursor: Cursor | None = Field(
         None,
-        max_length=512,
         json_schema_extra={"pattern": CURSOR_PATTERN},
         description="Opaque keyset cursor: copy it from a `next`/`previous` link, never "
         "make one. Only cursors this API wrote for people are accepted.",
     )
     q: Text | None = Field(None, min_length=1, max_length=200, description="Name substring.")
-    _after: Cursor | None = PrivateAttr(None)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         if self.cursor is not None and self.offset:
             raise ParameterConflict("use either cursor or offset, not both", "cursor", "offset")
         if self.cursor is not None:
-            self._after = decode_cursor(self.cursor, PEOPLE_SORT)
+            _decode_cursor(self, PEOPLE_SORT)
         return self
-
-    @property
-    def after(self) -> Cursor | None:
-        """The decoded ``cursor``: the boundary person a page starts after (or before)."""
-        return self._after
 
 
 # A person's filmography has one order: newest first, then title, film and role.
@@ -250,100 +260,54 @@ class FilmographyQuery(QueryParameters):
     link, so there is no offset to walk."""
 
     limit: Integer = Field(DEFAULT_LIMIT, ge=1, le=MAX_LIMIT, description="Page size.")
-    cursor: str | None = Field(
+    cursor: Cursor | None = Field(
         None,
-        max_length=512,
         json_schema_extra={"pattern": CURSOR_PATTERN},
         description="Opaque keyset cursor: copy it from a `next`/`previous` link (or the "
         "person's `filmography_next`), never make one. Only cursors this API wrote for "
         "a filmography are accepted.",
     )
-    _after: Cursor | None = PrivateAttr(None)
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         if self.cursor is not None:
-            self._after = decode_cursor(self.cursor, FILMOGRAPHY_SORT)
+            _decode_cursor(self, FILMOGRAPHY_SORT)
         return self
 
-    @property
-    def after(self) -> Cursor | None:
-        """The decoded ``cursor``: the boundary credit a page starts after (or before)."""
-        return self._after
+
+def field_errors(error: ValidationError, unknown: str) -> list[dict[str, str]]:
+    """The entries of a problem's ``errors``: one per parameter or field ``error``
+    names (``unknown``: the reason given for one the model does not know)."""
+    details = error.errors(include_url=False, include_input=False)
+    return [entry for detail in details for entry in _describe(detail, unknown)]
 
 
-class CreditIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    person_id: Id
-    role: Literal["cast", "director"] = "cast"
-    billing_order: Integer = Field(0, ge=0, le=10_000)
-    character_name: Line = Field("", max_length=200)
-
-
-# The default of an omitted PATCH field ("leave it as it is"). Typed Any because
-# it is not a valid *value* of these fields: an explicit null is a 400.
-UNCHANGED: Any = None
-
-
-def _distinct_credits(credits: list[CreditIn]) -> list[CreditIn]:
-    # The database allows one credit per (person, role): say so before it refuses.
-    return _distinct(
-        credits,
-        key=lambda credit: (credit.person_id, credit.role),
-        twice=lambda credit: f"person {credit.person_id} is credited twice as {credit.role}",
-    )
+def _describe(detail: ErrorDetails, unknown: str) -> list[dict[str, str]]:
+    """The error entries of one failure: one per parameter or field it is about."""
+    reason = detail["msg"].removeprefix("Value error, ")
+    conflict = detail.get("ctx", {}).get("error")
+    if isinstance(conflict, ParameterConflict):
+        return [{"name": name, "reason": reason} for name in conflict.names]
+    # Only a body's own rules fail at the root: a query's names its parameters.
+    name = ".".join(str(part) for part in detail["loc"]) if detail["loc"] else "(body)"
+    if detail["type"] == "extra_forbidden":
+        return [{"name": name, "reason": unknown}]
+    return [{"name": name, "reason": reason}]
 
 
-def _distinct_genres(genres: list[str]) -> list[str]:
-    return _distinct(
-        genres, key=lambda slug: slug, twice=lambda slug: f"genre {slug!r} is given twice"
-    )
-
-
-def _distinct(
-    items: list[Item], *, key: Callable[[Item], Hashable], twice: Callable[[Item], str]
-) -> list[Item]:
-    """The one rule of a film's lists: a genre, or a person in a role, is there once."""
-    seen: set[Hashable] = set()
-    for item in items:
-        if key(item) in seen:
-            raise ValueError(twice(item))
-        seen.add(key(item))
-    return items
-
-
-class MovieFields(BaseModel):
-    """Writable fields of a film; every one optional (the PATCH body).
-
-    An omitted field is left unchanged. Only the nullable columns accept
-    ``null`` (it clears them); the others are cleared with ``""`` or ``[]``.
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    title: Line = Field(UNCHANGED, min_length=1, max_length=300)
-    year: Year = UNCHANGED
-    release_date: date | None = None
-    runtime_minutes: Minutes | None = None
-    rating: float | None = Field(None, ge=0, le=10, allow_inf_nan=False)
-    synopsis: Prose = Field(UNCHANGED, max_length=20_000)
-    wikipedia_slug: Line = Field(UNCHANGED, max_length=300)
-    poster_url: PosterUrl = UNCHANGED
-    genres: Annotated[list[Slug], AfterValidator(_distinct_genres)] = Field(
-        UNCHANGED,
-        max_length=30,
-        # JSON Schema can say this one (not the credits' rule: unique by two fields).
-        json_schema_extra={"uniqueItems": True},
-        description="Genre slugs, each once.",
-    )
-    credits: Annotated[list[CreditIn], AfterValidator(_distinct_credits)] = Field(
-        UNCHANGED, max_length=500, description="Replaces all credits of the film."
-    )
-
-
-class MovieCreate(MovieFields):
-    """The POST body: ``title`` and ``year`` are required."""
-
-    title: Line = Field(min_length=1, max_length=300)
-    year: Year
+def parse_query(model: type[QueryModel], items: Iterable[tuple[str, str]]) -> QueryModel:
+    """Validate query-string pairs into ``model``; a problem names each bad parameter."""
+    values: dict[str, str] = {}
+    refused: list[dict[str, str]] = []
+    for name, value in items:
+        if not name:  # "?=x", "?&=": named as given, an empty name
+            refused.append({"name": "", "reason": "a parameter must have a name"})
+        elif name in values:
+            refused.append({"name": name, "reason": "given more than once"})
+        values[name] = value
+    if refused:
+        raise invalid_parameters(refused)
+    try:
+        return model.model_validate(values)
+    except ValidationError as error:
+        raise invalid_parameters(field_errors(error, "unknown parameter")) from None

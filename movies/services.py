@@ -19,9 +19,9 @@ from django.db import transaction
 from django.utils.text import capfirst
 
 from movies import changes, selectors
+from movies.bodies import CreditIn, MovieCreate, MovieFields
 from movies.errors import Invalid, NotFound, VersionConflict
 from movies.models import Credit, Genre, Movie, Person, row_version
-from movies.schemas import CreditIn, MovieCreate, MovieFields
 from movies.shapes import MovieDetail
 
 # Body fields stored as columns of Movie; genres and credits are relations.

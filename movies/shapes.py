@@ -11,10 +11,8 @@ typing_extensions' TypedDict before Python 3.12.)
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Annotated, Generic, Literal, TypeVar
+from typing import Annotated, Literal
 
 from pydantic import ConfigDict, Field, with_config
 from typing_extensions import TypedDict
@@ -155,63 +153,3 @@ class Filmography(_Page):
     """A page of a person's filmography, newest first (then by title, film and role)."""
 
     items: list[FilmographyEntry]
-
-
-Item = TypeVar("Item", MovieSummary, PersonRef, FilmographyEntry)
-
-
-@dataclass(frozen=True)
-class Page(Generic[Item]):
-    """One page of a list (what a list selector returns) and where its neighbours start."""
-
-    items: list[Item]
-    next_cursor: str | None = None
-    previous_cursor: str | None = None
-    next_offset: int | None = None
-    previous_offset: int | None = None
-
-    @classmethod
-    def keyset(
-        cls,
-        items: list[Item],
-        boundary: Callable[[Item, bool], str],
-        *,
-        resumed: bool,
-        backwards: bool,
-        has_more: bool,
-        offset: int,
-        limit: int,
-    ) -> Page[Item]:
-        """The page of ``items`` (in list order) with its neighbours' cursors.
-
-        ``boundary(item, backwards)`` encodes the cursor that resumes after (or,
-        backwards, before) ``item``; ``resumed``: the page was read from a cursor,
-        ``backwards`` by one going back, ``has_more``: the read found an item past
-        the page. Every ``next`` is a cursor; ``previous`` is an offset while the
-        reader is on offsets.
-        """
-        if not items:
-            return cls(items=[])
-        first, last = items[0], items[-1]
-        if backwards:
-            # Going back: the page after this one is where the reader came from.
-            return cls(
-                items=items,
-                next_cursor=boundary(last, False),
-                previous_cursor=boundary(first, True) if has_more else None,
-            )
-        return cls(
-            items=items,
-            next_cursor=boundary(last, False) if has_more else None,
-            previous_cursor=boundary(first, True) if resumed else None,
-            previous_offset=max(0, offset - limit) if offset else None,
-        )
-
-
-@dataclass(frozen=True)
-class PersonFilms:
-    """A person and one page of their filmography: what the person reads return
-    (movies.selectors.people) and movies.rendering makes a body of."""
-
-    person: PersonRef
-    page: Page[FilmographyEntry]

@@ -22,7 +22,7 @@ from movies import conditional, selectors
 from movies.conditional import JSON_CONTENT_TYPE
 from movies.errors import DomainError
 from movies.headers import SECURITY_HEADERS
-from movies.parsing import parse_id, parse_query
+from movies.parsing import parse_id
 from movies.problems import (
     PROBLEM_CONTENT_TYPE,
     Problem,
@@ -31,14 +31,8 @@ from movies.problems import (
     not_found,
     problem_of,
 )
-from movies.rendering import (
-    filmography_body,
-    movie_detail_body,
-    movie_list_body,
-    people_list_body,
-    person_detail_body,
-)
-from movies.schemas import FilmographyQuery, MovieListQuery, NoQuery, PeopleListQuery
+from movies.rendering import movie_detail_body, person_detail_body
+from movies.schemas import FilmographyQuery, MovieListQuery, NoQuery, PeopleListQuery, parse_query
 from movies.shapes import MovieDetail
 
 READ_METHODS = ("GET", "HEAD")
@@ -148,7 +142,7 @@ def detail_body(movie: MovieDetail | None) -> bytes:
 def movie_list(request: HttpRequest) -> bytes:
     """``GET /movies/``: the same list as ``GET /api/movies``."""
     query = list_query(request)
-    return movie_list_body(selectors.list_movies(query), query)
+    return selectors.list_movies(query).body(query)
 
 
 @read_view
@@ -163,7 +157,7 @@ def people_list(request: HttpRequest) -> bytes:
     """``GET /movies/people/``: the same page as ``GET /api/people`` (bench/'s people
     scenario; under /movies/ so its errors get the same problem handlers)."""
     query = parse_query(PeopleListQuery, query_pairs(request))
-    return people_list_body(selectors.list_people(query), query)
+    return selectors.list_people(query).body(query)
 
 
 @read_view
@@ -186,4 +180,4 @@ def person_films(request: HttpRequest, person_id: str) -> bytes:
     found = selectors.get_filmography(key, query) if key is not None else None
     if found is None:
         raise not_found("Person")
-    return filmography_body(found, query)
+    return found.page.body(query)

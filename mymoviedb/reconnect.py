@@ -6,7 +6,7 @@ Without this, that statement's request fails (a 503 per ORM thread and per
 pooled connection) although the database answers again.
 
 The rule, for one unit of work (an ORM call of aioapi's bridge, one request of
-the Django side; :func:`unit_of_work`):
+the Django side; :func:`retrying`, :func:`begin_unit`):
 
 * It failed because an open connection broke under one of its statements
   (:func:`lost_connection`: no SQLSTATE, or the server's "terminating
@@ -34,9 +34,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import select
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
@@ -56,6 +56,11 @@ logger = logging.getLogger(__name__)
 READ_VERBS = frozenset(
     {"select", "show", "explain", "values", "savepoint", "release", "rollback", "set", "reset"}
 )
+# A statement starting with one of them (after spaces and opening parentheses),
+# looked for in its first 32 characters: one C call per statement, not a copy of it.
+_STARTS_READ = re.compile(
+    r"[ \t\n(]*(?:" + "|".join(sorted(READ_VERBS)) + r")(?=\s|$)", re.IGNORECASE
+).match
 
 
 @dataclass
@@ -75,8 +80,7 @@ _unit: ContextVar[Unit | None] = ContextVar("mymoviedb_db_unit", default=None)
 
 def is_read(sql: str) -> bool:
     """Whether a statement, by its first word, changes nothing (a ``WITH`` may)."""
-    head = sql[:32].lstrip(" \t\n(").split(None, 1)  # the first word, without copying it all
-    return bool(head) and head[0].lower() in READ_VERBS
+    return _STARTS_READ(sql, 0, 32) is not None
 
 
 # The server ended the session: shut down (57P01, also what pg_terminate_backend
@@ -102,7 +106,7 @@ def _track(execute: Callable[..., Any], sql: str, params: Any, many: bool, conte
     unit = _unit.get()
     if unit is None:
         return execute(sql, params, many, context)
-    if not is_read(sql):
+    if _STARTS_READ(sql, 0, 32) is None:  # is_read(sql), without a call per statement
         connection: BaseDatabaseWrapper = context["connection"]
         if connection.in_atomic_block:
             # Once per transaction: Django forgets the hook if it rolls back.
@@ -151,17 +155,6 @@ def _install(sender: type, connection: BaseDatabaseWrapper, **kwargs: Any) -> No
 connection_created.connect(_install, weak=False, dispatch_uid="mymoviedb.reconnect")
 
 
-@contextmanager
-def unit_of_work() -> Iterator[Unit]:
-    """Track the statements of the block as one unit (restored afterwards)."""
-    unit = Unit()
-    token = _unit.set(unit)
-    try:
-        yield unit
-    finally:
-        _unit.reset(token)
-
-
 def begin_unit() -> None:
     """Start a new unit for the rest of this context (a Django request)."""
     _unit.set(Unit())
@@ -199,16 +192,22 @@ def retrying(function: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(function)
     def call(*args: P.args, **kwargs: P.kwargs) -> R:
-        with unit_of_work():
-            try:
-                return function(*args, **kwargs)
-            except (OperationalError, InterfaceError) as error:
-                alias = lost_alias(error)
-                if alias is None:
-                    raise
-                discard_dead_connection(alias)
-                logger.info("connection lost (%s): running %s again", error, function.__name__)
-        with unit_of_work():
+        # Each run is a unit of its own, tracked for the calls' statements only.
+        token = _unit.set(Unit())
+        try:
             return function(*args, **kwargs)
+        except (OperationalError, InterfaceError) as error:
+            alias = lost_alias(error)
+            if alias is None:
+                raise
+            discard_dead_connection(alias)
+            logger.info("connection lost (%s): running %s again", error, function.__name__)
+        finally:
+            _unit.reset(token)
+        token = _unit.set(Unit())
+        try:
+            return function(*args, **kwargs)
+        finally:
+            _unit.reset(token)
 
     return call

@@ -15,8 +15,8 @@ from django.urls import reverse
 from bench.admin import form_data
 from movies import services
 from movies.admin import versions
+from movies.bodies import CreditIn, MovieFields
 from movies.models import Credit, Genre, Movie, Person
-from movies.schemas import CreditIn, MovieFields
 from tests.test_admin import change_form
 
 pytestmark = pytest.mark.django_db

@@ -24,10 +24,8 @@ from bench.monitor import Usage
 from bench.records import Measured, Outcome, run_record
 from bench.servers import REPO, ServerOptions, server_specs
 from bench.workload import Inputs, build
-from movies.cursors import Cursor
-from movies.rendering import movie_list_body
+from movies.cursors import Cursor, Page
 from movies.schemas import MovieListQuery
-from movies.shapes import Page
 
 WRK_STDOUT = """Running 2s test @ http://127.0.0.1:20001/movies/?limit=10
   2 threads and 16 connections
@@ -46,7 +44,6 @@ OPTIONS = ServerOptions(
     django_threads=4,
     api_db_threads=4,
     api_db_max_pending=64,
-    api_db_funnel=False,
     api_cache=False,
     pool_size=4,
     keepalive=75,
@@ -170,7 +167,7 @@ def test_first_difference():
 
 
 def test_default_plan_runs_by_condition_then_server():
-    default = plan.build_plan("default", plan.default_rows())
+    default = plan.build_plan("default")
     order = [(r.latency_ms, plan.SERVERS.index(r.server)) for r in default.runs]
 
     assert order == sorted(order)
@@ -182,9 +179,7 @@ def test_default_plan_runs_by_condition_then_server():
 
 
 def test_quick_plan_fits_in_five_minutes():
-    quick = plan.build_plan(
-        "quick", plan.quick_rows(), primer=plan.QUICK_PRIMER, warmup=plan.QUICK_WARMUP
-    )
+    quick = plan.build_plan("quick")
 
     assert quick.estimate_seconds() < 5 * 60
     assert quick.conditions() == [0.0, 10.0]
@@ -192,9 +187,8 @@ def test_quick_plan_fits_in_five_minutes():
 
 def test_plan_filters_and_overrides():
     narrowed = plan.build_plan(
-        "x", plan.default_rows(), scenarios=["list-10"], conditions=[0.0], duration=1,
-        connections=[8],
-    )  # fmt: skip
+        "default", scenarios=["list-10"], conditions=[0.0], duration=1, connections=[8]
+    )
 
     assert {(r.scenario, r.latency_ms, r.connections, r.duration) for r in narrowed.runs} == {
         ("list-10", 0.0, 8, 1)
@@ -203,13 +197,12 @@ def test_plan_filters_and_overrides():
         plan.DJANGO, plan.DJANGO_ASGI, plan.DRF, plan.AIOAPI, plan.RAW_POOL
     ]  # fmt: skip
     with pytest.raises(ValueError, match="unknown scenario"):
-        plan.build_plan("x", plan.default_rows(), scenarios=["nope"])
+        plan.build_plan("default", scenarios=["nope"])
 
 
 def test_rounds_alternate_the_servers_order_and_the_estimate_counts_them():
-    once = plan.build_plan("x", plan.quick_rows(), servers=["django", "aioapi", "raw-pool"])
-    three = plan.build_plan("x", plan.quick_rows(), servers=["django", "aioapi", "raw-pool"],
-                            rounds=3)  # fmt: skip
+    once = plan.build_plan("quick", servers=["django", "aioapi", "raw-pool"])
+    three = plan.build_plan("quick", servers=["django", "aioapi", "raw-pool"], rounds=3)
 
     assert [three.server_order(10.0, n) for n in (1, 2, 3)] == [
         [plan.DJANGO, plan.AIOAPI, plan.RAW_POOL],
@@ -218,9 +211,39 @@ def test_rounds_alternate_the_servers_order_and_the_estimate_counts_them():
     ]
     assert three.estimate_seconds() == pytest.approx(3 * once.estimate_seconds())
     with pytest.raises(ValueError, match="rounds"):
-        plan.build_plan("x", plan.quick_rows(), rounds=0)
+        plan.build_plan("quick", rounds=0)
     quick = cli.config_from(cli.parser().parse_args(["--quick", "--rounds", "5"])).plan
     assert (quick.name, quick.rounds, quick.primer) == ("quick", 5, plan.QUICK_PRIMER)
+
+
+def test_overload_and_soak_are_plans_of_the_deployed_api():
+    def runs(*argv: str) -> plan.Plan:
+        return cli.config_from(cli.parser().parse_args(list(argv))).plan
+
+    overload, soak = runs("--plan", "overload"), runs("--plan", "soak")
+
+    assert [(r.server, r.scenario, r.connections, r.duration) for r in overload.runs] == [
+        (plan.DEPLOYED, "list-10", 1000, 30)
+    ]
+    assert [(r.server, r.scenario, r.connections, r.duration) for r in soak.runs] == [
+        (plan.DEPLOYED, "mixed", 32, 600)
+    ]
+    assert (overload.growth_mib, soak.growth_mib) == (None, plan.SOAK_GROWTH_MIB)
+    assert overload.writers(0.0) == set() and soak.writers(0.0) == {plan.DEPLOYED}
+    assert plan.serves(plan.DEPLOYED, "mixed") and not plan.serves(plan.DJANGO, "mixed")
+
+
+def test_the_mixed_load_expects_its_404s_and_400s(tmp_path):
+    specs = server_specs("postgres://u@h/db", 0.0, OPTIONS)
+    inputs = Inputs(detail_ids=(3,), write_ids=(7,), token="abc.def")
+
+    mixed = build("mixed", specs[plan.DEPLOYED], inputs, tmp_path)
+
+    paths = [r.path for r in mixed.reads]
+    assert paths[:2] == ["/api/movies?limit=10", "/api/movies/3"]
+    assert {"/api/genres", "/api/movies/2000000000", "/api/movies?limit=0"} <= set(paths)
+    assert "/api/movies?limit=50&sort=-rating&offset=200" in paths
+    assert mixed.env["BENCH_EXPECT"] == "200,400,404" and len(mixed.writes) == 1
 
 
 def test_workloads_use_each_servers_paths(tmp_path):
@@ -278,9 +301,9 @@ def test_raw_pool_renders_the_servers_bytes():
     ]  # fmt: skip
     query = MovieListQuery(limit=2)
     expected_items = [dict(row) for row in rows[:2]]
-    page = Page(items=expected_items, next_cursor=Cursor("title", "Film 2", 2, False).encode())
+    page = Page(items=expected_items, limit=2, next_cursor=Cursor("title", "Film 2", 2, False))
 
-    assert raw_pool.render([dict(r) for r in rows], 2) == movie_list_body(page, query)
+    assert raw_pool.render([dict(r) for r in rows], 2) == page.body(query)
 
 
 # -- report ---------------------------------------------------------------------
@@ -478,6 +501,28 @@ def test_bench_runs_end_to_end(tmp_path, smoke_database_url):
     assert document["leftovers"] == []
     assert document["catalogue"]["movies"] > 0
     assert (folder / "report.md").exists() and (folder / "list-10.png").exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed (apt install wrk)")
+def test_the_soak_plan_loads_aioapi_as_deployed(tmp_path, smoke_database_url):
+    """The overload and soak plans' server, with the mixed load's PATCHes, 404s and 400s."""
+    command = [
+        sys.executable, "-m", "bench", "--plan", "soak", "--duration", "3",
+        "--connections", "4", "--database-url", smoke_database_url, "--recreate-db",
+        "--source", str(REPO / "movies" / "fixtures" / "sample-movies.json"),
+        "--synthetic", "300",  # films to PATCH beyond list 10's first 101
+        "--cpus", "0", "--port-base", "20920", "--results-dir", str(tmp_path),
+    ]  # fmt: skip
+    completed = subprocess.run(
+        command, cwd=REPO, capture_output=True, text=True, timeout=120, check=False
+    )
+
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    [folder] = tmp_path.iterdir()
+    [run] = json.loads((folder / "results.json").read_text())["runs"]
+    assert (run["server"], run["scenario"], run["problems"]) == ("aioapi-deployed", "mixed", [])
+    assert {"200", "400", "404"} <= set(run["statuses"]) and run["rss_growth_mb"]
 
 
 def test_run_records_hide_the_token_and_measure_foreign_work():

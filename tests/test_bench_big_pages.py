@@ -21,8 +21,21 @@ import orjson
 import pytest
 
 from bench import big_pages
-from bench.big_pages import OK, OVER_MEMORY, SKIPPED, TIMED_OUT, Bounds, Way, markdown, run_way
-from bench.big_pages_client import Client, Fetched, export_rows, one_page, walk_pages
+from bench.big_pages import (
+    OK,
+    OVER_MEMORY,
+    SKIPPED,
+    TIMED_OUT,
+    Bounds,
+    Client,
+    Fetched,
+    Way,
+    export_rows,
+    markdown,
+    one_page,
+    run_way,
+    walk_pages,
+)
 from bench.servers import ServerSpec
 from tests.api_fixtures import FILMS, ApiClient, Catalogue
 from tests.ports import free_port
@@ -96,6 +109,7 @@ async def test_walk_export_and_one_page_on_aioapi(api: ApiClient, catalogue: Cat
         len(b"".join(lines[:5])),
         1,
     )
+    assert first_five.first_byte_s is not None and 0 < first_five.first_byte_s <= first_five.seconds
 
     page = await (await api.get("/api/movies?limit=6")).read()
     one = await asyncio.to_thread(through, port, one_page, "/api/movies", 6)

@@ -91,7 +91,7 @@ def test_order_parity_needs_a_reference_and_never_becomes_one() -> None:
 
 
 def test_the_default_plan_runs_every_contender_where_it_can_serve() -> None:
-    default = plan.build_plan("default", plan.default_rows())
+    default = plan.build_plan("default")
     by_scenario: dict[str, set[str]] = {}
     for run in default.runs:
         by_scenario.setdefault(run.scenario, set()).add(run.server)
@@ -109,7 +109,7 @@ def test_the_default_plan_runs_every_contender_where_it_can_serve() -> None:
     assert by_scenario["write-mix"] == {plan.AIOAPI}
     assert default.servers(0.0)[:4] == [plan.DJANGO, plan.DJANGO_ASGI, plan.DRF, plan.AIOAPI]
     assert default.estimate_seconds() <= 30 * 60
-    quick = plan.build_plan("quick", plan.quick_rows())
+    quick = plan.build_plan("quick")
     assert set(plan.CONTENDERS) <= {r.server for r in quick.runs}
 
 

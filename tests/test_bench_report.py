@@ -1,4 +1,4 @@
-"""bench/answer.py, bench/charts.py, bench/latest.py and bench/report.py on
+"""bench/summary.py's answer and bench/report.py (report.md, charts, LATEST.md) on
 synthetic results with any number of servers, and on a committed results folder."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bench import answer, cli, plan, report
+from bench import cli, plan, report, summary
 from bench.servers import REPO
 from tests.test_bench import _document, _run, squeezed
 
@@ -64,7 +64,7 @@ def expected(condition: str, scenario: str, count: int) -> dict[str, Any]:
 
 
 def test_the_answer_ranks_every_contender_and_keeps_the_ceilings_apart() -> None:
-    rows = answer.rows(four_servers())
+    rows = summary.answer_rows(four_servers())
 
     assert [(r["condition"], r["scenario"], r["connections"]) for r in rows] == list(RPS)
     for row in rows:
@@ -80,13 +80,13 @@ def test_the_answer_shows_cpu_per_request_and_its_ratio() -> None:
         if (run["condition"], run["scenario"], run["connections"]) == (LOOP, "list-10", 64):
             run["server_cpu_ms_per_request"] = {"aioapi": 0.5, "django": 1.0}.get(run["server"])
             run["postgres_cpu_ms_per_request"] = 0.2
-    first = answer.rows(document)[0]
+    first = summary.answer_rows(document)[0]
 
     assert first["cpu_us_per_request"]["aioapi"] == (500, 200)
     assert first["cpu_us_per_request"]["drf"] == (None, 200)
     assert first["aioapi_cpu_over_django"] == 0.5
-    assert answer.rows(document)[1]["aioapi_cpu_over_django"] is None  # not measured
-    text = squeezed("\n".join(answer.markdown(document)))
+    assert summary.answer_rows(document)[1]["aioapi_cpu_over_django"] is None  # not measured
+    text = squeezed("\n".join(summary.answer(document)))
     assert (
         "| aioapi 500 + 200 · django-asgi – + 200 · django 1,000 + 200 · drf – + 200 | 0.50× |"
         in text

@@ -1,16 +1,17 @@
-"""bench/scaffold.py and the side scripts' reports it draws: tables, results
-folders, the servers' environment; committed side-script results still render."""
+"""bench/scaffold.py's tables and results folders, and the servers every bench command
+starts: aioapi as deployed (the overload and soak plans) beside the bench's own."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from bench import deployed_api, export_bench, scaffold
-from bench.servers import REPO
+from bench import plan, scaffold
+from bench.monitor import Usage
+from bench.runner import leaks
+from bench.servers import server_specs
+from tests.test_bench import OPTIONS
 
-RESULTS = REPO / "bench" / "results"
 URL = "postgres://postgres@127.0.0.1:5432/example"
 
 
@@ -33,20 +34,27 @@ def test_results_folders_are_never_written_into_twice(tmp_path: Path) -> None:
     assert second.name == "2026-01-02-030405-label" and second.is_dir()
 
 
-def test_the_side_scripts_share_the_servers_environment() -> None:
-    deployed = deployed_api.api_env(URL)
-    exported = export_bench.server_env(URL)
+def test_the_deployed_api_runs_the_deploy_config_in_the_bench_environment() -> None:
+    specs = server_specs(URL, 0.0, OPTIONS)
+    deployed, aioapi = specs[plan.DEPLOYED], specs[plan.AIOAPI]
 
-    for env in (deployed, exported):
-        assert (env["DEBUG"], env["DATABASE_URL"], env["API_ACCESS_LOG"]) == ("0", URL, "off")
-        assert env["SIMULATED_DB_LATENCY_MS"] == "0" and env["PYTHONPATH"] == str(REPO)
-    assert not set(scaffold.POOL_KEYS) & set(deployed)  # the deployed pool defaults
-    assert (exported["DB_POOL_MIN_SIZE"], exported["DB_POOL_MAX_SIZE"]) == ("2", "4")
+    assert deployed.argv[-2:] == ("--config", "deploy/gunicorn_api.conf.py")
+    assert deployed.env["GUNICORN_API_BIND"] == f"127.0.0.1:{deployed.port}"
+    assert deployed.env["GUNICORN_API_WORKERS"] == "1"
+    # Recycling off (a leak cannot hide behind a restart), the cache on, the deployed pool.
+    assert (deployed.env["GUNICORN_API_MAX_REQUESTS"], deployed.env["API_CACHE"]) == ("0", "1")
+    assert not [key for key in deployed.env if key.startswith("DB_POOL")]
+    for key in ("DEBUG", "DATABASE_URL", "API_ACCESS_LOG", "SIMULATED_DB_LATENCY_MS"):
+        assert deployed.env[key] == aioapi.env[key], key
+    assert len({spec.port for spec in specs.values()}) == len(specs)
 
 
-def test_committed_side_script_results_still_render() -> None:
-    export = json.loads((RESULTS / "2026-11-21-export" / "results.json").read_text())
+def test_a_soak_flags_a_worker_that_grew_and_backends_that_stayed_open() -> None:
+    flat = Usage(rss_growth_mb={"7": 3.0, "8": 71.0}, pg_backends_start_end=(16, 16))
+    leaking = Usage(rss_growth_mb={"7": 3.0, "8": 90.5}, pg_backends_start_end=(16, 18))
 
-    text = export_bench.report(export)
-    assert "Machine and software:" in text  # an "environment" before the shared facts
-    assert text.count("| aioapi ") + text.count("| django ") == len(export["summary"])
+    assert leaks(flat, plan.SOAK_GROWTH_MIB) == []
+    assert leaks(leaking, plan.SOAK_GROWTH_MIB) == [
+        "worker RSS grew past 72 MiB: {'8': 90.5}",
+        "database backends grew from 16 to 18",
+    ]

@@ -10,6 +10,7 @@ from django.db import connection
 
 from bench import sql
 from tests.api_fixtures import Catalogue, build_catalogue
+from tests.test_bench import squeezed
 
 
 def test_placeholders_are_numbered_and_percent_signs_unescaped() -> None:
@@ -45,5 +46,5 @@ def test_every_read_is_captured_explained_and_tabled(catalogue: Catalogue, tmp_p
     assert "movies_person_name_key" not in reads["people q=jo (two letters)"][0]["sql"]
     (tmp_path / "raw").mkdir()
     (tmp_path / "raw" / "after-x.json").write_text(json.dumps(result, default=str))
-    table = sql.report(tmp_path)
+    table = squeezed(sql.report(tmp_path))
     assert "| list-100 |" in table and "genre=drama" in table

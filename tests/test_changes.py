@@ -18,10 +18,10 @@ from django.urls import reverse
 from aioapi.listener import connection_params
 from movies import changes, services
 from movies.admin import versions
+from movies.bodies import MovieFields
 from movies.changes import CHANNEL, MAX_PAYLOAD_BYTES, Change, split
 from movies.importing import import_movies
 from movies.models import Credit, Genre, Movie, Person
-from movies.schemas import MovieFields
 from movies.synthetic import generate_catalogue
 
 Listener = psycopg.Connection[Any]

@@ -33,8 +33,7 @@ from aioapi.settings import ApiSettings
 from movies import export
 from movies.export import CHUNK_ROWS, COLUMNS, export_chunks
 from movies.models import Genre, Movie
-from movies.parsing import parse_query
-from movies.schemas import MovieExportQuery
+from movies.schemas import MovieExportQuery, parse_query
 from tests.api_fixtures import ApiClient, Catalogue, json_of, orm
 
 pytestmark = [

@@ -16,9 +16,9 @@ from django.core.management import call_command
 from django.db import connection
 
 from movies import services
+from movies.bodies import MovieCreate, MovieFields
 from movies.importing import import_movies
 from movies.models import Genre, Movie
-from movies.schemas import MovieCreate, MovieFields
 
 pytestmark = pytest.mark.django_db
 

@@ -347,7 +347,7 @@ def test_best_rated_first_is_read_from_an_index(catalogue: Catalogue, backwards:
         values["cursor"] = forged("-rating", 8.1, catalogue.movies["Blade Runner"].pk, True)
     # The statement runs, so it is compiled and cached.
     selectors.list_movies(MovieListQuery.model_validate(values))
-    # The shape's key (selectors.films.list_sorted): field, scan descending, the sort
+    # The shape's key (selectors.films.list_movies): field, scan descending, the sort
     # descending, a cursor or not, filters. Backwards, "-rating" is scanned ascending.
     key = ("movie-list", "rating", not backwards, True, backwards, ())
     statement = next(

@@ -8,7 +8,6 @@ cache itself: one compile per shape, and a bounded least-recently-used map.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 from collections import defaultdict
 from typing import Any, cast, get_args
@@ -19,12 +18,12 @@ from django.db import connection
 from django.db.models import Count, F, Q, QuerySet
 
 from movies import prepared, selectors
-from movies.cursors import Cursor
+from movies.cursors import Cursor, Page
 from movies.models import Credit, Genre, Movie, Person
 from movies.prepared import Param, StatementCache
 from movies.schemas import FilmographyQuery, MovieListQuery, MovieSort, PeopleListQuery
 from movies.selectors import films as film_selectors
-from movies.shapes import Page
+from movies.selectors.filters import LIST_FIELDS
 from tests.api_fixtures import Catalogue, build_catalogue
 
 pytestmark = pytest.mark.django_db
@@ -112,7 +111,7 @@ def plain_after(field: str, value: Any, row_id: int, descending: bool, nulls_fir
 
 
 def plain_list_movies(query: MovieListQuery) -> Page:
-    cursor = query.after
+    cursor = query.cursor
     field = query.sort.lstrip("-")
     descending = query.sort.startswith("-")
     backwards = cursor is not None and cursor.backwards
@@ -125,8 +124,8 @@ def plain_list_movies(query: MovieListQuery) -> Page:
         )
     movies = movies.order_by(*plain_ordering(field, scan_descending, nulls_first))
     start = query.offset if cursor is None else 0
-    hidden = [field] if field not in film_selectors.LIST_FIELDS else []
-    fields = (*film_selectors.LIST_FIELDS, *hidden)
+    hidden = [field] if field not in LIST_FIELDS else []
+    fields = (*LIST_FIELDS, *hidden)
     rows = list(movies.values(*fields)[start : start + query.limit + 1])
     has_more = len(rows) > query.limit
     rows = rows[: query.limit]
@@ -148,20 +147,22 @@ def plain_list_movies(query: MovieListQuery) -> Page:
     for row in rows:
         row["genres"] = names[row["id"]]
 
-    def boundary(row: dict[str, Any], backwards: bool) -> str:
-        return Cursor(query.sort, sort_values[row["id"]], row["id"], backwards).encode()
+    def boundary(row: dict[str, Any], backwards: bool) -> Cursor:
+        return Cursor(query.sort, sort_values[row["id"]], row["id"], backwards)
 
     if not rows:
-        return Page(items=[])
+        return Page(items=[], limit=query.limit)
     first, last = rows[0], rows[-1]
     if backwards:
         return Page(
             items=rows,
+            limit=query.limit,
             next_cursor=boundary(last, False),
             previous_cursor=boundary(first, True) if has_more else None,
         )
     return Page(
         items=rows,
+        limit=query.limit,
         next_cursor=boundary(last, False) if has_more else None,
         previous_cursor=boundary(first, True) if cursor is not None else None,
         previous_offset=max(0, query.offset - query.limit) if query.offset else None,
@@ -198,7 +199,7 @@ def plain_list_genres() -> list[dict[str, Any]]:
 
 
 def plain_list_people(query: PeopleListQuery) -> Page:
-    after = query.after
+    after = query.cursor
     backwards = after is not None and after.backwards
     people = Person.objects.order_by(*(("-name", "-id") if backwards else ("name", "id")))
     if query.q is not None:
@@ -216,19 +217,21 @@ def plain_list_people(query: PeopleListQuery) -> Page:
     if backwards:
         rows.reverse()
     if not rows:
-        return Page(items=[])
+        return Page(items=[], limit=query.limit)
 
-    def boundary(row: dict[str, Any], backwards: bool) -> str:
-        return Cursor("name", row["name"], row["id"], backwards).encode()
+    def boundary(row: dict[str, Any], backwards: bool) -> Cursor:
+        return Cursor("name", row["name"], row["id"], backwards)
 
     if backwards:
         return Page(
             items=rows,
+            limit=query.limit,
             next_cursor=boundary(rows[-1], False),
             previous_cursor=boundary(rows[0], True) if has_more else None,
         )
     return Page(
         items=rows,
+        limit=query.limit,
         next_cursor=boundary(rows[-1], False) if has_more else None,
         previous_cursor=boundary(rows[0], True) if after is not None else None,
         previous_offset=max(0, query.offset - query.limit) if query.offset else None,
@@ -266,19 +269,19 @@ def exact(value: Any) -> Any:
     return (type(value).__name__, value)
 
 
-def token(cursor: str | None) -> Any:
-    # The decoded JSON beside the token, so that a failure says which row differs.
+def token(cursor: Cursor | None) -> Any:
+    # Its text beside what it holds, typed, so that a failure says which row differs.
     if cursor is None:
         return None
-    return cursor, orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    return cursor.encode(), cursor.sort, exact(cursor.value), cursor.id, cursor.backwards
 
 
 def exact_page(page: Page) -> Any:
     return {
         "items": exact(page.items),
+        "limit": page.limit,
         "next_cursor": token(page.next_cursor),
         "previous_cursor": token(page.previous_cursor),
-        "next_offset": page.next_offset,
         "previous_offset": page.previous_offset,
     }
 
@@ -331,6 +334,8 @@ def list_query(films: Catalogue, params: dict[str, Any]) -> MovieListQuery:
         values.setdefault("sort", "title")
     if isinstance(values.get("person"), str):
         values["person"] = films.people[values["person"]].pk
+    if isinstance(values.get("cursor"), Cursor):  # sent as a client sends it: its text
+        values["cursor"] = values["cursor"].encode()
     return MovieListQuery.model_validate(values)
 
 
@@ -367,10 +372,10 @@ def test_cursor_walks_equal_the_plain_orm(films: Catalogue, params: dict[str, An
     page = assert_same_list_page(films, params)
     seen = [item["id"] for item in page.items]
     while page.next_cursor is not None:
-        page = assert_same_list_page(films, {**params, "cursor": page.next_cursor})
+        page = assert_same_list_page(films, {**params, "cursor": page.next_cursor.encode()})
         seen += [item["id"] for item in page.items]
     while page.previous_cursor is not None:
-        page = assert_same_list_page(films, {**params, "cursor": page.previous_cursor})
+        page = assert_same_list_page(films, {**params, "cursor": page.previous_cursor.encode()})
     everything = selectors.filtered_movies(list_query(films, params))
     order = selectors.sort_order(params["sort"])
     assert seen == list(everything.order_by(*order).values_list("id", flat=True))
@@ -402,7 +407,9 @@ def whole_filmography(person_id: int, limit: int) -> dict[str, Any] | None:
         return None
     person: dict[str, Any] = {**found.person, "filmography": list(found.page.items)}
     while found is not None and found.page.next_cursor is not None:
-        query = FilmographyQuery.model_validate({"limit": limit, "cursor": found.page.next_cursor})
+        query = FilmographyQuery.model_validate(
+            {"limit": limit, "cursor": found.page.next_cursor.encode()}
+        )
         found = selectors.get_filmography(person_id, query)
         assert found is not None
         person["filmography"] += found.page.items
@@ -455,10 +462,10 @@ def test_people_cursor_walks_equal_the_plain_orm(films: Catalogue, params: dict[
     page = page_of({})
     seen = [item["id"] for item in page.items]
     while page.next_cursor is not None:
-        page = page_of({"cursor": page.next_cursor})
+        page = page_of({"cursor": page.next_cursor.encode()})
         seen += [item["id"] for item in page.items]
     while page.previous_cursor is not None:
-        page = page_of({"cursor": page.previous_cursor})
+        page = page_of({"cursor": page.previous_cursor.encode()})
     people = Person.objects.order_by("name", "id")
     if "q" in params:
         people = people.filter(name__icontains=params["q"])
@@ -501,8 +508,10 @@ def test_cursor_pages_and_details_reuse_their_statements(films: Catalogue) -> No
     statements = prepared.STATEMENTS
     statements.clear()
     first = selectors.list_movies(list_query(films, {"sort": "title", "limit": 2}))
+    assert first.next_cursor is not None
     second = selectors.list_movies(list_query(films, {"cursor": first.next_cursor, "limit": 2}))
     compiles = statements.compiles
+    assert second.next_cursor is not None
     selectors.list_movies(list_query(films, {"cursor": second.next_cursor, "limit": 2}))
     selectors.get_movie(films.movies["Alien"].pk)
     assert statements.compiles == compiles + 1  # the film with its genres and credits
@@ -515,7 +524,9 @@ def test_cursor_pages_and_details_reuse_their_statements(films: Catalogue) -> No
 def execute(statement: prepared.Statement, values: dict[str, Any]) -> list[prepared.Row]:
     with connection.cursor() as cursor:
         cursor.execute(statement.sql, statement.params(values, connection))
-        return statement.rows(cursor.fetchall(), connection)
+        # These shapes select text only: no converters to apply.
+        assert not statement.converters
+        return [dict(zip(statement.names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def genre_by_name() -> QuerySet[Any, Any]:
@@ -565,7 +576,8 @@ def test_compile_statement_binds_values_and_pages(films: Catalogue) -> None:
     assert statement.sql.endswith(" LIMIT 2 OFFSET %s")  # the limit is written, see below
     with connection.cursor() as cursor:
         cursor.execute(statement.sql, statement.params({}, connection, 1))
-        rows = statement.rows(cursor.fetchall(), connection)
+        assert not statement.converters  # text only
+        rows = [dict(zip(statement.names, row, strict=True)) for row in cursor.fetchall()]
     assert rows == list(genre_names()[1:3])
     first_page = prepared.compile_statement(genre_names(), "default", limit=2)
     assert first_page.sql.endswith(" LIMIT 2")

@@ -6,6 +6,7 @@ import orjson
 import pytest
 from prometheus_client import CollectorRegistry
 
+from aioapi.reads import key_part
 from aioapi.response_cache import (
     ENTRY_OVERHEAD_BYTES,
     CacheCollector,
@@ -16,6 +17,8 @@ from aioapi.response_cache import (
 )
 from aioapi.routes import ROUTES, cache_tags
 from movies.changes import Change
+from movies.cursors import Cursor
+from movies.schemas import MovieListQuery
 
 
 def entry(body: bytes, *tags: str) -> Entry:
@@ -268,3 +271,17 @@ def test_the_collector_exports_the_counters_and_gauges() -> None:
         "api_cache_entries": 0,
         "api_cache_online": 1,
     }
+
+
+def test_a_cursor_page_is_keyed_by_its_query_as_text() -> None:
+    # The query holds its cursor decoded (movies.cursors.Cursor); the key holds the
+    # text again, so it stays hashable and equivalent URLs share one entry.
+    cursor = Cursor("-year", 1999, 7, False)
+    query = MovieListQuery.model_validate({"sort": "-year", "cursor": cursor.encode()})
+    assert query.cursor == cursor
+    key = key_part(query)
+    assert isinstance(key, tuple)
+    assert hash(key) is not None
+    assert dict(key)["cursor"] == cursor.encode()
+    reordered = MovieListQuery.model_validate({"cursor": cursor.encode(), "sort": "-year"})
+    assert key_part(reordered) == key

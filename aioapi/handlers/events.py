@@ -19,9 +19,9 @@ from aioapi.db import ping_primary
 from aioapi.keys import BRIDGE, CHANGE_FEED, SETTINGS
 from movies.conditional import NO_STORE
 from movies.headers import SECURITY_HEADERS
-from movies.parsing import parse_id, parse_query
+from movies.parsing import parse_id
 from movies.problems import Problem
-from movies.schemas import NoQuery
+from movies.schemas import NoQuery, parse_query
 
 CONTENT_TYPE = "text/event-stream"
 HEARTBEAT = b": heartbeat\n\n"

@@ -26,8 +26,7 @@ from movies.conditional import NO_STORE
 from movies.export import DOWNLOADS, export_chunks
 from movies.export_slots import ExportSlot
 from movies.headers import SECURITY_HEADERS
-from movies.parsing import parse_query
-from movies.schemas import MovieExportQuery
+from movies.schemas import MovieExportQuery, parse_query
 
 logger = logging.getLogger(__name__)
 

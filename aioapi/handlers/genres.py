@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from aioapi.keys import BRIDGE
-from aioapi.responses import cacheable
+from aioapi.reads import cacheable
 from movies import selectors
 from movies.problems import not_found
 from movies.rendering import dumps

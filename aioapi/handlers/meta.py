@@ -18,7 +18,7 @@ from aiohttp import web
 from swagger_ui.core import ApplicationDocument
 
 from aioapi.keys import DOCS_HTML, OPENAPI_BODY
-from aioapi.responses import cacheable
+from aioapi.reads import cacheable
 
 OPENAPI_PATH = "/api/openapi.json"
 DOCS_PATH = "/api/docs"

@@ -6,17 +6,17 @@ from __future__ import annotations
 from aiohttp import web
 
 from aioapi.keys import BRIDGE
-from aioapi.responses import cacheable
+from aioapi.reads import cacheable
 from movies import selectors
 from movies.problems import not_found
-from movies.rendering import filmography_body, people_list_body, person_detail_body
+from movies.rendering import person_detail_body
 from movies.schemas import FilmographyQuery, PeopleListQuery
 
 
 async def list_people(request: web.Request, query: PeopleListQuery) -> web.Response:
     """``GET /api/people?q=``: a page of people, optionally matching a name."""
     page = await request.app[BRIDGE].run(selectors.list_people, query)
-    return cacheable(request, people_list_body(page, query))
+    return cacheable(request, page.body(query))
 
 
 async def get_person(request: web.Request, person_id: int) -> web.Response:
@@ -33,4 +33,4 @@ async def list_films(request: web.Request, parsed: tuple[int, FilmographyQuery])
     found = await request.app[BRIDGE].run(selectors.get_filmography, person_id, query)
     if found is None:
         raise not_found("Person")
-    return cacheable(request, filmography_body(found, query))
+    return cacheable(request, found.page.body(query))

@@ -1,14 +1,8 @@
-"""Reference ceiling: the list-10 page served straight from psycopg's async pool.
-
-    gunicorn bench.ceiling.raw_pool:app --worker-class aioapi.worker.DrainingWorker
-
-The same SQL statement the ORM sends for ``GET /api/movies?limit=N`` (films by
-title, each with its genre names aggregated), on a pool the same size as the servers',
-rendered to the very bytes aioapi and Django return (the driver verifies it).
-What is missing is Django: no query compiler, no model layer, no thread hop.
-``SIMULATED_DB_LATENCY_MS`` is awaited before the statement, while the
-connection is held, as ``bench.contenders.latency`` does on the other servers.
-"""
+"""Reference ceiling (``gunicorn bench.ceiling.raw_pool:app``): the list page straight
+from psycopg's async pool, the very SQL the ORM sends for ``GET /api/movies?limit=N`` on a
+pool the servers' size, rendered to the same verified bytes. What is missing is Django:
+no compiler, no model layer, no thread hop. ``SIMULATED_DB_LATENCY_MS`` is awaited while
+the connection is held, as bench.contenders.latency sleeps on the other servers."""
 
 from __future__ import annotations
 
@@ -52,14 +46,12 @@ def _cursor(title: str, movie_id: int) -> str:
 
 
 def render(rows: list[dict[str, Any]], limit: int) -> bytes:
-    """The list body, byte for byte as ``movies.rendering.movie_list_body`` writes it."""
-    items = rows[:limit]
-    next_link = None
-    if len(rows) > limit:
-        last = items[-1]
-        next_link = "?" + urlencode(
-            {"limit": limit, "sort": "title", "cursor": _cursor(last["title"], last["id"])}
-        )
+    """The list body, byte for byte as ``movies.cursors.Page.body`` writes it."""
+    items, more = rows[:limit], len(rows) > limit
+    cursor = more and _cursor(items[-1]["title"], items[-1]["id"])
+    next_link = (
+        "?" + urlencode({"limit": limit, "sort": "title", "cursor": cursor}) if more else None
+    )
     return orjson.dumps({"items": items, "limit": limit, "next": next_link, "previous": None})
 
 
@@ -93,14 +85,10 @@ async def _pool(app: web.Application) -> AsyncIterator[None]:
     # Checked at checkout when the other servers' pool is (DB_POOL_CHECK, off by
     # default): the same round trip or none. UTC, as Django sets it, for identical dates.
     check = os.environ.get("DB_POOL_CHECK", "0").lower() in ("1", "true", "yes", "on")
-    pool = AsyncConnectionPool(
-        os.environ["DATABASE_URL"],
-        min_size=size,
-        max_size=size,
-        kwargs={"options": "-c TimeZone=UTC", "autocommit": True},
-        check=AsyncConnectionPool.check_connection if check else None,
-        open=False,
-    )
+    pool = AsyncConnectionPool(os.environ["DATABASE_URL"], min_size=size, max_size=size,
+                               kwargs={"options": "-c TimeZone=UTC", "autocommit": True},
+                               check=AsyncConnectionPool.check_connection if check else None,
+                               open=False)  # fmt: skip
     await pool.open(wait=True)
     app[POOL] = pool
     yield

@@ -9,7 +9,6 @@ from asgiref.sync import sync_to_async
 from django.http import HttpRequest
 
 from movies import selectors
-from movies.rendering import movie_list_body
 from movies.views import detail_body, detail_key, list_query, read_view
 
 # One wrapper each, made once: sync_to_async builds an object per call otherwise.
@@ -21,7 +20,7 @@ _get_movie = sync_to_async(selectors.get_movie)
 async def movie_list(request: HttpRequest) -> bytes:
     """``GET /async/movies/``: the same list as ``GET /movies/``."""
     query = list_query(request)
-    return movie_list_body(await _list_movies(query), query)
+    return (await _list_movies(query)).body(query)
 
 
 @read_view

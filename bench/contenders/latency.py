@@ -1,7 +1,7 @@
 """Simulated database round trip: with ``SIMULATED_DB_LATENCY_MS`` set, every SQL
-statement sleeps that long before it runs, on whichever server executes it (the
-Django views and aioapi's bridge alike). The sleep releases the GIL, as waiting on a
-socket would; it holds a connection and a thread, but it is not a network."""
+statement sleeps that long before it runs, on whichever server executes it (the Django
+views and aioapi's bridge alike). The sleep releases the GIL, as waiting on a socket
+would; it holds a connection and a thread, but it is not a network."""
 
 from __future__ import annotations
 
@@ -14,43 +14,28 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.signals import connection_created
 
-
-class SimulatedLatency:
-    """An ``execute_wrapper`` that waits a fixed round trip before each query."""
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-
-    def __call__(
-        self,
-        execute: Callable[..., Any],
-        sql: str,
-        params: Any,
-        many: bool,
-        context: dict[str, Any],
-    ) -> Any:
-        time.sleep(self.seconds)
-        return execute(sql, params, many, context)
-
-
 VARIABLE = "SIMULATED_DB_LATENCY_MS"
 
 
 def install(environ: Mapping[str, str] = os.environ) -> None:
-    """Hook the wrapper into every connection when a latency is configured."""
+    """Hook a waiting ``execute_wrapper`` into every connection when a latency is set."""
     raw = environ.get(VARIABLE, "") or "0"
     try:
-        milliseconds = float(raw)
+        seconds = float(raw) / 1000.0
     except ValueError:
         raise ImproperlyConfigured(f"{VARIABLE}={raw!r} is not a number of milliseconds.") from None
-    if milliseconds > 0:
-        wrapper = SimulatedLatency(milliseconds / 1000.0)
+    if seconds <= 0:
+        return
 
-        def add_wrapper(sender: type, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
-            # connection_created fires on every new (or pooled) connection of the same
-            # wrapper object: add the wrapper once per wrapper object.
-            if wrapper not in connection.execute_wrappers:
-                connection.execute_wrappers.append(wrapper)
+    def wait(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: Any) -> Any:
+        time.sleep(seconds)
+        return execute(sql, params, many, context)
 
-        # weak=False: the closure has no other reference to keep it alive.
-        connection_created.connect(add_wrapper, weak=False, dispatch_uid="bench.simulated_latency")
+    def add_wrapper(sender: type, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
+        # connection_created fires on every new (or pooled) connection of the same
+        # wrapper object: add the wrapper once per wrapper object.
+        if wait not in connection.execute_wrappers:
+            connection.execute_wrappers.append(wait)
+
+    # weak=False: the closure has no other reference to keep it alive.
+    connection_created.connect(add_wrapper, weak=False, dispatch_uid="bench.simulated_latency")

@@ -1,21 +1,14 @@
 -- Shared by the scenario scripts: reads the driver's inputs, counts response
 -- statuses per thread, and prints one JSON line of results from done().
-local common = {}
-
--- The main state's list of threads, filled by setup(), read by done().
-local threads = {}
-
--- Per-thread status counts. A global, not a local: wrk's thread:get() can only
--- read globals of a thread's Lua state (each thread has its own state).
+local common, threads = {}, {} -- threads: the main state's, filled by setup(), read by done()
+-- Per-thread status counts: a global, since thread:get() reads only globals.
 bench_statuses = {}
 
 -- Every non-empty line of a file the driver wrote (paths, bodies).
 function common.lines(path)
   local lines = {}
   for line in io.lines(path) do
-    if line ~= "" then
-      lines[#lines + 1] = line
-    end
+    if line ~= "" then lines[#lines + 1] = line end
   end
   assert(#lines > 0, "no lines in " .. path)
   return lines
@@ -37,27 +30,18 @@ function common.response(status)
   bench_statuses[status] = (bench_statuses[status] or 0) + 1
 end
 
--- Statuses that count as success, from BENCH_EXPECT ("200" or "200,304").
-local function expected_statuses()
-  local expected = {}
+function common.done(summary, latency, requests)
+  -- Statuses that count as success, from BENCH_EXPECT ("200" or "200,304").
+  local expected, totals, statuses, unexpected = {}, {}, {}, 0
   for code in string.gmatch(os.getenv("BENCH_EXPECT") or "200", "%d+") do
     expected[tonumber(code)] = true
   end
-  return expected
-end
-
-function common.done(summary, latency, requests)
-  local expected = expected_statuses()
-  local totals, unexpected = {}, 0
   for _, thread in ipairs(threads) do
     for status, count in pairs(thread:get("bench_statuses")) do
       totals[status] = (totals[status] or 0) + count
-      if not expected[status] then
-        unexpected = unexpected + count
-      end
+      if not expected[status] then unexpected = unexpected + count end
     end
   end
-  local statuses = {}
   for status, count in pairs(totals) do
     statuses[#statuses + 1] = string.format('"%d":%d', status, count)
   end
@@ -76,11 +60,8 @@ function common.done(summary, latency, requests)
   ))
 end
 
--- Install the hooks every scenario shares.
-function common.install()
-  setup = common.setup
-  response = common.response
-  done = common.done
+function common.install() -- the hooks every scenario shares
+  setup, response, done = common.setup, common.response, common.done
 end
 
 return common

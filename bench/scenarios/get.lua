@@ -1,4 +1,3 @@
--- One fixed GET: the URL on wrk's command line, which the driver verified on
--- both servers first. Used by list 10, list 100, filtered list, the ceilings.
--- No request() function, so wrk sends one request built once in init().
+-- One fixed GET, the URL on wrk's command line (verified on every server first), built
+-- once by wrk (no request() function): the lists, the people, the ceilings.
 require("common").install()

@@ -1,11 +1,8 @@
 """``python -m bench.search_quality``: hit@1, hit@3, MRR@10 per query class, and latency.
 
-Each query goes through ``movies.selectors.list_movies`` with only ``q``
-and ``limit=10`` (the API's default order for a search), in this process, on
-the database ``DATABASE_URL`` names. One pass warms the connection and its
-prepared statements, a second is measured. Run it under ``flock
-/tmp/heavy.lock`` on a shared machine.
-"""
+Each query goes through ``movies.selectors.list_movies`` with only ``q`` and ``limit=10``
+(the API's default order for a search), in this process, on ``DATABASE_URL``'s database;
+one pass warms up, the next are measured."""
 
 from __future__ import annotations
 
@@ -21,14 +18,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.scaffold import markdown_table
+
 QUERIES = Path(__file__).resolve().parent / "queries.json"
 CLASSES = ("exact", "no_article", "typo", "prefix", "title_year", "person_title")
 DEPTH = 10
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def run(judged: list[dict[str, Any]], passes: int) -> dict[str, Any]:
@@ -38,8 +32,7 @@ def run(judged: list[dict[str, Any]], passes: int) -> dict[str, Any]:
 
     keys = {film["source_key"] for film in judged}
     ids = dict(Movie.objects.filter(source_key__in=keys).values_list("source_key", "id"))
-    missing = keys - ids.keys()
-    if missing:
+    if missing := keys - ids.keys():
         sys.exit(f"{len(missing)} judged films are not in this database, e.g. {min(missing)}")
     ranks: dict[str, list[int | None]] = defaultdict(list)
     latency: dict[str, list[float]] = defaultdict(list)
@@ -64,60 +57,45 @@ def run(judged: list[dict[str, Any]], passes: int) -> dict[str, Any]:
 
 
 def table(result: dict[str, Any]) -> list[dict[str, Any]]:
-    rows = []
+    rows: list[dict[str, Any]] = []
     every: list[float] = []
-    for name in CLASSES:
-        ranks = result["ranks"].get(name)
-        if not ranks:
-            continue
-        times = result["latency"][name]
+    for name in (name for name in CLASSES if result["ranks"].get(name)):
+        ranks, times = result["ranks"][name], result["latency"][name]
         every += times
-        rows.append(
-            {
-                "class": name,
-                "queries": len(ranks),
-                "hit@1": sum(r == 1 for r in ranks) / len(ranks),
-                "hit@3": sum(r is not None and r <= 3 for r in ranks) / len(ranks),
-                "mrr@10": sum(1 / r for r in ranks if r) / len(ranks),
-                "p50_ms": statistics.median(times),
-                "p95_ms": percentile(times, 0.95),
-                "max_ms": max(times),
-            }
-        )
-    rows.append(
-        {
-            "class": "all (latency)",
-            "queries": sum(r["queries"] for r in rows),
-            "p50_ms": statistics.median(every),
-            "p95_ms": percentile(every, 0.95),
-            "max_ms": max(every),
-        }
-    )
-    return rows
+        rows.append({
+            "class": name, "queries": len(ranks),
+            "hit@1": sum(r == 1 for r in ranks) / len(ranks),
+            "hit@3": sum(r is not None and r <= 3 for r in ranks) / len(ranks),
+            "mrr@10": sum(1 / r for r in ranks if r) / len(ranks),
+            **latencies(times),
+        })  # fmt: skip
+    total = sum(r["queries"] for r in rows)
+    return [*rows, {"class": "all (latency)", "queries": total, **latencies(every)}]
+
+
+def latencies(times: list[float]) -> dict[str, float]:
+    ordered = sorted(times)
+    p95 = ordered[min(len(ordered) - 1, int(0.95 * len(ordered)))]
+    return {"p50_ms": statistics.median(times), "p95_ms": p95, "max_ms": max(times)}
 
 
 def render(rows: list[dict[str, Any]]) -> str:
-    lines = [
-        "| class | queries | hit@1 | hit@3 | MRR@10 | p50 ms | p95 ms | max ms |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for r in rows:
-        quality = (
-            f"{r['hit@1']:.1%} | {r['hit@3']:.1%} | {r['mrr@10']:.3f}" if "hit@1" in r else " |  | "
-        )
-        lines.append(
-            f"| {r['class']} | {r['queries']} | {quality} | {r['p50_ms']:.1f} | "
-            f"{r['p95_ms']:.1f} | {r['max_ms']:.1f} |"
-        )
-    return "\n".join(lines)
+    return "\n".join(markdown_table(
+        ["class", "queries", "hit@1", "hit@3", "MRR@10", "p50 ms", "p95 ms", "max ms"],
+        [[r["class"], r["queries"], *(f"{r[k]:.1%}" if k in r else "" for k in ("hit@1", "hit@3")),
+          f"{r['mrr@10']:.3f}" if "mrr@10" in r else "",
+          *(f"{r[k]:.1f}" for k in ("p50_ms", "p95_ms", "max_ms"))] for r in rows],
+        ("left", *("right",) * 7),
+    ))  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--queries", type=Path, default=QUERIES)
-    parser.add_argument("--passes", type=int, default=1, help="measured passes (latency)")
-    parser.add_argument("--misses", action="store_true", help="print every query not at rank 1")
-    parser.add_argument("--json", type=Path, help="also write the table and misses here")
+    add = parser.add_argument
+    add("--queries", type=Path, default=QUERIES)
+    add("--passes", type=int, default=1, help="measured passes (latency)")
+    add("--misses", action="store_true", help="print every query not at rank 1")
+    add("--json", type=Path, help="also write the table and misses here")
     args = parser.parse_args()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mymoviedb.settings")
     os.environ.setdefault("DEBUG", "1")  # a local measurement, not a deployment
@@ -126,24 +104,17 @@ def main() -> None:
     django.setup()
     from django.db import connection
 
-    judged = json.loads(args.queries.read_text())
-    result = run(judged, args.passes)
+    from movies.models import Movie
+
+    result = run(json.loads(args.queries.read_text()), args.passes)
     rows = table(result)
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM movies_movie")
-        films = cursor.fetchone()[0]
-    header = (
-        f"{films} films on {connection.vendor} ({connection.settings_dict['NAME']}), "
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}"
-    )
-    print(header)
-    print(render(rows))
-    if args.misses:
-        print("\n".join(result["misses"]))
+    header = (f"{Movie.objects.count()} films on {connection.vendor} "
+              f"({connection.settings_dict['NAME']}), {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+              f"{platform.node()}")  # fmt: skip
+    print(header, render(rows), *(result["misses"] if args.misses else ()), sep="\n")
     if args.json:
-        args.json.write_text(
-            json.dumps({"header": header, "rows": rows, "misses": result["misses"]}, indent=1)
-        )
+        document = {"header": header, "rows": rows, "misses": result["misses"]}
+        args.json.write_text(json.dumps(document, indent=1))
 
 
 if __name__ == "__main__":

@@ -10,11 +10,8 @@ key names everything that changes the SQL text, a ``Param`` every value that
 only changes its parameters.
 """
 
-from movies.schemas import MovieListQuery
-from movies.selectors.films import filtered_movies, get_movie, list_sorted, sort_order
+from movies.selectors.films import filtered_movies, get_movie, list_movies, sort_order
 from movies.selectors.people import get_filmography, get_person, list_genres, list_people
-from movies.selectors.ranked import list_by_relevance
-from movies.shapes import MovieSummary, Page
 
 __all__ = [
     "filtered_movies",
@@ -26,11 +23,3 @@ __all__ = [
     "list_people",
     "sort_order",
 ]
-
-
-def list_movies(query: MovieListQuery) -> Page[MovieSummary]:
-    """A page of films: a search without a sort in relevance order
-    (movies.selectors.ranked), anything else in its sort's (movies.selectors.films)."""
-    if query.sort == "relevance":
-        return list_by_relevance(query)
-    return list_sorted(query)

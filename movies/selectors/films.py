@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from django.db import connection, router
+import orjson
+from django.db import router
 from django.db.models import (
     Exists,
     ExpressionWrapper,
@@ -16,45 +17,35 @@ from django.db.models import (
     OuterRef,
     Q,
     QuerySet,
-    Subquery,
+    TextField,
 )
 from django.db.models.functions import JSONArray
 
 from movies import prepared
-from movies.cursors import Cursor
-from movies.expressions import JsonRowArray, ListField, RowAfter, SortKey
+from movies.cursors import Page
+from movies.expressions import JsonRowArray, RowAfter, SortKey
 from movies.models import RATING_LAST, RATING_LAST_DESC, Credit, Genre, Movie
 from movies.prepared import Param
 from movies.schemas import MovieExportQuery, MovieListQuery
-from movies.shapes import MovieDetail, MovieSummary, Page
+from movies.selectors.filters import LIST_FIELDS, MOVIE_FILTERS, filter_movies, filter_param
+from movies.selectors.ranked import list_by_relevance
+from movies.shapes import MovieDetail, MovieSummary
 
-LIST_FIELDS = (
-    "id", "title", "year", "release_date", "runtime_minutes", "rating", "poster_url",
-    "updated_at",
-)  # fmt: skip
 DETAIL_FIELDS = (
     "id", "title", "year", "release_date", "runtime_minutes", "rating", "synopsis",
     "wikipedia_slug", "poster_url", "created_at", "updated_at",
 )  # fmt: skip
-# The list filters, in the order they are applied, and the field each value is
-# compared with (what a Param binds it as).
-MOVIE_FILTERS = ("genre", "person", "year", "year_min", "year_max", "q")
-_FILTER_FIELDS = {
-    "genre": Genre._meta.get_field("slug"),
-    "person": Credit._meta.get_field("person").target_field,
-    "year": Movie._meta.get_field("year"),
-    "year_min": Movie._meta.get_field("year"),
-    "year_max": Movie._meta.get_field("year"),
-    "q": Movie._meta.get_field("title"),
-}
 _ID_FIELD = Movie._meta.get_field("id")
 
 
-def list_sorted(query: MovieListQuery) -> Page[MovieSummary]:
+def list_movies(query: MovieListQuery) -> Page[MovieSummary]:
     """A page of films in ``query.sort`` order, by offset or by keyset cursor (stable
     under inserts). One statement, reading the film table alone: each row carries
-    its genre names (``Movie.genre_list``)."""
-    cursor = query.after
+    its genre names (``Movie.genre_list``). A search without a sort is in relevance
+    order: movies.selectors.ranked's."""
+    if query.sort == "relevance":
+        return list_by_relevance(query)
+    cursor = query.cursor
     field = query.sort.lstrip("-")
     descending = query.sort.startswith("-")
     backwards = cursor is not None and cursor.backwards
@@ -68,7 +59,7 @@ def list_sorted(query: MovieListQuery) -> Page[MovieSummary]:
     by_credit = "person" in present and field in _CREDIT_KEYS
 
     def build() -> QuerySet[Any, Any]:
-        params = {name: _param(name) for name in present}
+        params = {name: filter_param(name) for name in present}
         if by_credit:
             del params["person"]
         movies = filter_movies(Movie.objects.all(), params)
@@ -78,11 +69,14 @@ def list_sorted(query: MovieListQuery) -> Page[MovieSummary]:
         if by_credit:
             key, row_id = F(f"credits__{_CREDIT_KEYS[field]}"), F("credits__movie_id")
             after = RowAfter((key, row_id), bound, descending=scan_descending)
-            movies = movies.filter(_credited(_param("person"), after if cursor else None))
+            movies = movies.filter(_credited(filter_param("person"), after if cursor else None))
         elif cursor is not None:
             movies = movies.filter(RowAfter((key, row_id), bound, descending=scan_descending))
         order = (key.desc(), row_id.desc()) if scan_descending else (key.asc(), row_id.asc())
-        return movies.order_by(*order).values(*LIST_FIELDS, *hidden, "genre_list")
+        # The genre names as the JSON text they are stored as: decoded below, where
+        # the row gets its "genres", one orjson call each (no converter per row).
+        genre_json = ExpressionWrapper(F("genre_list"), output_field=TextField())
+        return movies.order_by(*order).values(*LIST_FIELDS, *hidden, genre_json=genre_json)
 
     values: dict[str, Any] = {name: filters[name] for name in present}
     if cursor is not None:
@@ -101,19 +95,15 @@ def list_sorted(query: MovieListQuery) -> Page[MovieSummary]:
     rows = rows[: query.limit]
     if backwards:
         rows.reverse()
-    sort_values = {row["id"]: row[field] for row in rows}
+    edges = (rows[0][field], rows[-1][field]) if rows else (None, None)
     for row in rows:
         for name in hidden:
             del row[name]
         # "genres" is the model's many-to-many: the list's copy has its own name.
-        row["genres"] = row.pop("genre_list")
-
-    def boundary(row: MovieSummary, backwards: bool) -> str:
-        return Cursor(query.sort, sort_values[row["id"]], row["id"], backwards).encode()
-
+        row["genres"] = orjson.loads(row.pop("genre_json"))
     items = cast("list[MovieSummary]", rows)  # now the keys of the shape
     return Page.keyset(
-        items, boundary, resumed=cursor is not None, backwards=backwards,
+        items, sort=query.sort, edges=edges, resumed=cursor is not None, backwards=backwards,
         has_more=has_more, offset=query.offset, limit=query.limit,
     )  # fmt: skip
 
@@ -146,42 +136,8 @@ def filtered_movies(query: MovieListQuery | MovieExportQuery) -> QuerySet[Movie]
     return filter_movies(Movie.objects.all(), present)
 
 
-def filter_movies(movies: QuerySet[Movie], filters: dict[str, Any]) -> QuerySet[Movie]:
-    """``movies`` narrowed by every filter given: a value, or a Param standing for one."""
-    if "genre" in filters:
-        # The genre's id found once (an InitPlan), not joined for every link of
-        # every film tried: one index probe per film, half the buffers.
-        genre = Subquery(Genre.objects.filter(slug=filters["genre"]).values("id"))
-        in_genre = Movie.genres.through.objects.filter(movie_id=OuterRef("pk"), genre_id=genre)
-        movies = movies.filter(Exists(in_genre))
-    if "person" in filters:
-        credited = Credit.objects.filter(movie_id=OuterRef("pk"), person_id=filters["person"])
-        movies = movies.filter(Exists(credited))
-    if "year" in filters:
-        movies = movies.filter(year=filters["year"])
-    if "year_min" in filters:
-        movies = movies.filter(year__gte=filters["year_min"])
-    if "year_max" in filters:
-        movies = movies.filter(year__lte=filters["year_max"])
-    if "q" in filters:
-        movies = _search(movies, filters["q"])
-    return movies
-
-
 def _movie_field(name: str) -> Field[Any, Any]:
     return cast("Field[Any, Any]", Movie._meta.get_field(name))
-
-
-def _param(name: str) -> Param:
-    return Param(name, _FILTER_FIELDS[name])
-
-
-def _search(movies: QuerySet[Movie], text: str | Param) -> QuerySet[Movie]:
-    if connection.vendor == "postgresql":
-        from movies.search import movie_search_query, movie_search_vector
-
-        return movies.annotate(search=movie_search_vector()).filter(search=movie_search_query(text))
-    return movies.filter(title__icontains=text)
 
 
 # A nullable sort field lists its NULLs last in both directions: "-rating" starts
@@ -214,12 +170,6 @@ def sort_order(sort: str) -> tuple[OrderBy, OrderBy]:
     if descending:
         return key.desc(), F("id").desc()
     return key.asc(), F("id").asc()
-
-
-def genre_names(movie: Any) -> ExpressionWrapper[Any]:
-    """The names of a film's genres, alphabetical, as one list column: the film's
-    own copy of them (``Movie.genre_list``), ``movie`` being the row read."""
-    return ExpressionWrapper(F("genre_list"), output_field=ListField())
 
 
 def get_movie(movie_id: int) -> MovieDetail | None:

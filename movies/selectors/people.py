@@ -4,6 +4,7 @@ a person with a page of their filmography, each one statement.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, cast
 
@@ -12,12 +13,12 @@ from django.db.models import F, Func, OuterRef, QuerySet, TextField
 from django.db.models.functions import JSONArray
 
 from movies import prepared
-from movies.cursors import Cursor
+from movies.cursors import Cursor, Page
 from movies.expressions import JsonRowArray, Negated, RowAfter
 from movies.models import Credit, Genre, Person, PersonNameKey
 from movies.prepared import Param
 from movies.schemas import FILMOGRAPHY_SORT, PEOPLE_SORT, FilmographyQuery, PeopleListQuery
-from movies.shapes import FilmographyEntry, GenreCount, Page, PersonFilms, PersonRef
+from movies.shapes import FilmographyEntry, GenreCount, PersonRef
 
 _NAME = Person._meta.get_field("name")
 _ID = Person._meta.get_field("id")
@@ -47,7 +48,7 @@ def list_people(query: PeopleListQuery) -> Page[PersonRef]:
     As the film list does, every ``next`` is a cursor, so following ``next`` never
     meets the offset limit; ``previous`` is an offset while the reader is on offsets.
     """
-    cursor = query.after
+    cursor = query.cursor
     backwards = cursor is not None and cursor.backwards
     searching = query.q is not None
     keyed = searching and _by_name_key(query.q or "")
@@ -90,13 +91,11 @@ def list_people(query: PeopleListQuery) -> Page[PersonRef]:
     people = [{"id": row["id"], "name": row["name"]} for row in rows[: query.limit]]
     if backwards:
         people.reverse()
-
-    def boundary(person: PersonRef, backwards: bool) -> str:
-        return Cursor(PEOPLE_SORT, person["name"], person["id"], backwards).encode()
-
+    edges = (people[0]["name"], people[-1]["name"]) if people else (None, None)
     return Page.keyset(
-        cast("list[PersonRef]", people), boundary, resumed=cursor is not None,
-        backwards=backwards, has_more=has_more, offset=query.offset, limit=query.limit,
+        cast("list[PersonRef]", people), sort=PEOPLE_SORT, edges=edges,
+        resumed=cursor is not None, backwards=backwards, has_more=has_more,
+        offset=query.offset, limit=query.limit,
     )  # fmt: skip
 
 
@@ -117,10 +116,23 @@ def _by_name_key(q: str) -> bool:
     return len(q) >= 3 and connections[router.db_for_read(Person)].vendor == "postgresql"
 
 
+# What the person's detail embeds: the films page a client would get first.
+FIRST_FILMS_PAGE = FilmographyQuery.model_validate({})
+
+
+@dataclass(frozen=True)
+class PersonFilms:
+    """A person and one page of their filmography: what the person reads return,
+    and :meth:`movies.cursors.Page.body` makes a body of (movies.rendering)."""
+
+    person: PersonRef
+    page: Page[FilmographyEntry]
+
+
 def get_person(person_id: int) -> PersonFilms | None:
     """A person with the first page of their filmography: one statement (see
     :func:`get_filmography`); ``None`` if there is no such person."""
-    return get_filmography(person_id, FilmographyQuery.model_validate({}))
+    return get_filmography(person_id, FIRST_FILMS_PAGE)
 
 
 def get_filmography(person_id: int, query: FilmographyQuery) -> PersonFilms | None:
@@ -130,7 +142,7 @@ def get_filmography(person_id: int, query: FilmographyQuery) -> PersonFilms | No
     index credit_person_filmography (the credit carries its film's title and
     year), so a page costs the same for 14 credits or 10,000.
     """
-    cursor = query.after
+    cursor = query.cursor
     backwards = cursor is not None and cursor.backwards
     rows = prepared.run(
         ("person-films", query.limit, cursor is not None, backwards),
@@ -149,15 +161,15 @@ def get_filmography(person_id: int, query: FilmographyQuery) -> PersonFilms | No
     entries = entries[: query.limit]
     if backwards:
         entries.reverse()
-
-    def boundary(entry: FilmographyEntry, backwards: bool) -> str:
-        film = entry["movie"]
-        key = [film["year"], film["title"], entry["role"]]
-        return Cursor(FILMOGRAPHY_SORT, key, film["id"], backwards).encode()
-
+    # A credit's cursor holds its place before its film's id ([year, title, role])
+    # and the film's id.
+    ends = [entries[0], entries[-1]] if entries else []
+    keys = [[end["movie"]["year"], end["movie"]["title"], end["role"]] for end in ends]
     page = Page.keyset(
-        entries, boundary, resumed=cursor is not None, backwards=backwards,
-        has_more=has_more, offset=0, limit=query.limit,
+        entries, sort=FILMOGRAPHY_SORT, edges=(keys[0], keys[-1]) if keys else (None, None),
+        ids=(ends[0]["movie"]["id"], ends[-1]["movie"]["id"]) if ends else None,
+        resumed=cursor is not None, backwards=backwards, has_more=has_more, offset=0,
+        limit=query.limit,
     )  # fmt: skip
     return PersonFilms({"id": found["id"], "name": found["name"]}, page)
 

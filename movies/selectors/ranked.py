@@ -19,13 +19,13 @@ from django.db.models import BigIntegerField, F, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
 
 from movies import prepared
-from movies.cursors import Cursor
+from movies.cursors import Page
 from movies.models import Movie, SearchPosting
 from movies.prepared import Param
 from movies.schemas import MovieListQuery
 from movies.search import posting_key, ranked
-from movies.selectors.films import LIST_FIELDS, MOVIE_FILTERS, filter_movies, genre_names
-from movies.shapes import MovieSummary, Page
+from movies.selectors.filters import LIST_FIELDS, MOVIE_FILTERS, filter_movies, genre_names
+from movies.shapes import MovieSummary
 
 _KEY = SearchPosting._meta.get_field("key")
 _RANK = SearchPosting._meta.get_field("rank")
@@ -51,7 +51,7 @@ def list_by_relevance(query: MovieListQuery) -> Page[MovieSummary]:
         among = Movie.objects.using(using).filter(id__in=[film_id for film_id, _ in scored])
         kept = set(filter_movies(among, filters).values_list("id", flat=True))
         scored = [row for row in scored if row[0] in kept]
-    cursor = query.after
+    cursor = query.cursor
     if cursor is None:
         start = query.offset
         window = scored[start : start + query.limit + 1]
@@ -70,12 +70,9 @@ def list_by_relevance(query: MovieListQuery) -> Page[MovieSummary]:
             window = after[: query.limit]
     items = _rows([film_id for film_id, _ in window], using)
     scores = dict(window)
-
-    def at(item: MovieSummary, backwards: bool) -> str:
-        return Cursor("relevance", scores[item["id"]], item["id"], backwards).encode()
-
+    edges = (scores[items[0]["id"]], scores[items[-1]["id"]]) if items else (None, None)
     return Page.keyset(
-        items, at, resumed=cursor is not None,
+        items, sort="relevance", edges=edges, resumed=cursor is not None,
         backwards=cursor is not None and cursor.backwards, has_more=has_more,
         offset=query.offset, limit=query.limit,
     )  # fmt: skip
@@ -118,7 +115,7 @@ def _rows_by_id() -> QuerySet[Any, Any]:
 def _by_postings(query: MovieListQuery, key: str, using: str) -> Page[MovieSummary] | None:
     """The page from the postings of ``key``; None if no title holds ``key`` (then
     the general search answers: it widens a word no title holds by its typos)."""
-    cursor = query.after
+    cursor = query.cursor
     backwards = cursor is not None and cursor.backwards
     values: dict[str, Any] = {"key": key}
     if cursor is not None:
@@ -144,13 +141,11 @@ def _by_postings(query: MovieListQuery, key: str, using: str) -> Page[MovieSumma
     for row in rows:
         scores[row["id"]] = -row.pop("rank")
         row["genres"] = row.pop("genre_names")
-
-    def at(item: MovieSummary, backwards: bool) -> str:
-        return Cursor("relevance", scores[item["id"]], item["id"], backwards).encode()
-
+    edges = (scores[rows[0]["id"]], scores[rows[-1]["id"]]) if rows else (None, None)
     return Page.keyset(
-        cast("list[MovieSummary]", rows), at, resumed=cursor is not None,
-        backwards=backwards, has_more=has_more, offset=query.offset, limit=query.limit,
+        cast("list[MovieSummary]", rows), sort="relevance", edges=edges,
+        resumed=cursor is not None, backwards=backwards, has_more=has_more,
+        offset=query.offset, limit=query.limit,
     )  # fmt: skip
 
 

@@ -25,7 +25,7 @@ def main() -> None:
     from movies.models import Movie
     from movies.schemas import MovieListQuery
     from movies.selectors import list_movies, ranked
-    from movies.selectors.films import LIST_FIELDS, genre_names
+    from movies.selectors.filters import LIST_FIELDS, genre_names
 
     judged = json.loads(Path("bench/search_quality/queries.json").read_text())
     queries = [q["q"] for film in judged for q in film["queries"] if " " in q["q"].strip()]
