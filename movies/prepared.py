@@ -42,6 +42,7 @@ Django's public expression API, its compiler's ``as_sql`` and converters.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping, Sequence
@@ -216,18 +217,17 @@ def run(
     bound, as ``values()`` dicts; ``limit``/``offset`` page it. One statement.
 
     ``plan_each``: the best plan depends on the values (a filter's selectivity), so
-    the statement is bound on the client and planned for each execution, as the
-    ORM's own queries are, instead of being PREPAREd: after five runs PostgreSQL
-    may keep a generic plan, priced with default selectivities, for every value
-    (the genre and year-range filter: a hash join over the genre's every link,
-    bench/results/2026-12-07-sql/). Still compiled once.
+    the statement is planned for each execution, with its values, instead of being
+    PREPAREd: after five runs PostgreSQL may keep a generic plan, priced with
+    default selectivities, for every value (the genre and year-range filter: a hash
+    join over the genre's every link, bench/results/2026-12-07-sql/). It still binds
+    on the server and reads binary rows (:func:`statement_cursor`), and is still
+    compiled once.
     """
     statement = STATEMENTS.statement(key, using, build, limit=limit, offset=offset > 0)
     connection = connections[using]
     params = statement.params(values or {}, connection, offset)
-    # Only PostgreSQL binds on the server (statement_cursor).
-    binds_here = plan_each or connection.vendor != "postgresql"
-    with connection.cursor() if binds_here else statement_cursor(connection) as cursor:
+    with statement_cursor(connection, prepare=not plan_each) as cursor:
         cursor.execute(statement.sql, params)
         raw = cursor.fetchall()
     names = statement.names
@@ -249,16 +249,16 @@ def run(
     return [dict(zip(names, row)) for row in zip(*columns)]  # noqa: B905
 
 
-def statement_cursor(connection: BaseDatabaseWrapper) -> CursorWrapper:
+def statement_cursor(connection: BaseDatabaseWrapper, *, prepare: bool = True) -> CursorWrapper:
     """A Django cursor (query logging, execute wrappers, Django's exceptions) that, on
     PostgreSQL, binds its parameters on the server, so that psycopg can PREPARE the
-    statement (``DB_PREPARE_THRESHOLD``, mymoviedb/settings.py). Django's own cursors
-    bind on the client, which cannot be prepared: its ORM does not promise SQL that
-    binds on the server (#20516). These statements do, and tests/test_prepared.py
-    checks every shape against the plain ORM."""
+    statement (``DB_PREPARE_THRESHOLD``, mymoviedb/settings.py); with ``prepare``
+    false it never does, and PostgreSQL plans each execution with its values. Django's
+    own cursors bind on the client, which cannot be prepared, and read text rows: its
+    ORM does not promise SQL that binds on the server (#20516). These statements do,
+    and tests/test_prepared.py checks every shape against the plain ORM."""
     if connection.vendor != "postgresql":
         return connection.cursor()
-    from django.db.backends.postgresql.base import ServerBindingCursor
     from psycopg.pq import Format
 
     connection.close_if_health_check_failed()
@@ -267,10 +267,29 @@ def statement_cursor(connection: BaseDatabaseWrapper) -> CursorWrapper:
     with connection.wrap_database_errors:
         # django-stubs type the wrappers' argument as a wrapper; Django passes the
         # driver's cursor, as here.
-        cursor: Any = ServerBindingCursor(connection.connection)  # type: ignore[call-arg]
+        cursor: Any = _cursor_class(prepare)(connection.connection)
     # Binary rows (the module's docstring). The loaders Django registers are for
     # text; a jsonb column, which Django reads as text, would need its own here.
     cursor.format = Format.BINARY
     if connection.queries_logged:
         return connection.make_debug_cursor(cursor)
     return connection.make_cursor(cursor)
+
+
+@functools.cache
+def _cursor_class(prepare: bool) -> type[Any]:
+    # Imported here: the PostgreSQL backend needs psycopg, which SQLite runs without.
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    if prepare:
+        return ServerBindingCursor
+
+    class OneShotCursor(ServerBindingCursor):  # type: ignore[misc]
+        """Binds on the server and never PREPAREs: each execution is an unnamed
+        statement, which PostgreSQL plans with the values bound (a custom plan)."""
+
+        def execute(self, query: Any, params: Any = None, **options: Any) -> Any:
+            # django-stubs know the class but not psycopg's execute() it inherits.
+            return super().execute(query, params, **{**options, "prepare": False})  # type: ignore[misc]
+
+    return OneShotCursor

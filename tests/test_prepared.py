@@ -627,6 +627,27 @@ def test_a_hot_statement_is_prepared_on_the_server(films: Catalogue) -> None:
     assert all('FROM "movies_' in sql and "$1" in sql for sql in after), after
 
 
+@pytest.mark.postgres(reason="server-side prepared statements")
+def test_a_statement_planned_each_time_is_never_prepared(films: Catalogue) -> None:
+    # A filter's best plan depends on its values (prepared.run's plan_each): however
+    # often it runs, it stays an unnamed statement, planned with the values bound.
+    from django.conf import settings
+
+    threshold = settings.DATABASES["default"]["OPTIONS"]["prepare_threshold"]
+    assert threshold is not None, "DB_PREPARE_THRESHOLD is off: nothing is prepared"
+
+    def prepared_on_this_connection() -> list[str]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement FROM pg_prepared_statements WHERE NOT from_sql")
+            return [row[0] for row in cursor.fetchall()]
+
+    before = prepared_on_this_connection()
+    query = list_query(films, {"limit": 2, "year_min": 1970, "year_max": 2000})
+    pages = [selectors.list_movies(query) for _ in range(threshold + 2)]
+    assert pages[0].items and all(page.items == pages[0].items for page in pages)
+    assert [sql for sql in prepared_on_this_connection() if sql not in before] == []
+
+
 @pytest.mark.parametrize(
     ("text", "threshold"), [("off", None), ("OFF", None), ("0", 0), ("2", 2), ("10", 10)]
 )
