@@ -28,7 +28,8 @@ failures of other tokens never lock them out.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any, TypeVar, cast
 
@@ -90,6 +91,22 @@ async def permit(request: web.Request, permission: str) -> Permit:
     if expects_continue(request):
         return replace(granted, caller=await _verified(request, granted))
     return granted
+
+
+@asynccontextmanager
+async def token_before_refusals(request: web.Request, granted: Permit) -> AsyncIterator[None]:
+    """Around a write's own checks (its id, its body): a refusal they raise (400, 404,
+    413, 415, 408) is answered only once the token has passed, so a caller without a
+    valid one meets its 401 (or 429, counted by the limits) first, as it would if
+    authentication came before the body, and learns nothing of the API's rules.
+    The token is verified in a hop of its own, on that refusal's path only; a write
+    whose checks pass still verifies it in the write's own hop (:func:`run_as`)."""
+    try:
+        yield
+    except (Problem, web.HTTPException):
+        if granted.caller is None:
+            await _verified(request, granted)
+        raise
 
 
 async def run_as(

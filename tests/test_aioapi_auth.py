@@ -61,6 +61,37 @@ async def test_invalid_token_is_401(api: ApiClient, catalogue: Catalogue, header
     )
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("POST", "/api/movies", {}),  # missing fields: a 400 for a valid token
+        ("PATCH", "/api/movies/{heat}", {"rating": "high"}),
+        ("PATCH", "/api/movies/999999999", {"rating": 7.0}),  # a 404 for a valid token
+        ("DELETE", "/api/movies/0", None),
+    ],
+)
+async def test_an_invalid_token_is_refused_before_the_request_itself(
+    api: ApiClient, catalogue: Catalogue, method: str, path: str, body: Any
+) -> None:
+    # Writes verify the token in their own hop, after the checks that need no query;
+    # a refusal of those still waits for the token's verdict, which is counted.
+    url = path.format(heat=catalogue.movies["Heat"].pk)
+    wrong = {"Authorization": "Bearer wrong"}
+    # What a failure records, measured with a request the API would accept.
+    assert (await api.post("/api/movies", json=FILM, headers=wrong)).status == 401
+    per_failure = await orm(AuthFailure.objects.count)
+    response = await api.request(method, url, json=body, headers=wrong)
+    assert response.status == 401, await response.text()
+    assert await orm(AuthFailure.objects.count) == 2 * per_failure
+    _, raw = await orm(make_token, f"{method_codename(method)}_movie")
+    refused = await api.request(method, url, json=body, headers=bearer(raw))
+    assert refused.status in (400, 404), await refused.text()
+
+
+def method_codename(method: str) -> str:
+    return {"POST": "add", "PATCH": "change", "DELETE": "delete"}[method]
+
+
 async def test_revoked_token_and_inactive_user_are_refused(
     api: ApiClient, catalogue: Catalogue
 ) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from aioapi.auth import permit, run_as
+from aioapi.auth import permit, run_as, token_before_refusals
 from aioapi.keys import BRIDGE
 from aioapi.reads import cacheable
 from aioapi.responses import json_body, written
@@ -43,7 +43,8 @@ async def get_movie(request: web.Request, movie_id: int) -> web.Response:
 async def create_movie(request: web.Request) -> web.Response:
     """``POST /api/movies``: 201 with the new film, its Location and ETag."""
     granted = await permit(request, "movies.add_movie")
-    fields = await json_body(request, MovieCreate)
+    async with token_before_refusals(request, granted):
+        fields = await json_body(request, MovieCreate)
     movie = await run_as(request, granted, services.create_movie, fields=fields)
     location = request.app.router[DETAIL_ROUTE].url_for(id=str(movie["id"]))
     return written(movie_detail_body(movie), status=201, location=str(location))
@@ -54,11 +55,13 @@ async def update_movie(request: web.Request) -> web.Response:
 
     One hop to the ORM: the token is verified in the write's transaction
     (aioapi.auth.run_as), after the checks that need no query (the header, the
-    id, the body's size, type and fields).
+    id, the body's size, type and fields); a refusal of those waits for the
+    token's verdict (aioapi.auth.token_before_refusals).
     """
     granted = await permit(request, "movies.change_movie")
-    movie_id = _movie_id(request)
-    fields = await json_body(request, MovieFields)
+    async with token_before_refusals(request, granted):
+        movie_id = _movie_id(request)
+        fields = await json_body(request, MovieFields)
     movie = await run_as(
         request,
         granted,
@@ -73,7 +76,8 @@ async def update_movie(request: web.Request) -> web.Response:
 async def delete_movie(request: web.Request) -> web.Response:
     """``DELETE /api/movies/{id}``: 204; 412 on a stale If-Match."""
     granted = await permit(request, "movies.delete_movie")
-    movie_id = _movie_id(request)
+    async with token_before_refusals(request, granted):
+        movie_id = _movie_id(request)
     await run_as(
         request, granted, services.delete_movie, movie_id=movie_id, expected=_expected(request)
     )
