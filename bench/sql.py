@@ -121,7 +121,7 @@ def _reads() -> Iterator[Read]:
     yield "people q=jo (two letters)", people(q="jo")
 
 
-Captured = tuple[str, list[Any], bool]  # SQL, parameters, bound on the server
+Captured = tuple[str, list[Any], bool]  # SQL, parameters, PREPAREd by the product
 
 
 @contextmanager
@@ -131,8 +131,12 @@ def captured(statements: list[Captured], using: str = "default") -> Iterator[Non
     from django.db import connections
 
     def capture(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        on_server = not isinstance(context["cursor"].cursor, psycopg.ClientCursor)
-        statements.append((sql, list(params or ()), on_server))
+        cursor = context["cursor"].cursor
+        # Bound on the server, and by a cursor that prepares (plan_each's never does).
+        prepares = not isinstance(cursor, psycopg.ClientCursor) and getattr(
+            cursor, "prepares", True
+        )
+        statements.append((sql, list(params or ()), prepares))
         return execute(sql, params, many, context)
 
     with connections[using].execute_wrapper(capture):
@@ -146,16 +150,16 @@ def _numbered(sql: str) -> str:
 
 
 def _explain(
-    raw: Any, sql: str, params: list[Any], on_server: bool, runs: int, warm: int
+    raw: Any, sql: str, params: list[Any], prepares: bool, runs: int, warm: int
 ) -> dict[str, Any]:
-    """``sql`` as the product runs it: PREPAREd and EXECUTEd when it binds on the
-    server (psycopg prepares it after DB_PREPARE_THRESHOLD runs), else with its
-    values written in and planned each time (``prepared.run(plan_each=True)``)."""
+    """``sql`` as the product runs it: PREPAREd and EXECUTEd when the product prepares
+    it (psycopg, after DB_PREPARE_THRESHOLD runs), else planned each time with its
+    values, which its values written in reproduce (``prepared.run(plan_each=True)``)."""
     import psycopg
 
     with raw.cursor() as plain, psycopg.ClientCursor(raw) as literal:
         run_sql = sql
-        if on_server:
+        if prepares:
             plain.execute(f"PREPARE budget AS {_numbered(sql)}")
             marks = ", ".join(["%s"] * len(params))
             run_sql = f"EXECUTE budget({marks})" if params else "EXECUTE budget"
@@ -164,11 +168,11 @@ def _explain(
             row = literal.execute(f"{EXPLAIN} {run_sql}", params).fetchone()
             if run >= warm and row:
                 plans.append(row[0][0])
-        if on_server:
+        if prepares:
             plain.execute("DEALLOCATE budget")
     top = plans[-1]["Plan"]
     return {
-        "sql": sql, "prepared": on_server, "params": [str(param) for param in params],
+        "sql": sql, "prepared": prepares, "params": [str(param) for param in params],
         "execution_ms": statistics.median(plan["Execution Time"] for plan in plans),
         "planning_ms": statistics.median(plan["Planning Time"] for plan in plans),
         "rows": top["Actual Rows"],

@@ -288,6 +288,8 @@ def _cursor_class(prepare: bool) -> type[Any]:
         """Binds on the server and never PREPAREs: each execution is an unnamed
         statement, which PostgreSQL plans with the values bound (a custom plan)."""
 
+        prepares = False  # read by bench.sql, which explains each statement as run
+
         def execute(self, query: Any, params: Any = None, **options: Any) -> Any:
             # django-stubs know the class but not psycopg's execute() it inherits.
             return super().execute(query, params, **{**options, "prepare": False})  # type: ignore[misc]
