@@ -8,6 +8,7 @@ import http.client
 import re
 import ssl
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
@@ -128,9 +129,11 @@ def statements_logged(servers: Iterable[Cluster]) -> Iterator[None]:
     where ALTER SYSTEM is refused)."""
     servers = list(servers)
     for server in servers:
+        offset = server.log.stat().st_size
         with (server.data / "postgresql.auto.conf").open("a") as auto_conf:
             auto_conf.write("log_statement = 'all'\n")
         server.run("pg_ctl", "-D", str(server.data), "reload")
+        _wait_for_reload(server, offset)
     try:
         yield
     finally:
@@ -138,6 +141,21 @@ def statements_logged(servers: Iterable[Cluster]) -> Iterator[None]:
             conf = server.data / "postgresql.auto.conf"
             conf.write_text(conf.read_text().replace("log_statement = 'all'\n", ""))
             server.run("pg_ctl", "-D", str(server.data), "reload")
+
+
+def _wait_for_reload(server: Cluster, offset: int, timeout: float = 15.0) -> None:
+    # pg_ctl reload only signals the postmaster, which rereads the file and then
+    # signals its backends: a statement sent meanwhile went unlogged (a flaky CI run).
+    # The postmaster logs the change once it has it; its backends follow at once.
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with server.log.open("rb") as log:
+            log.seek(offset)
+            if b'parameter "log_statement" changed to "all"' in log.read():
+                time.sleep(0.5)
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"{server.data}: log_statement was not reloaded in {timeout:.0f} s")
 
 
 def cursor_backends(server: Cluster, offset: int) -> set[int]:
